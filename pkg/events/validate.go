@@ -202,7 +202,7 @@ func (t *Ticket) validate(ps *problems, typ Type) {
 func (p *Purchase) validate(ps *problems, typ Type) {
 	checkText(ps, "purchase.order_id", p.OrderID, MaxIDLen, true)
 	checkAmount(ps, "purchase.amount", p.Amount)
-	if p.Currency != "" && !validCurrency(p.Currency) {
+	if p.Currency != "" && !ValidCurrency(p.Currency) {
 		ps.add("purchase.currency", "%q is not an ISO 4217 code (three capital letters)", p.Currency)
 	}
 	if p.ReferralCode != "" {
@@ -327,7 +327,9 @@ func validDimValue(s string) bool {
 	return true
 }
 
-func validCurrency(s string) bool {
+// ValidCurrency reports whether s looks like an ISO 4217 code (three
+// capital letters).
+func ValidCurrency(s string) bool {
 	if len(s) != currencyCodeSize {
 		return false
 	}

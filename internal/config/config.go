@@ -1,0 +1,230 @@
+// Package config reads a binary's settings from command-line flags, falling
+// back to CXPULSE_* environment variables, then to documented defaults.
+// Every value is parsed and checked here, and a bad one yields an error that
+// names the variable; what the settings mean is left to each binary.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+// Setting describes one setting for help texts and docs.
+type Setting struct {
+	Env, Flag, Default, Usage string
+}
+
+type entry struct {
+	Setting
+	value *string
+	apply func(string) error
+}
+
+// Set is the list of settings of one binary.
+type Set struct {
+	fs      *flag.FlagSet
+	getenv  func(string) string
+	entries []*entry
+}
+
+// NewSet returns an empty Set for the named binary; getenv is usually
+// os.Getenv.
+func NewSet(name string, getenv func(string) string) *Set {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &Set{fs: fs, getenv: getenv}
+}
+
+// FlagName returns the flag that mirrors an env var:
+// CXPULSE_KAFKA_BROKERS → kafka-brokers.
+func FlagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(strings.TrimPrefix(env, "CXPULSE_")), "_", "-")
+}
+
+func (s *Set) add(env, def, usage string, apply func(string) error) {
+	e := &entry{Setting: Setting{Env: env, Flag: FlagName(env), Default: def, Usage: usage}, apply: apply}
+	e.value = s.fs.String(e.Flag, "", fmt.Sprintf("%s (env %s, default %q)", usage, env, def))
+	s.entries = append(s.entries, e)
+}
+
+// String registers a string setting.
+func (s *Set) String(p *string, env, def, usage string) {
+	s.add(env, def, usage, func(v string) error { *p = v; return nil })
+}
+
+// Int registers an integer setting.
+func (s *Set) Int(p *int, env string, def int, usage string) {
+	s.add(env, strconv.Itoa(def), usage, func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", v)
+		}
+		*p = n
+		return nil
+	})
+}
+
+// Float registers a floating-point setting.
+func (s *Set) Float(p *float64, env string, def float64, usage string) {
+	s.add(env, strconv.FormatFloat(def, 'g', -1, 64), usage, func(v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", v)
+		}
+		*p = f
+		return nil
+	})
+}
+
+// Bool registers a boolean setting; 1/0, true/false, yes/no are accepted.
+func (s *Set) Bool(p *bool, env string, def bool, usage string) {
+	d := "0"
+	if def {
+		d = "1"
+	}
+	s.add(env, d, usage, func(v string) error {
+		switch strings.ToLower(strings.TrimSpace(v)) {
+		case "1", "true", "yes", "on":
+			*p = true
+		case "0", "false", "no", "off", "":
+			*p = false
+		default:
+			return fmt.Errorf("%q is not a boolean (use 1 or 0)", v)
+		}
+		return nil
+	})
+}
+
+// Duration registers a duration setting; days ("7d") are accepted.
+func (s *Set) Duration(p *time.Duration, env, def, usage string) {
+	s.add(env, def, usage, func(v string) error {
+		d, err := window.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		*p = d
+		return nil
+	})
+}
+
+// List registers a comma-separated list; blanks are dropped.
+func (s *Set) List(p *[]string, env, def, usage string) {
+	s.add(env, def, usage, func(v string) error {
+		*p = SplitList(v)
+		return nil
+	})
+}
+
+// SplitList splits a comma-separated list, trimming blanks.
+func SplitList(v string) []string {
+	var out []string
+	for _, part := range strings.Split(v, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// Parse reads args, then resolves every setting from its flag, its env var
+// or its default, in that order. The error joins one error per bad value,
+// each naming the env var.
+func (s *Set) Parse(args []string) error {
+	if err := s.fs.Parse(args); err != nil {
+		return fmt.Errorf("parsing flags: %w", err)
+	}
+	if s.fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", s.fs.Args())
+	}
+	set := map[string]bool{}
+	s.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var errs []error
+	for _, e := range s.entries {
+		v, from := e.Default, "default"
+		switch {
+		case set[e.Flag]:
+			v, from = *e.value, "flag -"+e.Flag
+		case s.getenv(e.Env) != "":
+			v, from = s.getenv(e.Env), "environment"
+		}
+		if err := e.apply(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w (from %s)", e.Env, err, from))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Settings lists the registered settings in registration order.
+func (s *Set) Settings() []Setting {
+	out := make([]Setting, len(s.entries))
+	for i, e := range s.entries {
+		out[i] = e.Setting
+	}
+	return out
+}
+
+// Usage writes one line per setting: flag, env var, default and meaning.
+func (s *Set) Usage(w io.Writer) {
+	for _, e := range s.entries {
+		fmt.Fprintf(w, "  -%s  (%s, default %q)\n      %s\n", e.Flag, e.Env, e.Default, e.Usage)
+	}
+}
+
+// Common holds the settings every cxpulse binary reads.
+type Common struct {
+	// KafkaBrokers are the bootstrap brokers. Default localhost:9092.
+	KafkaBrokers []string
+	// TopicPrefix prefixes every topic. Default "cx.".
+	TopicPrefix string
+	// APIKeysFile is the YAML file of hashed API keys. Default none.
+	APIKeysFile string
+	// TenantsFile is the optional YAML file of tenant settings. Default none.
+	TenantsFile string
+	// InsecureNoAuth lets the service start without API keys. Default 0.
+	InsecureNoAuth bool
+	// Log is the log format: json (default) or console.
+	Log string
+}
+
+// Register adds the common settings to s.
+func (c *Common) Register(s *Set) {
+	s.List(&c.KafkaBrokers, "CXPULSE_KAFKA_BROKERS", "localhost:9092", "comma-separated Kafka bootstrap brokers")
+	s.String(&c.TopicPrefix, "CXPULSE_TOPIC_PREFIX", "cx.", "prefix of every topic")
+	s.String(&c.APIKeysFile, "CXPULSE_API_KEYS_FILE", "", "YAML file of SHA-256-hashed API keys per tenant")
+	s.String(&c.TenantsFile, "CXPULSE_TENANTS_FILE", "", "optional YAML file of tenant settings (currency, timezone, churn, alerts)")
+	s.Bool(&c.InsecureNoAuth, "CXPULSE_INSECURE_NO_AUTH", false, "serve without API keys (development only)")
+	s.String(&c.Log, "CXPULSE_LOG_FORMAT", "json", "log format: json or console")
+}
+
+// Validate checks the common settings.
+func (c *Common) Validate() error {
+	var errs []error
+	if len(c.KafkaBrokers) == 0 {
+		errs = append(errs, errors.New("CXPULSE_KAFKA_BROKERS: at least one broker is needed"))
+	}
+	for _, b := range c.KafkaBrokers {
+		if _, port, ok := strings.Cut(b, ":"); !ok || port == "" {
+			errs = append(errs, fmt.Errorf("CXPULSE_KAFKA_BROKERS: %q is not host:port", b))
+		}
+	}
+	if c.TopicPrefix == "" || strings.ContainsAny(c.TopicPrefix, " /\\,") {
+		errs = append(errs, fmt.Errorf("CXPULSE_TOPIC_PREFIX: %q must be non-empty and hold no spaces, slashes or commas", c.TopicPrefix))
+	}
+	if c.APIKeysFile == "" && !c.InsecureNoAuth {
+		errs = append(errs, errors.New("CXPULSE_API_KEYS_FILE: required unless CXPULSE_INSECURE_NO_AUTH=1"))
+	}
+	if c.Log != "json" && c.Log != "console" {
+		errs = append(errs, fmt.Errorf("CXPULSE_LOG_FORMAT: %q is not json or console", c.Log))
+	}
+	return errors.Join(errs...)
+}
+
+// LogFormat returns the configured log format.
+func (c *Common) LogFormat() string { return c.Log }

@@ -1,0 +1,283 @@
+// Package ingest is the HTTP front door of cxpulse: it authenticates each
+// request, decodes and validates its events strictly, checks tenant
+// settings and rate limits, and writes the events to their Kafka topics
+// with acks=all. A request is all-or-nothing for validation; aggregation is
+// left to the aggregator.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/cxpulse/cxpulse/internal/auth"
+	"github.com/cxpulse/cxpulse/internal/serve"
+	"github.com/cxpulse/cxpulse/internal/tenants"
+	"github.com/cxpulse/cxpulse/pkg/events"
+)
+
+// kafkaRetryAfter is what a client is told to wait when Kafka is down.
+const kafkaRetryAfter = 5 * time.Second
+
+// EventError is one event's problem in a 400 or 403 answer.
+type EventError struct {
+	Index  int    `json:"index"`
+	ID     string `json:"id,omitempty"`
+	Field  string `json:"field"`
+	Reason string `json:"reason"`
+}
+
+// EventErrors is the body of a 400 or 403 answer about events.
+type EventErrors struct {
+	Errors []EventError `json:"errors"`
+}
+
+// Accepted is the body of a 202 answer.
+type Accepted struct {
+	Accepted int `json:"accepted"`
+}
+
+// Server is the ingest HTTP API.
+type Server struct {
+	cfg      Config
+	log      *zap.Logger
+	producer *events.Producer
+	writer   *kafka.Writer
+	auth     *auth.Authenticator
+	tenants  *tenants.Registry
+	limits   *limiter
+	now      func() time.Time
+	metrics  *metrics
+	handler  http.Handler
+}
+
+// Option adjusts a Server.
+type Option func(*Server)
+
+// WithClock sets the clock used by the rate limiter (default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
+
+// New builds the ingest server: it loads the keys and tenants files named
+// in cfg and connects a Kafka writer lazily.
+func New(cfg Config, logger *zap.Logger, opts ...Option) (*Server, error) {
+	s := &Server{cfg: cfg, log: logger.With(zap.String("component", "ingest")), now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	var keys *auth.Keys
+	if cfg.APIKeysFile != "" {
+		var err error
+		if keys, err = auth.Load(cfg.APIKeysFile); err != nil {
+			return nil, err
+		}
+	} else {
+		s.log.Warn("authentication is OFF (CXPULSE_INSECURE_NO_AUTH=1): anyone reaching this port can write events for any tenant")
+	}
+	reg, err := tenants.Load(cfg.TenantsFile)
+	if err != nil {
+		return nil, err
+	}
+	s.tenants = reg
+	s.auth = auth.NewAuthenticator(keys)
+	s.limits = newLimiter(cfg.RateLimit, cfg.RateBurst)
+	s.writer = events.NewWriter(cfg.KafkaBrokers...)
+	s.producer = events.NewProducer(s.writer, cfg.TopicPrefix)
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newMetrics(registry)
+	s.auth.OnReject = func(status int) { s.metrics.reject(authReason(status)) }
+
+	r := chi.NewRouter()
+	r.Get("/healthz", serve.Healthz)
+	r.Get("/readyz", serve.Readyz(s.kafkaReachable))
+	r.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+	r.With(s.metrics.instrument, s.auth.Require(auth.ScopeWrite, serve.Error)).Post("/v1/events", s.handleEvents)
+	s.handler = r
+	return s, nil
+}
+
+// Handler returns the HTTP handler of the API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Close flushes and closes the Kafka writer.
+func (s *Server) Close() error { return s.producer.Close() }
+
+func (s *Server) kafkaReachable(ctx context.Context) error {
+	// A fresh transport each time: a cached connection or metadata must not
+	// report a broker reachable after it went away.
+	tr := &kafka.Transport{DialTimeout: 2 * time.Second, MetadataTTL: time.Second}
+	defer tr.CloseIdleConnections()
+	c := &kafka.Client{Addr: kafka.TCP(s.cfg.KafkaBrokers...), Timeout: 2 * time.Second, Transport: tr}
+	if _, err := c.Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
+		return fmt.Errorf("kafka unreachable: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.metrics.reject("too_large")
+			serve.Error(w, http.StatusRequestEntityTooLarge, fmt.Errorf("the body is larger than %d bytes", MaxBodyBytes))
+			return
+		}
+		serve.Error(w, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err))
+		return
+	}
+	items, err := splitBody(body, r.Header.Get("Content-Type"))
+	if err != nil {
+		if errors.Is(err, errTooManyEvents) {
+			s.metrics.reject("too_many_events")
+			serve.Error(w, http.StatusRequestEntityTooLarge, err)
+			return
+		}
+		s.metrics.reject("malformed")
+		serve.Error(w, http.StatusBadRequest, err)
+		return
+	}
+
+	evs, invalid := s.decode(items)
+	if forbidden := s.forbidden(auth.FromContext(r.Context()), evs, invalid); len(forbidden) > 0 {
+		s.metrics.reject("forbidden_tenant")
+		serve.JSON(w, http.StatusForbidden, EventErrors{Errors: forbidden})
+		return
+	}
+	if len(invalid) == 0 {
+		invalid = s.checkTenants(evs)
+	}
+	if len(invalid) > 0 {
+		s.metrics.reject("invalid")
+		serve.JSON(w, http.StatusBadRequest, EventErrors{Errors: invalid})
+		return
+	}
+
+	counts := map[string]int{}
+	for i := range evs {
+		counts[evs[i].Tenant]++
+	}
+	if wait, ok := s.limits.take(s.now(), counts); !ok {
+		s.metrics.reject("rate_limited")
+		serve.RetryAfter(w, wait)
+		serve.Error(w, http.StatusTooManyRequests, fmt.Errorf("rate limit of %v events/s per tenant exceeded; retry after %s", s.cfg.RateLimit, wait.Round(time.Second)))
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.WriteTimeout)
+	defer cancel()
+	if err := s.producer.Send(ctx, evs...); err != nil {
+		s.log.Warn("kafka write failed", zap.Int("events", len(evs)), zap.Error(err))
+		s.metrics.reject("kafka_unavailable")
+		serve.RetryAfter(w, kafkaRetryAfter)
+		serve.Error(w, http.StatusServiceUnavailable, errors.New("kafka did not acknowledge every event; retry the whole request (events are deduplicated by tenant and id)"))
+		return
+	}
+	for i := range evs {
+		s.metrics.accepted.WithLabelValues(evs[i].Topic(s.cfg.TopicPrefix)).Inc()
+	}
+	serve.JSON(w, http.StatusAccepted, Accepted{Accepted: len(evs)})
+}
+
+// decode decodes every item strictly and lists each problem.
+func (s *Server) decode(items [][]byte) ([]events.Event, []EventError) {
+	d := events.NewDecoder(events.Strict)
+	evs := make([]events.Event, len(items))
+	var errs []EventError
+	for i, item := range items {
+		ev, _, err := d.Decode(item)
+		evs[i] = ev
+		var verr *events.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &verr):
+			for _, p := range verr.Problems {
+				errs = append(errs, EventError{Index: i, ID: ev.ID, Field: p.Field, Reason: p.Reason})
+			}
+		default:
+			errs = append(errs, EventError{Index: i, Reason: err.Error()})
+		}
+	}
+	return evs, errs
+}
+
+// forbidden lists the events whose well-formed tenant the key may not write
+// (a malformed tenant is a validation problem, answered with 400).
+func (s *Server) forbidden(p auth.Principal, evs []events.Event, invalid []EventError) []EventError {
+	var errs []EventError
+	for i := range evs {
+		ev := &evs[i]
+		if !events.ValidTenant(ev.Tenant) || hasProblem(invalid, i, "tenant") {
+			continue
+		}
+		if !p.Allows(ev.Tenant) {
+			errs = append(errs, EventError{Index: i, ID: ev.ID, Field: "tenant",
+				Reason: fmt.Sprintf("the API key is for tenant %s, not %s", p.Tenant, ev.Tenant)})
+		}
+	}
+	return errs
+}
+
+func hasProblem(errs []EventError, index int, field string) bool {
+	for _, e := range errs {
+		if e.Index == index && e.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+// checkTenants applies the tenants file: the tenant must be listed (when a
+// file is loaded) and a purchase's currency must be the tenant's.
+func (s *Server) checkTenants(evs []events.Event) []EventError {
+	var errs []EventError
+	for i := range evs {
+		ev := &evs[i]
+		if ev.Tenant == "" {
+			continue
+		}
+		t, known := s.tenants.Get(ev.Tenant)
+		if !known {
+			errs = append(errs, EventError{Index: i, ID: ev.ID, Field: "tenant", Reason: fmt.Sprintf("unknown tenant %q", ev.Tenant)})
+			continue
+		}
+		if ev.Purchase != nil && ev.Purchase.Currency != "" && t.Currency != "" && ev.Purchase.Currency != t.Currency {
+			errs = append(errs, EventError{Index: i, ID: ev.ID, Field: "purchase.currency",
+				Reason: fmt.Sprintf("%s is not the reporting currency %s of tenant %s", ev.Purchase.Currency, t.Currency, ev.Tenant)})
+		}
+	}
+	return errs
+}
+
+func authReason(status int) string {
+	if status == http.StatusUnauthorized {
+		return "unauthorized"
+	}
+	return "forbidden_scope"
+}
+
+// Run serves the ingest API on cfg.HTTPAddr until ctx ends, then drains
+// in-flight requests and flushes the Kafka writer, each under its deadline.
+func Run(ctx context.Context, cfg Config, logger *zap.Logger) error {
+	s, err := New(cfg, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listening on %s (CXPULSE_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+	return errors.Join(serve.Run(ctx, ln, s.Handler(), cfg.ShutdownTimeout, s.log), s.Close())
+}

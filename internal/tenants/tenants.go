@@ -1,0 +1,202 @@
+// Package tenants reads the optional tenants file: per tenant its
+// reporting currency, time zone, churn inactivity horizon and alert
+// parameters. Without a file every well-formed tenant is accepted with the
+// defaults; applying the settings is left to the services.
+package tenants
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+// DefaultChurnInactivity is the inactivity horizon after which a customer
+// with no purchase counts as lost.
+const DefaultChurnInactivity = 90 * window.Day
+
+// Tenant holds one tenant's settings.
+type Tenant struct {
+	// Currency is the reporting currency (ISO 4217); empty accepts any.
+	Currency string
+	// Location is the tenant's time zone (UTC by default).
+	Location *time.Location
+	// ChurnInactivity is the inactivity horizon; 0 means off.
+	ChurnInactivity time.Duration
+	// Alerts overrides alert parameters; nil fields keep the defaults.
+	Alerts Alerts
+}
+
+// Alerts holds the per-tenant alert parameters that override defaults.
+type Alerts struct {
+	PendingFor       *time.Duration
+	KeepFiringFor    *time.Duration
+	DetectionHorizon *time.Duration
+}
+
+// Default is the settings of a tenant the file does not list, or of every
+// tenant when there is no file.
+func Default() Tenant {
+	return Tenant{Location: time.UTC, ChurnInactivity: DefaultChurnInactivity}
+}
+
+// Registry is a loaded tenants file. The nil Registry means no file: every
+// tenant is known and has the defaults.
+type Registry struct {
+	tenants map[string]Tenant
+}
+
+// Load reads a tenants file; an empty path returns the nil Registry.
+func Load(path string) (*Registry, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading tenants file: %w", err)
+	}
+	r, err := Parse(b)
+	if err != nil {
+		return nil, fmt.Errorf("tenants file %s: %w", path, err)
+	}
+	return r, nil
+}
+
+type fileAlerts struct {
+	PendingFor       string `yaml:"pending_for"`
+	KeepFiringFor    string `yaml:"keep_firing_for"`
+	DetectionHorizon string `yaml:"detection_horizon"`
+}
+
+type fileTenant struct {
+	Currency        string     `yaml:"currency"`
+	Timezone        string     `yaml:"timezone"`
+	ChurnInactivity string     `yaml:"churn_inactivity"`
+	Alerts          fileAlerts `yaml:"alerts"`
+}
+
+// Parse reads the YAML of a tenants file:
+//
+//	tenants:
+//	  acme: {currency: EUR, timezone: Europe/Berlin, churn_inactivity: 60d}
+//
+// Unknown fields are rejected so typos do not pass silently.
+func Parse(b []byte) (*Registry, error) {
+	var file struct {
+		Tenants map[string]fileTenant `yaml:"tenants"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&file); err != nil {
+		return nil, fmt.Errorf("decoding YAML: %w", err)
+	}
+	names := make([]string, 0, len(file.Tenants))
+	for name := range file.Tenants {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	r := &Registry{tenants: make(map[string]Tenant, len(names))}
+	var errs []error
+	for _, name := range names {
+		t, err := file.Tenants[name].parse(name)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		r.tenants[name] = t
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (f fileTenant) parse(name string) (Tenant, error) {
+	t := Default()
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("tenants.%s.%s: %s", name, field, fmt.Sprintf(format, args...)))
+	}
+	if !events.ValidTenant(name) {
+		errs = append(errs, fmt.Errorf("tenants.%s: not a tenant name ([a-z0-9][a-z0-9_-]{0,63})", name))
+	}
+	if f.Currency != "" {
+		if !events.ValidCurrency(f.Currency) {
+			bad("currency", "%q is not an ISO 4217 code (three capital letters)", f.Currency)
+		}
+		t.Currency = f.Currency
+	}
+	if f.Timezone != "" {
+		loc, err := time.LoadLocation(f.Timezone)
+		if err != nil {
+			bad("timezone", "%q is not a known time zone", f.Timezone)
+		} else {
+			t.Location = loc
+		}
+	}
+	switch f.ChurnInactivity {
+	case "":
+	case "off":
+		t.ChurnInactivity = 0
+	default:
+		d, err := window.ParseDuration(f.ChurnInactivity)
+		if err != nil || d <= 0 {
+			bad("churn_inactivity", "%q is not a positive duration or off", f.ChurnInactivity)
+		} else {
+			t.ChurnInactivity = d
+		}
+	}
+	for _, a := range []struct {
+		field string
+		raw   string
+		dst   **time.Duration
+	}{
+		{"alerts.pending_for", f.Alerts.PendingFor, &t.Alerts.PendingFor},
+		{"alerts.keep_firing_for", f.Alerts.KeepFiringFor, &t.Alerts.KeepFiringFor},
+		{"alerts.detection_horizon", f.Alerts.DetectionHorizon, &t.Alerts.DetectionHorizon},
+	} {
+		if a.raw == "" {
+			continue
+		}
+		d, err := window.ParseDuration(a.raw)
+		if err != nil || d < 0 {
+			bad(a.field, "%q is not a duration", a.raw)
+			continue
+		}
+		*a.dst = &d
+	}
+	return t, errors.Join(errs...)
+}
+
+// Get returns a tenant's settings; known is false when a file is loaded and
+// does not list the tenant.
+func (r *Registry) Get(name string) (t Tenant, known bool) {
+	if r == nil {
+		return Default(), true
+	}
+	t, known = r.tenants[name]
+	if !known {
+		return Default(), false
+	}
+	return t, true
+}
+
+// Names lists the tenants of the file, sorted; nil without a file.
+func (r *Registry) Names() []string {
+	if r == nil {
+		return nil
+	}
+	out := make([]string, 0, len(r.tenants))
+	for n := range r.tenants {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,139 @@
+// Package testenv starts the real parts cxpulse tests run against: an
+// in-process Kafka-protocol broker (kfake) listening on loopback TCP, a
+// throwaway redis-server on a free port, and third-party tools such as
+// kcat. Each start is torn down by t.Cleanup; what to do with them is left
+// to the tests.
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Kafka starts a single-broker kfake cluster on a free loopback port with
+// the given topics, each with partitions partitions, and returns it with
+// its address.
+func Kafka(t testing.TB, partitions int32, topics ...string) (*kfake.Cluster, string) {
+	t.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(1)}
+	if len(topics) > 0 {
+		opts = append(opts, kfake.SeedTopics(partitions, topics...))
+	}
+	c, err := kfake.NewCluster(opts...)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c, c.ListenAddrs()[0]
+}
+
+// Consume reads n records from topic (all partitions, from the start) and
+// fails the test if they do not arrive within a generous deadline.
+func Consume(t testing.TB, addr, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		require.NoError(t, ctx.Err(), "waiting for %d records on %s, got %d", n, topic, len(out))
+		fs.EachError(func(_ string, _ int32, err error) { require.NoError(t, err) })
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// Count returns how many records topic holds, summed over partitions.
+func Count(t testing.TB, addr, topic string) int64 {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := &listOffsets{topic: topic}
+	return req.run(ctx, t, cl)
+}
+
+// FreePort returns a TCP port on loopback that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Tool returns the path of an installed program. Outside CI a missing
+// program skips the test; in CI (CI set) it fails it, since .ci/run
+// installs every tool the tests need.
+func Tool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is not installed; .ci/run must install it", name)
+		}
+		t.Skipf("%s is not installed (apt-get install %s)", name, name)
+	}
+	return path
+}
+
+// Redis starts a throwaway redis-server on a free port, keeping nothing on
+// disk, and returns a client to it. The server is killed at cleanup.
+func Redis(t testing.TB) (*redis.Client, string) {
+	t.Helper()
+	bin := Tool(t, "redis-server")
+	for attempt := 0; ; attempt++ {
+		port := FreePort(t)
+		dir := t.TempDir()
+		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", dir+"/redis.log")
+		require.NoError(t, cmd.Start())
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		c := redis.NewClient(&redis.Options{Addr: addr})
+		if waitPing(c) == nil && ownedBy(c, cmd.Process.Pid) {
+			t.Cleanup(func() {
+				_ = c.Close()
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			})
+			return c, addr
+		}
+		_ = c.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		require.Less(t, attempt, 5, "redis-server did not start; see %s/redis.log", dir)
+	}
+}
+
+// ownedBy reports whether the server answering c is the process pid, not
+// another one that held the port.
+func ownedBy(c *redis.Client, pid int) bool {
+	info, err := c.InfoMap(context.Background(), "server").Result()
+	return err == nil && info["Server"]["process_id"] == strconv.Itoa(pid)
+}
+
+func waitPing(c *redis.Client) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := c.Ping(context.Background()).Err()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
