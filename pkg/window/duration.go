@@ -38,11 +38,12 @@ func ParseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// FormatDuration writes d the way window names are written: whole days as
-// "7d", whole hours as "24h" only below a day, else minutes or Go's form.
+// FormatDuration writes d the way window names are written: whole days
+// beyond one as "7d", whole hours as "24h", whole minutes as "2m", else in
+// Go's form.
 func FormatDuration(d time.Duration) string {
 	switch {
-	case d >= Day && d%Day == 0:
+	case d > Day && d%Day == 0:
 		return strconv.FormatInt(int64(d/Day), 10) + "d"
 	case d%time.Hour == 0:
 		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
