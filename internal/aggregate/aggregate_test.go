@@ -1,0 +1,69 @@
+package aggregate_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/aggregate"
+	"github.com/cxpulse/cxpulse/internal/config"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+)
+
+func load(t *testing.T, env map[string]string) (aggregate.Config, error) {
+	t.Helper()
+	var cfg aggregate.Config
+	set := config.NewSet("aggregator", func(k string) string { return env[k] })
+	cfg.Register(set)
+	require.NoError(t, set.Parse(nil))
+	return cfg, cfg.Validate()
+}
+
+func TestConfigDefaults(t *testing.T) {
+	cfg, err := load(t, map[string]string{"CXPULSE_INSECURE_NO_AUTH": "1"})
+	require.NoError(t, err)
+	require.Equal(t, ":9090", cfg.HTTPAddr)
+	require.Equal(t, "cxpulse-aggregator", cfg.GroupID)
+	require.Equal(t, []string{"store", "region", "channel", "product", "agent"}, cfg.Dimensions)
+	var buckets []time.Duration
+	for _, w := range cfg.Windows {
+		buckets = append(buckets, w.Bucket)
+	}
+	require.Equal(t, []time.Duration{2 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour, 72 * time.Hour}, buckets)
+	require.Equal(t, 24*time.Hour, cfg.DedupeHorizon)
+	require.Equal(t, time.Second, cfg.EmitInterval)
+}
+
+func TestConfigErrorsNameTheSetting(t *testing.T) {
+	_, err := load(t, map[string]string{
+		"CXPULSE_INSECURE_NO_AUTH":   "1",
+		"CXPULSE_WINDOWS":            "1h,10m",
+		"CXPULSE_SCOPE_COMBOS":       "channel+country",
+		"CXPULSE_REDIS_URL":          "http://nope",
+		"CXPULSE_MAX_SCOPES_PER_DIM": "0",
+	})
+	require.ErrorContains(t, err, `CXPULSE_WINDOWS: window "10m": 10m is shorter than the minimum 24m`)
+	require.ErrorContains(t, err, `CXPULSE_SCOPE_COMBOS: "channel+country" uses "country", which is not in CXPULSE_DIMENSIONS`)
+	require.ErrorContains(t, err, "CXPULSE_REDIS_URL: ")
+	require.ErrorContains(t, err, "CXPULSE_MAX_SCOPES_PER_DIM: 0 must be at least 1")
+}
+
+func TestProbes(t *testing.T) {
+	rdb, _ := testenv.Redis(t)
+	srv := httptest.NewServer(aggregate.Handler(rdb))
+	t.Cleanup(srv.Close)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(srv.URL + path)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+	}
+	_ = rdb.Shutdown(t.Context()).Err() // the server closes the connection: no answer to check
+	resp, err := http.Get(srv.URL + "/readyz")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+}

@@ -1,0 +1,144 @@
+package aggregate
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cxpulse/cxpulse/internal/config"
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+// Config is the aggregator's configuration.
+type Config struct {
+	config.Common
+	// HTTPAddr is where the read API, /metrics and probes listen.
+	// Default ":9090".
+	HTTPAddr string
+	// RedisURL names the Redis server, or with RedisCluster the cluster
+	// nodes (redis://h:7000?addr=h:7001&addr=h:7002).
+	// Default "redis://localhost:6379/0".
+	RedisURL string
+	// RedisCluster selects Redis Cluster mode. Default 0.
+	RedisCluster bool
+	// GroupID is the Kafka consumer group. Default "cxpulse-aggregator".
+	GroupID string
+	// Dimensions are the dims that get a scope each.
+	// Default "store,region,channel,product,agent".
+	Dimensions []string
+	// ScopeCombos are combined scopes such as "channel+region".
+	// Default none.
+	ScopeCombos []string
+	// MaxScopesPerDim caps distinct values per dimension per tenant; more
+	// go to <dim>=__other__. Default 10000.
+	MaxScopesPerDim int
+	// WindowsSpec lists the rolling windows. Default "1h,24h,7d,30d,90d".
+	WindowsSpec string
+	// Windows is WindowsSpec parsed, shortest first.
+	Windows []window.Window
+	// EmitInterval is the least time between two cx.scores snapshots of a
+	// scope. Default 1s.
+	EmitInterval time.Duration
+	// DedupeHorizon is how long an event id is remembered after its last
+	// arrival. Default 24h.
+	DedupeHorizon time.Duration
+	// ShutdownTimeout bounds the graceful stop. Default 15s.
+	ShutdownTimeout time.Duration
+}
+
+// Register adds the aggregator settings to s.
+func (c *Config) Register(s *config.Set) {
+	c.Common.Register(s)
+	s.String(&c.HTTPAddr, "CXPULSE_HTTP_ADDR", ":9090", "address of the read API, /metrics and probes")
+	s.String(&c.RedisURL, "CXPULSE_REDIS_URL", "redis://localhost:6379/0", "Redis URL; with CXPULSE_REDIS_CLUSTER=1 the cluster nodes as redis://h:7000?addr=h:7001&addr=h:7002")
+	s.Bool(&c.RedisCluster, "CXPULSE_REDIS_CLUSTER", false, "use Redis Cluster")
+	s.String(&c.GroupID, "CXPULSE_GROUP_ID", "cxpulse-aggregator", "Kafka consumer group")
+	s.List(&c.Dimensions, "CXPULSE_DIMENSIONS", "store,region,channel,product,agent", "dims that get a scope each")
+	s.List(&c.ScopeCombos, "CXPULSE_SCOPE_COMBOS", "", "combined scopes, e.g. channel+region")
+	s.Int(&c.MaxScopesPerDim, "CXPULSE_MAX_SCOPES_PER_DIM", 10000, "distinct values per dimension per tenant before __other__")
+	s.String(&c.WindowsSpec, "CXPULSE_WINDOWS", "1h,24h,7d,30d,90d", "rolling windows (each at least 24m)")
+	s.Duration(&c.EmitInterval, "CXPULSE_EMIT_INTERVAL", "1s", "least time between two cx.scores snapshots of a scope")
+	s.Duration(&c.DedupeHorizon, "CXPULSE_DEDUPE_HORIZON", "24h", "how long an event id is remembered after its last arrival")
+	s.Duration(&c.ShutdownTimeout, "CXPULSE_SHUTDOWN_TIMEOUT", "15s", "longest graceful stop")
+}
+
+// Validate checks every setting, names the bad ones and fills Windows.
+func (c *Config) Validate() error {
+	errs := []error{c.Common.Validate()}
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.HTTPAddr == "" {
+		add("CXPULSE_HTTP_ADDR: required")
+	}
+	if _, err := c.redisOptions(); err != nil {
+		add("CXPULSE_REDIS_URL: %v", err)
+	}
+	if c.GroupID == "" {
+		add("CXPULSE_GROUP_ID: required")
+	}
+	for _, d := range c.Dimensions {
+		if !validDim(d) {
+			add("CXPULSE_DIMENSIONS: %q must match [a-z][a-z0-9_]{0,31}", d)
+		}
+	}
+	for _, combo := range c.ScopeCombos {
+		parts := strings.Split(combo, "+")
+		if len(parts) < 2 {
+			add("CXPULSE_SCOPE_COMBOS: %q must join two or more dimensions with +", combo)
+		}
+		for _, p := range parts {
+			if !slices.Contains(c.Dimensions, p) {
+				add("CXPULSE_SCOPE_COMBOS: %q uses %q, which is not in CXPULSE_DIMENSIONS", combo, p)
+			}
+		}
+	}
+	if c.MaxScopesPerDim < 1 {
+		add("CXPULSE_MAX_SCOPES_PER_DIM: %d must be at least 1", c.MaxScopesPerDim)
+	}
+	ws, err := window.Parse(c.WindowsSpec)
+	if err != nil {
+		add("CXPULSE_WINDOWS: %v", err)
+	}
+	c.Windows = ws
+	if c.EmitInterval <= 0 {
+		add("CXPULSE_EMIT_INTERVAL: must be positive")
+	}
+	if c.DedupeHorizon <= 0 {
+		add("CXPULSE_DEDUPE_HORIZON: must be positive")
+	}
+	if c.ShutdownTimeout <= 0 {
+		add("CXPULSE_SHUTDOWN_TIMEOUT: must be positive")
+	}
+	return errors.Join(errs...)
+}
+
+// redisOptions parses RedisURL for a single server or a cluster.
+func (c *Config) redisOptions() (*redis.UniversalOptions, error) {
+	if c.RedisCluster {
+		o, err := redis.ParseClusterURL(c.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		return &redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, IsClusterMode: true}, nil
+	}
+	o, err := redis.ParseURL(c.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	return &redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig}, nil
+}
+
+func validDim(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
