@@ -320,8 +320,8 @@ func TestRateLimit(t *testing.T) {
 	cluster, addr := testenv.Kafka(t, 1, topics...)
 	_ = cluster
 	cfg := ingest.Config{
-		Common:    config.Common{KafkaBrokers: []string{addr}, TopicPrefix: "cx.", InsecureNoAuth: true, Log: "json"},
-		HTTPAddr:  ":0", RateLimit: 100, RateBurst: 1000, WriteTimeout: 3 * time.Second, ShutdownTimeout: time.Second,
+		Common:   config.Common{KafkaBrokers: []string{addr}, TopicPrefix: "cx.", InsecureNoAuth: true, Log: "json"},
+		HTTPAddr: ":0", RateLimit: 100, RateBurst: 1000, WriteTimeout: 3 * time.Second, ShutdownTimeout: time.Second,
 	}
 	s, err := ingest.New(cfg, zap.NewNop(), ingest.WithClock(clock))
 	require.NoError(t, err)

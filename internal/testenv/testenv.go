@@ -7,11 +7,9 @@ package testenv
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,6 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cxpulse/cxpulse/internal/redisproc"
 )
 
 // Kafka starts a single-broker kfake cluster on a free loopback port with
@@ -93,47 +93,16 @@ func Tool(t testing.TB, name string) string {
 }
 
 // Redis starts a throwaway redis-server on a free port, keeping nothing on
-// disk, and returns a client to it. The server is killed at cleanup.
+// disk, and returns a client to it and its address. The server is killed
+// at cleanup.
 func Redis(t testing.TB) (*redis.Client, string) {
 	t.Helper()
-	bin := Tool(t, "redis-server")
-	for attempt := 0; ; attempt++ {
-		port := FreePort(t)
-		dir := t.TempDir()
-		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", dir+"/redis.log")
-		require.NoError(t, cmd.Start())
-		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		c := redis.NewClient(&redis.Options{Addr: addr})
-		if waitPing(c) == nil && ownedBy(c, cmd.Process.Pid) {
-			t.Cleanup(func() {
-				_ = c.Close()
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			})
-			return c, addr
-		}
+	srv, err := redisproc.Start(Tool(t, "redis-server"), t.TempDir())
+	require.NoError(t, err)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() {
 		_ = c.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		require.Less(t, attempt, 5, "redis-server did not start; see %s/redis.log", dir)
-	}
-}
-
-// ownedBy reports whether the server answering c is the process pid, not
-// another one that held the port.
-func ownedBy(c *redis.Client, pid int) bool {
-	info, err := c.InfoMap(context.Background(), "server").Result()
-	return err == nil && info["Server"]["process_id"] == strconv.Itoa(pid)
-}
-
-func waitPing(c *redis.Client) error {
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := c.Ping(context.Background()).Err()
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		_ = srv.Stop()
+	})
+	return c, srv.Addr
 }

@@ -1,0 +1,68 @@
+package auth_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/auth"
+	"github.com/cxpulse/cxpulse/internal/serve"
+)
+
+func TestDigestIsSHA256Hex(t *testing.T) {
+	// printf %s test | sha256sum
+	require.Equal(t, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", auth.Digest("test"))
+}
+
+func TestParseErrorsNameTheEntry(t *testing.T) {
+	for _, tc := range []struct{ name, yaml, err string }{
+		{"bad digest", "keys: [{tenant: acme, sha256: abc, scopes: [write]}]", "keys[0].sha256: must be 64 hex digits"},
+		{"bad tenant", "keys: [{tenant: Acme, sha256: " + auth.Digest("k") + ", scopes: [write]}]", `keys[0].tenant: "Acme" is not a tenant name`},
+		{"bad scope", "keys: [{tenant: acme, sha256: " + auth.Digest("k") + ", scopes: [admin]}]", `keys[0].scopes: "admin" is not write or read`},
+		{"no scope", "keys: [{tenant: acme, sha256: " + auth.Digest("k") + "}]", "keys[0].scopes: at least one of write, read"},
+		{"typo", "keys: [{tenant: acme, sha265: x, scopes: [read]}]", "field sha265 not found"},
+		{"twice", "keys: [{tenant: a, sha256: " + auth.Digest("k") + ", scopes: [read]}, {tenant: b, sha256: " + auth.Digest("k") + ", scopes: [read]}]", "keys[1].sha256: the same key is listed twice"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := auth.Parse([]byte(tc.yaml))
+			require.ErrorContains(t, err, tc.err)
+		})
+	}
+}
+
+func TestRequire(t *testing.T) {
+	keys, err := auth.Parse([]byte("keys:\n- {tenant: acme, sha256: " + auth.Digest("w") + ", scopes: [write]}\n- {tenant: acme, sha256: " + auth.Digest("r") + ", scopes: [read]}\n"))
+	require.NoError(t, err)
+	a := auth.NewAuthenticator(keys)
+	a.AllowQueryToken = true
+	var seen auth.Principal
+	h := a.Require(auth.ScopeRead, serve.Error)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = auth.FromContext(r.Context())
+	}))
+	for _, tc := range []struct {
+		name, header, query string
+		status              int
+	}{
+		{"none", "", "", 401},
+		{"unknown", "Bearer nope", "", 401},
+		{"wrong scheme", "Basic r", "", 401},
+		{"write-only key", "Bearer w", "", 403},
+		{"read key", "Bearer r", "", 200},
+		{"read key in query", "", "?token=r", 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodGet, "/x"+tc.query, nil)
+			if tc.header != "" {
+				req.Header.Set("Authorization", tc.header)
+			}
+			h.ServeHTTP(rec, req)
+			require.Equal(t, tc.status, rec.Code, rec.Body.String())
+		})
+	}
+	require.Equal(t, auth.Principal{Tenant: "acme"}, seen)
+	require.True(t, seen.Allows("acme"))
+	require.False(t, seen.Allows("globex"))
+}

@@ -1,0 +1,290 @@
+// Package demo runs all of cxpulse in one process for a newcomer: an
+// embedded Kafka-protocol broker, a private Redis, the ingest API, the
+// aggregator and a traffic generator posting realistic events for the
+// tenant "demo", with a detractor spike at one store about a minute in.
+// Production deployment is left to the real binaries.
+package demo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cxpulse/cxpulse/internal/aggregate"
+	"github.com/cxpulse/cxpulse/internal/config"
+	"github.com/cxpulse/cxpulse/internal/ingest"
+	"github.com/cxpulse/cxpulse/internal/redisproc"
+	"github.com/cxpulse/cxpulse/internal/serve"
+	"github.com/cxpulse/cxpulse/pkg/events"
+)
+
+// Topics the embedded broker creates, with the partitions of each.
+var (
+	inputTopics  = []string{"cx.surveys", "cx.tickets", "cx.purchases"}
+	outputTopics = []string{"cx.scores", "cx.alerts", "cx.deadletter"}
+)
+
+const (
+	partitions     = 6
+	spikeAfter     = time.Minute
+	spikeFor       = 10 * time.Minute
+	summaryEvery   = 5 * time.Second
+	historyEvents  = 3600
+	historyHorizon = 89 * 24 * time.Hour
+)
+
+// Run starts everything and runs until ctx ends or cfg.Duration passes,
+// writing the banner and a live summary to out.
+func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer) error {
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	_, portText, _ := net.SplitHostPort(cfg.KafkaAddr)
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		return fmt.Errorf("CXPULSE_KAFKA_ADDR: %q has no numeric port", cfg.KafkaAddr)
+	}
+	cluster, err := kfake.NewCluster(kfake.Ports(port),
+		kfake.SeedTopics(partitions, append(inputTopics, outputTopics...)...))
+	if err != nil {
+		return fmt.Errorf("starting the embedded broker on %s (is something already there? pick another with -kafka-addr): %w", cfg.KafkaAddr, err)
+	}
+	defer cluster.Close()
+	broker := cluster.ListenAddrs()[0]
+
+	redisURL, redisNote, stopRedis, err := chooseRedis()
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+
+	settings := map[string]string{
+		"CXPULSE_KAFKA_BROKERS":    broker,
+		"CXPULSE_INSECURE_NO_AUTH": "1",
+		"CXPULSE_REDIS_URL":        redisURL,
+		"CXPULSE_LOG_FORMAT":       cfg.Log,
+	}
+	var icfg ingest.Config
+	if err := load(&icfg, settings, cfg.IngestAddr); err != nil {
+		return err
+	}
+	icfg.RateLimit = 0
+	var acfg aggregate.Config
+	if err := load(&acfg, settings, cfg.AggregatorAddr); err != nil {
+		return err
+	}
+
+	isrv, err := ingest.New(icfg, logger)
+	if err != nil {
+		return err
+	}
+	defer isrv.Close()
+	iln, err := net.Listen("tcp", cfg.IngestAddr)
+	if err != nil {
+		return fmt.Errorf("ingest cannot listen on %s (pick another with -ingest-addr): %w", cfg.IngestAddr, err)
+	}
+	ingestURL := "http://" + dialable(iln.Addr())
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return serve.Run(gctx, iln, isrv.Handler(), 5*time.Second, logger.With(zap.String("component", "ingest")))
+	})
+	g.Go(func() error { return aggregate.Run(gctx, acfg, logger) })
+
+	fmt.Fprintf(out, `
+cxpulse demo: every part in one process. Authentication is OFF (CXPULSE_INSECURE_NO_AUTH=1); do not expose these ports.
+  ingest API     %s/v1/events
+  aggregator     http://%s/healthz   (read API and dashboard come with the aggregator)
+  kafka          %s   try: kcat -b %s -C -t cx.surveys -o -3 -e
+  redis          %s
+  send your own: curl -X POST %s/v1/events -H 'Content-Type: application/json' -d @pkg/events/testdata/good/survey_nps.json
+Traffic: tenant %q, %d stores in %d regions, %d live events/s after a %d-event history; a detractor spike at store %s starts after %s.
+Stop with Ctrl-C.
+
+`, ingestURL, displayAddr(cfg.AggregatorAddr), broker, broker, redisNote, ingestURL, Tenant, 12, len(regions), cfg.Rate, historyEvents, newTraffic(0).spikeStore, spikeAfter)
+
+	g.Go(func() error { return generate(gctx, cfg, ingestURL, out) })
+	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	fmt.Fprintln(out, "demo stopped")
+	return nil
+}
+
+// load fills a service config from its defaults plus the given settings.
+func load(c interface {
+	Register(*config.Set)
+	Validate() error
+}, settings map[string]string, addr string) error {
+	set := config.NewSet("demo", func(k string) string {
+		if k == "CXPULSE_HTTP_ADDR" {
+			return addr
+		}
+		return settings[k]
+	})
+	c.Register(set)
+	if err := set.Parse(nil); err != nil {
+		return err
+	}
+	return c.Validate()
+}
+
+// chooseRedis uses the Redis the user named in CXPULSE_REDIS_URL, else a
+// private redis-server on a free port when one is installed. It never
+// writes into a Redis the user did not name.
+func chooseRedis() (url, note string, stop func(), err error) {
+	if u := os.Getenv("CXPULSE_REDIS_URL"); u != "" {
+		return u, u + " (from CXPULSE_REDIS_URL)", func() {}, nil
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", "", nil, errors.New("no Redis: set CXPULSE_REDIS_URL to a Redis the demo may use, or install redis-server (apt-get install redis-server)")
+	}
+	srv, err := redisproc.Start(bin, "")
+	if err != nil {
+		return "", "", nil, err
+	}
+	_, port, _ := net.SplitHostPort(srv.Addr)
+	note = fmt.Sprintf("redis://%s (a private redis-server, gone when the demo stops)   try: redis-cli -p %s --scan --pattern 'cxpulse:*'", srv.Addr, port)
+	return "redis://" + srv.Addr + "/0", note, func() { _ = srv.Stop() }, nil
+}
+
+func dialable(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	return a.String()
+}
+
+func displayAddr(addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// tally counts what ingest accepted, per topic.
+type tally struct {
+	mu       sync.Mutex
+	accepted map[string]int
+	refused  int
+}
+
+func (t *tally) add(evs []events.Event, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !ok {
+		t.refused += len(evs)
+		return
+	}
+	for i := range evs {
+		t.accepted[string(evs[i].Type.Topic(""))]++
+	}
+}
+
+func (t *tally) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	total := t.accepted["surveys"] + t.accepted["tickets"] + t.accepted["purchases"]
+	return fmt.Sprintf("accepted %d events (surveys %d, tickets %d, purchases %d), refused %d",
+		total, t.accepted["surveys"], t.accepted["tickets"], t.accepted["purchases"], t.refused)
+}
+
+// generate posts the history, then live traffic at cfg.Rate, printing a
+// summary every few seconds.
+func generate(ctx context.Context, cfg Config, ingestURL string, out io.Writer) error {
+	tr := newTraffic(uint64(cfg.Seed))
+	counts := &tally{accepted: map[string]int{}}
+	client := &http.Client{Timeout: 15 * time.Second}
+	post := func(evs []events.Event) error {
+		err := postEvents(ctx, client, ingestURL, evs)
+		counts.add(evs, err == nil)
+		if err != nil && ctx.Err() == nil {
+			fmt.Fprintf(out, "  post failed: %v\n", err)
+		}
+		return nil
+	}
+
+	now := time.Now()
+	history := make([]events.Event, 0, 500)
+	for i := range historyEvents {
+		history = append(history, tr.next(now.Add(-time.Duration(tr.rng.Int64N(int64(historyHorizon))))))
+		if len(history) == cap(history) || i == historyEvents-1 {
+			_ = post(history)
+			history = history[:0]
+		}
+	}
+	fmt.Fprintf(out, "history posted: %s\n", counts)
+
+	start := time.Now()
+	tick := time.NewTicker(time.Second / 4)
+	defer tick.Stop()
+	summary := time.NewTicker(summaryEvery)
+	defer summary.Stop()
+	perTick := max(1, cfg.Rate/4)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-summary.C:
+			spike := "not yet"
+			if tr.spiking {
+				spike = "ON at store " + tr.spikeStore
+			} else if time.Since(start) > spikeAfter {
+				spike = "over"
+			}
+			fmt.Fprintf(out, "%s  %s · spike %s\n", time.Now().Format("15:04:05"), counts, spike)
+		case t := <-tick.C:
+			elapsed := t.Sub(start)
+			tr.spiking = elapsed > spikeAfter && elapsed < spikeAfter+spikeFor
+			batch := make([]events.Event, perTick)
+			for i := range batch {
+				batch[i] = tr.next(time.Now())
+			}
+			_ = post(batch)
+		}
+	}
+}
+
+func postEvents(ctx context.Context, client *http.Client, url string, evs []events.Event) error {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for i := range evs {
+		if err := enc.Encode(&evs[i]); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/events", &body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 2048))
+		return fmt.Errorf("ingest answered %d: %s", resp.StatusCode, b)
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package demo
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/cxpulse/cxpulse/pkg/events"
+)
+
+// Tenant is the demo's tenant.
+const Tenant = "demo"
+
+type store struct {
+	id, region string
+	// promoterBias shifts the NPS score distribution: better stores score
+	// higher.
+	promoterBias float64
+}
+
+var (
+	regions  = []string{"eu", "us", "apac"}
+	channels = []string{"web", "app", "store"}
+	agents   = []string{"ana", "bo", "chen", "dara", "emil", "fatima"}
+	products = []string{"sku:100", "sku:200", "sku:300", "sku:400"}
+
+	praise = []string{
+		"Fast delivery and friendly staff",
+		"Super Beratung, komme gerne wieder",
+		"Livraison rapide, très satisfait",
+		"スタッフがとても親切でした",
+		"Muy buena atención en tienda",
+		"Great app, checkout was easy",
+	}
+	complaints = []string{
+		"Delivery was late and nobody answered",
+		"Checkout kept failing in the app",
+		"Lieferung kam zu spät",
+		"The product broke after a week",
+		"Long queue at the till",
+	}
+	// refundSpike is what the unhappy customers of the spike store say.
+	refundSpike = []string{
+		"Still waiting for my refund, three weeks late",
+		"Refund is late again, support does not answer",
+		"Rückerstattung kommt nicht, refund seit Wochen überfällig",
+		"Remboursement en retard, refund toujours pas reçu",
+		"返金が遅い refund late",
+		"Reembolso tarde, refund never arrived",
+	}
+)
+
+// traffic generates realistic events for the demo tenant.
+type traffic struct {
+	rng    *rand.Rand
+	stores []store
+	seq    int
+	// spikeStore, while spiking, answers mostly detractor surveys about
+	// late refunds.
+	spikeStore string
+	spiking    bool
+}
+
+func newTraffic(seed uint64) *traffic {
+	t := &traffic{rng: rand.New(rand.NewPCG(seed, 7))}
+	for i := range 12 {
+		t.stores = append(t.stores, store{
+			id:           fmt.Sprintf("s%02d", i+1),
+			region:       regions[i%len(regions)],
+			promoterBias: float64(i%5) * 0.06,
+		})
+	}
+	t.spikeStore = t.stores[4].id
+	return t
+}
+
+func (t *traffic) id(prefix string) string {
+	t.seq++
+	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, t.seq)
+}
+
+// next returns one event at time at.
+func (t *traffic) next(at time.Time) events.Event {
+	s := t.stores[t.rng.IntN(len(t.stores))]
+	customer := fmt.Sprintf("c%05d", t.rng.IntN(5000))
+	dims := map[string]string{"store": s.id, "region": s.region, "channel": channels[t.rng.IntN(len(channels))]}
+	ev := events.Event{Tenant: Tenant, OccurredAt: at, CustomerID: customer, Dims: dims}
+	switch r := t.rng.Float64(); {
+	case r < 0.55:
+		ev.ID, ev.Type = t.id("srv"), events.TypeSurveyResponse
+		ev.Survey = t.survey(s)
+	case r < 0.75:
+		ev.ID = t.id("tkt")
+		ev.Dims["agent"] = agents[t.rng.IntN(len(agents))]
+		ev.Ticket = &events.Ticket{TicketID: fmt.Sprintf("T-%d", t.rng.IntN(100000)), Category: []string{"refund", "delivery", "account", "product"}[t.rng.IntN(4)]}
+		switch t.rng.IntN(10) {
+		case 0:
+			ev.Type = events.TypeTicketReopened
+		case 1, 2, 3, 4:
+			ev.Type = events.TypeTicketResolved
+			fr, h := float64(30+t.rng.IntN(3600)), float64(300+t.rng.IntN(7200))
+			ev.Ticket.FirstResponseSeconds, ev.Ticket.HandleSeconds = &fr, &h
+		default:
+			ev.Type = events.TypeTicketOpened
+		}
+	default:
+		ev.ID = t.id("pur")
+		ev.Dims["product"] = products[t.rng.IntN(len(products))]
+		amount := float64(500+t.rng.IntN(20000)) / 100
+		switch t.rng.IntN(20) {
+		case 0:
+			ev.Type = events.TypePurchaseRefunded
+			ev.Purchase = &events.Purchase{OrderID: fmt.Sprintf("o-%d", t.rng.IntN(1e6)), Amount: amount, Currency: "EUR"}
+		case 1:
+			ev.Type, ev.Dims = events.TypeSubscriptionCancelled, map[string]string{"store": s.id, "region": s.region}
+		case 2, 3:
+			ev.Type = events.TypeReferralSent
+			ev.Dims = map[string]string{"store": s.id, "region": s.region}
+			ev.Referral = &events.Referral{Code: "REF-" + customer, ReferrerID: customer}
+		default:
+			ev.Type = events.TypePurchaseCompleted
+			ev.Purchase = &events.Purchase{OrderID: fmt.Sprintf("o-%d", t.rng.IntN(1e6)), Amount: amount, Currency: "EUR"}
+			if t.rng.IntN(6) == 0 {
+				ev.Purchase.ReferralCode = fmt.Sprintf("REF-c%05d", t.rng.IntN(5000))
+			}
+		}
+	}
+	return ev
+}
+
+func (t *traffic) survey(s store) *events.Survey {
+	if t.spiking && s.id == t.spikeStore && t.rng.Float64() < 0.8 {
+		return &events.Survey{Metric: events.MetricNPS, Score: t.rng.IntN(4), Comment: refundSpike[t.rng.IntN(len(refundSpike))]}
+	}
+	u := t.rng.Float64() + s.promoterBias
+	switch m := t.rng.Float64(); {
+	case m < 0.6:
+		score := min(10, int(u*11))
+		sv := &events.Survey{Metric: events.MetricNPS, Score: score}
+		if t.rng.IntN(3) == 0 {
+			if score >= 9 {
+				sv.Comment = praise[t.rng.IntN(len(praise))]
+			} else if score <= 6 {
+				sv.Comment = complaints[t.rng.IntN(len(complaints))]
+			}
+		}
+		return sv
+	case m < 0.85:
+		return &events.Survey{Metric: events.MetricCSAT, Score: 1 + min(4, int(u*5))}
+	default:
+		return &events.Survey{Metric: events.MetricCES, Score: 1 + min(6, int(u*7))}
+	}
+}

@@ -1,0 +1,54 @@
+package tenants_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/tenants"
+)
+
+func TestParse(t *testing.T) {
+	r, err := tenants.Parse([]byte(`
+tenants:
+  acme: {currency: EUR, timezone: Europe/Berlin, churn_inactivity: 60d, alerts: {keep_firing_for: 2h}}
+  globex: {churn_inactivity: "off"}
+  initech: {}
+`))
+	require.NoError(t, err)
+	acme, known := r.Get("acme")
+	require.True(t, known)
+	require.Equal(t, "EUR", acme.Currency)
+	require.Equal(t, "Europe/Berlin", acme.Location.String())
+	require.Equal(t, 60*24*time.Hour, acme.ChurnInactivity)
+	require.Equal(t, 2*time.Hour, *acme.Alerts.KeepFiringFor)
+	require.Nil(t, acme.Alerts.PendingFor)
+	globex, _ := r.Get("globex")
+	require.Zero(t, globex.ChurnInactivity)
+	initech, _ := r.Get("initech")
+	require.Equal(t, 90*24*time.Hour, initech.ChurnInactivity)
+	require.Equal(t, time.UTC, initech.Location)
+	_, known = r.Get("hooli")
+	require.False(t, known)
+	require.Equal(t, []string{"acme", "globex", "initech"}, r.Names())
+
+	var none *tenants.Registry
+	_, known = none.Get("anyone")
+	require.True(t, known, "without a file every tenant is known")
+}
+
+func TestParseErrorsNameTheField(t *testing.T) {
+	_, err := tenants.Parse([]byte(`
+tenants:
+  acme: {currency: euro, timezone: Mars/Olympus, churn_inactivity: soon}
+  Bad: {}
+`))
+	require.ErrorContains(t, err, `tenants.acme.currency: "euro" is not an ISO 4217 code`)
+	require.ErrorContains(t, err, `tenants.acme.timezone: "Mars/Olympus" is not a known time zone`)
+	require.ErrorContains(t, err, `tenants.acme.churn_inactivity: "soon" is not a positive duration or off`)
+	require.ErrorContains(t, err, "tenants.Bad: not a tenant name")
+
+	_, err = tenants.Parse([]byte("tenants:\n  acme: {curency: EUR}\n"))
+	require.ErrorContains(t, err, "field curency not found")
+}
