@@ -60,9 +60,9 @@ func (ps *problems) add(field, format string, args ...any) {
 
 // sortFrom orders the problems from index start on by field, so that
 // problems found while ranging over a map come out in a stable order.
-func (ps problems) sortFrom(start int) {
-	if len(ps)-start > 1 {
-		slices.SortStableFunc(ps[start:], func(a, b Problem) int { return strings.Compare(a.Field, b.Field) })
+func (ps *problems) sortFrom(start int) {
+	if len(*ps)-start > 1 {
+		slices.SortStableFunc((*ps)[start:], func(a, b Problem) int { return strings.Compare(a.Field, b.Field) })
 	}
 }
 
