@@ -1,0 +1,309 @@
+// Package store keeps cxpulse's state in Redis: per tenant the bucketed
+// counters and running totals of every scope and window, the public view,
+// the remembered event ids, the partition watermarks and the dirty-scope
+// outbox, all under the tenant's hash tag so one script updates them
+// atomically on a single Redis or a Cluster. Deciding what to apply is left
+// to the aggregator; this package applies it exactly once.
+package store
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+var (
+	//go:embed scripts.lua
+	sharedLua string
+	//go:embed apply.lua
+	applyLua string
+	//go:embed sweep.lua
+	sweepLua string
+)
+
+// Key prefix of every cxpulse key.
+const prefix = "cxpulse:"
+
+// TenantsKey is the set of tenants seen, for the sweeper and publisher.
+const TenantsKey = prefix + "tenants"
+
+// tenantKey returns a key of tenant t: cxpulse:{t}:<parts>.
+func tenantKey(t string, parts ...string) string {
+	return prefix + "{" + t + "}:" + strings.Join(parts, ":")
+}
+
+// ViewKey is the public view of one scope (DESIGN §5).
+func ViewKey(tenant, scope string) string { return tenantKey(tenant, "scores", scope) }
+
+func countersKey(tenant, scope string) string { return tenantKey(tenant, "s", scope) }
+func watermarksKey(tenant string) string      { return tenantKey(tenant, "wm") }
+func expiryKey(tenant string) string          { return tenantKey(tenant, "exp") }
+func dirtyKey(tenant string) string           { return tenantKey(tenant, "dirty") }
+
+// ScopesKey is the set of scopes a tenant has data in.
+func ScopesKey(tenant string) string { return tenantKey(tenant, "scopes") }
+func dimKey(tenant, dim string) string { return tenantKey(tenant, "dim", dim) }
+func idsKey(tenant string, period int64) string {
+	return tenantKey(tenant, "ids", strconv.FormatInt(period, 10))
+}
+
+// Store applies slices and sweeps windows.
+type Store struct {
+	rdb        redis.UniversalClient
+	windows    []window.Window
+	windowsCSV string
+	horizon    time.Duration
+	apply      *redis.Script
+	sweep      *redis.Script
+	admit      *redis.Script
+	commit     *redis.Script
+	undirty    *redis.Script
+}
+
+// New returns a Store over rdb for the given windows and dedupe horizon.
+func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Duration) *Store {
+	names := make([]string, len(windows))
+	for i, w := range windows {
+		names[i] = w.Name
+	}
+	return &Store{
+		rdb: rdb, windows: windows, windowsCSV: strings.Join(names, ","), horizon: horizon,
+		apply:   redis.NewScript(sharedLua + applyLua),
+		sweep:   redis.NewScript(sharedLua + sweepLua),
+		admit:   redis.NewScript(admitLua),
+		commit:  redis.NewScript(commitLua),
+		undirty: redis.NewScript(undirtyLua),
+	}
+}
+
+// Windows returns the configured windows, shortest first.
+func (s *Store) Windows() []window.Window { return s.windows }
+
+// Redis returns the client.
+func (s *Store) Redis() redis.UniversalClient { return s.rdb }
+
+// Delta adds counters to one bucket of one window of one scope.
+type Delta struct {
+	Scope    string
+	Window   int // index into Windows()
+	Bucket   int64
+	Counters Counters
+}
+
+// Record is what is remembered of an applied event: enough to recognise a
+// repeat and to retract its contribution when a revision replaces it.
+type Record struct {
+	ID         string
+	Revision   int64
+	Arrival    time.Time
+	OccurredAt time.Time
+	Type       string
+	Scopes     []string
+	Counters   Counters
+	CustomerID string
+}
+
+func (r *Record) encode() string {
+	return strings.Join([]string{
+		strconv.FormatInt(r.Revision, 10),
+		strconv.FormatInt(r.Arrival.UnixMilli(), 10),
+		strconv.FormatInt(r.OccurredAt.UnixMilli(), 10),
+		r.Type,
+		strings.Join(r.Scopes, ";"),
+		r.Counters.sparse(),
+		r.CustomerID,
+	}, "|")
+}
+
+func decodeRecord(id, s string) (*Record, error) {
+	parts := strings.SplitN(s, "|", 7)
+	if len(parts) != 7 {
+		return nil, fmt.Errorf("record of %q: %d fields", id, len(parts))
+	}
+	rev, err1 := strconv.ParseInt(parts[0], 10, 64)
+	arr, err2 := strconv.ParseInt(parts[1], 10, 64)
+	occ, err3 := strconv.ParseInt(parts[2], 10, 64)
+	c, ok := parseSparse(parts[5])
+	if err := errors.Join(err1, err2, err3); err != nil || !ok {
+		return nil, fmt.Errorf("record of %q is corrupt: %q", id, s)
+	}
+	var scopes []string
+	if parts[4] != "" {
+		scopes = strings.Split(parts[4], ";")
+	}
+	return &Record{ID: id, Revision: rev, Arrival: time.UnixMilli(arr), OccurredAt: time.UnixMilli(occ),
+		Type: parts[3], Scopes: scopes, Counters: c, CustomerID: parts[6]}, nil
+}
+
+// NewEvent marks an id the slice expects to be new (not remembered).
+const NewEvent = -1
+
+// IDCheck states what the slice assumed about a remembered id: NewEvent,
+// or the revision it saw stored.
+type IDCheck struct {
+	ID     string
+	Expect int64
+}
+
+// Slice is one tenant's part of one fetched batch of one partition.
+type Slice struct {
+	Tenant    string
+	Partition string // topic/partition
+	Epoch     int64
+	Start     int64 // first offset of the batch
+	End       int64 // next offset after the batch
+	Now       time.Time
+	IDs       []IDCheck
+	Records   []Record
+	Deltas    []Delta
+}
+
+// Outcome is what Apply did.
+type Outcome int
+
+// Outcomes of Apply.
+const (
+	// Applied: everything was written.
+	Applied Outcome = iota + 1
+	// Skipped: the range starts below the tenant's watermark for the
+	// partition; nothing was written. Trim to Watermark and retry.
+	Skipped
+	// Fenced: a claim with a higher epoch has written; nothing was written
+	// and this consumer must stop working on the partition.
+	Fenced
+	// Conflict: some ids were not as assumed; nothing was written.
+	// Conflicts holds their stored records (nil: not remembered).
+	Conflict
+)
+
+// Result is the answer of Apply.
+type Result struct {
+	Outcome   Outcome
+	Watermark int64
+	Conflicts map[string]*Record
+}
+
+// Apply runs the apply script for one slice.
+func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
+	now := sl.Now.UnixMilli()
+	period := now / s.horizon.Milliseconds()
+	scopeIndex := map[string]int{}
+	var scopes []string
+	for _, d := range sl.Deltas {
+		if _, ok := scopeIndex[d.Scope]; !ok {
+			scopes = append(scopes, d.Scope)
+			scopeIndex[d.Scope] = len(scopes)
+		}
+	}
+	keys := make([]string, 0, 6+2*len(scopes))
+	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
+		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant))
+	for _, sc := range scopes {
+		keys = append(keys, countersKey(sl.Tenant, sc), ViewKey(sl.Tenant, sc))
+	}
+	args := make([]any, 0, 12+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+5*len(sl.Deltas))
+	args = append(args, sl.Partition, sl.Epoch, sl.Start, sl.End, now, s.horizon.Milliseconds(), s.windowsCSV, len(scopes))
+	for _, sc := range scopes {
+		args = append(args, sc)
+	}
+	args = append(args, len(sl.IDs))
+	for _, c := range sl.IDs {
+		exp := "-"
+		if c.Expect != NewEvent {
+			exp = strconv.FormatInt(c.Expect, 10)
+		}
+		args = append(args, c.ID, exp)
+	}
+	args = append(args, len(sl.Records))
+	for i := range sl.Records {
+		args = append(args, sl.Records[i].ID, sl.Records[i].encode())
+	}
+	args = append(args, len(sl.Deltas))
+	for i := range sl.Deltas {
+		d := &sl.Deltas[i]
+		w := s.windows[d.Window]
+		args = append(args, scopeIndex[d.Scope], w.Name, d.Bucket, w.Leaves(d.Bucket).UnixMilli(), d.Counters.pack())
+	}
+	res, err := s.apply.Run(ctx, s.rdb, keys, args...).StringSlice()
+	if err != nil {
+		return Result{}, fmt.Errorf("applying slice of tenant %s, %s [%d,%d): %w", sl.Tenant, sl.Partition, sl.Start, sl.End, err)
+	}
+	switch res[0] {
+	case "ok":
+		return Result{Outcome: Applied}, nil
+	case "skip":
+		wm, err := strconv.ParseInt(res[1], 10, 64)
+		return Result{Outcome: Skipped, Watermark: wm}, err
+	case "fenced":
+		return Result{Outcome: Fenced}, nil
+	case "conflict":
+		out := Result{Outcome: Conflict, Conflicts: map[string]*Record{}}
+		for i := 1; i+1 < len(res); i += 2 {
+			if res[i+1] == "" {
+				out.Conflicts[res[i]] = nil
+				continue
+			}
+			rec, err := decodeRecord(res[i], res[i+1])
+			if err != nil {
+				return Result{}, err
+			}
+			out.Conflicts[res[i]] = rec
+		}
+		return out, nil
+	}
+	return Result{}, fmt.Errorf("apply script answered %q", res)
+}
+
+// Sweep drops the buckets that left their windows by now, for one tenant,
+// at most limit at a time; it returns how many it dropped.
+func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit int) (int, error) {
+	members, err := s.rdb.ZRangeByScore(ctx, expiryKey(tenant), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil || len(members) == 0 {
+		return 0, err
+	}
+	var scopes []string
+	seen := map[string]bool{}
+	for _, m := range members {
+		sc, _, _ := strings.Cut(m, "\t")
+		if !seen[sc] {
+			seen[sc] = true
+			scopes = append(scopes, sc)
+		}
+	}
+	keys := []string{watermarksKey(tenant), expiryKey(tenant), dirtyKey(tenant)}
+	args := []any{now.UnixMilli(), s.windowsCSV, len(scopes)}
+	for _, sc := range scopes {
+		keys = append(keys, countersKey(tenant, sc), ViewKey(tenant, sc))
+		args = append(args, sc)
+	}
+	for _, m := range members {
+		args = append(args, m)
+	}
+	n, err := s.sweep.Run(ctx, s.rdb, keys, args...).Int()
+	if err != nil {
+		return 0, fmt.Errorf("sweeping tenant %s: %w", tenant, err)
+	}
+	// Forget id periods older than the previous one.
+	period := now.UnixMilli() / s.horizon.Milliseconds()
+	for p := period - 2; p > period-5; p-- {
+		if err := s.rdb.Del(ctx, idsKey(tenant, p)).Err(); err != nil {
+			return n, fmt.Errorf("forgetting ids of tenant %s: %w", tenant, err)
+		}
+	}
+	return n, nil
+}
+
+// View returns the public view hash of one scope.
+func (s *Store) View(ctx context.Context, tenant, scope string) (map[string]string, error) {
+	return s.rdb.HGetAll(ctx, ViewKey(tenant, scope)).Result()
+}

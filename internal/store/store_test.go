@@ -1,0 +1,145 @@
+package store_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	rdb, _ := testenv.Redis(t)
+	ws, err := window.Parse("1h,24h")
+	require.NoError(t, err)
+	return store.New(rdb, ws, 24*time.Hour)
+}
+
+func nps(score int) store.Counters {
+	var c store.Counters
+	c[store.NPSResponses] = 1
+	switch {
+	case score >= 9:
+		c[store.NPSPromoters] = 1
+	case score <= 6:
+		c[store.NPSDetractors] = 1
+	}
+	return c
+}
+
+func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	ev := now.Add(-10 * time.Minute)
+	w1h, w24h := s.Windows()[0], s.Windows()[1]
+	deltas := func(c store.Counters) []store.Delta {
+		return []store.Delta{
+			{Scope: "all", Window: 0, Bucket: w1h.Index(ev), Counters: c},
+			{Scope: "all", Window: 1, Bucket: w24h.Index(ev), Counters: c},
+		}
+	}
+	// Three responses: 10, 9 (promoters), 3 (detractor), pre-aggregated.
+	var c store.Counters
+	for _, sc := range []int{10, 9, 3} {
+		x := nps(sc)
+		c.Add(&x, 1)
+	}
+	sl := &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 1, Start: 0, End: 3, Now: now,
+		IDs:     []store.IDCheck{{ID: "a", Expect: store.NewEvent}, {ID: "b", Expect: store.NewEvent}, {ID: "c", Expect: store.NewEvent}},
+		Records: []store.Record{{ID: "a", Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(10)}, {ID: "b", Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(9)}, {ID: "c", Revision: 2, Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(3), CustomerID: "c|1"}},
+		Deltas:  deltas(c),
+	}
+	res, err := s.Apply(ctx, sl)
+	require.NoError(t, err)
+	require.Equal(t, store.Applied, res.Outcome)
+
+	v, err := s.View(ctx, "acme", "all")
+	require.NoError(t, err)
+	// By hand: n=3, P=2/3, D=1/3: NPS = 100·(2−1)/3 = 33.333…;
+	// moe = 1.96·100·√((1 − 1/9)/3) = 1.96·100·√(8/27).
+	require.Equal(t, "3", v["1h:nps_responses"])
+	require.Equal(t, "2", v["24h:nps_promoters"])
+	require.Equal(t, "0", v["1h:nps_passives"])
+	require.Equal(t, "33.333333333333336", v["1h:nps"])
+	require.Equal(t, "106.68888657455621", v["1h:nps_moe95"]) // 196·√(8/27), worked out in Python
+	require.Equal(t, "33.333333333333336", v["24h:detractor_share"])
+	require.Equal(t, "0", v["1h:csat_responses"])
+	require.NotContains(t, v, "1h:csat")
+	require.Equal(t, "1", v["seq"])
+	require.Equal(t, "1795343400000", v["updated_at"])
+
+	// The same range again is skipped by the watermark.
+	res, err = s.Apply(ctx, sl)
+	require.NoError(t, err)
+	require.Equal(t, store.Skipped, res.Outcome)
+	require.EqualValues(t, 3, res.Watermark)
+
+	// A new range repeating id c is a conflict returning its record.
+	sl2 := &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 1, Start: 3, End: 4, Now: now,
+		IDs: []store.IDCheck{{ID: "c", Expect: store.NewEvent}}}
+	res, err = s.Apply(ctx, sl2)
+	require.NoError(t, err)
+	require.Equal(t, store.Conflict, res.Outcome)
+	rec := res.Conflicts["c"]
+	require.NotNil(t, rec)
+	require.EqualValues(t, 2, rec.Revision)
+	require.Equal(t, "c|1", rec.CustomerID)
+	require.Equal(t, nps(3), rec.Counters)
+	require.True(t, ev.Equal(rec.OccurredAt))
+
+	// An older epoch is fenced once a newer one wrote.
+	sl3 := &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 2, Start: 3, End: 4, Now: now}
+	res, err = s.Apply(ctx, sl3)
+	require.NoError(t, err)
+	require.Equal(t, store.Applied, res.Outcome)
+	sl4 := &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 1, Start: 4, End: 5, Now: now}
+	res, err = s.Apply(ctx, sl4)
+	require.NoError(t, err)
+	require.Equal(t, store.Fenced, res.Outcome)
+
+	// After the 1h window passes the bucket (10:20 → bucket 10:20-10:22
+	// leaves at 11:20), the sweeper drops it from 1h only.
+	n, err := s.Sweep(ctx, "acme", time.Date(2026, 11, 22, 11, 19, 59, 0, time.UTC), 100)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = s.Sweep(ctx, "acme", time.Date(2026, 11, 22, 11, 20, 0, 0, time.UTC), 100)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	v, err = s.View(ctx, "acme", "all")
+	require.NoError(t, err)
+	require.Equal(t, "0", v["1h:nps_responses"])
+	require.NotContains(t, v, "1h:nps")
+	require.NotContains(t, v, "1h:nps_moe95")
+	require.Equal(t, "3", v["24h:nps_responses"])
+	require.Equal(t, "2", v["seq"])
+}
+
+func TestClaimAndCommit(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	e1, _, found, err := s.Claim(ctx, "g", "cx.surveys/3")
+	require.NoError(t, err)
+	require.False(t, found)
+	require.NoError(t, s.Commit(ctx, "g", "cx.surveys/3", e1, 42))
+	e2, resume, found, err := s.Claim(ctx, "g", "cx.surveys/3")
+	require.NoError(t, err)
+	require.True(t, found)
+	require.EqualValues(t, 42, resume)
+	require.Greater(t, e2, e1)
+	require.ErrorIs(t, s.Commit(ctx, "g", "cx.surveys/3", e1, 50), store.ErrFenced)
+	offs, err := s.ResumeOffsets(ctx, "g", []string{"cx.surveys/3", "cx.surveys/4"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"cx.surveys/3": 42}, offs)
+}
+
+func TestAdmitCapsValues(t *testing.T) {
+	s := newStore(t)
+	got, err := s.Admit(t.Context(), "acme", "store", []string{"a", "b", "c", "a"}, 2)
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, true, false, true}, got)
+}
