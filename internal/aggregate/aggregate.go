@@ -1,59 +1,152 @@
-// Package aggregate is the cxpulse aggregator: it consumes the input
-// topics as a Kafka consumer group and keeps the rolling-window metrics of
-// every tenant and scope in Redis. This version loads and checks its
-// configuration, connects to Redis and serves the probes and /metrics; the
-// consuming side is not built yet.
+// Package aggregate is the cxpulse aggregator: it consumes the input topics
+// as a Kafka consumer group, applies every event exactly once to the
+// rolling-window metrics of its tenant in Redis (through package store),
+// dead-letters what it cannot count, keeps windows sliding, publishes
+// changed scores to cx.scores and serves the read API. Computing alerts and
+// commerce metrics is left to later stages.
 package aggregate
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
+	"sync"
+	"time"
 
-	"github.com/go-chi/chi/v5"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
+	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/serve"
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/tenants"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
-// Handler returns the aggregator's HTTP routes over the Redis client rdb.
-func Handler(rdb redis.UniversalClient) http.Handler {
-	registry := prometheus.NewRegistry()
-	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	r := chi.NewRouter()
-	r.Get("/healthz", serve.Healthz)
-	r.Get("/readyz", serve.Readyz(func(ctx context.Context) error {
-		if err := rdb.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis unreachable: %w", err)
-		}
-		return nil
-	}))
-	r.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
-	return r
+// Tuning constants of the consumer; documented in docs/operations.md.
+const (
+	// sessionTimeout is how long a killed member holds its partitions.
+	sessionTimeout = 10 * time.Second
+	// maxBatch bounds one fetched batch.
+	maxBatch = 2000
+	// maxSliceEvents bounds one script call.
+	maxSliceEvents = 500
+	sweepInterval  = time.Second
+	sweepLimit     = 2000
+	readerMaxWait  = 250 * time.Millisecond
+)
+
+// Aggregator consumes events and keeps the metrics.
+type Aggregator struct {
+	cfg      Config
+	log      *zap.Logger
+	now      func() time.Time
+	rdb      redis.UniversalClient
+	store    *store.Store
+	scoper   *scoper
+	tenants  *tenants.Registry
+	auth     *auth.Authenticator
+	metrics  *metrics
+	kafka    *kafka.Client
+	dlWriter *kafka.Writer
+	scores   *kafka.Writer
+	id       string
+	largest  window.Window
+
+	mu     sync.Mutex
+	halted map[string]string // partition → reason
 }
 
-// Run serves the aggregator's HTTP endpoints on cfg.HTTPAddr until ctx
-// ends, then drains requests and closes Redis.
+// Option adjusts an Aggregator.
+type Option func(*Aggregator)
+
+// WithClock sets the clock that decides windows, lateness and expiry
+// (default time.Now).
+func WithClock(now func() time.Time) Option { return func(a *Aggregator) { a.now = now } }
+
+// New builds an aggregator from a validated Config.
+func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
+	a := &Aggregator{cfg: cfg, log: logger.With(zap.String("component", "aggregator")), now: time.Now, halted: map[string]string{}}
+	for _, o := range opts {
+		o(a)
+	}
+	ropts, err := cfg.redisOptions()
+	if err != nil {
+		return nil, fmt.Errorf("CXPULSE_REDIS_URL: %w", err)
+	}
+	var keys *auth.Keys
+	if cfg.APIKeysFile != "" {
+		if keys, err = auth.Load(cfg.APIKeysFile); err != nil {
+			return nil, err
+		}
+	} else {
+		a.log.Warn("authentication is OFF (CXPULSE_INSECURE_NO_AUTH=1): anyone reaching this port can read every tenant's scores")
+	}
+	if a.tenants, err = tenants.Load(cfg.TenantsFile); err != nil {
+		return nil, err
+	}
+	a.auth = auth.NewAuthenticator(keys)
+	a.auth.AllowQueryToken = true
+	a.rdb = redis.NewUniversalClient(ropts)
+	a.store = store.New(a.rdb, cfg.Windows, cfg.DedupeHorizon)
+	a.scoper = newScoper(cfg.Dimensions, cfg.ScopeCombos, cfg.MaxScopesPerDim, a.store)
+	a.largest = cfg.Windows[len(cfg.Windows)-1]
+	a.metrics = newMetrics(a)
+	a.kafka = &kafka.Client{Addr: kafka.TCP(cfg.KafkaBrokers...), Timeout: 5 * time.Second}
+	a.dlWriter = events.NewWriter(cfg.KafkaBrokers...)
+	a.scores = events.NewWriter(cfg.KafkaBrokers...)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	a.id = hex.EncodeToString(b[:])
+	return a, nil
+}
+
+func (a *Aggregator) topic(suffix string) string { return a.cfg.TopicPrefix + suffix }
+
+func (a *Aggregator) inputTopics() []string {
+	return []string{a.topic(events.TopicSurveys), a.topic(events.TopicTickets), a.topic(events.TopicPurchases)}
+}
+
+// Run consumes, sweeps, publishes and serves HTTP until ctx ends, then
+// stops intake, flushes the writers, and closes Redis.
+func (a *Aggregator) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
+	if err != nil {
+		_ = a.Close()
+		return fmt.Errorf("listening on %s (CXPULSE_HTTP_ADDR): %w", a.cfg.HTTPAddr, err)
+	}
+	a.log.Info("aggregator started", zap.Strings("windows", windowNames(a.cfg)),
+		zap.Strings("dimensions", a.cfg.Dimensions), zap.String("group", a.cfg.GroupID), zap.String("instance", a.id))
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serve.Run(gctx, ln, a.Handler(), a.cfg.ShutdownTimeout, a.log) })
+	g.Go(func() error { return a.consume(gctx) })
+	g.Go(func() error { return a.sweepLoop(gctx) })
+	g.Go(func() error { return a.publishLoop(gctx) })
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return errors.Join(err, a.Close())
+}
+
+// Close flushes the Kafka writers and closes Redis.
+func (a *Aggregator) Close() error {
+	return errors.Join(a.dlWriter.Close(), a.scores.Close(), a.rdb.Close())
+}
+
+// Run builds an aggregator and runs it until ctx ends.
 func Run(ctx context.Context, cfg Config, logger *zap.Logger) error {
-	log := logger.With(zap.String("component", "aggregator"))
-	opts, err := cfg.redisOptions()
+	a, err := New(cfg, logger)
 	if err != nil {
-		return fmt.Errorf("CXPULSE_REDIS_URL: %w", err)
+		return err
 	}
-	rdb := redis.NewUniversalClient(opts)
-	ln, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		_ = rdb.Close()
-		return fmt.Errorf("listening on %s (CXPULSE_HTTP_ADDR): %w", cfg.HTTPAddr, err)
-	}
-	log.Info("aggregator started", zap.Strings("windows", windowNames(cfg)), zap.Strings("dimensions", cfg.Dimensions))
-	return errors.Join(serve.Run(ctx, ln, Handler(rdb), cfg.ShutdownTimeout, log), rdb.Close())
+	return a.Run(ctx)
 }
 
 func windowNames(cfg Config) []string {
@@ -63,3 +156,34 @@ func windowNames(cfg Config) []string {
 	}
 	return out
 }
+
+// backoff waits before retry n (capped at 5 s); false when ctx ended.
+func backoff(ctx context.Context, n int) bool {
+	d := time.Duration(1<<min(n, 6)) * 50 * time.Millisecond
+	t := time.NewTimer(min(d, 5*time.Second))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func (a *Aggregator) halt(partition, reason string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.halted[partition] = reason
+	a.metrics.halted.WithLabelValues(partition).Set(1)
+}
+
+func (a *Aggregator) haltedPartitions() map[string]string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]string, len(a.halted))
+	for k, v := range a.halted {
+		out[k] = v
+	}
+	return out
+}
+

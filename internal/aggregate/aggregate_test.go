@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/cxpulse/cxpulse/internal/aggregate"
 	"github.com/cxpulse/cxpulse/internal/config"
@@ -52,8 +53,13 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 }
 
 func TestProbes(t *testing.T) {
-	rdb, _ := testenv.Redis(t)
-	srv := httptest.NewServer(aggregate.Handler(rdb))
+	_, addr := testenv.Redis(t)
+	_, broker := testenv.Kafka(t, 1, "cx.surveys", "cx.tickets", "cx.purchases")
+	cfg, err := load(t, map[string]string{"CXPULSE_INSECURE_NO_AUTH": "1", "CXPULSE_REDIS_URL": "redis://" + addr, "CXPULSE_KAFKA_BROKERS": broker})
+	require.NoError(t, err)
+	a, err := aggregate.New(cfg, zap.NewNop())
+	require.NoError(t, err)
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		resp, err := http.Get(srv.URL + path)
@@ -61,7 +67,7 @@ func TestProbes(t *testing.T) {
 		_ = resp.Body.Close()
 		require.Equal(t, http.StatusOK, resp.StatusCode, path)
 	}
-	_ = rdb.Shutdown(t.Context()).Err() // the server closes the connection: no answer to check
+	require.NoError(t, a.Close())
 	resp, err := http.Get(srv.URL + "/readyz")
 	require.NoError(t, err)
 	_ = resp.Body.Close()

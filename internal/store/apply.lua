@@ -1,13 +1,14 @@
 -- apply: one tenant's slice of one fetched batch.
 -- KEYS: 1 watermarks, 2 ids (this period), 3 ids (previous period),
---       4 expiry zset, 5 dirty scopes, 6 scope set,
---       then per scope i: 5+2i counters hash, 6+2i view hash.
+--       4 expiry zset, 5 dirty scopes, 6 scope set, 7 dead-letter outbox,
+--       then per scope i: 6+2i counters hash, 7+2i view hash.
 -- ARGV: 1 topic/partition, 2 epoch, 3 range start, 4 range end, 5 now ms,
 --       6 dedupe horizon ms, 7 windows csv,
 --       then nscopes and the scope names,
 --       nids and (id, expected revision or '-') pairs,
 --       nrecs and (id, record) pairs,
---       ndeltas and (scope number, window, bucket, leaves ms, counters).
+--       ndeltas and (scope number, window, bucket, leaves ms, counters),
+--       nletters and the dead letters to publish.
 -- Everything is checked before the first write.
 local wm = KEYS[1]
 local tp, epoch, start, stop = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
@@ -61,7 +62,7 @@ local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
 for _, m in ipairs(due) do
   local i = index[string.match(m, '^([^\t]*)\t')]
   if i then
-    expire(KEYS[5 + 2 * i], m)
+    expire(KEYS[6 + 2 * i], m)
     redis.call('ZREM', KEYS[4], m)
     touched[i] = true
   end
@@ -79,7 +80,7 @@ for _ = 1, ndeltas do
   local i, wn, b, leaves, d = tonumber(ARGV[pos]), ARGV[pos + 1], ARGV[pos + 2], tonumber(ARGV[pos + 3]), ARGV[pos + 4]
   pos = pos + 5
   if leaves > now then
-    local skey = KEYS[5 + 2 * i]
+    local skey = KEYS[6 + 2 * i]
     local field = wn .. ':' .. b
     local old = redis.call('HGET', skey, field)
     local packed, zero = pack(add(parse(old), d, 1))
@@ -91,8 +92,14 @@ for _ = 1, ndeltas do
   end
 end
 
+local nletters = tonumber(ARGV[pos]); pos = pos + 1
+for _ = 1, nletters do
+  redis.call('RPUSH', KEYS[7], ARGV[pos])
+  pos = pos + 1
+end
+
 for i in pairs(touched) do
-  local seq = view(KEYS[5 + 2 * i], KEYS[6 + 2 * i], windows, now)
+  local seq = view(KEYS[6 + 2 * i], KEYS[7 + 2 * i], windows, now)
   redis.call('HSET', KEYS[5], scopes[i], seq)
   redis.call('SADD', KEYS[6], scopes[i])
 end

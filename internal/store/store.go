@@ -9,6 +9,7 @@ package store
 import (
 	"context"
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -47,6 +48,7 @@ func countersKey(tenant, scope string) string { return tenantKey(tenant, "s", sc
 func watermarksKey(tenant string) string      { return tenantKey(tenant, "wm") }
 func expiryKey(tenant string) string          { return tenantKey(tenant, "exp") }
 func dirtyKey(tenant string) string           { return tenantKey(tenant, "dirty") }
+func outboxKey(tenant string) string          { return tenantKey(tenant, "outbox") }
 
 // ScopesKey is the set of scopes a tenant has data in.
 func ScopesKey(tenant string) string { return tenantKey(tenant, "scopes") }
@@ -164,6 +166,40 @@ type Slice struct {
 	IDs       []IDCheck
 	Records   []Record
 	Deltas    []Delta
+	// Letters are dead letters whose reason depends on what is remembered
+	// (too_late, in_future, revision_conflict): they are queued in the
+	// tenant's outbox atomically with the slice.
+	Letters []Letter
+}
+
+// Letter is a dead letter waiting in a tenant's outbox.
+type Letter struct {
+	Key    []byte `json:"k"`
+	Value  []byte `json:"v"`
+	Reason string `json:"r"`
+	Detail string `json:"d"`
+	Source string `json:"s"`
+}
+
+// Outbox returns up to n queued dead letters of a tenant, oldest first.
+func (s *Store) Outbox(ctx context.Context, tenant string, n int) ([]Letter, error) {
+	raw, err := s.rdb.LRange(ctx, outboxKey(tenant), 0, int64(n-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading outbox of %s: %w", tenant, err)
+	}
+	out := make([]Letter, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
+			return nil, fmt.Errorf("outbox entry of %s: %w", tenant, err)
+		}
+	}
+	return out, nil
+}
+
+// TrimOutbox drops the n oldest entries of a tenant's outbox, once
+// published.
+func (s *Store) TrimOutbox(ctx context.Context, tenant string, n int) error {
+	return s.rdb.LTrim(ctx, outboxKey(tenant), int64(n), -1).Err()
 }
 
 // Outcome is what Apply did.
@@ -203,13 +239,13 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 			scopeIndex[d.Scope] = len(scopes)
 		}
 	}
-	keys := make([]string, 0, 6+2*len(scopes))
+	keys := make([]string, 0, 7+2*len(scopes))
 	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
-		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant))
+		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), outboxKey(sl.Tenant))
 	for _, sc := range scopes {
 		keys = append(keys, countersKey(sl.Tenant, sc), ViewKey(sl.Tenant, sc))
 	}
-	args := make([]any, 0, 12+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+5*len(sl.Deltas))
+	args := make([]any, 0, 13+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+5*len(sl.Deltas)+len(sl.Letters))
 	args = append(args, sl.Partition, sl.Epoch, sl.Start, sl.End, now, s.horizon.Milliseconds(), s.windowsCSV, len(scopes))
 	for _, sc := range scopes {
 		args = append(args, sc)
@@ -231,6 +267,14 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 		d := &sl.Deltas[i]
 		w := s.windows[d.Window]
 		args = append(args, scopeIndex[d.Scope], w.Name, d.Bucket, w.Leaves(d.Bucket).UnixMilli(), d.Counters.pack())
+	}
+	args = append(args, len(sl.Letters))
+	for i := range sl.Letters {
+		b, err := json.Marshal(&sl.Letters[i])
+		if err != nil {
+			return Result{}, fmt.Errorf("encoding dead letter: %w", err)
+		}
+		args = append(args, b)
 	}
 	res, err := s.apply.Run(ctx, s.rdb, keys, args...).StringSlice()
 	if err != nil {

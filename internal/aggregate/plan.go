@@ -1,0 +1,162 @@
+package aggregate
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+// Dead-letter reason codes (DESIGN §2).
+const (
+	ReasonMalformed        = "malformed_json"
+	ReasonInvalid          = "invalid_event"
+	ReasonTooLate          = "too_late"
+	ReasonInFuture         = "in_future"
+	ReasonRevisionConflict = "revision_conflict"
+	ReasonCurrency         = "currency_mismatch"
+	ReasonUnknownTenant    = "unknown_tenant"
+)
+
+// item is one valid, counted event of a tenant slice.
+type item struct {
+	msg     kafka.Message
+	ev      events.Event
+	scopes  []string
+	timeErr string // ReasonTooLate or ReasonInFuture when its time is out of bounds
+	detail  string
+}
+
+// plan is what one tenant slice does, given what is known of its ids.
+type plan struct {
+	slice     store.Slice
+	applied   int // new events counted
+	revisions int // revisions that replaced an earlier version
+	dups      int // repeats dropped
+}
+
+type deltaKey struct {
+	scope  string
+	window int
+	bucket int64
+}
+
+type planner struct {
+	windows []window.Window
+	deltas  map[deltaKey]*store.Counters
+	order   []deltaKey
+}
+
+func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign float64, now time.Time) {
+	for wi, w := range p.windows {
+		b := w.Index(at)
+		if !w.Holds(b, now) {
+			continue
+		}
+		for _, sc := range scopes {
+			k := deltaKey{sc, wi, b}
+			d := p.deltas[k]
+			if d == nil {
+				d = new(store.Counters)
+				p.deltas[k] = d
+				p.order = append(p.order, k)
+			}
+			d.Add(c, sign)
+		}
+	}
+}
+
+// makePlan decides, for the items of one tenant slice in offset order,
+// which are new, which are revisions or repeats and which are dead
+// letters. known holds the stored record of every id the store reported
+// (an id absent from known is assumed new; the store checks).
+func makePlan(windows []window.Window, items []*item, known map[string]*store.Record, now time.Time) *plan {
+	out := &plan{}
+	pl := &planner{windows: windows, deltas: map[deltaKey]*store.Counters{}}
+	groups := map[string][]*item{}
+	var ids []string
+	for _, it := range items {
+		if _, ok := groups[it.ev.ID]; !ok {
+			ids = append(ids, it.ev.ID)
+		}
+		groups[it.ev.ID] = append(groups[it.ev.ID], it)
+	}
+	letter := func(it *item, reason, detail string) {
+		out.slice.Letters = append(out.slice.Letters, store.Letter{Key: it.msg.Key, Value: it.msg.Value,
+			Reason: reason, Detail: detail, Source: source(it.msg)})
+	}
+	for _, id := range ids {
+		base := known[id]
+		var (
+			rev              int64
+			typ, customer    string
+			haveCur, dupSeen bool
+			chosen           *item
+		)
+		if base != nil {
+			rev, typ, customer, haveCur = base.Revision, base.Type, base.CustomerID, true
+		}
+		for _, it := range groups[id] {
+			ev := &it.ev
+			switch {
+			case haveCur && ev.Revision <= rev:
+				out.dups++
+				dupSeen = true
+			case haveCur && string(ev.Type) != typ:
+				letter(it, ReasonRevisionConflict, fmt.Sprintf("revision %d of %s changes type from %s to %s", ev.Revision, id, typ, ev.Type))
+			case haveCur && ev.CustomerID != customer:
+				letter(it, ReasonRevisionConflict, fmt.Sprintf("revision %d of %s changes customer_id from %q to %q", ev.Revision, id, customer, ev.CustomerID))
+			case it.timeErr != "" && haveCur:
+				letter(it, ReasonRevisionConflict, fmt.Sprintf("revision %d of %s: %s", ev.Revision, id, it.detail))
+			case it.timeErr != "":
+				letter(it, it.timeErr, it.detail)
+			default:
+				if haveCur {
+					out.revisions++
+				}
+				rev, typ, customer, haveCur = ev.Revision, string(ev.Type), ev.CustomerID, true
+				chosen = it
+			}
+		}
+		expect := int64(store.NewEvent)
+		if base != nil {
+			expect = base.Revision
+		}
+		out.slice.IDs = append(out.slice.IDs, store.IDCheck{ID: id, Expect: expect})
+		switch {
+		case chosen != nil:
+			if base != nil {
+				pl.add(base.Scopes, base.OccurredAt, &base.Counters, -1, now)
+			} else {
+				out.applied++
+			}
+			c := contribution(&chosen.ev)
+			pl.add(chosen.scopes, chosen.ev.OccurredAt, &c, 1, now)
+			out.slice.Records = append(out.slice.Records, store.Record{
+				ID: id, Revision: chosen.ev.Revision, Arrival: now, OccurredAt: chosen.ev.OccurredAt,
+				Type: string(chosen.ev.Type), Scopes: chosen.scopes, Counters: c, CustomerID: chosen.ev.CustomerID,
+			})
+		case base != nil && dupSeen:
+			// A repeat keeps the id remembered for the horizon after its
+			// last arrival.
+			refreshed := *base
+			refreshed.Arrival = now
+			out.slice.Records = append(out.slice.Records, refreshed)
+		}
+	}
+	for _, k := range pl.order {
+		if d := pl.deltas[k]; !d.Zero() {
+			out.slice.Deltas = append(out.slice.Deltas, store.Delta{Scope: k.scope, Window: k.window, Bucket: k.bucket, Counters: *d})
+		}
+	}
+	return out
+}
+
+// source names a message for the cxpulse-source header: topic/partition/offset.
+func source(m kafka.Message) string {
+	return fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset)
+}

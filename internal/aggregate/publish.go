@@ -1,0 +1,146 @@
+package aggregate
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/cxpulse/cxpulse/pkg/scores"
+)
+
+// sweepLoop keeps windows sliding when no event arrives: every second it
+// drops, for every tenant, the buckets that left their windows.
+func (a *Aggregator) sweepLoop(ctx context.Context) error {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := a.SweepOnce(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("sweeping", zap.Error(err))
+		}
+	}
+}
+
+// SweepOnce sweeps every tenant at the current time.
+func (a *Aggregator) SweepOnce(ctx context.Context) error {
+	tenants, err := a.store.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	for _, t := range tenants {
+		for {
+			n, err := a.store.Sweep(ctx, t, now, sweepLimit)
+			if err != nil {
+				return err
+			}
+			a.metrics.swept.Add(float64(n))
+			if n < sweepLimit {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// leaseScript takes or renews the publisher lease.
+var leaseScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`)
+
+// publishLoop publishes, from one instance at a time (a Redis lease), the
+// changed scopes of every tenant to cx.scores at most once per
+// CXPULSE_EMIT_INTERVAL, and the queued dead letters.
+func (a *Aggregator) publishLoop(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.EmitInterval)
+	defer t.Stop()
+	key := "cxpulse:publisher:" + a.cfg.GroupID
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		ttl := max(3*a.cfg.EmitInterval, 3*time.Second)
+		ok, err := leaseScript.Run(ctx, a.rdb, []string{key}, a.id, ttl.Milliseconds()).Int()
+		if err != nil || ok == 0 {
+			continue
+		}
+		if err := a.PublishOnce(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("publishing", zap.Error(err))
+		}
+	}
+}
+
+// PublishOnce publishes every tenant's dirty scopes and outbox once.
+func (a *Aggregator) PublishOnce(ctx context.Context) error {
+	tenants, err := a.store.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		if err := a.publishOutbox(ctx, t); err != nil {
+			return err
+		}
+		if err := a.publishScores(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *Aggregator) publishScores(ctx context.Context, tenant string) error {
+	dirty, err := a.store.Dirty(ctx, tenant)
+	if err != nil || len(dirty) == 0 {
+		return err
+	}
+	msgs := make([]kafka.Message, 0, len(dirty))
+	for scope := range dirty {
+		view, err := a.store.View(ctx, tenant, scope)
+		if err != nil {
+			return err
+		}
+		s := scores.FromHash(tenant, scope, view)
+		b, err := json.Marshal(s)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, kafka.Message{Topic: a.topic("scores"), Key: []byte(tenant + "/" + scope), Value: b})
+	}
+	if err := a.scores.WriteMessages(ctx, msgs...); err != nil {
+		return err
+	}
+	a.metrics.published.Add(float64(len(msgs)))
+	return a.store.Undirty(ctx, tenant, dirty)
+}
+
+func (a *Aggregator) publishOutbox(ctx context.Context, tenant string) error {
+	for {
+		letters, err := a.store.Outbox(ctx, tenant, 500)
+		if err != nil || len(letters) == 0 {
+			return err
+		}
+		if err := a.writeLetters(ctx, letters); err != nil {
+			return err
+		}
+		if err := a.store.TrimOutbox(ctx, tenant, len(letters)); err != nil {
+			return err
+		}
+		if len(letters) < 500 {
+			return nil
+		}
+	}
+}
+

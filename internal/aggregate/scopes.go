@@ -1,0 +1,115 @@
+package aggregate
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/cxpulse/cxpulse/internal/store"
+)
+
+// Other is the value a dimension takes in scope names once a tenant has
+// CXPULSE_MAX_SCOPES_PER_DIM distinct values of it.
+const Other = "__other__"
+
+// scoper turns an event's dims into the names of its scopes: "all", one
+// per configured dimension ("store=42") and one per combination
+// ("channel=web,region=eu", dims sorted). It caches each tenant's admitted
+// values; an answer never changes once Redis has given it.
+type scoper struct {
+	dims   []string
+	combos [][]string
+	limit  int
+	store  *store.Store
+
+	mu       sync.Mutex
+	admitted map[string]map[string]map[string]bool // tenant → dim → value → own scope
+}
+
+func newScoper(dims, combos []string, limit int, st *store.Store) *scoper {
+	sc := &scoper{dims: dims, limit: limit, store: st, admitted: map[string]map[string]map[string]bool{}}
+	for _, c := range combos {
+		parts := strings.Split(c, "+")
+		slices.Sort(parts)
+		sc.combos = append(sc.combos, parts)
+	}
+	return sc
+}
+
+// resolve makes sure every configured dim value of dims is decided for the
+// tenant, asking Redis for the ones not cached.
+func (sc *scoper) resolve(ctx context.Context, tenant string, all []map[string]string) error {
+	missing := map[string][]string{}
+	sc.mu.Lock()
+	known := sc.admitted[tenant]
+	if known == nil {
+		known = map[string]map[string]bool{}
+		sc.admitted[tenant] = known
+	}
+	for _, dims := range all {
+		for _, d := range sc.dims {
+			v, ok := dims[d]
+			if !ok {
+				continue
+			}
+			if _, decided := known[d][v]; !decided && !slices.Contains(missing[d], v) {
+				missing[d] = append(missing[d], v)
+			}
+		}
+	}
+	sc.mu.Unlock()
+	for d, values := range missing {
+		ok, err := sc.store.Admit(ctx, tenant, d, values, sc.limit)
+		if err != nil {
+			return err
+		}
+		sc.mu.Lock()
+		if known[d] == nil {
+			known[d] = map[string]bool{}
+		}
+		for i, v := range values {
+			known[d][v] = ok[i]
+		}
+		sc.mu.Unlock()
+	}
+	return nil
+}
+
+// scopes returns the scope names of an event with these dims; resolve must
+// have been called for them.
+func (sc *scoper) scopes(tenant string, dims map[string]string) []string {
+	out := []string{"all"}
+	sc.mu.Lock()
+	known := sc.admitted[tenant]
+	value := func(d string) (string, bool) {
+		v, ok := dims[d]
+		if !ok {
+			return "", false
+		}
+		if !known[d][v] {
+			return Other, true
+		}
+		return v, true
+	}
+	for _, d := range sc.dims {
+		if v, ok := value(d); ok {
+			out = append(out, d+"="+v)
+		}
+	}
+	for _, combo := range sc.combos {
+		parts := make([]string, 0, len(combo))
+		for _, d := range combo {
+			v, ok := value(d)
+			if !ok {
+				break
+			}
+			parts = append(parts, d+"="+v)
+		}
+		if len(parts) == len(combo) {
+			out = append(out, strings.Join(parts, ","))
+		}
+	}
+	sc.mu.Unlock()
+	return out
+}
