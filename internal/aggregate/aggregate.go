@@ -186,4 +186,3 @@ func (a *Aggregator) haltedPartitions() map[string]string {
 	}
 	return out
 }
-

@@ -143,4 +143,3 @@ func (a *Aggregator) publishOutbox(ctx context.Context, tenant string) error {
 		}
 	}
 }
-

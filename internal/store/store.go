@@ -51,7 +51,7 @@ func dirtyKey(tenant string) string           { return tenantKey(tenant, "dirty"
 func outboxKey(tenant string) string          { return tenantKey(tenant, "outbox") }
 
 // ScopesKey is the set of scopes a tenant has data in.
-func ScopesKey(tenant string) string { return tenantKey(tenant, "scopes") }
+func ScopesKey(tenant string) string   { return tenantKey(tenant, "scopes") }
 func dimKey(tenant, dim string) string { return tenantKey(tenant, "dim", dim) }
 func idsKey(tenant string, period int64) string {
 	return tenantKey(tenant, "ids", strconv.FormatInt(period, 10))
