@@ -1,0 +1,241 @@
+package aggregate_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/cxpulse/cxpulse/internal/aggregate"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
+)
+
+// instance is an aggregator running in-process on a fake clock.
+type instance struct {
+	base  string
+	agg   *aggregate.Aggregator
+	clock *clock
+	stop  func()
+}
+
+func startAggregator(t *testing.T, env map[string]string, clk *clock) *instance {
+	t.Helper()
+	port := testenv.FreePort(t)
+	env["CXPULSE_HTTP_ADDR"] = fmt.Sprintf("127.0.0.1:%d", port)
+	env["CXPULSE_INSECURE_NO_AUTH"] = "1"
+	cfg, err := load(t, env)
+	require.NoError(t, err)
+	a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), aggregate.WithClock(clk.now))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	stop := func() {
+		cancel()
+		require.NoError(t, <-done)
+	}
+	t.Cleanup(func() {
+		if ctx.Err() == nil {
+			stop()
+		}
+	})
+	base := "http://" + env["CXPULSE_HTTP_ADDR"]
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+	return &instance{base: base, agg: a, clock: clk, stop: stop}
+}
+
+// TestExactCounts runs a generated event set with duplicates, revisions,
+// conflicts, late, too-late, future and malformed messages through kfake
+// and a real Redis, and compares every stat of every scope and window with
+// the reference.
+func TestExactCounts(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 3))
+	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
+	clk := newClock(now)
+	_, broker := testenv.Kafka(t, 4, allTopics...)
+	_, redisAddr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{
+		"CXPULSE_KAFKA_BROKERS":      broker,
+		"CXPULSE_REDIS_URL":          "redis://" + redisAddr,
+		"CXPULSE_SCOPE_COMBOS":       "channel+region",
+		"CXPULSE_MAX_SCOPES_PER_DIM": "20",
+		"CXPULSE_EMIT_INTERVAL":      "200ms",
+	}, clk)
+
+	g := &generator{rng: rng, now: now}
+	var phase1 []msg
+	var sent []events.Event
+	for i := 0; i < 4000; i++ {
+		tenant := []string{"acme", "globex"}[rng.IntN(2)]
+		ev := g.event(tenant)
+		sent = append(sent, ev)
+		phase1 = append(phase1, eventMsg(ev))
+		if rng.IntN(20) == 0 { // an immediate repeat, often in the same batch
+			phase1 = append(phase1, eventMsg(ev))
+		}
+	}
+	// Future events, one just inside the tolerance.
+	for i := 0; i < 20; i++ {
+		ev := g.event("acme")
+		ev.OccurredAt = now.Add(6*time.Minute + time.Duration(rng.IntN(3600))*time.Second)
+		phase1 = append(phase1, eventMsg(ev))
+	}
+	edge := g.event("globex")
+	edge.OccurredAt = now.Add(4 * time.Minute)
+	phase1 = append(phase1, eventMsg(edge))
+	// Malformed and invalid messages.
+	phase1 = append(phase1,
+		msg{topic: "cx.surveys", key: []byte("acme/x"), value: []byte(`{"id":"broken",`)},
+		msg{topic: "cx.tickets", key: nil, value: []byte(`not json at all`)},
+		eventMsg(events.Event{ID: "bad-score", Type: events.TypeSurveyResponse, Tenant: "acme", OccurredAt: now, Survey: &events.Survey{Metric: events.MetricNPS, Score: 11}}),
+		msg{topic: "cx.surveys", key: []byte("acme/typo"), value: []byte(`{"id":"typo","type":"survey.response","tenant":"acme","occurred_at":"2026-11-22T11:00:00Z","survey":{"metric":"csat"}}`)},
+	)
+	// Purchases are consumed and acknowledged.
+	phase1 = append(phase1, eventMsg(events.Event{ID: "p-1", Type: events.TypePurchaseCompleted, Tenant: "acme", OccurredAt: now.Add(-time.Hour), CustomerID: "c1", Purchase: &events.Purchase{OrderID: "o1", Amount: 10}}))
+	sources1 := produce(t, broker, phase1)
+	waitApplied(t, in.base)
+
+	// Phase 2, after phase 1 is applied: repeats, revisions (one moving an
+	// event to another store), conflicts and a too-late revision.
+	var phase2 []msg
+	for i := 0; i < 600; i++ {
+		ev := sent[rng.IntN(len(sent))]
+		switch rng.IntN(5) {
+		case 0, 1: // repeat
+		case 2: // revision with a new score or store
+			ev.Revision++
+			if ev.Survey != nil {
+				s := *ev.Survey
+				lo, hi, _ := s.Metric.Range()
+				s.Score = lo + rng.IntN(hi-lo+1)
+				ev.Survey = &s
+			}
+			ev.Dims = map[string]string{"store": fmt.Sprintf("s%02d", rng.IntN(24)), "region": "eu", "channel": "web"}
+			ev.OccurredAt = now.Add(-time.Duration(rng.IntN(3600)) * time.Second)
+		case 3: // conflicting revision: another type
+			ev.Revision += 2
+			if ev.Type == events.TypeSurveyResponse {
+				ev.Type, ev.Survey, ev.Ticket = events.TypeTicketOpened, nil, &events.Ticket{TicketID: "T-x"}
+			} else {
+				ev.Type, ev.Ticket, ev.Survey = events.TypeSurveyResponse, nil, &events.Survey{Metric: events.MetricNPS, Score: 5}
+			}
+		case 4: // a revision that is too late
+			ev.Revision += 3
+			ev.OccurredAt = now.Add(-100 * 24 * time.Hour)
+		}
+		phase2 = append(phase2, eventMsg(ev))
+	}
+	sources2 := produce(t, broker, phase2)
+	waitApplied(t, in.base)
+
+	all := append(phase1, phase2...)
+	sources := append(sources1, sources2...)
+	final, bad := reference(all, now)
+
+	// Dead letters: exactly the bad messages, by cxpulse-source.
+	wantBad := map[string]bool{}
+	for _, i := range bad {
+		wantBad[sources[i]] = true
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if len(deadLetterSources(t, broker)) >= len(wantBad) {
+			break
+		}
+	}
+	reasons := deadLetterSources(t, broker)
+	if len(reasons) != len(wantBad) {
+		hist := map[string]int{}
+		for _, r := range reasons {
+			hist[r]++
+		}
+		t.Logf("dead letters by reason: %v", hist)
+		for s := range wantBad {
+			if _, ok := reasons[s]; !ok {
+				t.Logf("missing dead letter %s", s)
+			}
+		}
+		for s, r := range reasons {
+			if !wantBad[s] {
+				t.Logf("unexpected dead letter %s (%s)", s, r)
+			}
+		}
+	}
+	for _, i := range bad {
+		if _, ok := reasons[sources[i]]; !ok && all[i].ev != nil {
+			e := all[i].ev
+			t.Logf("no dead letter for %s: %s %s rev %d at %s", sources[i], e.ID, e.Type, e.Revision, e.OccurredAt)
+		}
+	}
+	for s := range wantBad {
+		require.Contains(t, reasons, s, "bad message without dead letter")
+	}
+	require.Len(t, reasons, len(wantBad))
+	require.Equal(t, "malformed_json", reasons[sources1[len(phase1)-5]])
+	require.Equal(t, "invalid_event", reasons[sources1[len(phase1)-3]])
+
+	for _, tenant := range []string{"acme", "globex"} {
+		// Which stores got their own scope is decided by arrival order;
+		// the cap itself is checked: exactly 20 of 24.
+		var scopeList aggregate.ScopeList
+		require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/"+tenant+"/scopes?dim=store", &scopeList))
+		admitted := map[string]bool{}
+		for _, s := range scopeList.Scopes {
+			v := strings.TrimPrefix(s, "store=")
+			if v != aggregate.Other {
+				admitted[v] = true
+			}
+		}
+		require.Len(t, admitted, 20, "stores with their own scope")
+		require.Contains(t, scopeList.Scopes, "store=__other__")
+		scopesOf := func(ev *events.Event) []string {
+			out := []string{"all"}
+			for _, d := range []string{"store", "region", "channel", "product", "agent"} {
+				if v, ok := ev.Dims[d]; ok {
+					if d == "store" && !admitted[v] {
+						v = aggregate.Other
+					}
+					out = append(out, d+"="+v)
+				}
+			}
+			return append(out, "channel="+ev.Dims["channel"]+",region="+ev.Dims["region"])
+		}
+		want := expected(final[tenant], now, scopesOf)
+		require.Greater(t, len(want), 30)
+		for scope, w := range want {
+			var got scores.Scores
+			require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/"+tenant+"/scores?scope="+scope, &got), scope)
+			compareScores(t, got, w)
+		}
+	}
+
+	// Windows slide with the clock: two hours on, after a sweep, the 1h and
+	// 24h windows have moved.
+	later := now.Add(2*time.Hour + 3*time.Minute)
+	clk.set(later)
+	require.NoError(t, in.agg.SweepOnce(t.Context()))
+	want := expected(final["acme"], later, func(*events.Event) []string { return []string{"all"} })
+	var got scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=all", &got))
+	compareScores(t, got, want["all"])
+	require.Equal(t, float64(0), got.Windows["1h"]["nps_responses"])
+	_ = slices.Contains[[]string]
+}

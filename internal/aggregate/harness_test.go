@@ -1,0 +1,385 @@
+package aggregate_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
+)
+
+var inputTopics = []string{"cx.surveys", "cx.tickets", "cx.purchases"}
+var allTopics = append(slices.Clone(inputTopics), "cx.scores", "cx.alerts", "cx.deadletter")
+
+// clock is a settable clock for the aggregator under test.
+type clock struct{ ms atomic.Int64 }
+
+func newClock(t time.Time) *clock {
+	c := &clock{}
+	c.set(t)
+	return c
+}
+func (c *clock) set(t time.Time)    { c.ms.Store(t.UnixMilli()) }
+func (c *clock) now() time.Time     { return time.UnixMilli(c.ms.Load()).UTC() }
+func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
+
+// msg is one produced message and what the reference expects of it.
+type msg struct {
+	topic string
+	key   []byte
+	value []byte
+	ev    *events.Event // nil for bytes that are not an event
+	bad   bool          // expected on the dead-letter topic
+}
+
+func eventMsg(ev events.Event) msg {
+	b, err := json.Marshal(ev)
+	if err != nil {
+		panic(err)
+	}
+	return msg{topic: ev.Topic("cx."), key: []byte(ev.Key()), value: b, ev: &ev}
+}
+
+// produce writes msgs in order and returns the cxpulse-source of each.
+func produce(t *testing.T, broker string, msgs []msg) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(100000))
+	require.NoError(t, err)
+	defer cl.Close()
+	recs := make([]*kgo.Record, len(msgs))
+	for i, m := range msgs {
+		recs[i] = &kgo.Record{Topic: m.topic, Key: m.key, Value: m.value}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	res := cl.ProduceSync(ctx, recs...)
+	require.NoError(t, res.FirstErr())
+	// Results come in completion order; the records themselves carry
+	// their partition and offset.
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
+	}
+	return out
+}
+
+// deadLetterSources reads the dead-letter topic and returns the distinct
+// cxpulse-source headers with their reason.
+func deadLetterSources(t *testing.T, broker string) map[string]string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics("cx.deadletter"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	out := map[string]string{}
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if len(fs.Records()) == 0 {
+			return out
+		}
+		for _, r := range fs.Records() {
+			var src, reason string
+			for _, h := range r.Headers {
+				switch h.Key {
+				case "cxpulse-source":
+					src = string(h.Value)
+				case "cxpulse-error":
+					reason = string(h.Value)
+				}
+			}
+			out[src] = reason
+		}
+	}
+}
+
+// getJSON GETs url and decodes a 200 answer into v.
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+	}
+	return resp.StatusCode
+}
+
+// waitApplied waits until /v1/status reports lag 0.
+func waitApplied(t *testing.T, base string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var st struct{ Lag int64 }
+		return getJSON(t, base+"/v1/status", &st) == http.StatusOK && st.Lag == 0
+	}, 90*time.Second, 50*time.Millisecond, "lag did not reach 0")
+}
+
+// --- The reference: DESIGN §2–§4 computed directly. ---
+
+type refCounts struct {
+	npsN, npsP, npsD, csatN, csatSat, cesN, cesEasy int
+	csatSum, cesSum                                 float64
+	open, res, reop, frN, hN                        int
+	frSum, hSum                                     float64
+}
+
+func (r *refCounts) add(ev *events.Event) {
+	switch {
+	case ev.Survey != nil:
+		s := ev.Survey
+		switch s.Metric {
+		case events.MetricNPS:
+			r.npsN++
+			if s.Score >= 9 {
+				r.npsP++
+			}
+			if s.Score <= 6 {
+				r.npsD++
+			}
+		case events.MetricCSAT:
+			r.csatN++
+			r.csatSum += float64(s.Score)
+			if s.Score >= 4 {
+				r.csatSat++
+			}
+		case events.MetricCES:
+			r.cesN++
+			r.cesSum += float64(s.Score)
+			if s.Score >= 5 {
+				r.cesEasy++
+			}
+		}
+	case ev.Type == events.TypeTicketOpened:
+		r.open++
+	case ev.Type == events.TypeTicketReopened:
+		r.reop++
+	case ev.Type == events.TypeTicketResolved:
+		r.res++
+		if v := ev.Ticket.FirstResponseSeconds; v != nil {
+			r.frN++
+			r.frSum += *v
+		}
+		if v := ev.Ticket.HandleSeconds; v != nil {
+			r.hN++
+			r.hSum += *v
+		}
+	}
+}
+
+func (r *refCounts) stats() map[string]float64 {
+	out := map[string]float64{
+		"nps_responses": float64(r.npsN), "nps_promoters": float64(r.npsP), "nps_detractors": float64(r.npsD),
+		"nps_passives": float64(r.npsN - r.npsP - r.npsD), "csat_responses": float64(r.csatN), "csat_satisfied": float64(r.csatSat),
+		"ces_responses": float64(r.cesN), "ces_easy": float64(r.cesEasy),
+		"tickets_opened": float64(r.open), "tickets_resolved": float64(r.res), "tickets_reopened": float64(r.reop),
+	}
+	if n := float64(r.npsN); n > 0 {
+		p, d := float64(r.npsP)/n, float64(r.npsD)/n
+		out["nps"] = 100 * (p - d)
+		out["nps_moe95"] = 1.96 * 100 * math.Sqrt(((p+d)-(p-d)*(p-d))/n)
+		out["detractor_share"] = 100 * d
+	}
+	if r.csatN > 0 {
+		out["csat"] = 100 * float64(r.csatSat) / float64(r.csatN)
+		out["csat_mean"] = r.csatSum / float64(r.csatN)
+	}
+	if r.cesN > 0 {
+		out["ces"] = r.cesSum / float64(r.cesN)
+		out["ces_easy_share"] = 100 * float64(r.cesEasy) / float64(r.cesN)
+	}
+	if r.frN > 0 {
+		out["ticket_first_response_avg_s"] = r.frSum / float64(r.frN)
+	}
+	if r.hN > 0 {
+		out["ticket_handle_avg_s"] = r.hSum / float64(r.hN)
+	}
+	if r.res > 0 {
+		out["ticket_reopen_rate"] = 100 * float64(r.reop) / float64(r.res)
+	}
+	return out
+}
+
+// refWindow is a window as DESIGN §4 states it.
+type refWindow struct {
+	name           string
+	length, bucket time.Duration
+}
+
+var refWindows = []refWindow{
+	{"1h", time.Hour, 2 * time.Minute}, {"24h", 24 * time.Hour, time.Hour}, {"7d", 7 * 24 * time.Hour, 6 * time.Hour},
+	{"30d", 30 * 24 * time.Hour, 24 * time.Hour}, {"90d", 90 * 24 * time.Hour, 72 * time.Hour},
+}
+
+// in reports whether an event at t counts in w at now: its epoch-aligned
+// bucket starts after now − W and no later than now + 5m.
+func (w refWindow) in(t, now time.Time) bool {
+	ms, b := t.UnixMilli(), w.bucket.Milliseconds()
+	start := time.UnixMilli(ms - ((ms%b)+b)%b)
+	return start.After(now.Add(-w.length)) && !start.After(now.Add(5*time.Minute))
+}
+
+// reference replays the messages as DESIGN §2 says and returns the final
+// version of every counted id, per tenant, and the messages that must be
+// dead-lettered.
+func reference(msgs []msg, now time.Time) (final map[string]map[string]*events.Event, bad []int) {
+	final = map[string]map[string]*events.Event{}
+	largest := refWindows[len(refWindows)-1]
+	for i, m := range msgs {
+		if m.ev == nil {
+			bad = append(bad, i)
+			continue
+		}
+		ev := m.ev
+		if ev.Validate() != nil {
+			bad = append(bad, i)
+			continue
+		}
+		if ev.Type.Topic("") == events.TopicPurchases {
+			continue
+		}
+		byID := final[ev.Tenant]
+		if byID == nil {
+			byID = map[string]*events.Event{}
+			final[ev.Tenant] = byID
+		}
+		cur := byID[ev.ID]
+		timeBad := ev.OccurredAt.Sub(now) > 5*time.Minute || !largest.in(ev.OccurredAt, now) && ev.OccurredAt.Before(now)
+		switch {
+		case cur != nil && ev.Revision <= cur.Revision:
+		case cur != nil && (ev.Type != cur.Type || ev.CustomerID != cur.CustomerID):
+			bad = append(bad, i)
+		case timeBad:
+			bad = append(bad, i)
+		default:
+			byID[ev.ID] = ev
+		}
+	}
+	return final, bad
+}
+
+// expected sums the final events per scope and window.
+func expected(final map[string]*events.Event, now time.Time, scopesOf func(*events.Event) []string) map[string]map[string]*refCounts {
+	out := map[string]map[string]*refCounts{}
+	for _, ev := range final {
+		for _, sc := range scopesOf(ev) {
+			if out[sc] == nil {
+				out[sc] = map[string]*refCounts{}
+				for _, w := range refWindows {
+					out[sc][w.name] = &refCounts{}
+				}
+			}
+			for _, w := range refWindows {
+				if w.in(ev.OccurredAt, now) {
+					out[sc][w.name].add(ev)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// compareScores checks one scope's API answer against the reference:
+// counts exactly, ratios within 1e-9, absent ratios absent.
+func compareScores(t *testing.T, got scores.Scores, want map[string]*refCounts) {
+	t.Helper()
+	for _, w := range refWindows {
+		exp := want[w.name].stats()
+		gotW := got.Windows[w.name]
+		keys := func(m map[string]float64) []string {
+			var k []string
+			for s := range m {
+				k = append(k, s)
+			}
+			sort.Strings(k)
+			return k
+		}
+		require.Equal(t, keys(exp), keys(gotW), "stats of %s %s", got.Scope, w.name)
+		for stat, v := range exp {
+			g := gotW[stat]
+			if strings.HasSuffix(stat, "_responses") || strings.HasPrefix(stat, "tickets_") || slices.Contains([]string{"nps_promoters", "nps_detractors", "nps_passives", "csat_satisfied", "ces_easy"}, stat) {
+				require.Equal(t, v, g, "%s %s %s", got.Scope, w.name, stat)
+				continue
+			}
+			require.InDelta(t, v, g, 1e-9*math.Max(1, math.Abs(v)), "%s %s %s", got.Scope, w.name, stat)
+		}
+	}
+}
+
+// generator makes events of two tenants, 24 stores, all survey and ticket
+// types, spread over ~95 days before now.
+type generator struct {
+	rng *rand.Rand
+	now time.Time
+	seq int
+}
+
+func (g *generator) when() time.Time {
+	r := g.rng.Float64()
+	var back time.Duration
+	switch {
+	case r < 0.35:
+		back = time.Duration(g.rng.Int64N(int64(time.Hour)))
+	case r < 0.55:
+		back = time.Duration(g.rng.Int64N(int64(24 * time.Hour)))
+	case r < 0.75:
+		back = time.Duration(g.rng.Int64N(int64(30 * 24 * time.Hour)))
+	case r < 0.95:
+		back = time.Duration(g.rng.Int64N(int64(90 * 24 * time.Hour)))
+	default: // around the edge of the 90d window, some too late
+		back = 87*24*time.Hour + time.Duration(g.rng.Int64N(int64(8*24*time.Hour)))
+	}
+	return g.now.Add(-back).Truncate(time.Millisecond)
+}
+
+func (g *generator) event(tenant string) events.Event {
+	g.seq++
+	store := g.rng.IntN(24)
+	ev := events.Event{
+		ID: fmt.Sprintf("e-%d", g.seq), Tenant: tenant, OccurredAt: g.when(),
+		CustomerID: fmt.Sprintf("c%d", g.rng.IntN(300)),
+		Dims: map[string]string{"store": fmt.Sprintf("s%02d", store), "region": []string{"eu", "us", "apac"}[store%3],
+			"channel": []string{"web", "app", "store"}[g.rng.IntN(3)]},
+	}
+	switch r := g.rng.IntN(10); {
+	case r < 3:
+		ev.Type, ev.Survey = events.TypeSurveyResponse, &events.Survey{Metric: events.MetricNPS, Score: g.rng.IntN(11)}
+	case r < 5:
+		ev.Type, ev.Survey = events.TypeSurveyResponse, &events.Survey{Metric: events.MetricCSAT, Score: 1 + g.rng.IntN(5)}
+	case r < 6:
+		ev.Type, ev.Survey = events.TypeSurveyResponse, &events.Survey{Metric: events.MetricCES, Score: 1 + g.rng.IntN(7), Comment: "ok"}
+	default:
+		ev.Dims["agent"] = []string{"ana", "bo", "chen"}[g.rng.IntN(3)]
+		ev.Ticket = &events.Ticket{TicketID: fmt.Sprintf("T-%d", g.rng.IntN(1000))}
+		switch g.rng.IntN(3) {
+		case 0:
+			ev.Type = events.TypeTicketOpened
+		case 1:
+			ev.Type = events.TypeTicketReopened
+		default:
+			ev.Type = events.TypeTicketResolved
+			if g.rng.IntN(4) > 0 {
+				fr := float64(g.rng.IntN(3600000)) / 1000
+				ev.Ticket.FirstResponseSeconds = &fr
+			}
+			if g.rng.IntN(4) > 0 {
+				h := float64(g.rng.IntN(7200))
+				ev.Ticket.HandleSeconds = &h
+			}
+		}
+	}
+	return ev
+}
