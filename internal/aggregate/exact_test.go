@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +236,4 @@ func TestExactCounts(t *testing.T) {
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=all", &got))
 	compareScores(t, got, want["all"])
 	require.Equal(t, float64(0), got.Windows["1h"]["nps_responses"])
-	_ = slices.Contains[[]string]
 }

@@ -32,8 +32,8 @@ func newClock(t time.Time) *clock {
 	c.set(t)
 	return c
 }
-func (c *clock) set(t time.Time)    { c.ms.Store(t.UnixMilli()) }
-func (c *clock) now() time.Time     { return time.UnixMilli(c.ms.Load()).UTC() }
+func (c *clock) set(t time.Time)     { c.ms.Store(t.UnixMilli()) }
+func (c *clock) now() time.Time      { return time.UnixMilli(c.ms.Load()).UTC() }
 func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
 
 // msg is one produced message and what the reference expects of it.
