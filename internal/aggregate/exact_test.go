@@ -65,20 +65,31 @@ func startAggregator(t *testing.T, env map[string]string, clk *clock) *instance 
 // and a real Redis, and compares every stat of every scope and window with
 // the reference.
 func TestExactCounts(t *testing.T) {
+	_, addr := testenv.Redis(t)
+	exactCounts(t, map[string]string{"CXPULSE_REDIS_URL": "redis://" + addr})
+}
+
+// TestExactCountsOnRedisCluster runs the same on a local 3-master Redis
+// Cluster: every script stays within its tenant's slot.
+func TestExactCountsOnRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	exactCounts(t, map[string]string{"CXPULSE_REDIS_URL": testenv.RedisCluster(t, 3), "CXPULSE_REDIS_CLUSTER": "1"})
+}
+
+func exactCounts(t *testing.T, env map[string]string) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 3))
 	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
 	clk := newClock(now)
 	_, broker := testenv.Kafka(t, 4, allTopics...)
-	_, redisAddr := testenv.Redis(t)
-	in := startAggregator(t, map[string]string{
-		"CXPULSE_KAFKA_BROKERS":      broker,
-		"CXPULSE_REDIS_URL":          "redis://" + redisAddr,
-		"CXPULSE_SCOPE_COMBOS":       "channel+region",
-		"CXPULSE_MAX_SCOPES_PER_DIM": "20",
-		"CXPULSE_EMIT_INTERVAL":      "200ms",
-	}, clk)
+	env["CXPULSE_KAFKA_BROKERS"] = broker
+	env["CXPULSE_SCOPE_COMBOS"] = "channel+region"
+	env["CXPULSE_MAX_SCOPES_PER_DIM"] = "20"
+	env["CXPULSE_EMIT_INTERVAL"] = "200ms"
+	in := startAggregator(t, env, clk)
 
 	g := &generator{rng: rng, now: now}
 	var phase1 []msg

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -105,4 +106,46 @@ func Redis(t testing.TB) (*redis.Client, string) {
 		_ = srv.Stop()
 	})
 	return c, srv.Addr
+}
+
+// RedisCluster starts a local Redis Cluster of n masters (redis-server
+// processes on free ports, no replicas) and returns the URL
+// CXPULSE_REDIS_URL takes in cluster mode: redis://h:p1?addr=h:p2&addr=h:p3.
+func RedisCluster(t testing.TB, n int) string {
+	t.Helper()
+	bin := Tool(t, "redis-server")
+	cli := Tool(t, "redis-cli")
+	var addrs []string
+	for range n {
+		srv, err := redisproc.Start(bin, t.TempDir(), "--cluster-enabled", "yes", "--cluster-node-timeout", "5000")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = srv.Stop() })
+		addrs = append(addrs, srv.Addr)
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	out, err := exec.Command(cli, args...).CombinedOutput()
+	require.NoError(t, err, "redis-cli --cluster create: %s", out)
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
+	defer c.Close()
+	require.Eventually(t, func() bool {
+		for _, a := range addrs {
+			nc := redis.NewClient(&redis.Options{Addr: a})
+			info, err := nc.ClusterInfo(context.Background()).Result()
+			_ = nc.Close()
+			if err != nil || !strings.Contains(info, "cluster_state:ok") {
+				return false
+			}
+		}
+		return c.Ping(context.Background()).Err() == nil
+	}, 30*time.Second, 100*time.Millisecond, "cluster did not become ready")
+	url := "redis://" + addrs[0]
+	for i, a := range addrs[1:] {
+		sep := "&"
+		if i == 0 {
+			sep = "?"
+		}
+		url += sep + "addr=" + a
+	}
+	return url
 }
