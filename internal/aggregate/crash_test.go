@@ -1,0 +1,140 @@
+package aggregate_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
+)
+
+// process is the aggregator binary running as a child process.
+type process struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func buildAggregator(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "aggregator")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/cxpulse/cxpulse/cmd/aggregator").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return bin
+}
+
+func startProcess(t *testing.T, bin, name string, env []string) *process {
+	t.Helper()
+	port := testenv.FreePort(t)
+	log, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
+	require.NoError(t, err)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), append(env, fmt.Sprintf("CXPULSE_HTTP_ADDR=127.0.0.1:%d", port))...)
+	cmd.Stdout, cmd.Stderr = log, log
+	require.NoError(t, cmd.Start())
+	p := &process{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	t.Cleanup(func() { p.kill() })
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(p.base + "/healthz")
+		if err != nil {
+			return false
+		}
+		_ = resp.Body.Close()
+		return true
+	}, 20*time.Second, 20*time.Millisecond, "%s did not start; log in %s", name, log.Name())
+	return p
+}
+
+func (p *process) kill() {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGKILL)
+		_ = p.cmd.Wait()
+	}
+}
+
+// TestCrashSafety SIGKILLs the aggregator at random instants while 100k
+// events stream in, restarting it each time, then runs two instances and
+// kills one (a rebalance). At the end every count must equal the
+// reference: not one event lost, not one counted twice.
+func TestCrashSafety(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts the aggregator for about a minute")
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 9))
+	bin := buildAggregator(t)
+	_, broker := testenv.Kafka(t, 6, allTopics...)
+	_, redisAddr := testenv.Redis(t)
+	env := []string{
+		"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr,
+		"CXPULSE_INSECURE_NO_AUTH=1", "CXPULSE_GROUP_ID=crash", "CXPULSE_LOG_FORMAT=json",
+	}
+
+	// 100k events, 0–20 minutes old, with 3% exact repeats.
+	start := time.Now()
+	g := &generator{rng: rng, now: start}
+	var msgs []msg
+	for len(msgs) < 100_000 {
+		ev := g.event([]string{"acme", "globex", "initech"}[rng.IntN(3)])
+		ev.OccurredAt = start.Add(-time.Duration(rng.Int64N(int64(20 * time.Minute)))).Truncate(time.Millisecond)
+		msgs = append(msgs, eventMsg(ev))
+		if rng.IntN(33) == 0 {
+			msgs = append(msgs, eventMsg(ev))
+		}
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // stream them over about 25 s
+		defer wg.Done()
+		for i := 0; i < len(msgs); i += 2000 {
+			produce(t, broker, msgs[i:min(i+2000, len(msgs))])
+			time.Sleep(500 * time.Millisecond)
+		}
+	}()
+
+	p := startProcess(t, bin, "a1", env)
+	kills := 0
+	for i := 2; i <= 4; i++ {
+		time.Sleep(time.Duration(1500+rng.IntN(4000)) * time.Millisecond)
+		p.kill()
+		kills++
+		p = startProcess(t, bin, fmt.Sprintf("a%d", i), env)
+	}
+	// A second member joins; then the first is killed mid-run and the
+	// group rebalances onto the second.
+	second := startProcess(t, bin, "b1", env)
+	time.Sleep(time.Duration(12000+rng.IntN(4000)) * time.Millisecond)
+	p.kill()
+	kills++
+	killedAt := time.Now()
+	wg.Wait()
+	waitApplied(t, second.base)
+	t.Logf("%d messages, %d kills; last kill to lag 0: %s (session timeout included)", len(msgs), kills, time.Since(killedAt).Round(100*time.Millisecond))
+
+	now := time.Now()
+	final, bad := reference(msgs, now)
+	require.Empty(t, bad)
+	for _, tenant := range []string{"acme", "globex", "initech"} {
+		want := expected(final[tenant], now, func(ev *events.Event) []string {
+			return []string{"all", "store=" + ev.Dims["store"]}
+		})
+		for scope, w := range want {
+			var got scores.Scores
+			require.Equal(t, http.StatusOK, getJSON(t, second.base+"/v1/tenants/"+tenant+"/scores?scope="+scope, &got), scope)
+			compareScores(t, got, w)
+		}
+	}
+	_ = context.Background
+}
