@@ -248,3 +248,44 @@ func exactCounts(t *testing.T, env map[string]string) {
 	compareScores(t, got, want["all"])
 	require.Equal(t, float64(0), got.Windows["1h"]["nps_responses"])
 }
+
+// TestReplayBeyondHorizonIsSkippedByWatermark replays a partition from
+// offset 0 after the dedupe horizon has passed (its ids are forgotten):
+// the per-tenant watermarks must still keep every event counted once.
+func TestReplayBeyondHorizonIsSkippedByWatermark(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	clk := newClock(now)
+	_, broker := testenv.Kafka(t, 2, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	env := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr, "CXPULSE_GROUP_ID": "replay"}
+	g := &generator{rng: rand.New(rand.NewPCG(1, 2)), now: now}
+	var msgs []msg
+	for range 300 {
+		ev := g.event("acme")
+		ev.OccurredAt = now.Add(-time.Duration(g.rng.IntN(3600)) * time.Second)
+		msgs = append(msgs, eventMsg(ev))
+	}
+	produce(t, broker, msgs)
+	first := startAggregator(t, env, clk)
+	waitApplied(t, first.base)
+	first.stop()
+
+	// Lose every resume offset, then let the ids be forgotten.
+	keys, err := rdb.Keys(t.Context(), "cxpulse:{p:replay:*").Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+	for _, k := range keys {
+		require.NoError(t, rdb.HSet(t.Context(), k, "resume", 0).Err())
+	}
+	clk.add(25 * time.Hour)
+	second := startAggregator(t, env, clk)
+	require.NoError(t, second.agg.SweepOnce(t.Context()))
+	waitApplied(t, second.base)
+
+	final, _ := reference(msgs, now)
+	want := expected(final["acme"], clk.now(), func(*events.Event) []string { return []string{"all"} })
+	var got scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, second.base+"/v1/tenants/acme/scores?scope=all", &got))
+	compareScores(t, got, want["all"])
+	require.Positive(t, got.Windows["7d"]["nps_responses"]+got.Windows["7d"]["tickets_opened"])
+}
