@@ -1,0 +1,125 @@
+package aggregate_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/cxpulse/cxpulse/internal/auth"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
+)
+
+func survey(id, tenant, store string, score int, at time.Time) events.Event {
+	return events.Event{ID: id, Type: events.TypeSurveyResponse, Tenant: tenant, OccurredAt: at,
+		Dims: map[string]string{"store": store}, Survey: &events.Survey{Metric: events.MetricNPS, Score: score}}
+}
+
+func TestReadAPIAuth(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	_, addr := testenv.Redis(t)
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	require.NoError(t, os.WriteFile(keys, []byte(fmt.Sprintf("keys:\n- {tenant: acme, sha256: %s, scopes: [read]}\n- {tenant: acme, sha256: %s, scopes: [write]}\n",
+		auth.Digest("acme-read"), auth.Digest("acme-write"))), 0o600))
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_API_KEYS_FILE": keys, "CXPULSE_INSECURE_NO_AUTH": "0"}, newClock(now))
+	produce(t, broker, []msg{eventMsg(survey("r1", "acme", "s1", 10, now.Add(-time.Minute))), eventMsg(survey("r2", "acme", "s2", 3, now.Add(-time.Minute)))})
+	waitApplied(t, in.base)
+
+	get := func(path, key string) (int, []byte) {
+		req, err := http.NewRequest(http.MethodGet, in.base+path, nil)
+		require.NoError(t, err)
+		if key != "" {
+			req.Header.Set("Authorization", "Bearer "+key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var b json.RawMessage
+		_ = json.NewDecoder(resp.Body).Decode(&b)
+		return resp.StatusCode, b
+	}
+	for _, tc := range []struct {
+		path, key string
+		status    int
+	}{
+		{"/v1/tenants/acme/scores", "", 401},
+		{"/v1/tenants/acme/scores", "nope", 401},
+		{"/v1/tenants/acme/scores", "acme-write", 403},
+		{"/v1/tenants/globex/scores", "acme-read", 403},
+		{"/v1/tenants/acme/scores", "acme-read", 200},
+		{"/v1/tenants/acme/scores?token=acme-read", "", 200},
+		{"/v1/tenants/acme/scores?scope=store=nope", "acme-read", 404},
+		{"/v1/tenants/acme/scopes?dim=store", "acme-read", 200},
+	} {
+		status, body := get(tc.path, tc.key)
+		require.Equal(t, tc.status, status, "%s with %q: %s", tc.path, tc.key, body)
+	}
+	_, body := get("/v1/tenants/acme/scopes?dim=store", "acme-read")
+	require.JSONEq(t, `{"tenant":"acme","dim":"store","scopes":["store=s1","store=s2"]}`, string(body))
+	_, body = get("/v1/tenants/acme/scores", "acme-read")
+	var s scores.Scores
+	require.NoError(t, json.Unmarshal(body, &s))
+	require.Equal(t, "all", s.Scope)
+	require.Equal(t, 0.0, s.Windows["1h"]["nps"]) // one promoter, one detractor
+	require.Equal(t, 2.0, s.Windows["90d"]["nps_responses"])
+	require.Equal(t, now.UnixMilli(), s.UpdatedAt)
+}
+
+// TestScoresTopic checks cx.scores: per key, seq only increases, and the
+// last snapshot of a scope equals its view.
+func TestScoresTopic(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 3, allTopics...)
+	_, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_EMIT_INTERVAL": "100ms"}, newClock(now))
+	for round := range 5 {
+		var msgs []msg
+		for i := range 50 {
+			msgs = append(msgs, eventMsg(survey(fmt.Sprintf("r%d-%d", round, i), "acme", fmt.Sprintf("s%d", i%3), i%11, now.Add(-time.Minute))))
+		}
+		produce(t, broker, msgs)
+		waitApplied(t, in.base)
+	}
+	var view scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=store=s1", &view))
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics("cx.scores"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	require.NoError(t, err)
+	defer cl.Close()
+	last := map[string]scores.Scores{}
+	deadline := time.Now().Add(30 * time.Second)
+	done := func() bool {
+		return last["acme/store=s1"].Seq >= view.Seq && last["acme/all"].Windows["1h"]["nps_responses"] == 250
+	}
+	for !done() && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		for _, r := range fs.Records() {
+			var s scores.Scores
+			require.NoError(t, json.Unmarshal(r.Value, &s))
+			prev, seen := last[string(r.Key)]
+			// A retried write may repeat a snapshot; seq never goes back.
+			require.True(t, !seen || s.Seq >= prev.Seq, "seq of %s went from %d to %d", r.Key, prev.Seq, s.Seq)
+			require.Equal(t, string(r.Key), s.Tenant+"/"+s.Scope)
+			last[string(r.Key)] = s
+		}
+	}
+	require.Equal(t, view, last["acme/store=s1"])
+	for _, k := range []string{"acme/all", "acme/store=s0", "acme/store=s2"} {
+		require.Contains(t, last, k)
+	}
+	require.Equal(t, 250.0, last["acme/all"].Windows["1h"]["nps_responses"])
+}
