@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/testenv"
@@ -122,4 +123,62 @@ func TestScoresTopic(t *testing.T) {
 		require.Contains(t, last, k)
 	}
 	require.Equal(t, 250.0, last["acme/all"].Windows["1h"]["nps_responses"])
+}
+
+// TestRetentionHaltsPartitionLoudly: when the resume offset was deleted by
+// retention, the partition halts (readiness fails, status says why) instead
+// of skipping silently.
+func TestRetentionHaltsPartitionLoudly(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	var msgs []msg
+	for i := range 10 {
+		msgs = append(msgs, eventMsg(survey(fmt.Sprintf("r%d", i), "acme", "s1", 9, now.Add(-time.Minute))))
+	}
+	produce(t, broker, msgs)
+	require.NoError(t, rdb.HSet(t.Context(), "cxpulse:{p:ret:cx.surveys/0}", "resume", 2, "epoch", 1).Err())
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker))
+	require.NoError(t, err)
+	defer cl.Close()
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = "cx.surveys"
+	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	rp.Partition, rp.Offset = 0, 5
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 5000
+	resp, err := req.RequestWith(t.Context(), cl)
+	require.NoError(t, err)
+	require.Zero(t, resp.Topics[0].Partitions[0].ErrorCode)
+
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr, "CXPULSE_GROUP_ID": "ret"}, newClock(now))
+	require.Eventually(t, func() bool {
+		r, err := http.Get(in.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		_ = r.Body.Close()
+		return r.StatusCode == http.StatusServiceUnavailable
+	}, 20*time.Second, 50*time.Millisecond)
+	var st struct {
+		Partitions []struct {
+			Topic         string
+			Partition     int
+			AppliedOffset int64 `json:"applied_offset"`
+			Halted        string
+		}
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/status", &st))
+	for _, p := range st.Partitions {
+		if p.Topic == "cx.surveys" {
+			require.EqualValues(t, 2, p.AppliedOffset)
+			require.Contains(t, p.Halted, "resume offset 2 was deleted by retention (log starts at 5)")
+		}
+	}
+	// Nothing was applied from the halted partition.
+	var s scores.Scores
+	require.Equal(t, http.StatusNotFound, getJSON(t, in.base+"/v1/tenants/acme/scores", &s))
 }

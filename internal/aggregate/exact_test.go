@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +290,43 @@ func TestReplayBeyondHorizonIsSkippedByWatermark(t *testing.T) {
 	require.Equal(t, http.StatusOK, getJSON(t, second.base+"/v1/tenants/acme/scores?scope=all", &got))
 	compareScores(t, got, want["all"])
 	require.Positive(t, got.Windows["7d"]["nps_responses"]+got.Windows["7d"]["tickets_opened"])
+}
+
+// TestRedisOutage freezes Redis (SIGSTOP) while events stream in: the
+// aggregator backs off, acknowledges nothing unapplied, and once Redis
+// answers again every event is counted once.
+func TestRedisOutage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("freezes Redis for seconds")
+	}
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 3, allTopics...)
+	srv := testenv.RedisProcess(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + srv.Addr}, newClock(now))
+	g := &generator{rng: rand.New(rand.NewPCG(5, 6)), now: now}
+	var msgs []msg
+	for range 6000 {
+		ev := g.event("acme")
+		ev.OccurredAt = now.Add(-time.Duration(g.rng.IntN(86400)) * time.Second)
+		msgs = append(msgs, eventMsg(ev))
+	}
+	produce(t, broker, msgs[:2000])
+	waitApplied(t, in.base)
+	proc, err := os.FindProcess(srv.Pid())
+	require.NoError(t, err)
+	require.NoError(t, proc.Signal(syscall.SIGSTOP))
+	produce(t, broker, msgs[2000:4000])
+	time.Sleep(3 * time.Second)
+	require.NoError(t, proc.Signal(syscall.SIGCONT))
+	produce(t, broker, msgs[4000:])
+	waitApplied(t, in.base)
+
+	final, bad := reference(msgs, now)
+	require.Empty(t, bad)
+	want := expected(final["acme"], now, func(ev *events.Event) []string { return []string{"all", "store=" + ev.Dims["store"]} })
+	for scope, w := range want {
+		var got scores.Scores
+		require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope="+scope, &got), scope)
+		compareScores(t, got, w)
+	}
 }

@@ -98,14 +98,20 @@ func Tool(t testing.TB, name string) string {
 // at cleanup.
 func Redis(t testing.TB) (*redis.Client, string) {
 	t.Helper()
+	srv := RedisProcess(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return c, srv.Addr
+}
+
+// RedisProcess starts a throwaway redis-server and returns the process, for
+// tests that stop and resume it.
+func RedisProcess(t testing.TB) *redisproc.Server {
+	t.Helper()
 	srv, err := redisproc.Start(Tool(t, "redis-server"), t.TempDir())
 	require.NoError(t, err)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() {
-		_ = c.Close()
-		_ = srv.Stop()
-	})
-	return c, srv.Addr
+	t.Cleanup(func() { _ = srv.Stop() })
+	return srv
 }
 
 // RedisCluster starts a local Redis Cluster of n masters (redis-server
