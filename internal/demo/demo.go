@@ -30,6 +30,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/redisproc"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
 )
 
 // Topics the embedded broker creates, with the partitions of each.
@@ -110,7 +111,7 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer) err
 	fmt.Fprintf(out, `
 cxpulse demo: every part in one process. Authentication is OFF (CXPULSE_INSECURE_NO_AUTH=1); do not expose these ports.
   ingest API     %s/v1/events
-  aggregator     http://%s/healthz   (read API and dashboard come with the aggregator)
+  scores         http://%s/v1/tenants/demo/scores?scope=store=s05   (also /scopes?dim=store, /v1/status, /metrics)
   kafka          %s   try: kcat -b %s -C -t cx.surveys -o -3 -e
   redis          %s
   send your own: curl -X POST %s/v1/events -H 'Content-Type: application/json' -d @pkg/events/testdata/good/survey_nps.json
@@ -119,7 +120,7 @@ Stop with Ctrl-C.
 
 `, ingestURL, displayAddr(cfg.AggregatorAddr), broker, broker, redisNote, ingestURL, Tenant, 12, len(regions), cfg.Rate, historyEvents, newTraffic(0).spikeStore, spikeAfter)
 
-	g.Go(func() error { return generate(gctx, cfg, ingestURL, out) })
+	g.Go(func() error { return generate(gctx, cfg, ingestURL, "http://"+displayAddr(cfg.AggregatorAddr), out) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -210,7 +211,7 @@ func (t *tally) String() string {
 
 // generate posts the history, then live traffic at cfg.Rate, printing a
 // summary every few seconds.
-func generate(ctx context.Context, cfg Config, ingestURL string, out io.Writer) error {
+func generate(ctx context.Context, cfg Config, ingestURL, aggregatorURL string, out io.Writer) error {
 	tr := newTraffic(uint64(cfg.Seed))
 	counts := &tally{accepted: map[string]int{}}
 	client := &http.Client{Timeout: 15 * time.Second}
@@ -251,7 +252,8 @@ func generate(ctx context.Context, cfg Config, ingestURL string, out io.Writer) 
 			} else if time.Since(start) > spikeAfter {
 				spike = "over"
 			}
-			fmt.Fprintf(out, "%s  %s · spike %s\n", time.Now().Format("15:04:05"), counts, spike)
+			fmt.Fprintf(out, "%s  %s · spike %s\n    %s\n", time.Now().Format("15:04:05"), counts, spike,
+				liveScores(ctx, client, aggregatorURL, tr.spikeStore))
 		case t := <-tick.C:
 			elapsed := t.Sub(start)
 			tr.spiking = elapsed > spikeAfter && elapsed < spikeAfter+spikeFor
@@ -262,6 +264,37 @@ func generate(ctx context.Context, cfg Config, ingestURL string, out io.Writer) 
 			_ = post(batch)
 		}
 	}
+}
+
+// liveScores reads two scopes from the aggregator's API for the summary.
+func liveScores(ctx context.Context, client *http.Client, base, spikeStore string) string {
+	read := func(scope string) (scores.Scores, error) {
+		var s scores.Scores
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/tenants/"+Tenant+"/scores?scope="+scope, nil)
+		if err != nil {
+			return s, err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return s, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return s, fmt.Errorf("aggregator answered %d", resp.StatusCode)
+		}
+		return s, json.NewDecoder(resp.Body).Decode(&s)
+	}
+	all, err := read("all")
+	if err != nil {
+		return "scores: " + err.Error()
+	}
+	store, err := read("store=" + spikeStore)
+	if err != nil {
+		return "scores: " + err.Error()
+	}
+	d, h := all.Windows["24h"], store.Windows["1h"]
+	return fmt.Sprintf("24h: NPS %.1f ± %.1f (n=%.0f) · CSAT %.1f%% · CES %.2f · tickets opened %.0f · store %s 1h detractor share %.1f%% (n=%.0f)",
+		d["nps"], d["nps_moe95"], d["nps_responses"], d["csat"], d["ces"], d["tickets_opened"], spikeStore, h["detractor_share"], h["nps_responses"])
 }
 
 func postEvents(ctx context.Context, client *http.Client, url string, evs []events.Event) error {

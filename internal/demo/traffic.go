@@ -2,6 +2,7 @@ package demo
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"time"
 
@@ -132,7 +133,8 @@ func (t *traffic) survey(s store) *events.Survey {
 	if t.spiking && s.id == t.spikeStore && t.rng.Float64() < 0.8 {
 		return &events.Survey{Metric: events.MetricNPS, Score: t.rng.IntN(4), Comment: refundSpike[t.rng.IntN(len(refundSpike))]}
 	}
-	u := t.rng.Float64() + s.promoterBias
+	// Skewed towards the top of each scale, as real answers are.
+	u := math.Cbrt(t.rng.Float64()) + s.promoterBias
 	switch m := t.rng.Float64(); {
 	case m < 0.6:
 		score := min(10, int(u*11))
