@@ -35,6 +35,9 @@ const (
 	sessionTimeout = 10 * time.Second
 	// maxBatch bounds one fetched batch.
 	maxBatch = 2000
+	// batchGather is how long a batch waits for more messages after its
+	// first: latency traded for fewer, larger script calls.
+	batchGather = 20 * time.Millisecond
 	// maxSliceEvents bounds one script call.
 	maxSliceEvents = 500
 	sweepInterval  = time.Second

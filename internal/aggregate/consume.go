@@ -107,6 +107,7 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 		MinBytes:       1,
 		MaxBytes:       8 << 20,
 		MaxWait:        readerMaxWait,
+		QueueCapacity:  maxBatch,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 	})
@@ -144,16 +145,17 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 	}
 }
 
-// fetchBatch blocks for one message, then takes what else is buffered, up
-// to max.
+// fetchBatch blocks for one message, then takes what else arrives within
+// batchGather, up to max.
 func fetchBatch(ctx context.Context, r *kafka.Reader, max int) ([]kafka.Message, error) {
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
 	msgs := []kafka.Message{m}
+	deadline := time.Now().Add(batchGather)
 	for len(msgs) < max {
-		c, cancel := context.WithTimeout(ctx, time.Millisecond)
+		c, cancel := context.WithDeadline(ctx, deadline)
 		m, err := r.FetchMessage(c)
 		cancel()
 		if err != nil {

@@ -13,6 +13,7 @@ local function parse(s)
 end
 
 local function fmtint(x)
+  if x > -1e14 and x < 1e14 then return tostring(x) end
   return string.format('%d', x)
 end
 
@@ -22,7 +23,9 @@ local function pack(t)
   for i = 1, NC do
     local v = t[i]
     if v ~= 0 then zero = false end
-    if v == math.floor(v) and math.abs(v) < 9e15 then
+    if v == 0 then
+      out[i] = '0'
+    elseif v == math.floor(v) and math.abs(v) < 9e15 then
       out[i] = fmtint(v)
     else
       out[i] = string.format('%.17g', v)
