@@ -6,8 +6,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
