@@ -17,7 +17,6 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
-	"github.com/cxpulse/cxpulse/pkg/scores"
 )
 
 // process is the aggregator binary running as a child process.
@@ -130,11 +129,7 @@ func TestCrashSafety(t *testing.T) {
 		want := expected(final[tenant], now, func(ev *events.Event) []string {
 			return []string{"all", "store=" + ev.Dims["store"]}
 		})
-		for scope, w := range want {
-			var got scores.Scores
-			require.Equal(t, http.StatusOK, getJSON(t, second.base+"/v1/tenants/"+tenant+"/scores?scope="+scope, &got), scope)
-			compareScores(t, got, w)
-		}
+		checkScores(t, second.base, tenant, want)
 	}
 	_ = context.Background
 }

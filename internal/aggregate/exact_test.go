@@ -232,11 +232,7 @@ func exactCounts(t *testing.T, env map[string]string) {
 		}
 		want := expected(final[tenant], now, scopesOf)
 		require.Greater(t, len(want), 30)
-		for scope, w := range want {
-			var got scores.Scores
-			require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/"+tenant+"/scores?scope="+scope, &got), scope)
-			compareScores(t, got, w)
-		}
+		checkScores(t, in.base, tenant, want)
 	}
 
 	// Windows slide with the clock: two hours on, after a sweep, the 1h and
@@ -324,9 +320,5 @@ func TestRedisOutage(t *testing.T) {
 	final, bad := reference(msgs, now)
 	require.Empty(t, bad)
 	want := expected(final["acme"], now, func(ev *events.Event) []string { return []string{"all", "store=" + ev.Dims["store"]} })
-	for scope, w := range want {
-		var got scores.Scores
-		require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope="+scope, &got), scope)
-		compareScores(t, got, w)
-	}
+	checkScores(t, in.base, "acme", want)
 }

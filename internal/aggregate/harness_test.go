@@ -383,3 +383,13 @@ func (g *generator) event(tenant string) events.Event {
 	}
 	return ev
 }
+
+// checkScores reads every scope of want from the API and compares it.
+func checkScores(t *testing.T, base, tenant string, want map[string]map[string]*refCounts) {
+	t.Helper()
+	for scope, w := range want {
+		var got scores.Scores
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/tenants/"+tenant+"/scores?scope="+scope, &got), scope)
+		compareScores(t, got, w)
+	}
+}
