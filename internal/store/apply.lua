@@ -13,7 +13,6 @@
 local wm = KEYS[1]
 local tp, epoch, start, stop = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local horizon = tonumber(ARGV[6])
-local windows = splitcsv(ARGV[7])
 
 local e = redis.call('HGET', wm, tp .. ':e')
 if e and tonumber(e) > epoch then return {'fenced', e} end
@@ -26,28 +25,35 @@ if seen > now then now = seen end
 
 local pos = 8
 local nscopes = tonumber(ARGV[pos]); pos = pos + 1
-local scopes, index = {}, {}
-for i = 1, nscopes do scopes[i] = ARGV[pos]; index[ARGV[pos]] = i; pos = pos + 1 end
-
-local function lookup(id)
-  for k = 2, 3 do
-    local rec = redis.call('HGET', KEYS[k], id)
-    if rec then
-      local _, _, rev, arrival = string.find(rec, '^([^|]*)|([^|]*)|')
-      if tonumber(arrival) > now - horizon then return rec, rev end
-    end
-  end
-  return nil, nil
+local names, index, skeys, vkeys = {}, {}, {}, {}
+for i = 1, nscopes do
+  names[i] = ARGV[pos]; index[ARGV[pos]] = i; pos = pos + 1
+  skeys[i], vkeys[i] = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
 end
 
+-- Remembered ids: one HMGET per period for the whole slice.
 local nids = tonumber(ARGV[pos]); pos = pos + 1
+local ids, expects = {}, {}
+for k = 1, nids do
+  ids[k], expects[k] = ARGV[pos], ARGV[pos + 1]
+  pos = pos + 2
+end
 local conflicts = {}
-for _ = 1, nids do
-  local id, expect = ARGV[pos], ARGV[pos + 1]; pos = pos + 2
-  local rec, rev = lookup(id)
-  if (expect == '-' and rec) or (expect ~= '-' and rev ~= expect) then
-    conflicts[#conflicts + 1] = id
-    conflicts[#conflicts + 1] = rec or ''
+if nids > 0 then
+  local cur, prev = hmget(KEYS[2], ids), hmget(KEYS[3], ids)
+  for k = 1, nids do
+    local rec, rev = nil, nil
+    for _, r in ipairs({cur[k], prev[k]}) do
+      if r and not rec then
+        local _, _, rv, arrival = string.find(r, '^([^|]*)|([^|]*)|')
+        if tonumber(arrival) > now - horizon then rec, rev = r, rv end
+      end
+    end
+    local expect = expects[k]
+    if (expect == '-' and rec) or (expect ~= '-' and rev ~= expect) then
+      conflicts[#conflicts + 1] = ids[k]
+      conflicts[#conflicts + 1] = rec or ''
+    end
   end
 end
 if #conflicts > 0 then
@@ -57,39 +63,60 @@ end
 
 -- Writes from here on.
 if now > seen then redis.call('HSET', wm, 'now', fmtint(now)) end
-local touched = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
 for _, m in ipairs(due) do
   local i = index[string.match(m, '^([^\t]*)\t')]
   if i then
-    expire(KEYS[6 + 2 * i], m)
+    expire(i, skeys[i], m)
     redis.call('ZREM', KEYS[4], m)
-    touched[i] = true
   end
 end
 
 local nrecs = tonumber(ARGV[pos]); pos = pos + 1
-for _ = 1, nrecs do
-  redis.call('HSET', KEYS[2], ARGV[pos], ARGV[pos + 1])
-  redis.call('HDEL', KEYS[3], ARGV[pos])
-  pos = pos + 2
+if nrecs > 0 then
+  local set, rids = {}, {}
+  for k = 1, nrecs do
+    set[#set + 1] = ARGV[pos]; set[#set + 1] = ARGV[pos + 1]
+    rids[k] = ARGV[pos]
+    pos = pos + 2
+  end
+  hset(KEYS[2], set)
+  hdel(KEYS[3], rids)
 end
 
+-- Bucket deltas, grouped by scope: one HMGET and one HSET per scope.
 local ndeltas = tonumber(ARGV[pos]); pos = pos + 1
+local byScope, scopeOrder = {}, {}
 for _ = 1, ndeltas do
-  local i, wn, b, leaves, d = tonumber(ARGV[pos]), ARGV[pos + 1], ARGV[pos + 2], tonumber(ARGV[pos + 3]), ARGV[pos + 4]
-  pos = pos + 5
+  local i = tonumber(ARGV[pos])
+  local leaves = tonumber(ARGV[pos + 3])
   if leaves > now then
-    local skey = KEYS[6 + 2 * i]
-    local field = wn .. ':' .. b
-    local old = redis.call('HGET', skey, field)
-    local packed, zero = pack(add(parse(old), d, 1))
-    if zero then redis.call('HDEL', skey, field) else redis.call('HSET', skey, field, packed) end
-    if not old and not zero then redis.call('ZADD', KEYS[4], leaves, scopes[i] .. '\t' .. wn .. '\t' .. b) end
-    local tot, tzero = pack(add(parse(redis.call('HGET', skey, wn .. ':t')), d, 1))
-    if tzero then redis.call('HDEL', skey, wn .. ':t') else redis.call('HSET', skey, wn .. ':t', tot) end
-    touched[i] = true
+    local g = byScope[i]
+    if not g then
+      g = {}
+      byScope[i] = g
+      scopeOrder[#scopeOrder + 1] = i
+    end
+    g[#g + 1] = {ARGV[pos + 1], ARGV[pos + 2], leaves, ARGV[pos + 4]}
   end
+  pos = pos + 5
+end
+for _, i in ipairs(scopeOrder) do
+  local g, fields = byScope[i], {}
+  for k, d in ipairs(g) do fields[k] = d[1] .. ':' .. d[2] end
+  local old = hmget(skeys[i], fields)
+  local set, del = {}, {}
+  for k, d in ipairs(g) do
+    local delta = parsedelta(d[4])
+    local b = parse(old[k] or nil)
+    add(b, delta, 1)
+    local packed, zero = pack(b)
+    if zero then del[#del + 1] = fields[k] else set[#set + 1] = fields[k]; set[#set + 1] = packed end
+    if not old[k] and not zero then redis.call('ZADD', KEYS[4], d[3], names[i] .. '\t' .. d[1] .. '\t' .. d[2]) end
+    accumulate(i, d[1], delta, 1)
+  end
+  if #set > 0 then hset(skeys[i], set) end
+  if #del > 0 then hdel(skeys[i], del) end
 end
 
 local nletters = tonumber(ARGV[pos]); pos = pos + 1
@@ -98,10 +125,7 @@ for _ = 1, nletters do
   pos = pos + 1
 end
 
-for i in pairs(touched) do
-  local seq = view(KEYS[6 + 2 * i], KEYS[7 + 2 * i], windows, now)
-  redis.call('HSET', KEYS[5], scopes[i], seq)
-  redis.call('SADD', KEYS[6], scopes[i])
-end
+flush(skeys, vkeys, names, KEYS[5], now, splitcsv(ARGV[7]))
+for _, i in ipairs(order) do redis.call('SADD', KEYS[6], names[i]) end
 redis.call('HSET', wm, tp, stop, tp .. ':e', epoch)
 return {'ok'}

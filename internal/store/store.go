@@ -266,7 +266,7 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	for i := range sl.Deltas {
 		d := &sl.Deltas[i]
 		w := s.windows[d.Window]
-		args = append(args, scopeIndex[d.Scope], w.Name, d.Bucket, w.Leaves(d.Bucket).UnixMilli(), d.Counters.pack())
+		args = append(args, scopeIndex[d.Scope], w.Name, d.Bucket, w.Leaves(d.Bucket).UnixMilli(), d.Counters.sparse())
 	}
 	args = append(args, len(sl.Letters))
 	for i := range sl.Letters {

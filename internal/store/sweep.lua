@@ -2,29 +2,27 @@
 -- their scope and recompute those scopes' views.
 -- KEYS: 1 watermarks, 2 expiry zset, 3 dirty scopes,
 --       then per scope i: 2+2i counters hash, 3+2i view hash.
--- ARGV: 1 now ms, 2 windows csv, 3 nscopes, the scope names, then the
---       expiry members to process (each is checked again here).
+-- ARGV: 1 now ms, 2 windows csv, 3 nscopes, the scope names,
+--       then the expiry members to process (each is checked again here).
 local now = tonumber(ARGV[1])
 local seen = tonumber(redis.call('HGET', KEYS[1], 'now') or '0')
 if seen > now then now = seen else redis.call('HSET', KEYS[1], 'now', fmtint(now)) end
-local windows = splitcsv(ARGV[2])
 local nscopes = tonumber(ARGV[3])
-local scopes, index = {}, {}
-for i = 1, nscopes do scopes[i] = ARGV[3 + i]; index[ARGV[3 + i]] = i end
-local touched, n = {}, 0
+local names, index, skeys, vkeys = {}, {}, {}, {}
+for i = 1, nscopes do
+  names[i] = ARGV[3 + i]; index[ARGV[3 + i]] = i
+  skeys[i], vkeys[i] = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+end
+local n = 0
 for p = 4 + nscopes, #ARGV do
   local m = ARGV[p]
   local score = redis.call('ZSCORE', KEYS[2], m)
   local i = index[string.match(m, '^([^\t]*)\t')]
   if score and tonumber(score) <= now and i then
-    expire(KEYS[2 + 2 * i], m)
+    expire(i, skeys[i], m)
     redis.call('ZREM', KEYS[2], m)
-    touched[i] = true
     n = n + 1
   end
 end
-for i in pairs(touched) do
-  local seq = view(KEYS[2 + 2 * i], KEYS[3 + 2 * i], windows, now)
-  redis.call('HSET', KEYS[3], scopes[i], seq)
-end
+flush(skeys, vkeys, names, KEYS[3], now, splitcsv(ARGV[2]))
 return n
