@@ -39,10 +39,14 @@ const (
 	// first: latency traded for fewer, larger script calls.
 	batchGather = 20 * time.Millisecond
 	// maxSliceEvents bounds one script call.
-	maxSliceEvents = 500
-	sweepInterval  = time.Second
-	sweepLimit     = 2000
-	readerMaxWait  = 250 * time.Millisecond
+	maxSliceEvents = 2000
+	// combineWait is how long the applier waits for other partitions'
+	// batches to join the first one; maxCombined bounds a combined batch.
+	combineWait   = 5 * time.Millisecond
+	maxCombined   = 12000
+	sweepInterval = time.Second
+	sweepLimit    = 2000
+	readerMaxWait = 250 * time.Millisecond
 )
 
 // Aggregator consumes events and keeps the metrics.
@@ -62,6 +66,8 @@ type Aggregator struct {
 	id       string
 	largest  window.Window
 
+	batches chan *batch
+
 	mu     sync.Mutex
 	halted map[string]string // partition → reason
 }
@@ -75,7 +81,8 @@ func WithClock(now func() time.Time) Option { return func(a *Aggregator) { a.now
 
 // New builds an aggregator from a validated Config.
 func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
-	a := &Aggregator{cfg: cfg, log: logger.With(zap.String("component", "aggregator")), now: time.Now, halted: map[string]string{}}
+	a := &Aggregator{cfg: cfg, log: logger.With(zap.String("component", "aggregator")), now: time.Now,
+		halted: map[string]string{}, batches: make(chan *batch)}
 	for _, o := range opts {
 		o(a)
 	}
@@ -129,6 +136,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return serve.Run(gctx, ln, a.Handler(), a.cfg.ShutdownTimeout, a.log) })
 	g.Go(func() error { return a.consume(gctx) })
+	g.Go(func() error { return a.applier(gctx) })
 	g.Go(func() error { return a.sweepLoop(gctx) })
 	g.Go(func() error { return a.publishLoop(gctx) })
 	err = g.Wait()

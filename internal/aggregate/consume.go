@@ -124,24 +124,24 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 			}
 			continue
 		}
-		for n := 0; ; n++ {
-			err := a.processBatch(ctx, tp, epoch, msgs)
-			if err == nil {
-				break
-			}
+		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1)}
+		select {
+		case a.batches <- req:
+		case <-ctx.Done():
+			return
+		}
+		// Wait for the outcome even if the generation ends meanwhile: the
+		// next generation must not start on this partition while a batch
+		// of it is being applied.
+		if err := <-req.done; err != nil {
 			if errors.Is(err, errFenced) {
 				log.Warn("partition fenced by a newer claim; stopping work on it")
-				return
 			}
-			log.Warn("applying batch; will retry", zap.Error(err))
-			if !backoff(ctx, n) {
-				return
-			}
+			return
 		}
-		end := msgs[len(msgs)-1].Offset + 1
 		// The Kafka commit is only a hint for lag tools: Redis holds the
 		// truth about what is applied.
-		_ = gen.CommitOffsets(map[string]map[int]int64{topic: {id: end}})
+		_ = gen.CommitOffsets(map[string]map[int]int64{topic: {id: msgs[len(msgs)-1].Offset + 1}})
 	}
 }
 
@@ -153,11 +153,10 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, max int) ([]kafka.Message,
 		return nil, err
 	}
 	msgs := []kafka.Message{m}
-	deadline := time.Now().Add(batchGather)
+	c, cancel := context.WithTimeout(ctx, batchGather)
+	defer cancel()
 	for len(msgs) < max {
-		c, cancel := context.WithDeadline(ctx, deadline)
 		m, err := r.FetchMessage(c)
-		cancel()
 		if err != nil {
 			break
 		}
@@ -179,52 +178,146 @@ func (a *Aggregator) logStart(ctx context.Context, topic string, id int) (int64,
 	return 0, fmt.Errorf("no offsets for %s/%d", topic, id)
 }
 
-// processBatch applies one fetched batch of one partition: dead letters
-// that need no state are written first, then each tenant's slice, then the
-// partition's resume offset.
-func (a *Aggregator) processBatch(ctx context.Context, tp string, epoch int64, msgs []kafka.Message) error {
+// batch is one fetched batch of one partition, handed to the applier.
+type batch struct {
+	ctx       context.Context // the consumer-group generation's
+	partition string          // topic/partition
+	epoch     int64
+	msgs      []kafka.Message
+	done      chan error
+}
+
+func (b *batch) start() int64 { return b.msgs[0].Offset }
+func (b *batch) end() int64   { return b.msgs[len(b.msgs)-1].Offset + 1 }
+
+// applier applies the batches of every partition this instance holds,
+// combining those that arrive together so that each tenant gets one script
+// call for all of them: the per-call cost is shared by more events.
+func (a *Aggregator) applier(ctx context.Context) error {
+	for {
+		var reqs []*batch
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-a.batches:
+			reqs = append(reqs, r)
+		}
+		n := len(reqs[0].msgs)
+		more := time.NewTimer(combineWait)
+	gather:
+		for n < maxCombined {
+			select {
+			case r := <-a.batches:
+				reqs = append(reqs, r)
+				n += len(r.msgs)
+			case <-more.C:
+				break gather
+			}
+		}
+		more.Stop()
+		if debugCombine {
+			a.log.Info("combined", zap.Int("batches", len(reqs)), zap.Int("messages", n))
+		}
+		a.applyBatches(ctx, reqs)
+	}
+}
+
+// applyBatches applies reqs, retrying with backoff until each is applied,
+// fenced, or its generation has ended; it then answers each request.
+func (a *Aggregator) applyBatches(ctx context.Context, reqs []*batch) {
+	for n := 0; len(reqs) > 0; n++ {
+		fenced, err := a.processBatches(ctx, reqs)
+		if fenced != "" {
+			kept := reqs[:0]
+			for _, r := range reqs {
+				if r.partition == fenced {
+					r.done <- errFenced
+				} else {
+					kept = append(kept, r)
+				}
+			}
+			reqs = kept
+			continue
+		}
+		if err == nil {
+			for _, r := range reqs {
+				r.done <- nil
+			}
+			return
+		}
+		a.log.Warn("applying batches; will retry", zap.Int("batches", len(reqs)), zap.Error(err))
+		if !backoff(ctx, n) {
+			err = ctx.Err()
+		}
+		kept := reqs[:0]
+		for _, r := range reqs {
+			switch {
+			case ctx.Err() != nil:
+				r.done <- ctx.Err()
+			case r.ctx.Err() != nil:
+				r.done <- r.ctx.Err()
+			default:
+				kept = append(kept, r)
+			}
+		}
+		reqs = kept
+	}
+}
+
+// processBatches applies fetched batches of several partitions: dead
+// letters that need no state are written first, then each tenant's slice,
+// then each partition's resume offset. It returns the partition of a
+// fenced claim, if any.
+func (a *Aggregator) processBatches(ctx context.Context, reqs []*batch) (fenced string, err error) {
 	began := time.Now()
 	now := a.now()
-	start, end := msgs[0].Offset, msgs[len(msgs)-1].Offset+1
 	dec := events.NewDecoder(events.Tolerant)
-	slices := map[string][]*item{}
+	byTenant := map[string][]*item{}
 	var order []string
 	var direct []store.Letter
-	for _, m := range msgs {
-		it, letter := a.classify(dec, m, now)
-		switch {
-		case letter != nil:
-			direct = append(direct, *letter)
-		case it != nil:
-			t := it.ev.Tenant
-			if _, ok := slices[t]; !ok {
-				order = append(order, t)
+	ranges := map[string]*batch{}
+	for _, r := range reqs {
+		ranges[r.partition] = r
+		for _, m := range r.msgs {
+			it, letter := a.classify(dec, m, now)
+			switch {
+			case letter != nil:
+				direct = append(direct, *letter)
+			case it != nil:
+				it.partition = r.partition
+				t := it.ev.Tenant
+				if _, ok := byTenant[t]; !ok {
+					order = append(order, t)
+				}
+				byTenant[t] = append(byTenant[t], it)
 			}
-			slices[t] = append(slices[t], it)
 		}
 	}
 	if err := a.writeLetters(ctx, direct); err != nil {
-		return err
+		return "", err
+	}
+	for _, t := range order {
+		if fenced, err := a.applyTenant(ctx, t, byTenant[t], ranges, now); fenced != "" || err != nil {
+			return fenced, err
+		}
+	}
+	for _, r := range reqs {
+		if err := a.store.Commit(ctx, a.cfg.GroupID, r.partition, r.epoch, r.end()); err != nil {
+			if errors.Is(err, store.ErrFenced) {
+				return r.partition, nil
+			}
+			return "", err
+		}
 	}
 	for _, l := range direct {
 		a.metrics.deadLetters.WithLabelValues(l.Reason).Inc()
 	}
-	for _, t := range order {
-		if err := a.applyTenant(ctx, tp, epoch, t, slices[t], start, end, now); err != nil {
-			return err
-		}
+	for _, r := range reqs {
+		a.metrics.consumed.WithLabelValues(r.msgs[0].Topic).Add(float64(len(r.msgs)))
+		a.metrics.batchSize.Observe(float64(len(r.msgs)))
 	}
-	if err := a.store.Commit(ctx, a.cfg.GroupID, tp, epoch, end); err != nil {
-		if errors.Is(err, store.ErrFenced) {
-			return errFenced
-		}
-		return err
-	}
-	topic := msgs[0].Topic
-	a.metrics.consumed.WithLabelValues(topic).Add(float64(len(msgs)))
-	a.metrics.batchSize.Observe(float64(len(msgs)))
 	a.metrics.applySeconds.Observe(time.Since(began).Seconds())
-	return nil
+	return "", nil
 }
 
 // classify decodes one message. It returns the item to count, a dead
@@ -272,47 +365,89 @@ func (a *Aggregator) classify(dec *events.Decoder, m kafka.Message, now time.Tim
 	return it, nil
 }
 
-// applyTenant applies one tenant's items of a batch, in slices of at most
-// maxSliceEvents with contiguous offset ranges.
-func (a *Aggregator) applyTenant(ctx context.Context, tp string, epoch int64, tenant string, items []*item, start, end int64, now time.Time) error {
+// applyTenant applies one tenant's items of the combined batches, in
+// slices of at most maxSliceEvents events whose ranges stay contiguous per
+// partition.
+func (a *Aggregator) applyTenant(ctx context.Context, tenant string, items []*item, batches map[string]*batch, now time.Time) (string, error) {
 	dims := make([]map[string]string, len(items))
 	for i, it := range items {
 		dims[i] = it.ev.Dims
 	}
 	if err := a.scoper.resolve(ctx, tenant, dims); err != nil {
-		return err
+		return "", err
 	}
 	for _, it := range items {
 		it.scopes = a.scoper.scopes(tenant, it.ev.Dims)
 	}
 	if err := a.store.AddTenant(ctx, tenant); err != nil {
-		return err
+		return "", err
 	}
-	for from := 0; from < len(items); from += maxSliceEvents {
-		to := min(from+maxSliceEvents, len(items))
-		s, e := start, end
-		if from > 0 {
-			s = items[from].msg.Offset
-		}
-		if to < len(items) {
-			e = items[to].msg.Offset
-		}
-		if err := a.applySlice(ctx, tp, epoch, tenant, items[from:to], s, e, now); err != nil {
-			return err
+	for _, sl := range cut(items, batches, maxSliceEvents) {
+		if fenced, err := a.applySlice(ctx, tenant, sl.items, sl.ranges, now); fenced != "" || err != nil {
+			return fenced, err
 		}
 	}
-	return nil
+	return "", nil
 }
 
-func (a *Aggregator) applySlice(ctx context.Context, tp string, epoch int64, tenant string, items []*item, start, end int64, now time.Time) error {
+// piece is one script call's share of a tenant's items.
+type piece struct {
+	items  []*item
+	ranges []store.Range
+}
+
+// cut splits a tenant's items (grouped by partition, in offset order) into
+// pieces of at most max items. Each piece covers, per partition, a
+// contiguous offset range; together the pieces cover each batch's range
+// exactly once, so watermarks advance in order.
+func cut(items []*item, batches map[string]*batch, max int) []piece {
+	byPart := map[string][]*item{}
+	var parts []string
+	for _, it := range items {
+		if _, ok := byPart[it.partition]; !ok {
+			parts = append(parts, it.partition)
+		}
+		byPart[it.partition] = append(byPart[it.partition], it)
+	}
+	var out []piece
+	cur := piece{}
+	for _, p := range parts {
+		list, b := byPart[p], batches[p]
+		start := b.start()
+		for len(list) > 0 {
+			room := max - len(cur.items)
+			if room == 0 {
+				out = append(out, cur)
+				cur = piece{}
+				room = max
+			}
+			take := min(room, len(list))
+			end := b.end()
+			if take < len(list) {
+				end = list[take].msg.Offset
+			}
+			cur.items = append(cur.items, list[:take]...)
+			cur.ranges = append(cur.ranges, store.Range{Partition: p, Epoch: b.epoch, Start: start, End: end})
+			list, start = list[take:], end
+		}
+	}
+	if len(cur.items) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*item, ranges []store.Range, now time.Time) (string, error) {
 	known := map[string]*store.Record{}
 	for attempt := 0; attempt < 20; attempt++ {
+		if len(ranges) == 0 {
+			return "", nil
+		}
 		p := makePlan(a.cfg.Windows, items, known, now)
-		p.slice.Tenant, p.slice.Partition, p.slice.Epoch = tenant, tp, epoch
-		p.slice.Start, p.slice.End, p.slice.Now = start, end, now
+		p.slice.Tenant, p.slice.Ranges, p.slice.Now = tenant, ranges, now
 		res, err := a.store.Apply(ctx, &p.slice)
 		if err != nil {
-			return err
+			return "", err
 		}
 		switch res.Outcome {
 		case store.Applied:
@@ -322,27 +457,36 @@ func (a *Aggregator) applySlice(ctx context.Context, tp string, epoch int64, ten
 			for _, l := range p.slice.Letters {
 				a.metrics.deadLetters.WithLabelValues(l.Reason).Inc()
 			}
-			return nil
+			return "", nil
 		case store.Fenced:
-			return errFenced
+			return res.Partition, nil
 		case store.Skipped:
-			if res.Watermark >= end {
-				return nil
-			}
+			// Replayed ranges need not have the old bounds: keep what lies
+			// at or above each partition's watermark.
 			kept := items[:0:0]
 			for _, it := range items {
-				if it.msg.Offset >= res.Watermark {
+				if wm, ok := res.Watermarks[it.partition]; !ok || it.msg.Offset >= wm {
 					kept = append(kept, it)
 				}
 			}
-			items, start = kept, res.Watermark
+			items = kept
+			var left []store.Range
+			for _, r := range ranges {
+				if wm, ok := res.Watermarks[r.Partition]; ok {
+					r.Start = max(r.Start, wm)
+				}
+				if r.Start < r.End {
+					left = append(left, r)
+				}
+			}
+			ranges = left
 		case store.Conflict:
 			for id, rec := range res.Conflicts {
 				known[id] = rec
 			}
 		}
 	}
-	return fmt.Errorf("slice of tenant %s in %s [%d,%d) did not settle", tenant, tp, start, end)
+	return "", fmt.Errorf("slice of tenant %s did not settle", tenant)
 }
 
 // writeLetters writes dead letters to cx.deadletter and waits for the
@@ -366,3 +510,5 @@ func (a *Aggregator) writeLetters(ctx context.Context, letters []store.Letter) e
 	}
 	return nil
 }
+
+var debugCombine = false

@@ -24,11 +24,12 @@ const (
 
 // item is one valid, counted event of a tenant slice.
 type item struct {
-	msg     kafka.Message
-	ev      events.Event
-	scopes  []string
-	timeErr string // ReasonTooLate or ReasonInFuture when its time is out of bounds
-	detail  string
+	msg       kafka.Message
+	partition string // topic/partition
+	ev        events.Event
+	scopes    []string
+	timeErr   string // ReasonTooLate or ReasonInFuture when its time is out of bounds
+	detail    string
 }
 
 // plan is what one tenant slice does, given what is known of its ids.

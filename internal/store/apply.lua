@@ -1,29 +1,41 @@
--- apply: one tenant's slice of one fetched batch.
+-- apply: one tenant's slice of fetched batches of one or more partitions.
 -- KEYS: 1 watermarks, 2 ids (this period), 3 ids (previous period),
 --       4 expiry zset, 5 dirty scopes, 6 scope set, 7 dead-letter outbox,
 --       then per scope i: 6+2i counters hash, 7+2i view hash.
--- ARGV: 1 topic/partition, 2 epoch, 3 range start, 4 range end, 5 now ms,
---       6 dedupe horizon ms, 7 windows csv,
+-- ARGV: 1 now ms, 2 dedupe horizon ms, 3 windows csv,
+--       4 nranges and (topic/partition, epoch, range start, range end) each,
 --       then nscopes and the scope names,
 --       nids and (id, expected revision or '-') pairs,
 --       nrecs and (id, record) pairs,
---       ndeltas and (scope number, window, bucket, leaves ms, counters),
+--       ndeltas and (scope number, window, bucket, leaves ms, packed counters),
 --       nletters and the dead letters to publish.
 -- Everything is checked before the first write.
 local wm = KEYS[1]
-local tp, epoch, start, stop = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
-local horizon = tonumber(ARGV[6])
+local horizon = tonumber(ARGV[2])
+local nranges = tonumber(ARGV[4])
+local pos = 5
+local ranges, skips = {}, {}
+for r = 1, nranges do
+  local tp, epoch, start, stop = ARGV[pos], tonumber(ARGV[pos + 1]), tonumber(ARGV[pos + 2]), ARGV[pos + 3]
+  pos = pos + 4
+  local e = redis.call('HGET', wm, tp .. ':e')
+  if e and tonumber(e) > epoch then return {'fenced', tp} end
+  local w = redis.call('HGET', wm, tp)
+  if w and start < tonumber(w) then
+    skips[#skips + 1] = tp
+    skips[#skips + 1] = w
+  end
+  ranges[r] = {tp, epoch, stop}
+end
+if #skips > 0 then
+  table.insert(skips, 1, 'skip')
+  return skips
+end
 
-local e = redis.call('HGET', wm, tp .. ':e')
-if e and tonumber(e) > epoch then return {'fenced', e} end
-local w = redis.call('HGET', wm, tp)
-if w and start < tonumber(w) then return {'skip', w} end
-
-local now = tonumber(ARGV[5])
+local now = tonumber(ARGV[1])
 local seen = tonumber(redis.call('HGET', wm, 'now') or '0')
 if seen > now then now = seen end
 
-local pos = 8
 local nscopes = tonumber(ARGV[pos]); pos = pos + 1
 local names, index, skeys, vkeys = {}, {}, {}, {}
 for i = 1, nscopes do
@@ -107,7 +119,7 @@ for _, i in ipairs(scopeOrder) do
   local old = hmget(skeys[i], fields)
   local set, del = {}, {}
   for k, d in ipairs(g) do
-    local delta = parsedelta(d[4])
+    local delta = parse(d[4])
     local b = parse(old[k] or nil)
     add(b, delta, 1)
     local packed, zero = pack(b)
@@ -125,7 +137,7 @@ for _ = 1, nletters do
   pos = pos + 1
 end
 
-flush(skeys, vkeys, names, KEYS[5], now, splitcsv(ARGV[7]))
+flush(skeys, vkeys, names, KEYS[5], now, splitcsv(ARGV[3]))
 for _, i in ipairs(order) do redis.call('SADD', KEYS[6], names[i]) end
-redis.call('HSET', wm, tp, stop, tp .. ':e', epoch)
+for _, r in ipairs(ranges) do redis.call('HSET', wm, r[1], r[3], r[1] .. ':e', r[2]) end
 return {'ok'}

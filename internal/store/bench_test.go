@@ -28,7 +28,7 @@ func BenchmarkApplySlice(b *testing.B) {
 	require.NoError(b, rdb.ConfigResetStat(b.Context()).Err())
 	b.ReportAllocs()
 	for b.Loop() {
-		sl := &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + events, Now: now}
+		sl := &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + events}}, Now: now}
 		deltas := map[string]int{}
 		for i := range events {
 			id := fmt.Sprintf("e-%d", offset+int64(i))

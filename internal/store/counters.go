@@ -1,6 +1,8 @@
 package store
 
 import (
+	"encoding/binary"
+	"math"
 	"strconv"
 	"strings"
 )
@@ -54,24 +56,30 @@ func (c *Counters) Zero() bool {
 	return true
 }
 
-// pack writes the counters as the scripts read them: comma-separated
-// decimals, trailing zeros dropped.
-func (c *Counters) pack() string {
+// msgpack appends the counters as the scripts keep them: a MessagePack
+// array of numbers, trailing zeros dropped. Whole numbers are written as
+// integers, others as float64, the two forms Lua's cmsgpack reads back
+// exactly.
+func (c *Counters) msgpack(b []byte) []byte {
 	n := len(c)
 	for n > 0 && c[n-1] == 0 {
 		n--
 	}
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
+	b = append(b, 0x90|byte(n)) // fixarray: n ≤ 15 fits, else array 16
+	if n > 15 {
+		b[len(b)-1] = 0xdc
+		b = append(b, byte(n>>8), byte(n))
+	}
+	for _, v := range c[:n] {
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			b = append(b, 0xd3)
+			b = binary.BigEndian.AppendUint64(b, uint64(int64(v)))
+			continue
 		}
-		b.WriteString(strconv.FormatFloat(c[i], 'g', -1, 64))
+		b = append(b, 0xcb)
+		b = binary.BigEndian.AppendUint64(b, math.Float64bits(v))
 	}
-	if n == 0 {
-		return "0"
-	}
-	return b.String()
+	return b
 }
 
 // sparse writes the non-zero counters as index:value pairs.

@@ -38,7 +38,7 @@ func TestMemoryPerScope(t *testing.T) {
 				deltas = append(deltas, store.Delta{Scope: fmt.Sprintf("store=s%02d", sc), Window: wi, Bucket: b, Counters: full})
 			}
 		}
-		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1, Now: now, Deltas: deltas})
+		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}}, Now: now, Deltas: deltas})
 		require.NoError(t, err)
 		require.Equal(t, store.Applied, res.Outcome)
 		offset++
@@ -53,7 +53,7 @@ func TestMemoryPerScope(t *testing.T) {
 			recs = append(recs, store.Record{ID: id, Arrival: now, OccurredAt: now.Add(-time.Minute), Type: "survey.response",
 				Scopes: []string{"all", "store=s01", "region=eu", "channel=web"}, Counters: store.Counters{1, 1}, CustomerID: "customer-0001"})
 		}
-		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1, Now: now, IDs: checks, Records: recs})
+		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}}, Now: now, IDs: checks, Records: recs})
 		require.NoError(t, err)
 		require.Equal(t, store.Applied, res.Outcome)
 		offset++

@@ -6,35 +6,20 @@ local CHUNK = 500 -- arguments per unpack, well below Lua's limit
 
 -- Counters are Lua tables indexed 1..NC; missing entries are 0.
 
--- parse reads packed counters: comma-separated decimals, position = index.
+-- Packed counters are a MessagePack array (trailing zeros dropped), so the
+-- scripts read and write them in C rather than in Lua string loops.
 local function parse(s)
-  local t = {}
-  if s then
-    local i = 0
-    for v in string.gmatch(s, '[^,]+') do
-      i = i + 1
-      if v ~= '0' then t[i] = tonumber(v) end
-    end
-  end
-  return t
+  if s then return cmsgpack.unpack(s) end
+  return {}
 end
 
--- parsedelta reads a sparse delta: index:value pairs.
-local function parsedelta(s)
-  local d = {}
-  for i, v in string.gmatch(s, '(%d+):([^,]+)') do
-    d[#d + 1] = tonumber(i) + 1
-    d[#d + 1] = tonumber(v)
-  end
-  return d
-end
 
 local function fmtint(x)
   if x > -1e14 and x < 1e14 then return tostring(x) end
   return string.format('%d', x)
 end
 
--- pack writes counters as comma-separated decimals, trailing zeros dropped;
+-- pack writes counters as a MessagePack array, trailing zeros dropped;
 -- zero is true when every counter is 0.
 local function pack(t)
   local n = 0
@@ -42,19 +27,10 @@ local function pack(t)
     local v = t[i]
     if v and v ~= 0 then n = i; break end
   end
-  if n == 0 then return '0', true end
+  if n == 0 then return '', true end
   local out = {}
-  for i = 1, n do
-    local v = t[i] or 0
-    if v == 0 then
-      out[i] = '0'
-    elseif v == math.floor(v) and v > -1e14 and v < 1e14 then
-      out[i] = tostring(v)
-    else
-      out[i] = string.format('%.17g', v)
-    end
-  end
-  return table.concat(out, ','), false
+  for i = 1, n do out[i] = t[i] or 0 end
+  return cmsgpack.pack(out), false
 end
 
 -- shortest decimal that reads back as the same double
@@ -67,22 +43,12 @@ local function fmtnum(x)
   return string.format('%.17g', x)
 end
 
--- add adds a sparse delta (index, value, index, value, ...) times sign.
+-- add adds counters d (as parse returns them) times sign to t.
 local function add(t, d, sign)
-  for k = 1, #d, 2 do
-    local i = d[k]
-    t[i] = (t[i] or 0) + sign * d[k + 1]
-  end
-end
-
--- sparse turns full counters into a sparse delta.
-local function sparse(t)
-  local d = {}
   for i = 1, NC do
-    local v = t[i]
-    if v and v ~= 0 then d[#d + 1] = i; d[#d + 1] = v end
+    local v = d[i]
+    if v and v ~= 0 then t[i] = (t[i] or 0) + sign * v end
   end
-  return d
 end
 
 -- hmget and hset work in chunks so that unpack never sees too many values.
@@ -127,47 +93,65 @@ local function accumulate(i, w, d, sign)
   add(t, d, sign)
 end
 
+-- Field names of the view per window, built once per script call.
+local STATS = {'nps_responses', 'nps_promoters', 'nps_passives', 'nps_detractors', 'nps', 'nps_moe95',
+  'detractor_share', 'csat_responses', 'csat_satisfied', 'csat', 'csat_mean', 'ces_responses', 'ces_easy',
+  'ces', 'ces_easy_share', 'tickets_opened', 'tickets_resolved', 'tickets_reopened',
+  'ticket_first_response_avg_s', 'ticket_handle_avg_s', 'ticket_reopen_rate'}
+local fieldnames = {}
+local function fields(w)
+  local f = fieldnames[w]
+  if not f then
+    f = {}
+    for _, s in ipairs(STATS) do f[s] = w .. ':' .. s end
+    fieldnames[w] = f
+  end
+  return f
+end
+
 -- view writes the public stats of the given windows from their totals,
 -- deleting ratios whose denominator is 0, and bumps seq.
 local function view(vkey, totals, now)
   local set, del = {}, {}
-  local function put(name, v) set[#set + 1] = name; set[#set + 1] = v end
   for w, t in pairs(totals) do
+    local f = fields(w)
+    local function put(name, v) set[#set + 1] = f[name]; set[#set + 1] = v end
     local function ratio(name, num, den, scale)
-      if den > 0 then put(w .. ':' .. name, fmtnum(scale * num / den)) else del[#del + 1] = w .. ':' .. name end
+      if den > 0 then put(name, fmtnum(scale * num / den)) else del[#del + 1] = f[name] end
     end
     for i = 1, NC do t[i] = t[i] or 0 end
     local n, p, d = t[1], t[2], t[3]
-    put(w .. ':nps_responses', fmtint(n))
-    put(w .. ':nps_promoters', fmtint(p))
-    put(w .. ':nps_passives', fmtint(n - p - d))
-    put(w .. ':nps_detractors', fmtint(d))
+    put('nps_responses', fmtint(n))
+    put('nps_promoters', fmtint(p))
+    put('nps_passives', fmtint(n - p - d))
+    put('nps_detractors', fmtint(d))
     ratio('nps', p - d, n, 100)
     if n > 0 then
       local P, D = p / n, d / n
       local v = ((P + D) - (P - D) ^ 2) / n
       if v < 0 then v = 0 end
-      put(w .. ':nps_moe95', fmtnum(1.96 * 100 * math.sqrt(v)))
+      put('nps_moe95', fmtnum(1.96 * 100 * math.sqrt(v)))
     else
-      del[#del + 1] = w .. ':nps_moe95'
+      del[#del + 1] = f.nps_moe95
     end
     ratio('detractor_share', d, n, 100)
-    put(w .. ':csat_responses', fmtint(t[4]))
-    put(w .. ':csat_satisfied', fmtint(t[5]))
+    put('csat_responses', fmtint(t[4]))
+    put('csat_satisfied', fmtint(t[5]))
     ratio('csat', t[5], t[4], 100)
     ratio('csat_mean', t[6], t[4], 1)
-    put(w .. ':ces_responses', fmtint(t[8]))
-    put(w .. ':ces_easy', fmtint(t[9]))
+    put('ces_responses', fmtint(t[8]))
+    put('ces_easy', fmtint(t[9]))
     ratio('ces', t[10], t[8], 1)
     ratio('ces_easy_share', t[9], t[8], 100)
-    put(w .. ':tickets_opened', fmtint(t[12]))
-    put(w .. ':tickets_resolved', fmtint(t[13]))
-    put(w .. ':tickets_reopened', fmtint(t[14]))
+    put('tickets_opened', fmtint(t[12]))
+    put('tickets_resolved', fmtint(t[13]))
+    put('tickets_reopened', fmtint(t[14]))
     ratio('ticket_first_response_avg_s', t[16], t[15], 0.001)
     ratio('ticket_handle_avg_s', t[19], t[18], 0.001)
     ratio('ticket_reopen_rate', t[14], t[13], 100)
   end
-  put('updated_at', fmtint(now))
+  set[#set + 1] = 'updated_at'
+  set[#set + 1] = fmtint(now)
   hset(vkey, set)
   if #del > 0 then hdel(vkey, del) end
   return redis.call('HINCRBY', vkey, 'seq', 1)
@@ -193,7 +177,7 @@ local function flush(skeys, vkeys, names, dirty, now, windows)
     local set, del, totals = {}, {}, {}
     for j, w in ipairs(ws) do
       local t = parse(old[j] or nil)
-      add(t, sparse(acc[i][w]), 1)
+      add(t, acc[i][w], 1)
       local packed, zero = pack(t)
       if zero then del[#del + 1] = fields[j] else set[#set + 1] = fields[j]; set[#set + 1] = packed end
       totals[w] = t
@@ -212,7 +196,7 @@ local function expire(i, skey, member)
   local field = w .. ':' .. idx
   local b = redis.call('HGET', skey, field)
   if b then
-    accumulate(i, w, sparse(parse(b)), -1)
+    accumulate(i, w, parse(b), -1)
     redis.call('HDEL', skey, field)
   end
 end

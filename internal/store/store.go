@@ -155,14 +155,20 @@ type IDCheck struct {
 	Expect int64
 }
 
-// Slice is one tenant's part of one fetched batch of one partition.
-type Slice struct {
-	Tenant    string
+// Range is the part of one partition a slice covers: every message of the
+// tenant in [Start, End) is in the slice.
+type Range struct {
 	Partition string // topic/partition
-	Epoch     int64
-	Start     int64 // first offset of the batch
-	End       int64 // next offset after the batch
-	Now       time.Time
+	Epoch     int64  // the claim this consumer holds
+	Start     int64
+	End       int64
+}
+
+// Slice is one tenant's part of fetched batches of one or more partitions.
+type Slice struct {
+	Tenant string
+	Ranges []Range
+	Now    time.Time
 	IDs       []IDCheck
 	Records   []Record
 	Deltas    []Delta
@@ -209,11 +215,11 @@ type Outcome int
 const (
 	// Applied: everything was written.
 	Applied Outcome = iota + 1
-	// Skipped: the range starts below the tenant's watermark for the
-	// partition; nothing was written. Trim to Watermark and retry.
+	// Skipped: some ranges start below the tenant's watermark for their
+	// partition; nothing was written. Trim to Watermarks and retry.
 	Skipped
-	// Fenced: a claim with a higher epoch has written; nothing was written
-	// and this consumer must stop working on the partition.
+	// Fenced: a claim with a higher epoch has written to Partition; nothing
+	// was written and this consumer must stop working on that partition.
 	Fenced
 	// Conflict: some ids were not as assumed; nothing was written.
 	// Conflicts holds their stored records (nil: not remembered).
@@ -222,9 +228,10 @@ const (
 
 // Result is the answer of Apply.
 type Result struct {
-	Outcome   Outcome
-	Watermark int64
-	Conflicts map[string]*Record
+	Outcome    Outcome
+	Watermarks map[string]int64 // Skipped: partition → watermark
+	Partition  string           // Fenced
+	Conflicts  map[string]*Record
 }
 
 // Apply runs the apply script for one slice.
@@ -245,8 +252,12 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	for _, sc := range scopes {
 		keys = append(keys, countersKey(sl.Tenant, sc), ViewKey(sl.Tenant, sc))
 	}
-	args := make([]any, 0, 13+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+5*len(sl.Deltas)+len(sl.Letters))
-	args = append(args, sl.Partition, sl.Epoch, sl.Start, sl.End, now, s.horizon.Milliseconds(), s.windowsCSV, len(scopes))
+	args := make([]any, 0, 10+4*len(sl.Ranges)+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+5*len(sl.Deltas)+len(sl.Letters))
+	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
+	for _, r := range sl.Ranges {
+		args = append(args, r.Partition, r.Epoch, r.Start, r.End)
+	}
+	args = append(args, len(scopes))
 	for _, sc := range scopes {
 		args = append(args, sc)
 	}
@@ -266,7 +277,7 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	for i := range sl.Deltas {
 		d := &sl.Deltas[i]
 		w := s.windows[d.Window]
-		args = append(args, scopeIndex[d.Scope], w.Name, d.Bucket, w.Leaves(d.Bucket).UnixMilli(), d.Counters.sparse())
+		args = append(args, scopeIndex[d.Scope], w.Name, d.Bucket, w.Leaves(d.Bucket).UnixMilli(), string(d.Counters.msgpack(nil)))
 	}
 	args = append(args, len(sl.Letters))
 	for i := range sl.Letters {
@@ -276,18 +287,29 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 		}
 		args = append(args, b)
 	}
+	t0 := time.Now()
 	res, err := s.apply.Run(ctx, s.rdb, keys, args...).StringSlice()
+	if DebugApply != nil {
+		DebugApply(len(sl.IDs), len(sl.Deltas), len(scopes), time.Since(t0), res)
+	}
 	if err != nil {
-		return Result{}, fmt.Errorf("applying slice of tenant %s, %s [%d,%d): %w", sl.Tenant, sl.Partition, sl.Start, sl.End, err)
+		return Result{}, fmt.Errorf("applying slice of tenant %s: %w", sl.Tenant, err)
 	}
 	switch res[0] {
 	case "ok":
 		return Result{Outcome: Applied}, nil
 	case "skip":
-		wm, err := strconv.ParseInt(res[1], 10, 64)
-		return Result{Outcome: Skipped, Watermark: wm}, err
+		out := Result{Outcome: Skipped, Watermarks: map[string]int64{}}
+		for i := 1; i+1 < len(res); i += 2 {
+			wm, err := strconv.ParseInt(res[i+1], 10, 64)
+			if err != nil {
+				return Result{}, fmt.Errorf("watermark of %s: %w", res[i], err)
+			}
+			out.Watermarks[res[i]] = wm
+		}
+		return out, nil
 	case "fenced":
-		return Result{Outcome: Fenced}, nil
+		return Result{Outcome: Fenced, Partition: res[1]}, nil
 	case "conflict":
 		out := Result{Outcome: Conflict, Conflicts: map[string]*Record{}}
 		for i := 1; i+1 < len(res); i += 2 {
@@ -351,3 +373,6 @@ func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit i
 func (s *Store) View(ctx context.Context, tenant, scope string) (map[string]string, error) {
 	return s.rdb.HGetAll(ctx, ViewKey(tenant, scope)).Result()
 }
+
+// DebugApply, when set, is told about every apply call.
+var DebugApply func(ids, deltas, scopes int, d time.Duration, res []string)

@@ -49,7 +49,7 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 		x := nps(sc)
 		c.Add(&x, 1)
 	}
-	sl := &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 1, Start: 0, End: 3, Now: now,
+	sl := &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 0, End: 3}}, Now: now,
 		IDs:     []store.IDCheck{{ID: "a", Expect: store.NewEvent}, {ID: "b", Expect: store.NewEvent}, {ID: "c", Expect: store.NewEvent}},
 		Records: []store.Record{{ID: "a", Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(10)}, {ID: "b", Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(9)}, {ID: "c", Revision: 2, Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(3), CustomerID: "c|1"}},
 		Deltas:  deltas(c),
@@ -77,10 +77,10 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 	res, err = s.Apply(ctx, sl)
 	require.NoError(t, err)
 	require.Equal(t, store.Skipped, res.Outcome)
-	require.EqualValues(t, 3, res.Watermark)
+	require.Equal(t, map[string]int64{"cx.surveys/0": 3}, res.Watermarks)
 
 	// A new range repeating id c is a conflict returning its record.
-	sl2 := &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 1, Start: 3, End: 4, Now: now,
+	sl2 := &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 3, End: 4}}, Now: now,
 		IDs: []store.IDCheck{{ID: "c", Expect: store.NewEvent}}}
 	res, err = s.Apply(ctx, sl2)
 	require.NoError(t, err)
@@ -93,11 +93,11 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 	require.True(t, ev.Equal(rec.OccurredAt))
 
 	// An older epoch is fenced once a newer one wrote.
-	sl3 := &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 2, Start: 3, End: 4, Now: now}
+	sl3 := &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 2, Start: 3, End: 4}}, Now: now}
 	res, err = s.Apply(ctx, sl3)
 	require.NoError(t, err)
 	require.Equal(t, store.Applied, res.Outcome)
-	sl4 := &store.Slice{Tenant: "acme", Partition: "cx.surveys/0", Epoch: 1, Start: 4, End: 5, Now: now}
+	sl4 := &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 4, End: 5}}, Now: now}
 	res, err = s.Apply(ctx, sl4)
 	require.NoError(t, err)
 	require.Equal(t, store.Fenced, res.Outcome)
