@@ -215,9 +215,6 @@ func (a *Aggregator) applier(ctx context.Context) error {
 			}
 		}
 		more.Stop()
-		if debugCombine {
-			a.log.Info("combined", zap.Int("batches", len(reqs)), zap.Int("messages", n))
-		}
 		a.applyBatches(ctx, reqs)
 	}
 }
@@ -451,6 +448,9 @@ func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*ite
 		}
 		switch res.Outcome {
 		case store.Applied:
+			if err := a.store.WriteViews(ctx, tenant, now, res.Views); err != nil {
+				return "", err
+			}
 			a.metrics.applied.Add(float64(p.applied))
 			a.metrics.revisions.Add(float64(p.revisions))
 			a.metrics.duplicates.Add(float64(p.dups))
@@ -510,5 +510,3 @@ func (a *Aggregator) writeLetters(ctx context.Context, letters []store.Letter) e
 	}
 	return nil
 }
-
-var debugCombine = false

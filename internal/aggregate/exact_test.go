@@ -36,7 +36,7 @@ func startAggregator(t *testing.T, env map[string]string, clk *clock) *instance 
 	env["CXPULSE_INSECURE_NO_AUTH"] = "1"
 	cfg, err := load(t, env)
 	require.NoError(t, err)
-	a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)), aggregate.WithClock(clk.now))
+	a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), aggregate.WithClock(clk.now))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

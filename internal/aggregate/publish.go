@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -37,6 +38,10 @@ func (a *Aggregator) SweepOnce(ctx context.Context) error {
 	}
 	now := a.now()
 	for _, t := range tenants {
+		// Views a crash left behind their counters are rewritten first.
+		if err := a.store.RepairViews(ctx, t, now); err != nil {
+			return err
+		}
 		for {
 			n, err := a.store.Sweep(ctx, t, now, sweepLimit)
 			if err != nil {
@@ -107,12 +112,16 @@ func (a *Aggregator) publishScores(ctx context.Context, tenant string) error {
 		return err
 	}
 	msgs := make([]kafka.Message, 0, len(dirty))
+	// What was published, by the seq of the view actually read: a scope
+	// whose view lags its dirty mark stays dirty for the next round.
+	published := make(map[string]string, len(dirty))
 	for scope := range dirty {
 		view, err := a.store.View(ctx, tenant, scope)
 		if err != nil {
 			return err
 		}
 		s := scores.FromHash(tenant, scope, view)
+		published[scope] = strconv.FormatInt(s.Seq, 10)
 		b, err := json.Marshal(s)
 		if err != nil {
 			return err
@@ -123,7 +132,7 @@ func (a *Aggregator) publishScores(ctx context.Context, tenant string) error {
 		return err
 	}
 	a.metrics.published.Add(float64(len(msgs)))
-	return a.store.Undirty(ctx, tenant, dirty)
+	return a.store.Undirty(ctx, tenant, published)
 }
 
 func (a *Aggregator) publishOutbox(ctx context.Context, tenant string) error {

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 )
 
@@ -21,9 +20,6 @@ func TestZZSpeed(t *testing.T) {
 		msgs = append(msgs, eventMsg(ev))
 	}
 	produce(t, broker, msgs)
-	store.DebugApply = func(ids, deltas, scopes int, d time.Duration, res []string) {
-		t.Logf("apply ids=%d deltas=%d scopes=%d %s %v", ids, deltas, scopes, d, res)
-	}
 	start := time.Now()
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, newClock(now))
 	waitApplied(t, in.base)

@@ -1,7 +1,7 @@
 -- apply: one tenant's slice of fetched batches of one or more partitions.
 -- KEYS: 1 watermarks, 2 ids (this period), 3 ids (previous period),
 --       4 expiry zset, 5 dirty scopes, 6 scope set, 7 dead-letter outbox,
---       then per scope i: 6+2i counters hash, 7+2i view hash.
+--       8 pending views, then per scope i: 8+i counters hash.
 -- ARGV: 1 now ms, 2 dedupe horizon ms, 3 windows csv,
 --       4 nranges and (topic/partition, epoch, range start, range end) each,
 --       then nscopes and the scope names,
@@ -37,10 +37,10 @@ local seen = tonumber(redis.call('HGET', wm, 'now') or '0')
 if seen > now then now = seen end
 
 local nscopes = tonumber(ARGV[pos]); pos = pos + 1
-local names, index, skeys, vkeys = {}, {}, {}, {}
+local names, index, skeys = {}, {}, {}
 for i = 1, nscopes do
   names[i] = ARGV[pos]; index[ARGV[pos]] = i; pos = pos + 1
-  skeys[i], vkeys[i] = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
+  skeys[i] = KEYS[8 + i]
 end
 
 -- Remembered ids: one HMGET per period for the whole slice.
@@ -137,7 +137,8 @@ for _ = 1, nletters do
   pos = pos + 1
 end
 
-flush(skeys, vkeys, names, KEYS[5], now, splitcsv(ARGV[3]))
+local views = flush(skeys, names, KEYS[5], KEYS[8], splitcsv(ARGV[3]))
 for _, i in ipairs(order) do redis.call('SADD', KEYS[6], names[i]) end
 for _, r in ipairs(ranges) do redis.call('HSET', wm, r[1], r[3], r[1] .. ':e', r[2]) end
-return {'ok'}
+table.insert(views, 1, 'ok')
+return views

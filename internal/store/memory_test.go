@@ -41,6 +41,7 @@ func TestMemoryPerScope(t *testing.T) {
 		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}}, Now: now, Deltas: deltas})
 		require.NoError(t, err)
 		require.Equal(t, store.Applied, res.Outcome)
+		require.NoError(t, s.WriteViews(ctx, "acme", now, res.Views))
 		offset++
 	}
 	const ids = 10000

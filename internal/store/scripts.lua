@@ -33,16 +33,6 @@ local function pack(t)
   return cmsgpack.pack(out), false
 end
 
--- shortest decimal that reads back as the same double
-local function fmtnum(x)
-  if x == math.floor(x) and x > -1e14 and x < 1e14 then return tostring(x) end
-  for p = 15, 16 do
-    local s = string.format('%.' .. p .. 'g', x)
-    if tonumber(s) == x then return s end
-  end
-  return string.format('%.17g', x)
-end
-
 -- add adds counters d (as parse returns them) times sign to t.
 local function add(t, d, sign)
   for i = 1, NC do
@@ -93,100 +83,46 @@ local function accumulate(i, w, d, sign)
   add(t, d, sign)
 end
 
--- Field names of the view per window, built once per script call.
-local STATS = {'nps_responses', 'nps_promoters', 'nps_passives', 'nps_detractors', 'nps', 'nps_moe95',
-  'detractor_share', 'csat_responses', 'csat_satisfied', 'csat', 'csat_mean', 'ces_responses', 'ces_easy',
-  'ces', 'ces_easy_share', 'tickets_opened', 'tickets_resolved', 'tickets_reopened',
-  'ticket_first_response_avg_s', 'ticket_handle_avg_s', 'ticket_reopen_rate'}
-local fieldnames = {}
-local function fields(w)
-  local f = fieldnames[w]
-  if not f then
-    f = {}
-    for _, s in ipairs(STATS) do f[s] = w .. ':' .. s end
-    fieldnames[w] = f
-  end
-  return f
-end
-
--- view writes the public stats of the given windows from their totals,
--- deleting ratios whose denominator is 0, and bumps seq.
-local function view(vkey, totals, now)
-  local set, del = {}, {}
-  for w, t in pairs(totals) do
-    local f = fields(w)
-    local function put(name, v) set[#set + 1] = f[name]; set[#set + 1] = v end
-    local function ratio(name, num, den, scale)
-      if den > 0 then put(name, fmtnum(scale * num / den)) else del[#del + 1] = f[name] end
-    end
-    for i = 1, NC do t[i] = t[i] or 0 end
-    local n, p, d = t[1], t[2], t[3]
-    put('nps_responses', fmtint(n))
-    put('nps_promoters', fmtint(p))
-    put('nps_passives', fmtint(n - p - d))
-    put('nps_detractors', fmtint(d))
-    ratio('nps', p - d, n, 100)
-    if n > 0 then
-      local P, D = p / n, d / n
-      local v = ((P + D) - (P - D) ^ 2) / n
-      if v < 0 then v = 0 end
-      put('nps_moe95', fmtnum(1.96 * 100 * math.sqrt(v)))
-    else
-      del[#del + 1] = f.nps_moe95
-    end
-    ratio('detractor_share', d, n, 100)
-    put('csat_responses', fmtint(t[4]))
-    put('csat_satisfied', fmtint(t[5]))
-    ratio('csat', t[5], t[4], 100)
-    ratio('csat_mean', t[6], t[4], 1)
-    put('ces_responses', fmtint(t[8]))
-    put('ces_easy', fmtint(t[9]))
-    ratio('ces', t[10], t[8], 1)
-    ratio('ces_easy_share', t[9], t[8], 100)
-    put('tickets_opened', fmtint(t[12]))
-    put('tickets_resolved', fmtint(t[13]))
-    put('tickets_reopened', fmtint(t[14]))
-    ratio('ticket_first_response_avg_s', t[16], t[15], 0.001)
-    ratio('ticket_handle_avg_s', t[19], t[18], 0.001)
-    ratio('ticket_reopen_rate', t[14], t[13], 100)
-  end
-  set[#set + 1] = 'updated_at'
-  set[#set + 1] = fmtint(now)
-  hset(vkey, set)
-  if #del > 0 then hdel(vkey, del) end
-  return redis.call('HINCRBY', vkey, 'seq', 1)
-end
-
--- flush writes the accumulated totals and the views of the scopes they
--- belong to; skeys and vkeys map scope numbers to keys, names to scope
--- names; windows lists the configured windows. It marks each scope dirty
--- for cx.scores.
-local function flush(skeys, vkeys, names, dirty, now, windows)
+-- flush writes the accumulated totals of every touched scope, bumps the
+-- scope's version, marks it dirty (for cx.scores) and its view pending,
+-- and returns per scope: name, version, the number of windows and, per
+-- window, its name and new packed totals. A scope seen for the first time
+-- returns every window, so its view gets every count (as 0). The caller
+-- writes the views.
+local function flush(skeys, names, dirty, pending, windows)
+  local out = {#order}
   for _, i in ipairs(order) do
+    local fresh = redis.call('HEXISTS', skeys[i], 'v') == 0
     local fields, ws = {}, {}
-    -- A new view gets every window, so that its counts exist (as 0).
-    local fresh = redis.call('EXISTS', vkeys[i]) == 0
     for _, w in ipairs(windows) do
       if acc[i][w] or fresh then
         ws[#ws + 1] = w
         fields[#fields + 1] = w .. ':t'
-        if not acc[i][w] then acc[i][w] = {} end
       end
     end
     local old = hmget(skeys[i], fields)
-    local set, del, totals = {}, {}, {}
+    local set, del, packs = {}, {}, {}
     for j, w in ipairs(ws) do
       local t = parse(old[j] or nil)
-      add(t, acc[i][w], 1)
+      if acc[i][w] then add(t, acc[i][w], 1) end
       local packed, zero = pack(t)
       if zero then del[#del + 1] = fields[j] else set[#set + 1] = fields[j]; set[#set + 1] = packed end
-      totals[w] = t
+      packs[j] = packed
     end
     if #set > 0 then hset(skeys[i], set) end
     if #del > 0 then hdel(skeys[i], del) end
-    local seq = view(vkeys[i], totals, now)
-    redis.call('HSET', dirty, names[i], seq)
+    local version = redis.call('HINCRBY', skeys[i], 'v', 1)
+    redis.call('HSET', dirty, names[i], version)
+    redis.call('HSET', pending, names[i], version)
+    out[#out + 1] = names[i]
+    out[#out + 1] = version
+    out[#out + 1] = #ws
+    for j, w in ipairs(ws) do
+      out[#out + 1] = w
+      out[#out + 1] = packs[j]
+    end
   end
+  return out
 end
 
 -- expire removes bucket member (scope \t window \t index) of scope number i

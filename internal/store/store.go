@@ -68,6 +68,7 @@ type Store struct {
 	admit      *redis.Script
 	commit     *redis.Script
 	undirty    *redis.Script
+	writeView  *redis.Script
 }
 
 // New returns a Store over rdb for the given windows and dedupe horizon.
@@ -78,11 +79,12 @@ func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Durati
 	}
 	return &Store{
 		rdb: rdb, windows: windows, windowsCSV: strings.Join(names, ","), horizon: horizon,
-		apply:   redis.NewScript(sharedLua + applyLua),
-		sweep:   redis.NewScript(sharedLua + sweepLua),
-		admit:   redis.NewScript(admitLua),
-		commit:  redis.NewScript(commitLua),
-		undirty: redis.NewScript(undirtyLua),
+		apply:     redis.NewScript(sharedLua + applyLua),
+		sweep:     redis.NewScript(sharedLua + sweepLua),
+		admit:     redis.NewScript(admitLua),
+		commit:    redis.NewScript(commitLua),
+		undirty:   redis.NewScript(undirtyLua),
+		writeView: redis.NewScript(sharedLua + writeViewLua),
 	}
 }
 
@@ -166,12 +168,12 @@ type Range struct {
 
 // Slice is one tenant's part of fetched batches of one or more partitions.
 type Slice struct {
-	Tenant string
-	Ranges []Range
-	Now    time.Time
-	IDs       []IDCheck
-	Records   []Record
-	Deltas    []Delta
+	Tenant  string
+	Ranges  []Range
+	Now     time.Time
+	IDs     []IDCheck
+	Records []Record
+	Deltas  []Delta
 	// Letters are dead letters whose reason depends on what is remembered
 	// (too_late, in_future, revision_conflict): they are queued in the
 	// tenant's outbox atomically with the slice.
@@ -232,6 +234,9 @@ type Result struct {
 	Watermarks map[string]int64 // Skipped: partition → watermark
 	Partition  string           // Fenced
 	Conflicts  map[string]*Record
+	// Views holds, when Applied, the new totals of every scope the slice
+	// changed: pass them to WriteViews.
+	Views []ScopeTotals
 }
 
 // Apply runs the apply script for one slice.
@@ -246,11 +251,11 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 			scopeIndex[d.Scope] = len(scopes)
 		}
 	}
-	keys := make([]string, 0, 7+2*len(scopes))
+	keys := make([]string, 0, 8+len(scopes))
 	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
-		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), outboxKey(sl.Tenant))
+		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), outboxKey(sl.Tenant), pendingKey(sl.Tenant))
 	for _, sc := range scopes {
-		keys = append(keys, countersKey(sl.Tenant, sc), ViewKey(sl.Tenant, sc))
+		keys = append(keys, countersKey(sl.Tenant, sc))
 	}
 	args := make([]any, 0, 10+4*len(sl.Ranges)+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+5*len(sl.Deltas)+len(sl.Letters))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
@@ -287,17 +292,18 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 		}
 		args = append(args, b)
 	}
-	t0 := time.Now()
-	res, err := s.apply.Run(ctx, s.rdb, keys, args...).StringSlice()
-	if DebugApply != nil {
-		DebugApply(len(sl.IDs), len(sl.Deltas), len(scopes), time.Since(t0), res)
-	}
+	raw, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("applying slice of tenant %s: %w", sl.Tenant, err)
 	}
+	res := make([]string, len(raw))
+	for i, v := range raw {
+		res[i] = fmt.Sprint(v)
+	}
 	switch res[0] {
 	case "ok":
-		return Result{Outcome: Applied}, nil
+		views, err := parseTotals(raw, 1)
+		return Result{Outcome: Applied, Views: views}, err
 	case "skip":
 		out := Result{Outcome: Skipped, Watermarks: map[string]int64{}}
 		for i := 1; i+1 < len(res); i += 2 {
@@ -329,7 +335,8 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 }
 
 // Sweep drops the buckets that left their windows by now, for one tenant,
-// at most limit at a time; it returns how many it dropped.
+// at most limit at a time, and rewrites the views of the scopes it changed;
+// it returns how many buckets it dropped.
 func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit int) (int, error) {
 	members, err := s.rdb.ZRangeByScore(ctx, expiryKey(tenant), &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
@@ -346,18 +353,27 @@ func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit i
 			scopes = append(scopes, sc)
 		}
 	}
-	keys := []string{watermarksKey(tenant), expiryKey(tenant), dirtyKey(tenant)}
+	keys := []string{watermarksKey(tenant), expiryKey(tenant), dirtyKey(tenant), pendingKey(tenant)}
 	args := []any{now.UnixMilli(), s.windowsCSV, len(scopes)}
 	for _, sc := range scopes {
-		keys = append(keys, countersKey(tenant, sc), ViewKey(tenant, sc))
+		keys = append(keys, countersKey(tenant, sc))
 		args = append(args, sc)
 	}
 	for _, m := range members {
 		args = append(args, m)
 	}
-	n, err := s.sweep.Run(ctx, s.rdb, keys, args...).Int()
+	raw, err := s.sweep.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return 0, fmt.Errorf("sweeping tenant %s: %w", tenant, err)
+	}
+	n64, _ := raw[0].(int64)
+	n := int(n64)
+	views, err := parseTotals(raw, 1)
+	if err != nil {
+		return n, err
+	}
+	if err := s.WriteViews(ctx, tenant, now, views); err != nil {
+		return n, err
 	}
 	// Forget id periods older than the previous one.
 	period := now.UnixMilli() / s.horizon.Milliseconds()
@@ -373,6 +389,3 @@ func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit i
 func (s *Store) View(ctx context.Context, tenant, scope string) (map[string]string, error) {
 	return s.rdb.HGetAll(ctx, ViewKey(tenant, scope)).Result()
 }
-
-// DebugApply, when set, is told about every apply call.
-var DebugApply func(ids, deltas, scopes int, d time.Duration, res []string)

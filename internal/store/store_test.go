@@ -57,6 +57,7 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 	res, err := s.Apply(ctx, sl)
 	require.NoError(t, err)
 	require.Equal(t, store.Applied, res.Outcome)
+	require.NoError(t, s.WriteViews(ctx, "acme", now, res.Views))
 
 	v, err := s.View(ctx, "acme", "all")
 	require.NoError(t, err)
@@ -97,6 +98,7 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 	res, err = s.Apply(ctx, sl3)
 	require.NoError(t, err)
 	require.Equal(t, store.Applied, res.Outcome)
+	require.NoError(t, s.WriteViews(ctx, "acme", now, res.Views))
 	sl4 := &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 4, End: 5}}, Now: now}
 	res, err = s.Apply(ctx, sl4)
 	require.NoError(t, err)
@@ -142,4 +144,34 @@ func TestAdmitCapsValues(t *testing.T) {
 	got, err := s.Admit(t.Context(), "acme", "store", []string{"a", "b", "c", "a"}, 2)
 	require.NoError(t, err)
 	require.Equal(t, []bool{true, true, false, true}, got)
+}
+
+// TestRepairViews: a crash between a slice and its view write leaves the
+// view pending; RepairViews rewrites it from the totals.
+func TestRepairViews(t *testing.T) {
+	s := newStore(t)
+	ctx := t.Context()
+	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	w1h := s.Windows()[0]
+	c := nps(10)
+	res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 0, End: 1}}, Now: now,
+		Deltas: []store.Delta{{Scope: "store=9", Window: 0, Bucket: w1h.Index(now), Counters: c}}})
+	require.NoError(t, err)
+	require.Equal(t, store.Applied, res.Outcome)
+	v, err := s.View(ctx, "acme", "store=9")
+	require.NoError(t, err)
+	require.Empty(t, v, "the view is written by the caller, after the script")
+
+	require.NoError(t, s.RepairViews(ctx, "acme", now))
+	v, err = s.View(ctx, "acme", "store=9")
+	require.NoError(t, err)
+	require.Equal(t, "1", v["1h:nps_responses"])
+	require.Equal(t, "100", v["1h:nps"])
+	require.Equal(t, "0", v["24h:nps_responses"])
+	require.Equal(t, "1", v["seq"])
+	// Nothing is pending any more; writing an older version changes nothing.
+	require.NoError(t, s.RepairViews(ctx, "acme", now.Add(time.Minute)))
+	v2, err := s.View(ctx, "acme", "store=9")
+	require.NoError(t, err)
+	require.Equal(t, v, v2)
 }

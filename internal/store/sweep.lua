@@ -1,17 +1,17 @@
 -- sweep: drop the buckets that left their window by now from the totals of
--- their scope and recompute those scopes' views.
--- KEYS: 1 watermarks, 2 expiry zset, 3 dirty scopes,
---       then per scope i: 2+2i counters hash, 3+2i view hash.
+-- their scope; the caller rewrites those scopes' views.
+-- KEYS: 1 watermarks, 2 expiry zset, 3 dirty scopes, 4 pending views,
+--       then per scope i: 4+i counters hash.
 -- ARGV: 1 now ms, 2 windows csv, 3 nscopes, the scope names,
 --       then the expiry members to process (each is checked again here).
 local now = tonumber(ARGV[1])
 local seen = tonumber(redis.call('HGET', KEYS[1], 'now') or '0')
 if seen > now then now = seen else redis.call('HSET', KEYS[1], 'now', fmtint(now)) end
 local nscopes = tonumber(ARGV[3])
-local names, index, skeys, vkeys = {}, {}, {}, {}
+local names, index, skeys = {}, {}, {}
 for i = 1, nscopes do
   names[i] = ARGV[3 + i]; index[ARGV[3 + i]] = i
-  skeys[i], vkeys[i] = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  skeys[i] = KEYS[4 + i]
 end
 local n = 0
 for p = 4 + nscopes, #ARGV do
@@ -24,5 +24,6 @@ for p = 4 + nscopes, #ARGV do
     n = n + 1
   end
 end
-flush(skeys, vkeys, names, KEYS[3], now, splitcsv(ARGV[2]))
-return n
+local views = flush(skeys, names, KEYS[3], KEYS[4], splitcsv(ARGV[2]))
+table.insert(views, 1, n)
+return views

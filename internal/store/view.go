@@ -1,0 +1,231 @@
+package store
+
+import (
+	"context"
+	_ "embed"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+//go:embed writeview.lua
+var writeViewLua string
+
+// ScopeTotals is what a script changed in one scope: its new version and
+// the new totals of the windows that moved.
+type ScopeTotals struct {
+	Scope   string
+	Version int64
+	Windows map[string]Counters
+}
+
+func pendingKey(tenant string) string { return tenantKey(tenant, "vpend") }
+
+// parseTotals reads the scope totals a script returns, starting at res[i]:
+// a count, then per scope name, version, nwindows and (window, packed).
+func parseTotals(res []any, i int) ([]ScopeTotals, error) {
+	if i >= len(res) {
+		return nil, nil
+	}
+	n, ok := res[i].(int64)
+	if !ok {
+		return nil, fmt.Errorf("script answer: scope count is %T", res[i])
+	}
+	i++
+	out := make([]ScopeTotals, 0, n)
+	for range n {
+		if i+2 >= len(res) {
+			return nil, errors.New("script answer: truncated")
+		}
+		name, _ := res[i].(string)
+		version, _ := res[i+1].(int64)
+		nw, _ := res[i+2].(int64)
+		i += 3
+		st := ScopeTotals{Scope: name, Version: version, Windows: make(map[string]Counters, nw)}
+		for range nw {
+			w, _ := res[i].(string)
+			packed, _ := res[i+1].(string)
+			c, err := unpackCounters([]byte(packed))
+			if err != nil {
+				return nil, fmt.Errorf("totals of %s %s: %w", name, w, err)
+			}
+			st.Windows[w] = c
+			i += 2
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// unpackCounters reads a MessagePack array of numbers as written by Lua's
+// cmsgpack (integers of every width, float32 and float64).
+func unpackCounters(b []byte) (Counters, error) {
+	var c Counters
+	if len(b) == 0 {
+		return c, nil
+	}
+	var n int
+	switch t := b[0]; {
+	case t&0xf0 == 0x90:
+		n, b = int(t&0x0f), b[1:]
+	case t == 0xdc && len(b) >= 3:
+		n, b = int(binary.BigEndian.Uint16(b[1:])), b[3:]
+	default:
+		return c, fmt.Errorf("not a MessagePack array: %#x", t)
+	}
+	if n > len(c) {
+		return c, fmt.Errorf("%d counters, want at most %d", n, len(c))
+	}
+	for i := range n {
+		if len(b) == 0 {
+			return c, errors.New("truncated")
+		}
+		t := b[0]
+		need := map[byte]int{0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8, 0xca: 4, 0xcb: 8}[t]
+		if len(b) < 1+need {
+			return c, errors.New("truncated")
+		}
+		p := b[1 : 1+need]
+		switch {
+		case t <= 0x7f:
+			c[i] = float64(t)
+		case t >= 0xe0:
+			c[i] = float64(int8(t))
+		case t == 0xcc:
+			c[i] = float64(p[0])
+		case t == 0xcd:
+			c[i] = float64(binary.BigEndian.Uint16(p))
+		case t == 0xce:
+			c[i] = float64(binary.BigEndian.Uint32(p))
+		case t == 0xcf:
+			c[i] = float64(binary.BigEndian.Uint64(p))
+		case t == 0xd0:
+			c[i] = float64(int8(p[0]))
+		case t == 0xd1:
+			c[i] = float64(int16(binary.BigEndian.Uint16(p)))
+		case t == 0xd2:
+			c[i] = float64(int32(binary.BigEndian.Uint32(p)))
+		case t == 0xd3:
+			c[i] = float64(int64(binary.BigEndian.Uint64(p)))
+		case t == 0xca:
+			c[i] = float64(math.Float32frombits(binary.BigEndian.Uint32(p)))
+		case t == 0xcb:
+			c[i] = math.Float64frombits(binary.BigEndian.Uint64(p))
+		default:
+			return c, fmt.Errorf("unexpected MessagePack type %#x", t)
+		}
+		b = b[1+need:]
+	}
+	return c, nil
+}
+
+// viewFields returns the public stats of one window (DESIGN §3) from its
+// totals: the fields to set (name, value pairs) and the ratios to delete
+// because their denominator is 0. Counts are integers; other values the
+// shortest decimal that reads back as the same float64.
+func viewFields(w string, t *Counters, set, del []any) ([]any, []any) {
+	count := func(name string, v float64) {
+		set = append(set, w+":"+name, strconv.FormatFloat(v, 'f', -1, 64))
+	}
+	ratio := func(name string, num, den, scale float64) {
+		if den > 0 {
+			set = append(set, w+":"+name, strconv.FormatFloat(scale*num/den, 'g', -1, 64))
+		} else {
+			del = append(del, w+":"+name)
+		}
+	}
+	n, p, d := t[NPSResponses], t[NPSPromoters], t[NPSDetractors]
+	count("nps_responses", n)
+	count("nps_promoters", p)
+	count("nps_passives", n-p-d)
+	count("nps_detractors", d)
+	ratio("nps", p-d, n, 100)
+	if n > 0 {
+		P, D := p/n, d/n
+		set = append(set, w+":nps_moe95", strconv.FormatFloat(1.96*100*math.Sqrt(max(0, ((P+D)-(P-D)*(P-D))/n)), 'g', -1, 64))
+	} else {
+		del = append(del, w+":nps_moe95")
+	}
+	ratio("detractor_share", d, n, 100)
+	count("csat_responses", t[CSATResponses])
+	count("csat_satisfied", t[CSATSatisfied])
+	ratio("csat", t[CSATSatisfied], t[CSATResponses], 100)
+	ratio("csat_mean", t[CSATSum], t[CSATResponses], 1)
+	count("ces_responses", t[CESResponses])
+	count("ces_easy", t[CESEasy])
+	ratio("ces", t[CESSum], t[CESResponses], 1)
+	ratio("ces_easy_share", t[CESEasy], t[CESResponses], 100)
+	count("tickets_opened", t[TicketsOpened])
+	count("tickets_resolved", t[TicketsResolved])
+	count("tickets_reopened", t[TicketsReopened])
+	ratio("ticket_first_response_avg_s", t[FirstResponseMs], t[FirstResponseN], 0.001)
+	ratio("ticket_handle_avg_s", t[HandleMs], t[HandleN], 0.001)
+	ratio("ticket_reopen_rate", t[TicketsReopened], t[TicketsResolved], 100)
+	return set, del
+}
+
+// WriteViews writes the views of the scopes a script changed, computed from
+// their new totals; a view already at a newer version is left alone.
+func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, views []ScopeTotals) error {
+	if len(views) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, 1+len(views))
+	keys = append(keys, pendingKey(tenant))
+	args := []any{now.UnixMilli(), len(views)}
+	var set, del []any
+	for _, v := range views {
+		keys = append(keys, ViewKey(tenant, v.Scope))
+		set, del = set[:0], del[:0]
+		for _, w := range s.windows {
+			if t, ok := v.Windows[w.Name]; ok {
+				set, del = viewFields(w.Name, &t, set, del)
+			}
+		}
+		args = append(args, v.Scope, v.Version, len(set)/2)
+		args = append(args, set...)
+		args = append(args, len(del))
+		args = append(args, del...)
+	}
+	if err := s.writeView.Run(ctx, s.rdb, keys, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("writing %d views of tenant %s: %w", len(views), tenant, err)
+	}
+	return nil
+}
+
+// RepairViews rewrites the views a crash left pending (their counters
+// changed but the view was not written), from the totals in Redis.
+func (s *Store) RepairViews(ctx context.Context, tenant string, now time.Time) error {
+	pending, err := s.rdb.HKeys(ctx, pendingKey(tenant)).Result()
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	views := make([]ScopeTotals, 0, len(pending))
+	for _, scope := range pending {
+		fields := []string{"v"}
+		for _, w := range s.windows {
+			fields = append(fields, w.Name+":t")
+		}
+		vals, err := s.rdb.HMGet(ctx, countersKey(tenant, scope), fields...).Result()
+		if err != nil {
+			return fmt.Errorf("reading totals of %s %s: %w", tenant, scope, err)
+		}
+		version, _ := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
+		st := ScopeTotals{Scope: scope, Version: version, Windows: map[string]Counters{}}
+		for i, w := range s.windows {
+			packed, _ := vals[i+1].(string)
+			c, err := unpackCounters([]byte(packed))
+			if err != nil {
+				return fmt.Errorf("totals of %s %s %s: %w", tenant, scope, w.Name, err)
+			}
+			st.Windows[w.Name] = c
+		}
+		views = append(views, st)
+	}
+	return s.WriteViews(ctx, tenant, now, views)
+}
