@@ -29,9 +29,13 @@ import (
 	"github.com/cxpulse/cxpulse/internal/ingest"
 	"github.com/cxpulse/cxpulse/internal/redisproc"
 	"github.com/cxpulse/cxpulse/internal/serve"
+	"github.com/cxpulse/cxpulse/internal/traffic"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
 )
+
+// Tenant is the demo's tenant.
+const Tenant = "demo"
 
 // Topics the embedded broker creates, with the partitions of each.
 var (
@@ -118,7 +122,7 @@ cxpulse demo: every part in one process. Authentication is OFF (CXPULSE_INSECURE
 Traffic: tenant %q, %d stores in %d regions, %d live events/s after a %d-event history; a detractor spike at store %s starts after %s.
 Stop with Ctrl-C.
 
-`, ingestURL, displayAddr(cfg.AggregatorAddr), broker, broker, redisNote, ingestURL, Tenant, 12, len(regions), cfg.Rate, historyEvents, newTraffic(0).spikeStore, spikeAfter)
+`, ingestURL, displayAddr(cfg.AggregatorAddr), broker, broker, redisNote, ingestURL, Tenant, 12, len(traffic.Regions()), cfg.Rate, historyEvents, traffic.New(0, Tenant).SpikeStore, spikeAfter)
 
 	g.Go(func() error { return generate(gctx, cfg, ingestURL, "http://"+displayAddr(cfg.AggregatorAddr), out) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
@@ -212,7 +216,7 @@ func (t *tally) String() string {
 // generate posts the history, then live traffic at cfg.Rate, printing a
 // summary every few seconds.
 func generate(ctx context.Context, cfg Config, ingestURL, aggregatorURL string, out io.Writer) error {
-	tr := newTraffic(uint64(cfg.Seed))
+	tr := traffic.New(uint64(cfg.Seed), Tenant)
 	counts := &tally{accepted: map[string]int{}}
 	client := &http.Client{Timeout: 15 * time.Second}
 	post := func(evs []events.Event) error {
@@ -227,7 +231,7 @@ func generate(ctx context.Context, cfg Config, ingestURL, aggregatorURL string, 
 	now := time.Now()
 	history := make([]events.Event, 0, 500)
 	for i := range historyEvents {
-		history = append(history, tr.next(now.Add(-time.Duration(tr.rng.Int64N(int64(historyHorizon))))))
+		history = append(history, tr.Next(now.Add(-time.Duration(tr.Int63n(int64(historyHorizon))))))
 		if len(history) == cap(history) || i == historyEvents-1 {
 			_ = post(history)
 			history = history[:0]
@@ -247,19 +251,19 @@ func generate(ctx context.Context, cfg Config, ingestURL, aggregatorURL string, 
 			return nil
 		case <-summary.C:
 			spike := "not yet"
-			if tr.spiking {
-				spike = "ON at store " + tr.spikeStore
+			if tr.Spiking {
+				spike = "ON at store " + tr.SpikeStore
 			} else if time.Since(start) > spikeAfter {
 				spike = "over"
 			}
 			fmt.Fprintf(out, "%s  %s · spike %s\n    %s\n", time.Now().Format("15:04:05"), counts, spike,
-				liveScores(ctx, client, aggregatorURL, tr.spikeStore))
+				liveScores(ctx, client, aggregatorURL, tr.SpikeStore))
 		case t := <-tick.C:
 			elapsed := t.Sub(start)
-			tr.spiking = elapsed > spikeAfter && elapsed < spikeAfter+spikeFor
+			tr.Spiking = elapsed > spikeAfter && elapsed < spikeAfter+spikeFor
 			batch := make([]events.Event, perTick)
 			for i := range batch {
-				batch[i] = tr.next(time.Now())
+				batch[i] = tr.Next(time.Now())
 			}
 			_ = post(batch)
 		}

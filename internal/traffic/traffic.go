@@ -1,4 +1,10 @@
-package demo
+// Package traffic generates realistic cxpulse events: a dozen stores in
+// three regions, three channels, survey answers skewed towards the top of
+// each scale with comments in several languages, tickets, purchases,
+// refunds, cancellations and referrals, and on request a detractor spike at
+// one store. The demo and the benchmarks use it; sending the events is left
+// to them.
+package traffic
 
 import (
 	"fmt"
@@ -9,8 +15,6 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
-// Tenant is the demo's tenant.
-const Tenant = "demo"
 
 type store struct {
 	id, region string
@@ -51,19 +55,22 @@ var (
 	}
 )
 
-// traffic generates realistic events for the demo tenant.
-type traffic struct {
-	rng    *rand.Rand
-	stores []store
-	seq    int
-	// spikeStore, while spiking, answers mostly detractor surveys about
+// Generator makes events; it is not safe for concurrent use.
+type Generator struct {
+	rng     *rand.Rand
+	tenants []string
+	stores  []store
+	seq     int
+	// SpikeStore, while Spiking, answers mostly detractor surveys about
 	// late refunds.
-	spikeStore string
-	spiking    bool
+	SpikeStore string
+	Spiking    bool
 }
 
-func newTraffic(seed uint64) *traffic {
-	t := &traffic{rng: rand.New(rand.NewPCG(seed, 7))}
+// New returns a generator of events for the given tenants (picked at
+// random per event), repeatable for a seed.
+func New(seed uint64, tenants ...string) *Generator {
+	t := &Generator{rng: rand.New(rand.NewPCG(seed, 7)), tenants: tenants}
 	for i := range 12 {
 		t.stores = append(t.stores, store{
 			id:           fmt.Sprintf("s%02d", i+1),
@@ -71,21 +78,30 @@ func newTraffic(seed uint64) *traffic {
 			promoterBias: float64(i%5) * 0.06,
 		})
 	}
-	t.spikeStore = t.stores[4].id
+	t.SpikeStore = t.stores[4].id
 	return t
 }
 
-func (t *traffic) id(prefix string) string {
+// Stores is how many stores the generator spreads events over.
+func (t *Generator) Stores() int { return len(t.stores) }
+
+// Regions lists the regions of the stores.
+func Regions() []string { return regions }
+
+// Int63n returns a random number in [0, n) from the generator's source.
+func (t *Generator) Int63n(n int64) int64 { return t.rng.Int64N(n) }
+
+func (t *Generator) id(prefix string) string {
 	t.seq++
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1e9, t.seq)
 }
 
-// next returns one event at time at.
-func (t *traffic) next(at time.Time) events.Event {
+// Next returns one event at time at.
+func (t *Generator) Next(at time.Time) events.Event {
 	s := t.stores[t.rng.IntN(len(t.stores))]
 	customer := fmt.Sprintf("c%05d", t.rng.IntN(5000))
 	dims := map[string]string{"store": s.id, "region": s.region, "channel": channels[t.rng.IntN(len(channels))]}
-	ev := events.Event{Tenant: Tenant, OccurredAt: at, CustomerID: customer, Dims: dims}
+	ev := events.Event{Tenant: t.tenants[t.rng.IntN(len(t.tenants))], OccurredAt: at, CustomerID: customer, Dims: dims}
 	switch r := t.rng.Float64(); {
 	case r < 0.55:
 		ev.ID, ev.Type = t.id("srv"), events.TypeSurveyResponse
@@ -129,8 +145,8 @@ func (t *traffic) next(at time.Time) events.Event {
 	return ev
 }
 
-func (t *traffic) survey(s store) *events.Survey {
-	if t.spiking && s.id == t.spikeStore && t.rng.Float64() < 0.8 {
+func (t *Generator) survey(s store) *events.Survey {
+	if t.Spiking && s.id == t.SpikeStore && t.rng.Float64() < 0.8 {
 		return &events.Survey{Metric: events.MetricNPS, Score: t.rng.IntN(4), Comment: refundSpike[t.rng.IntN(len(refundSpike))]}
 	}
 	// Skewed towards the top of each scale, as real answers are.
