@@ -15,7 +15,6 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
-
 type store struct {
 	id, region string
 	// promoterBias shifts the NPS score distribution: better stores score
