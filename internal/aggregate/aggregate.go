@@ -42,11 +42,13 @@ const (
 	maxSliceEvents = 2000
 	// combineWait is how long the applier waits for other partitions'
 	// batches to join the first one; maxCombined bounds a combined batch.
-	combineWait   = 5 * time.Millisecond
-	maxCombined   = 12000
-	sweepInterval = time.Second
-	sweepLimit    = 2000
-	readerMaxWait = 250 * time.Millisecond
+	combineWait = 5 * time.Millisecond
+	maxCombined = 12000
+	// tenantParallelism bounds the tenant slices applied at once.
+	tenantParallelism = 4
+	sweepInterval     = time.Second
+	sweepLimit        = 2000
+	readerMaxWait     = 250 * time.Millisecond
 )
 
 // Aggregator consumes events and keeps the metrics.

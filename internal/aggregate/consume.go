@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
@@ -293,10 +295,28 @@ func (a *Aggregator) processBatches(ctx context.Context, reqs []*batch) (fenced 
 	if err := a.writeLetters(ctx, direct); err != nil {
 		return "", err
 	}
+	// Tenants are independent (their keys share no slot), so their slices
+	// run concurrently: one tenant's planning overlaps another's script.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(tenantParallelism)
+	var fenceMu sync.Mutex
 	for _, t := range order {
-		if fenced, err := a.applyTenant(ctx, t, byTenant[t], ranges, now); fenced != "" || err != nil {
-			return fenced, err
+		g.Go(func() error {
+			f, err := a.applyTenant(gctx, t, byTenant[t], ranges, now)
+			if f != "" {
+				fenceMu.Lock()
+				fenced = f
+				fenceMu.Unlock()
+				return errFenced
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil || fenced != "" {
+		if fenced != "" {
+			return fenced, nil
 		}
+		return "", err
 	}
 	for _, r := range reqs {
 		if err := a.store.Commit(ctx, a.cfg.GroupID, r.partition, r.epoch, r.end()); err != nil {
