@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
 
@@ -26,6 +27,9 @@ func (a *Aggregator) Handler() http.Handler {
 	r.Get("/readyz", serve.Readyz(a.ready))
 	r.Handle("/metrics", promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{Registry: a.metrics.registry}))
 	r.Get("/v1/status", a.handleStatus)
+	if a.cfg.DebugPprof {
+		r.Mount("/debug", middleware.Profiler())
+	}
 	r.Route("/v1/tenants/{tenant}", func(r chi.Router) {
 		r.Use(a.auth.Require(auth.ScopeRead, serve.Error), tenantAllowed)
 		r.Get("/scores", a.handleScores)

@@ -48,6 +48,8 @@ type Config struct {
 	DedupeHorizon time.Duration
 	// ShutdownTimeout bounds the graceful stop. Default 15s.
 	ShutdownTimeout time.Duration
+	// DebugPprof serves Go's profiler under /debug/pprof. Default 0.
+	DebugPprof bool
 }
 
 // Register adds the aggregator settings to s.
@@ -64,6 +66,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.EmitInterval, "CXPULSE_EMIT_INTERVAL", "1s", "least time between two cx.scores snapshots of a scope")
 	s.Duration(&c.DedupeHorizon, "CXPULSE_DEDUPE_HORIZON", "24h", "how long an event id is remembered after its last arrival")
 	s.Duration(&c.ShutdownTimeout, "CXPULSE_SHUTDOWN_TIMEOUT", "15s", "longest graceful stop")
+	s.Bool(&c.DebugPprof, "CXPULSE_DEBUG_PPROF", false, "serve Go's profiler under /debug/pprof (do not expose)")
 }
 
 // Validate checks every setting, names the bad ones and fills Windows.

@@ -118,6 +118,7 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 		log.Error("seeking", zap.Error(err))
 		return
 	}
+	dec := events.NewDecoder(events.Tolerant)
 	for ctx.Err() == nil {
 		msgs, err := fetchBatch(ctx, r, maxBatch)
 		if err != nil {
@@ -126,7 +127,19 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 			}
 			continue
 		}
+		// Decoding happens here, in parallel across partitions and while the
+		// applier is busy with the previous batches.
 		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1)}
+		for _, m := range msgs {
+			it, letter := a.classify(dec, m)
+			switch {
+			case letter != nil:
+				req.direct = append(req.direct, *letter)
+			case it != nil:
+				it.partition = tp
+				req.items = append(req.items, it)
+			}
+		}
 		select {
 		case a.batches <- req:
 		case <-ctx.Done():
@@ -186,6 +199,8 @@ type batch struct {
 	partition string          // topic/partition
 	epoch     int64
 	msgs      []kafka.Message
+	items     []*item        // the messages to count, decoded
+	direct    []store.Letter // dead letters that need no stored state
 	done      chan error
 }
 
@@ -270,26 +285,20 @@ func (a *Aggregator) applyBatches(ctx context.Context, reqs []*batch) {
 func (a *Aggregator) processBatches(ctx context.Context, reqs []*batch) (fenced string, err error) {
 	began := time.Now()
 	now := a.now()
-	dec := events.NewDecoder(events.Tolerant)
 	byTenant := map[string][]*item{}
 	var order []string
 	var direct []store.Letter
 	ranges := map[string]*batch{}
 	for _, r := range reqs {
 		ranges[r.partition] = r
-		for _, m := range r.msgs {
-			it, letter := a.classify(dec, m, now)
-			switch {
-			case letter != nil:
-				direct = append(direct, *letter)
-			case it != nil:
-				it.partition = r.partition
-				t := it.ev.Tenant
-				if _, ok := byTenant[t]; !ok {
-					order = append(order, t)
-				}
-				byTenant[t] = append(byTenant[t], it)
+		direct = append(direct, r.direct...)
+		for _, it := range r.items {
+			a.checkTime(it, now)
+			t := it.ev.Tenant
+			if _, ok := byTenant[t]; !ok {
+				order = append(order, t)
 			}
+			byTenant[t] = append(byTenant[t], it)
 		}
 	}
 	if err := a.writeLetters(ctx, direct); err != nil {
@@ -339,8 +348,8 @@ func (a *Aggregator) processBatches(ctx context.Context, reqs []*batch) (fenced 
 
 // classify decodes one message. It returns the item to count, a dead
 // letter that needs no stored state, or neither (an event acknowledged
-// without counting).
-func (a *Aggregator) classify(dec *events.Decoder, m kafka.Message, now time.Time) (*item, *store.Letter) {
+// without counting). Lateness is decided later, by checkTime.
+func (a *Aggregator) classify(dec *events.Decoder, m kafka.Message) (*item, *store.Letter) {
 	dead := func(reason, detail string) (*item, *store.Letter) {
 		return nil, &store.Letter{Key: m.Key, Value: m.Value, Reason: reason, Detail: detail, Source: source(m)}
 	}
@@ -370,7 +379,14 @@ func (a *Aggregator) classify(dec *events.Decoder, m kafka.Message, now time.Tim
 	if !counted(ev.Type) {
 		return nil, nil
 	}
-	it := &item{msg: m, ev: ev}
+	return &item{msg: m, ev: ev}, nil
+}
+
+// checkTime marks an item whose time is out of bounds at now: more than
+// the tolerance ahead, or in no window.
+func (a *Aggregator) checkTime(it *item, now time.Time) {
+	ev := &it.ev
+	it.timeErr, it.detail = "", ""
 	switch {
 	case window.InFuture(ev.OccurredAt, now):
 		it.timeErr = ReasonInFuture
@@ -379,7 +395,6 @@ func (a *Aggregator) classify(dec *events.Decoder, m kafka.Message, now time.Tim
 		it.timeErr = ReasonTooLate
 		it.detail = fmt.Sprintf("occurred_at: %s is older than the largest window (%s) at %s", ev.OccurredAt.Format(time.RFC3339Nano), a.largest.Name, now.UTC().Format(time.RFC3339))
 	}
-	return it, nil
 }
 
 // applyTenant applies one tenant's items of the combined batches, in

@@ -58,6 +58,9 @@ var tenantNames = []string{"acme", "globex", "initech", "hooli", "umbrella", "st
 // Run performs every phase and writes the table to out and the results
 // to cfg.Out.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	if err := os.MkdirAll(filepath.Dir(cfg.Out), 0o755); err != nil {
+		return err
+	}
 	dir, err := os.MkdirTemp("", "cxpulse-bench-")
 	if err != nil {
 		return err
@@ -139,15 +142,17 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 
 	fmt.Fprintf(out, "phase: the aggregator, exactly-once…\n")
 	env := []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + rs.Addr, "CXPULSE_INSECURE_NO_AUTH=1",
-		"CXPULSE_GROUP_ID=bench-agg", "CXPULSE_LOG_FORMAT=json"}
+		"CXPULSE_GROUP_ID=bench-agg", "CXPULSE_LOG_FORMAT=json", "CXPULSE_DEBUG_PPROF=1"}
 	agg, err := startAggregator(bin, dir, "aggregator-1", env)
 	if err != nil {
 		return err
 	}
 	defer func() { agg.kill() }()
+	profDone := profile(agg.base, filepath.Join(filepath.Dir(cfg.Out), "aggregator.cpu.prof"), 5*time.Second)
 	if res.AggregatorEPS, err = measureAggregator(ctx, agg, int64(cfg.Events)); err != nil {
 		return fmt.Errorf("aggregator: %w", err)
 	}
+	<-profDone
 
 	fmt.Fprintf(out, "phase: latency at %d events/s…\n", cfg.LatencyRate)
 	load := startLoad(ctx, broker, gen, cfg.LatencyRate)
@@ -171,9 +176,6 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 
 	printTable(out, &res)
-	if err := os.MkdirAll(filepath.Dir(cfg.Out), 0o755); err != nil {
-		return err
-	}
 	b, err := json.MarshalIndent(&res, "", "  ")
 	if err != nil {
 		return err
@@ -517,4 +519,26 @@ func mix(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// profile saves a CPU profile of the aggregator taken over the first d of
+// its run (started once it answers), for go tool pprof.
+func profile(base, path string, d time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
+			if err != nil {
+				continue
+			}
+			defer resp.Body.Close()
+			if f, err := os.Create(path); err == nil {
+				_, _ = io.Copy(f, resp.Body)
+				_ = f.Close()
+			}
+			return
+		}
+	}()
+	return done
 }
