@@ -51,6 +51,9 @@ type Results struct {
 	RecoveryS          float64        `json:"recovery_s"`
 	SessionWaitS       float64        `json:"session_wait_s"`
 	RedisBytesPerScope float64        `json:"redis_bytes_per_scope"`
+	// RedisBusy is the share of one core Redis used during the aggregator
+	// phase: near 1 means Redis bounds the aggregator.
+	RedisBusy float64 `json:"redis_busy_during_aggregator"`
 }
 
 var tenantNames = []string{"acme", "globex", "initech", "hooli", "umbrella", "stark"}
@@ -149,9 +152,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	defer func() { agg.kill() }()
 	profDone := profile(agg.base, filepath.Join(filepath.Dir(cfg.Out), "aggregator.cpu.prof"), 5*time.Second)
+	cpu0, t0 := redisCPU(ctx, rdb), time.Now()
 	if res.AggregatorEPS, err = measureAggregator(ctx, agg, int64(cfg.Events)); err != nil {
 		return fmt.Errorf("aggregator: %w", err)
 	}
+	res.RedisBusy = (redisCPU(ctx, rdb) - cpu0) / time.Since(t0).Seconds()
 	<-profDone
 
 	fmt.Fprintf(out, "phase: latency at %d events/s…\n", cfg.LatencyRate)
@@ -506,6 +511,7 @@ func printTable(out io.Writer, r *Results) {
 	fmt.Fprintf(out, "| kill -9: session-timeout wait | %.1f s | reported |\n", r.SessionWaitS)
 	fmt.Fprintf(out, "| kill -9: reassigned to caught up | %.1f s | ≤ 5 s |\n", r.RecoveryS)
 	fmt.Fprintf(out, "| Redis bytes per active scope | %.0f | ≤ 65536 |\n", r.RedisBytesPerScope)
+	fmt.Fprintf(out, "| Redis busy during the aggregator phase | %.0f %% of a core | |\n", 100*r.RedisBusy)
 }
 
 func mix(m map[string]int) string {
@@ -541,4 +547,15 @@ func profile(base, path string, d time.Duration) <-chan struct{} {
 		}
 	}()
 	return done
+}
+
+// redisCPU returns the CPU seconds Redis has used.
+func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
+	info, err := rdb.InfoMap(ctx, "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(info["CPU"]["used_cpu_user"], 64)
+	s, _ := strconv.ParseFloat(info["CPU"]["used_cpu_sys"], 64)
+	return u + s
 }
