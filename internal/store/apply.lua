@@ -51,9 +51,11 @@ for k = 1, nids do
   pos = pos + 2
 end
 local conflicts = {}
+local inprev = {} -- ids whose record sits in the previous period
 if nids > 0 then
   local cur, prev = hmget(KEYS[2], ids), hmget(KEYS[3], ids)
   for k = 1, nids do
+    if prev[k] then inprev[ids[k]] = true end
     local rec, rev = nil, nil
     for _, r in ipairs({cur[k], prev[k]}) do
       if r and not rec then
@@ -86,14 +88,14 @@ end
 
 local nrecs = tonumber(ARGV[pos]); pos = pos + 1
 if nrecs > 0 then
-  local set, rids = {}, {}
-  for k = 1, nrecs do
+  local set, moved = {}, {}
+  for _ = 1, nrecs do
     set[#set + 1] = ARGV[pos]; set[#set + 1] = ARGV[pos + 1]
-    rids[k] = ARGV[pos]
+    if inprev[ARGV[pos]] then moved[#moved + 1] = ARGV[pos] end
     pos = pos + 2
   end
   hset(KEYS[2], set)
-  hdel(KEYS[3], rids)
+  if #moved > 0 then hdel(KEYS[3], moved) end
 end
 
 -- Bucket deltas, grouped by scope: one HMGET and one HSET per scope.
