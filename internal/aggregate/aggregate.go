@@ -37,7 +37,7 @@ const (
 	maxBatch = 2000
 	// batchGather is how long a batch waits for more messages after its
 	// first: latency traded for fewer, larger script calls.
-	batchGather = 20 * time.Millisecond
+	batchGather = 5 * time.Millisecond
 	// maxSliceEvents bounds one script call.
 	maxSliceEvents = 2000
 	// combineWait is how long the applier waits for other partitions'
@@ -45,7 +45,7 @@ const (
 	combineWait = 5 * time.Millisecond
 	maxCombined = 12000
 	// tenantParallelism bounds the tenant slices applied at once.
-	tenantParallelism = 4
+	tenantParallelism = 8
 	sweepInterval     = time.Second
 	sweepLimit        = 2000
 	readerMaxWait     = 250 * time.Millisecond

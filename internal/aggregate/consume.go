@@ -119,6 +119,32 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 		return
 	}
 	dec := events.NewDecoder(events.Tolerant)
+	// One batch is in flight at the applier while the next one is fetched
+	// and decoded; the next is handed over only once the one before it is
+	// applied, so a failed batch is never overtaken.
+	var inflight *batch
+	wait := func() bool {
+		if inflight == nil {
+			return true
+		}
+		// Wait for the outcome even if the generation ends meanwhile: the
+		// next generation must not start on this partition while a batch
+		// of it is being applied.
+		err := <-inflight.done
+		b := inflight
+		inflight = nil
+		if err != nil {
+			if errors.Is(err, errFenced) {
+				log.Warn("partition fenced by a newer claim; stopping work on it")
+			}
+			return false
+		}
+		// The Kafka commit is only a hint for lag tools: Redis holds the
+		// truth about what is applied.
+		_ = gen.CommitOffsets(map[string]map[int]int64{topic: {id: b.end()}})
+		return true
+	}
+	defer wait()
 	for ctx.Err() == nil {
 		msgs, err := fetchBatch(ctx, r, maxBatch)
 		if err != nil {
@@ -128,7 +154,7 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 			continue
 		}
 		// Decoding happens here, in parallel across partitions and while the
-		// applier is busy with the previous batches.
+		// applier is busy with earlier batches.
 		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1)}
 		for _, m := range msgs {
 			it, letter := a.classify(dec, m)
@@ -140,23 +166,15 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 				req.items = append(req.items, it)
 			}
 		}
+		if !wait() {
+			return
+		}
 		select {
 		case a.batches <- req:
+			inflight = req
 		case <-ctx.Done():
 			return
 		}
-		// Wait for the outcome even if the generation ends meanwhile: the
-		// next generation must not start on this partition while a batch
-		// of it is being applied.
-		if err := <-req.done; err != nil {
-			if errors.Is(err, errFenced) {
-				log.Warn("partition fenced by a newer claim; stopping work on it")
-			}
-			return
-		}
-		// The Kafka commit is only a hint for lag tools: Redis holds the
-		// truth about what is applied.
-		_ = gen.CommitOffsets(map[string]map[int]int64{topic: {id: msgs[len(msgs)-1].Offset + 1}})
 	}
 }
 
@@ -327,13 +345,12 @@ func (a *Aggregator) processBatches(ctx context.Context, reqs []*batch) (fenced 
 		}
 		return "", err
 	}
-	for _, r := range reqs {
-		if err := a.store.Commit(ctx, a.cfg.GroupID, r.partition, r.epoch, r.end()); err != nil {
-			if errors.Is(err, store.ErrFenced) {
-				return r.partition, nil
-			}
-			return "", err
-		}
+	commits := make([]store.Range, len(reqs))
+	for i, r := range reqs {
+		commits[i] = store.Range{Partition: r.partition, Epoch: r.epoch, End: r.end()}
+	}
+	if fenced, err := a.store.CommitMany(ctx, a.cfg.GroupID, commits); fenced != "" || err != nil {
+		return fenced, err
 	}
 	for _, l := range direct {
 		a.metrics.deadLetters.WithLabelValues(l.Reason).Inc()

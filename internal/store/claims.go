@@ -81,6 +81,38 @@ func (s *Store) Commit(ctx context.Context, group, partition string, epoch, offs
 	return nil
 }
 
+// CommitMany records several partitions' resume offsets in one round trip.
+// It returns the first partition whose claim was superseded, if any.
+func (s *Store) CommitMany(ctx context.Context, group string, commits []Range) (fenced string, err error) {
+	cmds := make([]*redis.Cmd, len(commits))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range commits {
+			cmds[i] = s.commit.EvalSha(ctx, p, []string{claimKey(group, c.Partition)}, c.Epoch, c.End)
+		}
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		for _, c := range commits {
+			if err := s.Commit(ctx, group, c.Partition, c.Epoch, c.End); err != nil {
+				if errors.Is(err, ErrFenced) {
+					return c.Partition, nil
+				}
+				return "", err
+			}
+		}
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("recording resume offsets: %w", err)
+	}
+	for i, c := range cmds {
+		if ok, _ := c.Int(); ok == 0 {
+			return commits[i].Partition, nil
+		}
+	}
+	return "", nil
+}
+
 // ResumeOffsets returns the recorded resume offset of each partition that
 // has one.
 func (s *Store) ResumeOffsets(ctx context.Context, group string, partitions []string) (map[string]int64, error) {
