@@ -69,6 +69,8 @@ type Aggregator struct {
 	largest  window.Window
 
 	batches chan *batch
+	// knownTenants are the tenants already recorded in store.TenantsKey.
+	knownTenants sync.Map
 
 	mu     sync.Mutex
 	halted map[string]string // partition → reason

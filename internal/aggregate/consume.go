@@ -428,8 +428,11 @@ func (a *Aggregator) applyTenant(ctx context.Context, tenant string, items []*it
 	for _, it := range items {
 		it.scopes = a.scoper.scopes(tenant, it.ev.Dims)
 	}
-	if err := a.store.AddTenant(ctx, tenant); err != nil {
-		return "", err
+	if _, known := a.knownTenants.Load(tenant); !known {
+		if err := a.store.AddTenant(ctx, tenant); err != nil {
+			return "", err
+		}
+		a.knownTenants.Store(tenant, true)
 	}
 	for _, sl := range cut(items, batches, maxSliceEvents) {
 		if fenced, err := a.applySlice(ctx, tenant, sl.items, sl.ranges, now); fenced != "" || err != nil {
