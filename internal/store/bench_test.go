@@ -10,18 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/store"
-	"github.com/cxpulse/cxpulse/internal/testenv"
-	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // BenchmarkApplySlice measures one apply script call for a slice of 500
 // new NPS events spread over 30 scopes and the last 10 minutes, with the
 // default windows: the per-call cost that bounds a tenant's throughput.
 func BenchmarkApplySlice(b *testing.B) {
-	rdb, _ := testenv.Redis(b)
-	ws, err := window.Parse("1h,24h,7d,30d,90d")
-	require.NoError(b, err)
-	s := store.New(rdb, ws, 24*time.Hour)
+	s, rdb := newStoreWith(b, "1h,24h,7d,30d,90d")
+	ws := s.Windows()
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	const events, scopes = 500, 30
 	var offset int64

@@ -8,8 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/store"
-	"github.com/cxpulse/cxpulse/internal/testenv"
-	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // TestMemoryPerScope fills every bucket of every default window of 20
@@ -17,10 +15,8 @@ import (
 // then measures with MEMORY USAGE: a scope must stay within 64 KiB
 // (DESIGN §9). The figures are logged for docs/redis.md.
 func TestMemoryPerScope(t *testing.T) {
-	rdb, _ := testenv.Redis(t)
-	ws, err := window.Parse("1h,24h,7d,30d,90d")
-	require.NoError(t, err)
-	s := store.New(rdb, ws, 24*time.Hour)
+	s, rdb := newStoreWith(t, "1h,24h,7d,30d,90d")
+	ws := s.Windows()
 	ctx := t.Context()
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	var full store.Counters

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/store"
@@ -13,10 +14,18 @@ import (
 
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
+	s, _ := newStoreWith(t, "1h,24h")
+	return s
+}
+
+// newStoreWith starts a redis-server and returns a store over the windows
+// of spec with a 24 h dedupe horizon, and the client.
+func newStoreWith(t testing.TB, spec string) (*store.Store, *redis.Client) {
+	t.Helper()
 	rdb, _ := testenv.Redis(t)
-	ws, err := window.Parse("1h,24h")
+	ws, err := window.Parse(spec)
 	require.NoError(t, err)
-	return store.New(rdb, ws, 24*time.Hour)
+	return store.New(rdb, ws, 24*time.Hour), rdb
 }
 
 func nps(score int) store.Counters {
