@@ -29,12 +29,22 @@ const (
 // Decoder must not be used by several goroutines at once; the zero value is
 // not usable, call NewDecoder.
 type Decoder struct {
-	mode Mode
-	p    fastjson.Parser
+	mode   Mode
+	p      fastjson.Parser
+	intern map[string]string
 }
 
+// Interning: short strings that repeat from event to event (types,
+// tenants, metrics, dims) are allocated once per Decoder.
+const (
+	maxInterned   = 64
+	maxInternSize = 4096
+)
+
 // NewDecoder returns a Decoder in the given mode.
-func NewDecoder(mode Mode) *Decoder { return &Decoder{mode: mode} }
+func NewDecoder(mode Mode) *Decoder {
+	return &Decoder{mode: mode, intern: make(map[string]string, 256)}
+}
 
 // Decode parses one JSON event and validates it. It returns an error
 // wrapping ErrMalformed when data is not JSON, a *ValidationError listing
@@ -45,7 +55,7 @@ func (d *Decoder) Decode(data []byte) (ev Event, unknown []string, err error) {
 	if perr != nil {
 		return Event{}, nil, fmt.Errorf("%w: %v", ErrMalformed, perr)
 	}
-	s := decodeState{strict: d.mode == Strict}
+	s := decodeState{strict: d.mode == Strict, intern: d.intern}
 	if v.Type() != fastjson.TypeObject {
 		s.problems.add("", "an event must be a JSON object")
 		return Event{}, nil, s.problems.err()
@@ -69,8 +79,22 @@ func (d *Decoder) Decode(data []byte) (ev Event, unknown []string, err error) {
 // problems and unknown fields. Value rules are left to Event.validate.
 type decodeState struct {
 	strict   bool
+	intern   map[string]string
 	problems problems
 	unknown  []string
+}
+
+// internBytes returns b as a string, reusing an earlier allocation of the
+// same short string.
+func (s *decodeState) internBytes(b []byte) string {
+	if v, ok := s.intern[string(b)]; ok {
+		return v
+	}
+	str := string(b)
+	if len(b) <= maxInterned && len(s.intern) < maxInternSize {
+		s.intern[str] = str
+	}
+	return str
 }
 
 func (s *decodeState) hasProblem(field string) bool {
@@ -122,11 +146,11 @@ func (s *decodeState) event(v *fastjson.Value, ev *Event) {
 			}
 		case "type":
 			if !s.seen(&seen, 1, "type") {
-				ev.Type = Type(s.str(v, "type", false))
+				ev.Type = Type(s.strInterned(v, "type", false))
 			}
 		case "tenant":
 			if !s.seen(&seen, 2, "tenant") {
-				ev.Tenant = s.str(v, "tenant", false)
+				ev.Tenant = s.strInterned(v, "tenant", false)
 			}
 		case "occurred_at":
 			if !s.seen(&seen, 3, "occurred_at") {
@@ -142,11 +166,11 @@ func (s *decodeState) event(v *fastjson.Value, ev *Event) {
 			}
 		case "dims":
 			if !s.seen(&seen, 6, "dims") {
-				ev.Dims = s.stringMap(v, "dims")
+				ev.Dims = s.stringMap(v, "dims", true)
 			}
 		case "attrs":
 			if !s.seen(&seen, 7, "attrs") {
-				ev.Attrs = s.stringMap(v, "attrs")
+				ev.Attrs = s.stringMap(v, "attrs", false)
 			}
 		case "survey":
 			if !s.seen(&seen, 8, "survey") {
@@ -181,7 +205,7 @@ func (s *decodeState) survey(v *fastjson.Value) *Survey {
 		switch string(k) {
 		case "metric":
 			if !s.seen(&seen, 0, "survey.metric") {
-				out.Metric = Metric(s.str(v, "survey.metric", false))
+				out.Metric = Metric(s.strInterned(v, "survey.metric", false))
 			}
 		case "score":
 			if !s.seen(&seen, 1, "survey.score") {
@@ -216,7 +240,7 @@ func (s *decodeState) ticket(v *fastjson.Value) *Ticket {
 			}
 		case "category":
 			if !s.seen(&seen, 1, "ticket.category") {
-				out.Category = s.str(v, "ticket.category", true)
+				out.Category = s.strInterned(v, "ticket.category", true)
 			}
 		case "first_response_seconds":
 			if !s.seen(&seen, 2, "ticket.first_response_seconds") {
@@ -254,7 +278,7 @@ func (s *decodeState) purchase(v *fastjson.Value) *Purchase {
 			}
 		case "currency":
 			if !s.seen(&seen, 2, "purchase.currency") {
-				out.Currency = s.str(v, "purchase.currency", true)
+				out.Currency = s.strInterned(v, "purchase.currency", true)
 			}
 		case "referral_code":
 			if !s.seen(&seen, 3, "purchase.referral_code") {
@@ -297,19 +321,36 @@ func (s *decodeState) referral(v *fastjson.Value) *Referral {
 // str reads a JSON string. With nonEmpty, an empty string is a problem: an
 // optional field, when present, must hold something.
 func (s *decodeState) str(v *fastjson.Value, path string, nonEmpty bool) string {
+	b, ok := s.strBytes(v, path, nonEmpty)
+	if !ok {
+		return ""
+	}
+	return string(b)
+}
+
+// strInterned is str for strings that repeat across events.
+func (s *decodeState) strInterned(v *fastjson.Value, path string, nonEmpty bool) string {
+	b, ok := s.strBytes(v, path, nonEmpty)
+	if !ok {
+		return ""
+	}
+	return s.internBytes(b)
+}
+
+func (s *decodeState) strBytes(v *fastjson.Value, path string, nonEmpty bool) ([]byte, bool) {
 	b, err := v.StringBytes()
 	if err != nil {
 		s.problems.add(path, "must be a string")
-		return ""
+		return nil, false
 	}
 	if !utf8.Valid(b) {
 		s.problems.add(path, "must be valid UTF-8")
-		return ""
+		return nil, false
 	}
 	if nonEmpty && len(b) == 0 {
 		s.problems.add(path, "must not be empty when present")
 	}
-	return string(b)
+	return b, true
 }
 
 func (s *decodeState) timestamp(v *fastjson.Value, path string) time.Time {
@@ -357,19 +398,33 @@ func (s *decodeState) number(v *fastjson.Value, path string) float64 {
 	return f
 }
 
-func (s *decodeState) stringMap(v *fastjson.Value, path string) map[string]string {
+// stringMap reads an object of strings; with intern, its keys and values
+// are interned (for dims, whose values repeat).
+func (s *decodeState) stringMap(v *fastjson.Value, path string, intern bool) map[string]string {
 	o := s.object(v, path)
 	if o == nil {
 		return nil
 	}
 	m := make(map[string]string, o.Len())
 	o.Visit(func(k []byte, v *fastjson.Value) {
-		field := path + "." + string(k)
 		if _, dup := m[string(k)]; dup {
-			s.problems.add(field, "duplicate field")
+			s.problems.add(path+"."+string(k), "duplicate field")
 			return
 		}
-		m[string(k)] = s.str(v, field, false)
+		key := s.internBytes(k)
+		b, err := v.StringBytes()
+		switch {
+		case err != nil:
+			s.problems.add(path+"."+key, "must be a string")
+			m[key] = ""
+		case !utf8.Valid(b):
+			s.problems.add(path+"."+key, "must be valid UTF-8")
+			m[key] = ""
+		case intern:
+			m[key] = s.internBytes(b)
+		default:
+			m[key] = string(b)
+		}
 	})
 	return m
 }
