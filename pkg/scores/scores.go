@@ -5,8 +5,13 @@
 package scores
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Scores is the view of one scope: per window, every stat present. Counts
@@ -51,4 +56,36 @@ func FromHash(tenant, scope string, fields map[string]string) Scores {
 		s.Windows[w][stat] = f
 	}
 	return s
+}
+
+// ErrNotFound is returned by Get for a scope without data.
+var ErrNotFound = errors.New("no scores for this tenant and scope")
+
+// Reader reads views from Redis, for Go apps that share the aggregator's
+// Redis (or a replica of it). Each Get is one HGETALL.
+type Reader struct {
+	rdb redis.UniversalClient
+}
+
+// NewReader returns a Reader over rdb (a *redis.Client or a cluster client).
+func NewReader(rdb redis.UniversalClient) *Reader { return &Reader{rdb: rdb} }
+
+// Get returns the scores of one scope ("all", "store=42",
+// "channel=web,region=eu").
+func (r *Reader) Get(ctx context.Context, tenant, scope string) (Scores, error) {
+	fields, err := r.rdb.HGetAll(ctx, Key(tenant, scope)).Result()
+	if err != nil {
+		return Scores{}, fmt.Errorf("reading scores of %s %s: %w", tenant, scope, err)
+	}
+	if len(fields) == 0 {
+		return Scores{}, fmt.Errorf("%s %s: %w", tenant, scope, ErrNotFound)
+	}
+	return FromHash(tenant, scope, fields), nil
+}
+
+// Stat returns one stat of one window and whether it is present: counts
+// always are; a ratio whose denominator is 0 is not.
+func (s Scores) Stat(window, stat string) (float64, bool) {
+	v, ok := s.Windows[window][stat]
+	return v, ok
 }
