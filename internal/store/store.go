@@ -91,9 +91,6 @@ func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Durati
 // Windows returns the configured windows, shortest first.
 func (s *Store) Windows() []window.Window { return s.windows }
 
-// Redis returns the client.
-func (s *Store) Redis() redis.UniversalClient { return s.rdb }
-
 // Delta adds counters to one bucket of one window of one scope.
 type Delta struct {
 	Scope    string
