@@ -41,8 +41,8 @@ type plan struct {
 }
 
 type deltaKey struct {
-	scope  string
-	window int
+	scope  int32 // index into planner.scopes
+	window int32
 	bucket int64
 }
 
@@ -50,16 +50,33 @@ type planner struct {
 	windows []window.Window
 	deltas  map[deltaKey]*store.Counters
 	order   []deltaKey
+	index   map[string]int32 // scope name → index
+	scopes  []string
+}
+
+func (p *planner) scope(name string) int32 {
+	i, ok := p.index[name]
+	if !ok {
+		i = int32(len(p.scopes))
+		p.index[name] = i
+		p.scopes = append(p.scopes, name)
+	}
+	return i
 }
 
 func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign float64, now time.Time) {
+	var buf [16]int32
+	idx := buf[:0]
+	for _, sc := range scopes {
+		idx = append(idx, p.scope(sc))
+	}
 	for wi, w := range p.windows {
 		b := w.Index(at)
 		if !w.Holds(b, now) {
 			continue
 		}
-		for _, sc := range scopes {
-			k := deltaKey{sc, wi, b}
+		for _, si := range idx {
+			k := deltaKey{si, int32(wi), b}
 			d := p.deltas[k]
 			if d == nil {
 				d = new(store.Counters)
@@ -77,20 +94,30 @@ func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign flo
 // (an id absent from known is assumed new; the store checks).
 func makePlan(windows []window.Window, items []*item, known map[string]*store.Record, now time.Time) *plan {
 	out := &plan{}
-	pl := &planner{windows: windows, deltas: map[deltaKey]*store.Counters{}}
-	groups := map[string][]*item{}
-	var ids []string
-	for _, it := range items {
-		if _, ok := groups[it.ev.ID]; !ok {
-			ids = append(ids, it.ev.ID)
+	pl := &planner{windows: windows, deltas: map[deltaKey]*store.Counters{}, index: map[string]int32{}}
+	// The items of each id, in offset order, as linked lists over items:
+	// no allocation per id in the common case of ids seen once.
+	first := make(map[string]int, len(items))
+	next := make([]int, len(items))
+	last := make([]int, len(items))
+	var heads []int
+	for i, it := range items {
+		next[i] = -1
+		if h, ok := first[it.ev.ID]; ok {
+			next[last[h]] = i
+			last[h] = i
+			continue
 		}
-		groups[it.ev.ID] = append(groups[it.ev.ID], it)
+		first[it.ev.ID] = i
+		last[i] = i
+		heads = append(heads, i)
 	}
 	letter := func(it *item, reason, detail string) {
 		out.slice.Letters = append(out.slice.Letters, store.Letter{Key: it.msg.Key, Value: it.msg.Value,
 			Reason: reason, Detail: detail, Source: source(it.msg)})
 	}
-	for _, id := range ids {
+	for _, h := range heads {
+		id := items[h].ev.ID
 		base := known[id]
 		var (
 			rev              int64
@@ -101,7 +128,8 @@ func makePlan(windows []window.Window, items []*item, known map[string]*store.Re
 		if base != nil {
 			rev, typ, customer, haveCur = base.Revision, base.Type, base.CustomerID, true
 		}
-		for _, it := range groups[id] {
+		for j := h; j >= 0; j = next[j] {
+			it := items[j]
 			ev := &it.ev
 			switch {
 			case haveCur && ev.Revision <= rev:
@@ -151,7 +179,7 @@ func makePlan(windows []window.Window, items []*item, known map[string]*store.Re
 	}
 	for _, k := range pl.order {
 		if d := pl.deltas[k]; !d.Zero() {
-			out.slice.Deltas = append(out.slice.Deltas, store.Delta{Scope: k.scope, Window: k.window, Bucket: k.bucket, Counters: *d})
+			out.slice.Deltas = append(out.slice.Deltas, store.Delta{Scope: pl.scopes[k.scope], Window: int(k.window), Bucket: k.bucket, Counters: *d})
 		}
 	}
 	return out

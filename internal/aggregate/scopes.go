@@ -23,12 +23,14 @@ type scoper struct {
 	limit  int
 	store  *store.Store
 
-	mu       sync.Mutex
-	admitted map[string]map[string]map[string]bool // tenant → dim → value → own scope
+	mu sync.Mutex
+	// names: tenant → dim → value → its scope name ("store=42", or
+	// "store=__other__" when the value did not get a scope of its own).
+	names map[string]map[string]map[string]string
 }
 
 func newScoper(dims, combos []string, limit int, st *store.Store) *scoper {
-	sc := &scoper{dims: dims, limit: limit, store: st, admitted: map[string]map[string]map[string]bool{}}
+	sc := &scoper{dims: dims, limit: limit, store: st, names: map[string]map[string]map[string]string{}}
 	for _, c := range combos {
 		parts := strings.Split(c, "+")
 		slices.Sort(parts)
@@ -42,10 +44,10 @@ func newScoper(dims, combos []string, limit int, st *store.Store) *scoper {
 func (sc *scoper) resolve(ctx context.Context, tenant string, all []map[string]string) error {
 	missing := map[string][]string{}
 	sc.mu.Lock()
-	known := sc.admitted[tenant]
+	known := sc.names[tenant]
 	if known == nil {
-		known = map[string]map[string]bool{}
-		sc.admitted[tenant] = known
+		known = map[string]map[string]string{}
+		sc.names[tenant] = known
 	}
 	for _, dims := range all {
 		for _, d := range sc.dims {
@@ -66,10 +68,14 @@ func (sc *scoper) resolve(ctx context.Context, tenant string, all []map[string]s
 		}
 		sc.mu.Lock()
 		if known[d] == nil {
-			known[d] = map[string]bool{}
+			known[d] = map[string]string{}
 		}
 		for i, v := range values {
-			known[d][v] = ok[i]
+			if ok[i] {
+				known[d][v] = d + "=" + v
+			} else {
+				known[d][v] = d + "=" + Other
+			}
 		}
 		sc.mu.Unlock()
 	}
@@ -79,32 +85,23 @@ func (sc *scoper) resolve(ctx context.Context, tenant string, all []map[string]s
 // scopes returns the scope names of an event with these dims; resolve must
 // have been called for them.
 func (sc *scoper) scopes(tenant string, dims map[string]string) []string {
-	out := []string{"all"}
+	out := make([]string, 1, 1+len(sc.dims)+len(sc.combos))
+	out[0] = "all"
 	sc.mu.Lock()
-	known := sc.admitted[tenant]
-	value := func(d string) (string, bool) {
-		v, ok := dims[d]
-		if !ok {
-			return "", false
-		}
-		if !known[d][v] {
-			return Other, true
-		}
-		return v, true
-	}
+	known := sc.names[tenant]
 	for _, d := range sc.dims {
-		if v, ok := value(d); ok {
-			out = append(out, d+"="+v)
+		if v, ok := dims[d]; ok {
+			out = append(out, known[d][v])
 		}
 	}
 	for _, combo := range sc.combos {
 		parts := make([]string, 0, len(combo))
 		for _, d := range combo {
-			v, ok := value(d)
+			v, ok := dims[d]
 			if !ok {
 				break
 			}
-			parts = append(parts, d+"="+v)
+			parts = append(parts, known[d][v])
 		}
 		if len(parts) == len(combo) {
 			out = append(out, strings.Join(parts, ","))
