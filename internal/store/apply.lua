@@ -105,12 +105,7 @@ for _ = 1, ndeltas do
   local i = tonumber(ARGV[pos])
   local leaves = tonumber(ARGV[pos + 3])
   if leaves > now then
-    local g = byScope[i]
-    if not g then
-      g = {}
-      byScope[i] = g
-      scopeOrder[#scopeOrder + 1] = i
-    end
+    local g = entry(byScope, scopeOrder, i)
     g[#g + 1] = {ARGV[pos + 1], ARGV[pos + 2], leaves, ARGV[pos + 4]}
   end
   pos = pos + 5

@@ -68,13 +68,19 @@ end
 local acc = {}    -- acc[scope number][window] = counters to add
 local order = {}  -- scope numbers in first-touched order
 
-local function accumulate(i, w, d, sign)
-  local s = acc[i]
-  if not s then
-    s = {}
-    acc[i] = s
-    order[#order + 1] = i
+-- entry returns t[k], creating it (and noting k in keys) when missing.
+local function entry(t, keys, k)
+  local v = t[k]
+  if not v then
+    v = {}
+    t[k] = v
+    keys[#keys + 1] = k
   end
+  return v
+end
+
+local function accumulate(i, w, d, sign)
+  local s = entry(acc, order, i)
   local t = s[w]
   if not t then
     t = {}
