@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -16,8 +17,10 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/serve"
+	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
+	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // Handler returns the aggregator's HTTP routes.
@@ -34,6 +37,7 @@ func (a *Aggregator) Handler() http.Handler {
 		r.Use(a.auth.Require(auth.ScopeRead, serve.Error), tenantAllowed)
 		r.Get("/scores", a.handleScores)
 		r.Get("/scopes", a.handleScopes)
+		r.Get("/advocates", a.handleAdvocates)
 	})
 	return r
 }
@@ -85,6 +89,44 @@ func (a *Aggregator) handleScores(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serve.JSON(w, http.StatusOK, scores.FromHash(tenant, scope, view))
+}
+
+// AdvocateList is the answer of /advocates.
+type AdvocateList struct {
+	Tenant    string           `json:"tenant"`
+	Window    string           `json:"window"`
+	Advocates []store.Advocate `json:"advocates"`
+}
+
+// handleAdvocates ranks referrers by the referral conversions in a window
+// (default: the largest), resolving codes to referrers as it reads.
+func (a *Aggregator) handleAdvocates(w http.ResponseWriter, r *http.Request) {
+	tenant := chi.URLParam(r, "tenant")
+	q := r.URL.Query()
+	win := a.largest
+	if name := q.Get("window"); name != "" {
+		i := slices.IndexFunc(a.cfg.Windows, func(w window.Window) bool { return w.Name == name })
+		if i < 0 {
+			serve.Error(w, http.StatusBadRequest, fmt.Errorf("window: %q is not one of the configured windows %s", name, strings.Join(windowNames(a.cfg), ",")))
+			return
+		}
+		win = a.cfg.Windows[i]
+	}
+	limit := 100
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			serve.Error(w, http.StatusBadRequest, fmt.Errorf("limit: %q is not a number from 1 to 1000", l))
+			return
+		}
+		limit = n
+	}
+	list, err := a.store.Advocates(r.Context(), tenant, store.SpellsBefore(win, a.now()))
+	if err != nil {
+		serve.Error(w, http.StatusServiceUnavailable, fmt.Errorf("reading advocates: %w", err))
+		return
+	}
+	serve.JSON(w, http.StatusOK, AdvocateList{Tenant: tenant, Window: win.Name, Advocates: list[:min(limit, len(list))]})
 }
 
 // ScopeList is the answer of /scopes.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"time"
 
@@ -363,9 +364,9 @@ func (a *Aggregator) processBatches(ctx context.Context, reqs []*batch) (fenced 
 	return "", nil
 }
 
-// classify decodes one message. It returns the item to count, a dead
-// letter that needs no stored state, or neither (an event acknowledged
-// without counting). Lateness is decided later, by checkTime.
+// classify decodes one message. It returns the item to count or a dead
+// letter that needs no stored state. Lateness is decided later, by
+// checkTime.
 func (a *Aggregator) classify(dec *events.Decoder, m kafka.Message) (*item, *store.Letter) {
 	dead := func(reason, detail string) (*item, *store.Letter) {
 		return nil, &store.Letter{Key: m.Key, Value: m.Value, Reason: reason, Detail: detail, Source: source(m)}
@@ -393,25 +394,39 @@ func (a *Aggregator) classify(dec *events.Decoder, m kafka.Message) (*item, *sto
 	if ev.Purchase != nil && ev.Purchase.Currency != "" && t.Currency != "" && ev.Purchase.Currency != t.Currency {
 		return dead(ReasonCurrency, fmt.Sprintf("purchase.currency: %s is not the reporting currency %s of tenant %s", ev.Purchase.Currency, t.Currency, ev.Tenant))
 	}
-	if !counted(ev.Type) {
-		return nil, nil
-	}
 	return &item{msg: m, ev: ev}, nil
 }
 
 // checkTime marks an item whose time is out of bounds at now: more than
-// the tolerance ahead, or in no window.
+// the tolerance ahead, or in no window. Purchases and cancellations count
+// for their customer's history while within the largest window plus the
+// tenant's inactivity horizon (DESIGN §3).
 func (a *Aggregator) checkTime(it *item, now time.Time) {
 	ev := &it.ev
 	it.timeErr, it.detail = "", ""
+	horizon := time.Duration(0)
+	if shapesHistory(ev.Type) {
+		t, _ := a.tenants.Get(ev.Tenant)
+		horizon = t.ChurnInactivity
+	}
 	switch {
 	case window.InFuture(ev.OccurredAt, now):
 		it.timeErr = ReasonInFuture
 		it.detail = fmt.Sprintf("occurred_at: %s is more than %s ahead of %s", ev.OccurredAt.Format(time.RFC3339Nano), window.FutureTolerance, now.UTC().Format(time.RFC3339))
-	case a.largest.TooLate(ev.OccurredAt, now):
+	case a.largest.TooLate(ev.OccurredAt, now.Add(-horizon)):
 		it.timeErr = ReasonTooLate
 		it.detail = fmt.Sprintf("occurred_at: %s is older than the largest window (%s) at %s", ev.OccurredAt.Format(time.RFC3339Nano), a.largest.Name, now.UTC().Format(time.RFC3339))
+		if horizon > 0 {
+			it.detail = fmt.Sprintf("occurred_at: %s is older than the largest window (%s) plus the inactivity horizon (%s) at %s",
+				ev.OccurredAt.Format(time.RFC3339Nano), a.largest.Name, window.FormatDuration(horizon), now.UTC().Format(time.RFC3339))
+		}
 	}
+}
+
+// customerHorizon returns the customer-state durations of a tenant.
+func (a *Aggregator) customerHorizon(tenant string) customerHorizon {
+	t, _ := a.tenants.Get(tenant)
+	return newCustomerHorizon(a.largest, t.ChurnInactivity)
 }
 
 // applyTenant applies one tenant's items of the combined batches, in
@@ -435,7 +450,7 @@ func (a *Aggregator) applyTenant(ctx context.Context, tenant string, items []*it
 		a.knownTenants.Store(tenant, true)
 	}
 	for _, sl := range cut(items, batches, maxSliceEvents) {
-		if fenced, err := a.applySlice(ctx, tenant, sl.items, sl.ranges, now); fenced != "" || err != nil {
+		if fenced, err := a.applySlice(ctx, tenant, sl.items, sl.ranges, nil, now); fenced != "" || err != nil {
 			return fenced, err
 		}
 	}
@@ -489,13 +504,24 @@ func cut(items []*item, batches map[string]*batch, max int) []piece {
 	return out
 }
 
-func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*item, ranges []store.Range, now time.Time) (string, error) {
-	known := map[string]*store.Record{}
+// applySlice plans and applies one tenant slice: items over ranges, or
+// (with no ranges) the customers due for a look with no new event.
+func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*item, ranges []store.Range, due []string, now time.Time) (string, error) {
+	in := &planInput{windows: a.cfg.Windows, now: now, known: map[string]*store.Record{}, horizon: a.customerHorizon(tenant), due: due}
+	var err error
+	// Customer records are read up front: most purchases are by customers
+	// seen before, and the script checks their versions anyway.
+	if in.customers, err = a.store.Customers(ctx, tenant, append(historyCustomers(items), due...)); err != nil {
+		return "", err
+	}
 	for attempt := 0; attempt < 20; attempt++ {
-		if len(ranges) == 0 {
+		if len(ranges) == 0 && len(due) == 0 {
 			return "", nil
 		}
-		p := makePlan(a.cfg.Windows, items, known, now)
+		p, err := makePlan(in, items)
+		if err != nil {
+			return "", err
+		}
 		p.slice.Tenant, p.slice.Ranges, p.slice.Now = tenant, ranges, now
 		res, err := a.store.Apply(ctx, &p.slice)
 		if err != nil {
@@ -536,9 +562,8 @@ func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*ite
 			}
 			ranges = left
 		case store.Conflict:
-			for id, rec := range res.Conflicts {
-				known[id] = rec
-			}
+			maps.Copy(in.known, res.Conflicts)
+			maps.Copy(in.customers, res.CustomerConflicts)
 		}
 	}
 	return "", fmt.Errorf("slice of tenant %s did not settle", tenant)

@@ -228,6 +228,9 @@ func exactCounts(t *testing.T, env map[string]string) {
 					out = append(out, d+"="+v)
 				}
 			}
+			if ev.Dims["channel"] == "" || ev.Dims["region"] == "" {
+				return out
+			}
 			return append(out, "channel="+ev.Dims["channel"]+",region="+ev.Dims["region"])
 		}
 		want := expected(final[tenant], now, scopesOf)

@@ -16,9 +16,11 @@ type metrics struct {
 	batchSize     prometheus.Histogram
 	applySeconds  prometheus.Histogram
 	swept         prometheus.Counter
-	published     prometheus.Counter
-	halted        *prometheus.GaugeVec
-	lag           prometheus.Gauge
+	// customersSwept counts customers looked at again with no new event.
+	customersSwept prometheus.Counter
+	published      prometheus.Counter
+	halted         *prometheus.GaugeVec
+	lag            prometheus.Gauge
 }
 
 func newMetrics(_ *Aggregator) *metrics {
@@ -53,6 +55,9 @@ func newMetrics(_ *Aggregator) *metrics {
 		swept: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cxpulse_buckets_expired_total", Help: "Buckets dropped from their window by the sweeper.",
 		}),
+		customersSwept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxpulse_customers_swept_total", Help: "Customers looked at again with no new event (inactivity losses, history forgotten).",
+		}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cxpulse_scores_published_total", Help: "Score snapshots written to cx.scores.",
 		}),
@@ -65,6 +70,6 @@ func newMetrics(_ *Aggregator) *metrics {
 	}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields, m.batchSize,
-		m.applySeconds, m.swept, m.published, m.halted, m.lag)
+		m.applySeconds, m.swept, m.customersSwept, m.published, m.halted, m.lag)
 	return m
 }

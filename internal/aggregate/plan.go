@@ -88,13 +88,52 @@ func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign flo
 	}
 }
 
+// addCount adds sign to one counter of the buckets of at in scopes.
+func (p *planner) addCount(scopes []string, at time.Time, k store.Counter, sign float64, now time.Time) {
+	var c store.Counters
+	c[k] = 1
+	p.add(scopes, at, &c, sign, now)
+}
+
+// planInput is what a tenant slice is planned from besides its items.
+type planInput struct {
+	windows []window.Window
+	now     time.Time
+	// known holds the stored record of every id the store reported (an id
+	// absent from known is assumed new; the store checks).
+	known map[string]*store.Record
+	// customers holds the stored records of the customers whose history
+	// the slice's purchases and cancellations change (absent: none stored;
+	// the store checks the versions).
+	customers map[string]*store.CustomerRecord
+	horizon   customerHorizon
+	// due are customers to look at again with no new entry (inactivity
+	// losses and forgetting, driven by the sweeper).
+	due []string
+}
+
+// historyCustomers returns the customers whose history items change.
+func historyCustomers(items []*item) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, it := range items {
+		if shapesHistory(it.ev.Type) && !seen[it.ev.CustomerID] {
+			seen[it.ev.CustomerID] = true
+			out = append(out, it.ev.CustomerID)
+		}
+	}
+	return out
+}
+
 // makePlan decides, for the items of one tenant slice in offset order,
 // which are new, which are revisions or repeats and which are dead
-// letters. known holds the stored record of every id the store reported
-// (an id absent from known is assumed new; the store checks).
-func makePlan(windows []window.Window, items []*item, known map[string]*store.Record, now time.Time) *plan {
+// letters, and what the changed customer histories derive.
+func makePlan(in *planInput, items []*item) (*plan, error) {
+	windows, known, now := in.windows, in.known, in.now
 	out := &plan{}
 	pl := &planner{windows: windows, deltas: map[deltaKey]*store.Counters{}, index: map[string]int32{}}
+	histories := map[string][]entry{}
+	var customerOrder []string
 	// The items of each id, in offset order, as linked lists over items:
 	// no allocation per id in the common case of ids seen once.
 	first := make(map[string]int, len(items))
@@ -169,6 +208,18 @@ func makePlan(windows []window.Window, items []*item, known map[string]*store.Re
 				ID: id, Revision: chosen.ev.Revision, Arrival: now, OccurredAt: chosen.ev.OccurredAt,
 				Type: string(chosen.ev.Type), Scopes: chosen.scopes, Counters: c, CustomerID: chosen.ev.CustomerID,
 			})
+			switch ev := &chosen.ev; {
+			case shapesHistory(ev.Type):
+				if _, ok := histories[ev.CustomerID]; !ok {
+					customerOrder = append(customerOrder, ev.CustomerID)
+				}
+				histories[ev.CustomerID] = append(histories[ev.CustomerID], historyEntry(chosen))
+			case ev.Referral != nil:
+				if out.slice.Codes == nil {
+					out.slice.Codes = map[string]string{}
+				}
+				out.slice.Codes[ev.Referral.Code] = ev.Referral.ReferrerID
+			}
 		case base != nil && dupSeen:
 			// A repeat keeps the id remembered for the horizon after its
 			// last arrival.
@@ -177,12 +228,23 @@ func makePlan(windows []window.Window, items []*item, known map[string]*store.Re
 			out.slice.Records = append(out.slice.Records, refreshed)
 		}
 	}
+	for _, id := range in.due {
+		if _, ok := histories[id]; !ok {
+			customerOrder = append(customerOrder, id)
+			histories[id] = nil
+		}
+	}
+	for _, id := range customerOrder {
+		if err := planCustomer(pl, out, id, in.customers[id], histories[id], now, in.horizon); err != nil {
+			return nil, err
+		}
+	}
 	for _, k := range pl.order {
 		if d := pl.deltas[k]; !d.Zero() {
 			out.slice.Deltas = append(out.slice.Deltas, store.Delta{Scope: pl.scopes[k.scope], Window: int(k.window), Bucket: k.bucket, Counters: *d})
 		}
 	}
-	return out
+	return out, nil
 }
 
 // source names a message for the cxpulse-source header: topic/partition/offset.

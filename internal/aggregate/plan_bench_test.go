@@ -10,7 +10,8 @@ import (
 )
 
 // BenchmarkPlan measures the pre-aggregation of a 2000-event tenant slice
-// (dedupe decisions, records and one delta per scope, window and bucket).
+// (dedupe decisions, records, customer histories and one delta per scope,
+// window and bucket).
 func BenchmarkPlan(b *testing.B) {
 	ws, err := window.Parse("1h,24h,7d,30d,90d")
 	if err != nil {
@@ -21,9 +22,6 @@ func BenchmarkPlan(b *testing.B) {
 	var items []*item
 	for len(items) < 2000 {
 		ev := gen.Next(now.Add(-time.Duration(gen.Int63n(int64(6 * time.Hour)))))
-		if !counted(ev.Type) {
-			continue
-		}
 		scopes := []string{"all"}
 		for _, d := range []string{"store", "region", "channel", "agent"} {
 			if v, ok := ev.Dims[d]; ok {
@@ -34,7 +32,9 @@ func BenchmarkPlan(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		makePlan(ws, items, nil, now)
+		if _, err := makePlan(&planInput{windows: ws, now: now, horizon: newCustomerHorizon(ws[len(ws)-1], 90*window.Day)}, items); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/event")
 }

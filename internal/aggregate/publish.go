@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
+	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/scores"
 )
 
@@ -52,8 +53,31 @@ func (a *Aggregator) SweepOnce(ctx context.Context) error {
 				break
 			}
 		}
+		if err := a.sweepCustomers(ctx, t, now); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// sweepCustomers looks again at the customers of a tenant whose inactivity
+// loss, or history to forget, is due by now, and drops referral
+// conversions too old for any window.
+func (a *Aggregator) sweepCustomers(ctx context.Context, tenant string, now time.Time) error {
+	for {
+		due, err := a.store.DueCustomers(ctx, tenant, now, maxSliceEvents)
+		if err != nil || len(due) == 0 {
+			break
+		}
+		if _, err := a.applySlice(ctx, tenant, nil, nil, due, now); err != nil {
+			return err
+		}
+		a.metrics.customersSwept.Add(float64(len(due)))
+		if len(due) < maxSliceEvents {
+			break
+		}
+	}
+	return a.store.PruneConversions(ctx, tenant, store.SpellsBefore(a.largest, now))
 }
 
 // leaseScript takes or renews the publisher lease.

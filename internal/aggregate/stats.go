@@ -8,8 +8,9 @@ import (
 )
 
 // contribution returns the raw counters one event adds to each of its
-// buckets (DESIGN §3). Events without survey or ticket stats add nothing
-// yet.
+// buckets by itself (DESIGN §3). What follows from a customer's history
+// (first purchases, activity spells, distinct purchasers) is added by the
+// customer plan.
 func contribution(ev *events.Event) store.Counters {
 	var c store.Counters
 	switch {
@@ -52,12 +53,23 @@ func contribution(ev *events.Event) store.Counters {
 				c[store.HandleN], c[store.HandleMs], c[store.HandleSq] = 1, math.Round(*h*1000), *h**h
 			}
 		}
+	case ev.Purchase != nil:
+		amount := math.Round(ev.Purchase.Amount * store.AmountScale)
+		switch ev.Type {
+		case events.TypePurchaseCompleted:
+			c[store.Purchases], c[store.GrossAmount] = 1, amount
+		case events.TypePurchaseRefunded:
+			c[store.Refunds], c[store.RefundedAmount] = 1, amount
+		}
+	case ev.Type == events.TypeReferralSent:
+		c[store.ReferralsSent] = 1
 	}
 	return c
 }
 
-// counted reports whether events of type t feed the survey and ticket
-// stats this aggregator keeps.
-func counted(t events.Type) bool {
-	return t == events.TypeSurveyResponse || t.Topic("") == events.TopicTickets
+// shapesHistory reports whether events of type t belong to their
+// customer's history: they move first purchases and activity spells, and
+// count while they are within the customer-state horizon.
+func shapesHistory(t events.Type) bool {
+	return t == events.TypePurchaseCompleted || t == events.TypeSubscriptionCancelled
 }

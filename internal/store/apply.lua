@@ -1,14 +1,21 @@
 -- apply: one tenant's slice of fetched batches of one or more partitions.
 -- KEYS: 1 watermarks, 2 ids (this period), 3 ids (previous period),
 --       4 expiry zset, 5 dirty scopes, 6 scope set, 7 dead-letter outbox,
---       8 pending views, then per scope i: 8+i counters hash.
+--       8 pending views, 9 customers hash, 10 customers due zset,
+--       11 conversions zset, 12 referral codes hash,
+--       then per scope i: 11+2i counters hash, 12+2i active customers zset.
 -- ARGV: 1 now ms, 2 dedupe horizon ms, 3 windows csv,
 --       4 nranges and (topic/partition, epoch, range start, range end) each,
 --       then nscopes and the scope names,
 --       nids and (id, expected revision or '-') pairs,
 --       nrecs and (id, record) pairs,
 --       ndeltas and (scope number, window, bucket, leaves ms, packed counters),
---       nletters and the dead letters to publish.
+--       nletters and the dead letters to publish,
+--       ncustomers and per customer (id, expected version or '-', record or
+--       '' to forget, due ms or 0, nactive and (scope number, spell start
+--       ms or '-' to remove) each, conversion to remove or '', conversion
+--       to add or '', its time ms),
+--       ncodes and (referral code, referrer) pairs.
 -- Everything is checked before the first write.
 local wm = KEYS[1]
 local horizon = tonumber(ARGV[2])
@@ -37,10 +44,11 @@ local seen = tonumber(redis.call('HGET', wm, 'now') or '0')
 if seen > now then now = seen end
 
 local nscopes = tonumber(ARGV[pos]); pos = pos + 1
-local names, index, skeys = {}, {}, {}
+local names, index, skeys, akeys = {}, {}, {}, {}
 for i = 1, nscopes do
   names[i] = ARGV[pos]; index[ARGV[pos]] = i; pos = pos + 1
-  skeys[i] = KEYS[8 + i]
+  skeys[i] = KEYS[11 + 2 * i]
+  akeys[i] = KEYS[12 + 2 * i]
 end
 
 -- Remembered ids: one HMGET per period for the whole slice.
@@ -70,9 +78,46 @@ if nids > 0 then
     end
   end
 end
-if #conflicts > 0 then
-  table.insert(conflicts, 1, 'conflict')
-  return conflicts
+
+-- The customers' records must be at the versions the plan was made from.
+-- Their arguments come after the deltas and letters: skip to them.
+local cpos = pos
+cpos = cpos + 1 + 2 * tonumber(ARGV[cpos])   -- records
+cpos = cpos + 1 + 5 * tonumber(ARGV[cpos])   -- deltas
+cpos = cpos + 1 + tonumber(ARGV[cpos])       -- letters
+local ncust = tonumber(ARGV[cpos]); cpos = cpos + 1
+local custs, cids = {}, {}
+for k = 1, ncust do
+  local c = {id = ARGV[cpos], expect = ARGV[cpos + 1], rec = ARGV[cpos + 2], due = tonumber(ARGV[cpos + 3])}
+  local nact = tonumber(ARGV[cpos + 4])
+  cpos = cpos + 5
+  c.act = {}
+  for j = 1, nact do
+    c.act[j] = {tonumber(ARGV[cpos]), ARGV[cpos + 1]}
+    cpos = cpos + 2
+  end
+  c.convdel, c.convadd, c.convat = ARGV[cpos], ARGV[cpos + 1], ARGV[cpos + 2]
+  cpos = cpos + 3
+  custs[k], cids[k] = c, c.id
+end
+local cconflicts = {}
+if ncust > 0 then
+  local stored = hmget(KEYS[9], cids)
+  for k, c in ipairs(custs) do
+    local ver = stored[k] and string.match(stored[k], '^(%d+)|') or '-'
+    c.version = ver
+    if ver ~= c.expect then
+      cconflicts[#cconflicts + 1] = c.id
+      cconflicts[#cconflicts + 1] = stored[k] or ''
+    end
+  end
+end
+if #conflicts > 0 or #cconflicts > 0 then
+  local out = {'conflict', #conflicts / 2}
+  for _, v in ipairs(conflicts) do out[#out + 1] = v end
+  out[#out + 1] = #cconflicts / 2
+  for _, v in ipairs(cconflicts) do out[#out + 1] = v end
+  return out
 end
 
 -- Writes from here on.
@@ -134,7 +179,35 @@ for _ = 1, nletters do
   pos = pos + 1
 end
 
-local views = flush(skeys, names, KEYS[5], KEYS[8], splitcsv(ARGV[3]))
+
+-- Customers: their records, when they are next due, the active sets of
+-- their scopes and their referral conversion.
+pos = cpos
+for _, c in ipairs(custs) do
+  if c.rec == '' then
+    redis.call('HDEL', KEYS[9], c.id)
+  else
+    local v = 1
+    if c.version ~= '-' then v = tonumber(c.version) + 1 end
+    redis.call('HSET', KEYS[9], c.id, fmtint(v) .. '|' .. c.rec)
+  end
+  if c.due > 0 then redis.call('ZADD', KEYS[10], c.due, c.id) else redis.call('ZREM', KEYS[10], c.id) end
+  for _, op in ipairs(c.act) do
+    local i = op[1]
+    if op[2] == '-' then redis.call('ZREM', akeys[i], c.id) else redis.call('ZADD', akeys[i], op[2], c.id) end
+    touched[i] = true
+    entry(acc, order, i)
+  end
+  if c.convdel ~= '' then redis.call('ZREM', KEYS[11], c.convdel) end
+  if c.convadd ~= '' then redis.call('ZADD', KEYS[11], c.convat, c.convadd) end
+end
+local ncodes = tonumber(ARGV[pos]); pos = pos + 1
+for _ = 1, ncodes do
+  redis.call('HSET', KEYS[12], ARGV[pos], ARGV[pos + 1])
+  pos = pos + 2
+end
+
+local views = flush(skeys, akeys, names, KEYS[5], KEYS[8], parsewindows(ARGV[3]), now)
 for _, i in ipairs(order) do redis.call('SADD', KEYS[6], names[i]) end
 for _, r in ipairs(ranges) do redis.call('HSET', wm, r[1], r[3], r[1] .. ':e', r[2]) end
 table.insert(views, 1, 'ok')

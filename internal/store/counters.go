@@ -33,8 +33,25 @@ const (
 	HandleN
 	HandleMs
 	HandleSq
+	Purchases      // purchase.completed events
+	Refunds        // purchase.refunded events
+	GrossAmount    // completed amounts, in 1/AmountScale of the currency
+	RefundedAmount // refunded amounts, in 1/AmountScale of the currency
+	ReferralsSent  // referral.sent events
+	// The counters below follow from each customer's history rather than
+	// from one event: they move when a late or revised purchase changes
+	// that history (see the aggregator's customer state).
+	Purchasers   // 1 per customer and scope, in the bucket of their latest purchase there
+	CustomersNew // first purchases
+	ReferredNew  // first purchases carrying a referral code
+	Activations  // activity spells begun
+	Losses       // activity spells ended (cancellation or inactivity)
 	NumCounters
 )
+
+// AmountScale is the number of units an amount of 1 is counted in: amounts
+// are kept as whole numbers of 1/10000 of the currency, so sums stay exact.
+const AmountScale = 10000
 
 // Counters is one set of raw counters.
 type Counters [NumCounters]float64

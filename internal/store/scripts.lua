@@ -1,7 +1,7 @@
 -- Shared functions of the cxpulse scripts. Each script is this file plus
 -- its own body; every key a script touches carries the tenant's hash tag.
 
-local NC = 20 -- counters per bucket, in the order of store.Counter
+local NC = 30 -- counters per bucket, in the order of store.Counter
 local CHUNK = 500 -- arguments per unpack, well below Lua's limit
 
 -- Counters are Lua tables indexed 1..NC; missing entries are 0.
@@ -89,28 +89,33 @@ local function accumulate(i, w, d, sign)
   add(t, d, sign)
 end
 
+-- touched holds the scope numbers whose set of active customers changed:
+-- customers_active is part of every window, so all of them are rewritten.
+local touched = {}
+
 -- flush writes the accumulated totals of every touched scope, bumps the
 -- scope's version, marks it dirty (for cx.scores) and its view pending,
--- and returns per scope: name, version, the number of windows and, per
--- window, its name and new packed totals. A scope seen for the first time
--- returns every window, so its view gets every count (as 0). The caller
--- writes the views.
-local function flush(skeys, names, dirty, pending, windows)
+-- and returns per scope: name, version, active customers, the number of
+-- windows and, per window, its name, new packed totals and the customers
+-- retained through it (active in a spell that began before the window's
+-- first bucket). A scope seen for the first time returns every window, so
+-- its view gets every count (as 0). The caller writes the views.
+local function flush(skeys, akeys, names, dirty, pending, windows, now)
   local out = {#order}
   for _, i in ipairs(order) do
-    local fresh = redis.call('HEXISTS', skeys[i], 'v') == 0
+    local all = touched[i] or redis.call('HEXISTS', skeys[i], 'v') == 0
     local fields, ws = {}, {}
     for _, w in ipairs(windows) do
-      if acc[i][w] or fresh then
+      if acc[i][w.name] or all then
         ws[#ws + 1] = w
-        fields[#fields + 1] = w .. ':t'
+        fields[#fields + 1] = w.name .. ':t'
       end
     end
     local old = hmget(skeys[i], fields)
     local set, del, packs = {}, {}, {}
     for j, w in ipairs(ws) do
       local t = parse(old[j] or nil)
-      if acc[i][w] then add(t, acc[i][w], 1) end
+      if acc[i][w.name] then add(t, acc[i][w.name], 1) end
       local packed, zero = pack(t)
       if zero then del[#del + 1] = fields[j] else set[#set + 1] = fields[j]; set[#set + 1] = packed end
       packs[j] = packed
@@ -120,12 +125,21 @@ local function flush(skeys, names, dirty, pending, windows)
     local version = redis.call('HINCRBY', skeys[i], 'v', 1)
     redis.call('HSET', dirty, names[i], version)
     redis.call('HSET', pending, names[i], version)
+    local active = redis.call('ZCARD', akeys[i])
     out[#out + 1] = names[i]
     out[#out + 1] = version
+    out[#out + 1] = active
     out[#out + 1] = #ws
     for j, w in ipairs(ws) do
-      out[#out + 1] = w
+      out[#out + 1] = w.name
       out[#out + 1] = packs[j]
+      local retained = 0
+      if active > 0 then
+        -- Spells whose activation bucket starts at or before now - length.
+        local first = math.floor((now - w.len) / w.bucket) + 1
+        retained = redis.call('ZCOUNT', akeys[i], '-inf', '(' .. fmtint(first * w.bucket))
+      end
+      out[#out + 1] = retained
     end
   end
   return out
@@ -143,8 +157,12 @@ local function expire(i, skey, member)
   end
 end
 
-local function splitcsv(s)
+-- parsewindows reads the windows argument: name:length ms:bucket ms, comma
+-- separated.
+local function parsewindows(s)
   local t = {}
-  for v in string.gmatch(s, '[^,]+') do t[#t + 1] = v end
+  for name, len, b in string.gmatch(s, '([^,:]+):(%d+):(%d+)') do
+    t[#t + 1] = {name = name, len = tonumber(len), bucket = tonumber(b)}
+  end
   return t
 end

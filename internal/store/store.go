@@ -7,11 +7,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -50,6 +52,12 @@ func expiryKey(tenant string) string          { return tenantKey(tenant, "exp") 
 func dirtyKey(tenant string) string           { return tenantKey(tenant, "dirty") }
 func outboxKey(tenant string) string          { return tenantKey(tenant, "outbox") }
 
+func activeKey(tenant, scope string) string { return tenantKey(tenant, "act", scope) }
+func customersKey(tenant string) string     { return tenantKey(tenant, "cust") }
+func customersDueKey(tenant string) string  { return tenantKey(tenant, "cdue") }
+func conversionsKey(tenant string) string   { return tenantKey(tenant, "conv") }
+func codesKey(tenant string) string         { return tenantKey(tenant, "codes") }
+
 // ScopesKey is the set of scopes a tenant has data in.
 func ScopesKey(tenant string) string   { return tenantKey(tenant, "scopes") }
 func dimKey(tenant, dim string) string { return tenantKey(tenant, "dim", dim) }
@@ -75,7 +83,7 @@ type Store struct {
 func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Duration) *Store {
 	names := make([]string, len(windows))
 	for i, w := range windows {
-		names[i] = w.Name
+		names[i] = fmt.Sprintf("%s:%d:%d", w.Name, w.Length.Milliseconds(), w.Bucket.Milliseconds())
 	}
 	return &Store{
 		rdb: rdb, windows: windows, windowsCSV: strings.Join(names, ","), horizon: horizon,
@@ -175,7 +183,45 @@ type Slice struct {
 	// (too_late, in_future, revision_conflict): they are queued in the
 	// tenant's outbox atomically with the slice.
 	Letters []Letter
+	// Customers are the customer records the slice rewrites, each checked
+	// against the version the plan was made from.
+	Customers []CustomerUpdate
+	// Codes maps referral codes to their referrers.
+	Codes map[string]string
 }
+
+// CustomerUpdate rewrites one customer's record and what follows from it
+// outside the bucket counters.
+type CustomerUpdate struct {
+	ID     string
+	Expect int64  // the stored version the plan saw, NewEvent when none
+	Record []byte // the new record; nil forgets the customer
+	Due    int64  // unix ms at which the record must be looked at again; 0: never
+	// Active sets, per scope, the start (unix ms) of the customer's current
+	// activity spell, or removes the customer from the scope's active set.
+	Active []ActiveChange
+	// Conversion moves the customer's referral conversion (a first
+	// purchase with a code): the old member is removed, the new one added.
+	ConversionDel, ConversionAdd string
+	ConversionAt                 int64
+}
+
+// ActiveChange is one change to a scope's set of active customers.
+type ActiveChange struct {
+	Scope  string
+	Since  int64 // spell start, unix ms
+	Remove bool
+}
+
+// CustomerRecord is a stored customer record and its version.
+type CustomerRecord struct {
+	Version int64
+	Data    []byte
+}
+
+// ConversionMember names a referral conversion in the tenant's
+// conversions set.
+func ConversionMember(customer, code string) string { return customer + "\t" + code }
 
 // Letter is a dead letter waiting in a tenant's outbox.
 type Letter struct {
@@ -231,6 +277,9 @@ type Result struct {
 	Watermarks map[string]int64 // Skipped: partition → watermark
 	Partition  string           // Fenced
 	Conflicts  map[string]*Record
+	// CustomerConflicts holds the stored records of customers that were not
+	// at the expected version (nil: none stored).
+	CustomerConflicts map[string]*CustomerRecord
 	// Views holds, when Applied, the new totals of every scope the slice
 	// changed: pass them to WriteViews.
 	Views []ScopeTotals
@@ -242,17 +291,26 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	period := now / s.horizon.Milliseconds()
 	scopeIndex := map[string]int{}
 	var scopes []string
-	for _, d := range sl.Deltas {
-		if _, ok := scopeIndex[d.Scope]; !ok {
-			scopes = append(scopes, d.Scope)
-			scopeIndex[d.Scope] = len(scopes)
+	note := func(scope string) {
+		if _, ok := scopeIndex[scope]; !ok {
+			scopes = append(scopes, scope)
+			scopeIndex[scope] = len(scopes)
 		}
 	}
-	keys := make([]string, 0, 8+len(scopes))
+	for _, d := range sl.Deltas {
+		note(d.Scope)
+	}
+	for _, c := range sl.Customers {
+		for _, ch := range c.Active {
+			note(ch.Scope)
+		}
+	}
+	keys := make([]string, 0, 12+2*len(scopes))
 	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
-		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), outboxKey(sl.Tenant), pendingKey(sl.Tenant))
+		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), outboxKey(sl.Tenant), pendingKey(sl.Tenant),
+		customersKey(sl.Tenant), customersDueKey(sl.Tenant), conversionsKey(sl.Tenant), codesKey(sl.Tenant))
 	for _, sc := range scopes {
-		keys = append(keys, countersKey(sl.Tenant, sc))
+		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc))
 	}
 	args := make([]any, 0, 10+4*len(sl.Ranges)+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+5*len(sl.Deltas)+len(sl.Letters))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
@@ -289,6 +347,27 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 		}
 		args = append(args, b)
 	}
+	args = append(args, len(sl.Customers))
+	for i := range sl.Customers {
+		c := &sl.Customers[i]
+		exp := "-"
+		if c.Expect != NewEvent {
+			exp = strconv.FormatInt(c.Expect, 10)
+		}
+		args = append(args, c.ID, exp, c.Record, c.Due, len(c.Active))
+		for _, ch := range c.Active {
+			since := "-"
+			if !ch.Remove {
+				since = strconv.FormatInt(ch.Since, 10)
+			}
+			args = append(args, scopeIndex[ch.Scope], since)
+		}
+		args = append(args, c.ConversionDel, c.ConversionAdd, c.ConversionAt)
+	}
+	args = append(args, len(sl.Codes))
+	for code, referrer := range sl.Codes {
+		args = append(args, code, referrer)
+	}
 	raw, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("applying slice of tenant %s: %w", sl.Tenant, err)
@@ -314,21 +393,104 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	case "fenced":
 		return Result{Outcome: Fenced, Partition: res[1]}, nil
 	case "conflict":
-		out := Result{Outcome: Conflict, Conflicts: map[string]*Record{}}
-		for i := 1; i+1 < len(res); i += 2 {
-			if res[i+1] == "" {
-				out.Conflicts[res[i]] = nil
-				continue
-			}
-			rec, err := decodeRecord(res[i], res[i+1])
-			if err != nil {
-				return Result{}, err
-			}
-			out.Conflicts[res[i]] = rec
-		}
-		return out, nil
+		return parseConflicts(res)
 	}
 	return Result{}, fmt.Errorf("apply script answered %q", res)
+}
+
+// parseConflicts reads a conflict answer: 'conflict', the number of ids
+// and (id, record) pairs, the number of customers and (id, record) pairs.
+func parseConflicts(res []string) (Result, error) {
+	out := Result{Outcome: Conflict, Conflicts: map[string]*Record{}, CustomerConflicts: map[string]*CustomerRecord{}}
+	i := 1
+	pairs := func(each func(id, rec string) error) error {
+		if i >= len(res) {
+			return errors.New("conflict answer truncated")
+		}
+		n, err := strconv.Atoi(res[i])
+		if err != nil || i+1+2*n > len(res) {
+			return fmt.Errorf("conflict answer: bad count %q", res[i])
+		}
+		i++
+		for range n {
+			if err := each(res[i], res[i+1]); err != nil {
+				return err
+			}
+			i += 2
+		}
+		return nil
+	}
+	err := pairs(func(id, rec string) error {
+		if rec == "" {
+			out.Conflicts[id] = nil
+			return nil
+		}
+		r, err := decodeRecord(id, rec)
+		out.Conflicts[id] = r
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	err = pairs(func(id, rec string) error {
+		if rec == "" {
+			out.CustomerConflicts[id] = nil
+			return nil
+		}
+		r, err := parseCustomerRecord(id, rec)
+		out.CustomerConflicts[id] = r
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return out, nil
+}
+
+func parseCustomerRecord(id, s string) (*CustomerRecord, error) {
+	v, data, ok := strings.Cut(s, "|")
+	n, err := strconv.ParseInt(v, 10, 64)
+	if !ok || err != nil {
+		return nil, fmt.Errorf("record of customer %q is corrupt", id)
+	}
+	return &CustomerRecord{Version: n, Data: []byte(data)}, nil
+}
+
+// Customers returns the stored records of the given customers of a tenant;
+// a customer without one is absent from the map.
+func (s *Store) Customers(ctx context.Context, tenant string, ids []string) (map[string]*CustomerRecord, error) {
+	out := make(map[string]*CustomerRecord, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	vals, err := s.rdb.HMGet(ctx, customersKey(tenant), ids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading customers of %s: %w", tenant, err)
+	}
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		rec, err := parseCustomerRecord(ids[i], str)
+		if err != nil {
+			return nil, err
+		}
+		out[ids[i]] = rec
+	}
+	return out, nil
+}
+
+// DueCustomers returns up to limit customers of a tenant whose records must
+// be looked at by now (an inactivity loss or history to forget is due).
+func (s *Store) DueCustomers(ctx context.Context, tenant string, now time.Time, limit int) ([]string, error) {
+	ids, err := s.rdb.ZRangeByScore(ctx, customersDueKey(tenant), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading due customers of %s: %w", tenant, err)
+	}
+	return ids, nil
 }
 
 // Sweep drops the buckets that left their windows by now, for one tenant,
@@ -353,7 +515,7 @@ func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit i
 	keys := []string{watermarksKey(tenant), expiryKey(tenant), dirtyKey(tenant), pendingKey(tenant)}
 	args := []any{now.UnixMilli(), s.windowsCSV, len(scopes)}
 	for _, sc := range scopes {
-		keys = append(keys, countersKey(tenant, sc))
+		keys = append(keys, countersKey(tenant, sc), activeKey(tenant, sc))
 		args = append(args, sc)
 	}
 	for _, m := range members {
@@ -385,4 +547,69 @@ func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit i
 // View returns the public view hash of one scope.
 func (s *Store) View(ctx context.Context, tenant, scope string) (map[string]string, error) {
 	return s.rdb.HGetAll(ctx, ViewKey(tenant, scope)).Result()
+}
+
+// PruneConversions drops the referral conversions that began before the
+// given instant (unix ms): no window holds them any more.
+func (s *Store) PruneConversions(ctx context.Context, tenant string, before int64) error {
+	if err := s.rdb.ZRemRangeByScore(ctx, conversionsKey(tenant), "-inf", "("+strconv.FormatInt(before, 10)).Err(); err != nil {
+		return fmt.Errorf("pruning conversions of %s: %w", tenant, err)
+	}
+	return nil
+}
+
+// Advocate is a referrer and the conversions credited to them.
+type Advocate struct {
+	ReferrerID  string `json:"referrer_id"`
+	Conversions int64  `json:"conversions"`
+}
+
+// UnknownReferrer stands for the referrer of a code whose referral.sent
+// was never seen.
+const UnknownReferrer = "unknown"
+
+// Advocates returns the referrers of a tenant ranked by the referral
+// conversions (first purchases carrying their code) whose purchase is at
+// or after since (unix ms), most first; ties by referrer id.
+func (s *Store) Advocates(ctx context.Context, tenant string, since int64) ([]Advocate, error) {
+	members, err := s.rdb.ZRangeByScore(ctx, conversionsKey(tenant), &redis.ZRangeBy{
+		Min: strconv.FormatInt(since, 10), Max: "+inf",
+	}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading conversions of %s: %w", tenant, err)
+	}
+	perCode := map[string]int64{}
+	var codes []string
+	for _, m := range members {
+		_, code, _ := strings.Cut(m, "\t")
+		if perCode[code] == 0 {
+			codes = append(codes, code)
+		}
+		perCode[code]++
+	}
+	byReferrer := map[string]int64{}
+	if len(codes) > 0 {
+		refs, err := s.rdb.HMGet(ctx, codesKey(tenant), codes...).Result()
+		if err != nil {
+			return nil, fmt.Errorf("reading referral codes of %s: %w", tenant, err)
+		}
+		for i, code := range codes {
+			r, ok := refs[i].(string)
+			if !ok {
+				r = UnknownReferrer
+			}
+			byReferrer[r] += perCode[code]
+		}
+	}
+	out := make([]Advocate, 0, len(byReferrer))
+	for r, n := range byReferrer {
+		out = append(out, Advocate{ReferrerID: r, Conversions: n})
+	}
+	slices.SortFunc(out, func(a, b Advocate) int {
+		if a.Conversions != b.Conversions {
+			return cmp.Compare(b.Conversions, a.Conversions)
+		}
+		return cmp.Compare(a.ReferrerID, b.ReferrerID)
+	})
+	return out, nil
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 //go:embed writeview.lua
@@ -22,12 +24,17 @@ type ScopeTotals struct {
 	Scope   string
 	Version int64
 	Windows map[string]Counters
+	// Active is the number of customers active in the scope now; Retained,
+	// per window, those of them whose spell began before the window.
+	Active   int64
+	Retained map[string]int64
 }
 
 func pendingKey(tenant string) string { return tenantKey(tenant, "vpend") }
 
 // parseTotals reads the scope totals a script returns, starting at res[i]:
-// a count, then per scope name, version, nwindows and (window, packed).
+// a count, then per scope name, version, active customers, nwindows and
+// (window, packed totals, retained customers).
 func parseTotals(res []any, i int) ([]ScopeTotals, error) {
 	if i >= len(res) {
 		return nil, nil
@@ -39,14 +46,19 @@ func parseTotals(res []any, i int) ([]ScopeTotals, error) {
 	i++
 	out := make([]ScopeTotals, 0, n)
 	for range n {
-		if i+2 >= len(res) {
+		if i+3 >= len(res) {
 			return nil, errors.New("script answer: truncated")
 		}
 		name, _ := res[i].(string)
 		version, _ := res[i+1].(int64)
-		nw, _ := res[i+2].(int64)
-		i += 3
-		st := ScopeTotals{Scope: name, Version: version, Windows: make(map[string]Counters, nw)}
+		active, _ := res[i+2].(int64)
+		nw, _ := res[i+3].(int64)
+		i += 4
+		if i+3*int(nw) > len(res) {
+			return nil, errors.New("script answer: truncated")
+		}
+		st := ScopeTotals{Scope: name, Version: version, Active: active,
+			Windows: make(map[string]Counters, nw), Retained: make(map[string]int64, nw)}
 		for range nw {
 			w, _ := res[i].(string)
 			packed, _ := res[i+1].(string)
@@ -55,7 +67,8 @@ func parseTotals(res []any, i int) ([]ScopeTotals, error) {
 				return nil, fmt.Errorf("totals of %s %s: %w", name, w, err)
 			}
 			st.Windows[w] = c
-			i += 2
+			st.Retained[w], _ = res[i+2].(int64)
+			i += 3
 		}
 		out = append(out, st)
 	}
@@ -128,7 +141,7 @@ func unpackCounters(b []byte) (Counters, error) {
 // totals: the fields to set (name, value pairs) and the ratios to delete
 // because their denominator is 0. Counts are integers; other values the
 // shortest decimal that reads back as the same float64.
-func viewFields(w string, t *Counters, set, del []any) ([]any, []any) {
+func viewFields(w string, t *Counters, active, retained int64, set, del []any) ([]any, []any) {
 	count := func(name string, v float64) {
 		set = append(set, w+":"+name, strconv.FormatFloat(v, 'f', -1, 64))
 	}
@@ -166,7 +179,45 @@ func viewFields(w string, t *Counters, set, del []any) ([]any, []any) {
 	ratio("ticket_first_response_avg_s", t[FirstResponseMs], t[FirstResponseN], 0.001)
 	ratio("ticket_handle_avg_s", t[HandleMs], t[HandleN], 0.001)
 	ratio("ticket_reopen_rate", t[TicketsReopened], t[TicketsResolved], 100)
+
+	purchases, gross := t[Purchases], t[GrossAmount]/AmountScale
+	count("purchases", purchases)
+	count("refunds", t[Refunds])
+	count("revenue", (t[GrossAmount]-t[RefundedAmount])/AmountScale)
+	ratio("atv", gross, purchases, 1)
+	buyers, fresh, referred := t[Purchasers], t[CustomersNew], t[ReferredNew]
+	count("customers_purchasing", buyers)
+	count("customers_new", fresh)
+	ratio("repeat_purchase_rate", buyers-fresh, buyers, 100)
+	count("referrals_sent", t[ReferralsSent])
+	count("referral_conversions", referred)
+	ratio("referral_conversion_rate", referred, t[ReferralsSent], 100)
+	ratio("referral_new_customer_share", referred, fresh, 100)
+	act := float64(active)
+	atStart := act - t[Activations] + t[Losses]
+	lost := atStart - float64(retained)
+	count("customers_active", act)
+	count("customers_activated", t[Activations])
+	count("losses", t[Losses])
+	count("customers_at_start", atStart)
+	count("customers_retained", float64(retained))
+	count("customers_lost", lost)
+	ratio("churn_rate", lost, atStart, 100)
+	ratio("retention_rate", float64(retained), atStart, 100)
+	if purchases > 0 && buyers > 0 && lost > 0 {
+		set = append(set, w+":clv", strconv.FormatFloat(gross/purchases*(purchases/buyers)*(atStart/lost), 'g', -1, 64))
+	} else {
+		del = append(del, w+":clv")
+	}
 	return set, del
+}
+
+// SpellsBefore returns the instant (unix ms) before which an activity
+// spell began outside window w at now: the start of the window's first
+// bucket. The scripts compute the same.
+func SpellsBefore(w window.Window, now time.Time) int64 {
+	first, _ := w.Span(now)
+	return w.Start(first).UnixMilli()
 }
 
 // WriteViews writes the views of the scopes a script changed, computed from
@@ -184,7 +235,7 @@ func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, vi
 		set, del = set[:0], del[:0]
 		for _, w := range s.windows {
 			if t, ok := v.Windows[w.Name]; ok {
-				set, del = viewFields(w.Name, &t, set, del)
+				set, del = viewFields(w.Name, &t, v.Active, v.Retained[w.Name], set, del)
 			}
 		}
 		args = append(args, v.Scope, v.Version, len(set)/2)
@@ -216,7 +267,10 @@ func (s *Store) RepairViews(ctx context.Context, tenant string, now time.Time) e
 			return fmt.Errorf("reading totals of %s %s: %w", tenant, scope, err)
 		}
 		version, _ := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
-		st := ScopeTotals{Scope: scope, Version: version, Windows: map[string]Counters{}}
+		st := ScopeTotals{Scope: scope, Version: version, Windows: map[string]Counters{}, Retained: map[string]int64{}}
+		if st.Active, err = s.rdb.ZCard(ctx, activeKey(tenant, scope)).Result(); err != nil {
+			return fmt.Errorf("counting active customers of %s %s: %w", tenant, scope, err)
+		}
 		for i, w := range s.windows {
 			packed, _ := vals[i+1].(string)
 			c, err := unpackCounters([]byte(packed))
@@ -224,6 +278,12 @@ func (s *Store) RepairViews(ctx context.Context, tenant string, now time.Time) e
 				return fmt.Errorf("totals of %s %s %s: %w", tenant, scope, w.Name, err)
 			}
 			st.Windows[w.Name] = c
+			if st.Active > 0 {
+				before := strconv.FormatInt(SpellsBefore(w, now), 10)
+				if st.Retained[w.Name], err = s.rdb.ZCount(ctx, activeKey(tenant, scope), "-inf", "("+before).Result(); err != nil {
+					return fmt.Errorf("counting retained customers of %s %s: %w", tenant, scope, err)
+				}
+			}
 		}
 		views = append(views, st)
 	}

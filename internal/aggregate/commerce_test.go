@@ -1,0 +1,275 @@
+package aggregate_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/aggregate"
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+)
+
+// shop generates one tenant's purchase history: customers buying mostly
+// at a home store at their own pace (some pausing longer than the
+// inactivity horizon), refunds, cancellations and returns, referral codes
+// sent and redeemed on first purchases (some codes never sent).
+type shop struct {
+	rng    *rand.Rand
+	tenant string
+	now    time.Time
+	seq    int
+	codes  []string
+}
+
+func (s *shop) dims(store int) map[string]string {
+	return map[string]string{"store": fmt.Sprintf("s%02d", store), "region": []string{"eu", "us", "apac"}[store%3],
+		"channel": []string{"web", "app", "store"}[s.rng.IntN(3)]}
+}
+
+func (s *shop) event(typ events.Type, customer string, at time.Time, store int) events.Event {
+	s.seq++
+	return events.Event{ID: fmt.Sprintf("%s-%d", typ[:3], s.seq), Type: typ, Tenant: s.tenant, OccurredAt: at.Truncate(time.Millisecond),
+		CustomerID: customer, Dims: s.dims(store)}
+}
+
+// history returns every event of n customers whose first purchase lies up
+// to span before now.
+func (s *shop) history(n int, span time.Duration) []events.Event {
+	var out []events.Event
+	day := 24 * time.Hour
+	for c := range n {
+		cust := fmt.Sprintf("k%03d", c)
+		home := s.rng.IntN(12)
+		pace := []time.Duration{4 * day, 15 * day, 45 * day}[s.rng.IntN(3)]
+		at := s.now.Add(-time.Duration(s.rng.Int64N(int64(span))))
+		first := true
+		for at.Before(s.now) {
+			store := home
+			if s.rng.IntN(5) == 0 {
+				store = s.rng.IntN(12)
+			}
+			p := s.event(events.TypePurchaseCompleted, cust, at, store)
+			p.Purchase = &events.Purchase{OrderID: "o-" + p.ID, Amount: float64(s.rng.IntN(30000)) / 100}
+			if first && len(s.codes) > 0 && s.rng.IntN(3) == 0 {
+				p.Purchase.ReferralCode = s.codes[s.rng.IntN(len(s.codes))]
+			}
+			if first && s.rng.IntN(25) == 0 {
+				p.Purchase.ReferralCode = "NEVER-SENT-" + cust
+			}
+			first = false
+			out = append(out, p)
+			if s.rng.IntN(10) == 0 {
+				if t := at.Add(time.Duration(s.rng.Int64N(int64(3 * day)))); t.Before(s.now) {
+					r := s.event(events.TypePurchaseRefunded, cust, t, store)
+					r.Purchase = &events.Purchase{OrderID: p.Purchase.OrderID, Amount: p.Purchase.Amount}
+					out = append(out, r)
+				}
+			}
+			if s.rng.IntN(5) == 0 && len(s.codes) < n {
+				code := fmt.Sprintf("R-%s-%d", cust, s.seq)
+				r := s.event(events.TypeReferralSent, cust, at.Add(time.Hour), store)
+				if r.OccurredAt.Before(s.now) {
+					r.Referral = &events.Referral{Code: code, ReferrerID: cust}
+					out = append(out, r)
+					s.codes = append(s.codes, code)
+				}
+			}
+			gap := time.Duration(s.rng.ExpFloat64() * float64(pace))
+			if s.rng.IntN(12) == 0 {
+				if t := at.Add(gap / 2); t.Before(s.now) {
+					out = append(out, s.event(events.TypeSubscriptionCancelled, cust, t, store))
+				}
+			}
+			at = at.Add(gap + time.Minute)
+		}
+	}
+	return out
+}
+
+// TestCommerceExact sends a generated purchase history (an import of
+// history older than the largest window first, then the rest shuffled,
+// with repeats, revisions, too-late events and one customer whose earliest
+// purchase arrives last) and compares every commerce stat of every scope
+// and window, and the advocates ranking, with the reference; then moves
+// the clock 30 days so that inactivity losses and forgotten history play
+// their part, and compares again.
+func TestCommerceExact(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 11))
+	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
+	day := 24 * time.Hour
+	clk := newClock(now)
+	_, broker := testenv.Kafka(t, 4, allTopics...)
+	_, addr := testenv.Redis(t)
+	tenantsFile := filepath.Join(t.TempDir(), "tenants.yaml")
+	require.NoError(t, os.WriteFile(tenantsFile, []byte("tenants:\n  acme: {}\n  initech:\n    churn_inactivity: \"off\"\n"), 0o600))
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_SCOPE_COMBOS": "channel+region", "CXPULSE_TENANTS_FILE": tenantsFile}, clk)
+
+	// acme keeps the default inactivity horizon of 90 days; initech has it
+	// off (customers leave only by cancelling).
+	var older, recent, revisions, last []msg
+	for _, tenant := range []string{"acme", "initech"} {
+		s := &shop{rng: rng, tenant: tenant, now: now}
+		evs := s.history(map[string]int{"acme": 300, "initech": 100}[tenant], 190*day)
+		// Customers whose first purchase is forgotten within the next 30
+		// days while they stay (initech) or come back (acme): neither may
+		// count as new again.
+		p1 := s.event(events.TypePurchaseCompleted, "old-1", now.Add(-170*day), 3)
+		p1.Purchase = &events.Purchase{OrderID: "o-old-1", Amount: 12, ReferralCode: "NEVER-SENT-old"}
+		evs = append(evs, p1)
+		if tenant == "acme" {
+			p2 := s.event(events.TypePurchaseCompleted, "old-1", now.Add(-20*day), 3)
+			p2.Purchase = &events.Purchase{OrderID: "o-old-2", Amount: 8}
+			evs = append(evs, p2)
+		}
+		// The customer whose earliest purchase arrives last.
+		var held *events.Event
+		for i, ev := range evs {
+			if ev.CustomerID == "k000" && ev.Type == events.TypePurchaseCompleted {
+				held = &evs[i]
+				break
+			}
+		}
+		require.NotNil(t, held)
+		heldEv := *held
+		p := *heldEv.Purchase
+		p.ReferralCode = s.codes[0]
+		heldEv.Purchase = &p
+		last = append(last, eventMsg(heldEv))
+		for _, ev := range evs {
+			if ev.ID == heldEv.ID {
+				continue
+			}
+			m := eventMsg(ev)
+			if now.Sub(ev.OccurredAt) > 90*day {
+				older = append(older, m)
+			} else {
+				recent = append(recent, m)
+			}
+			if rng.IntN(20) == 0 {
+				recent = append(recent, m) // a repeat
+			}
+		}
+		// Revisions: purchases moved in time and to another store.
+		for range 30 {
+			ev := evs[rng.IntN(len(evs))]
+			if ev.Type != events.TypePurchaseCompleted || ev.ID == heldEv.ID {
+				continue
+			}
+			ev.Revision = 1
+			ev.OccurredAt = now.Add(-time.Duration(rng.Int64N(int64(60 * day)))).Truncate(time.Millisecond)
+			ev.Dims = s.dims(rng.IntN(12))
+			p := *ev.Purchase
+			p.Amount += 1.25
+			ev.Purchase = &p
+			revisions = append(revisions, eventMsg(ev))
+		}
+	}
+	rng.Shuffle(len(recent), func(i, j int) { recent[i], recent[j] = recent[j], recent[i] })
+	all := append(append(append(older, recent...), revisions...), last...)
+	sources := produce(t, broker, older)
+	waitApplied(t, in.base)
+	sources = append(sources, produce(t, broker, recent)...)
+	waitApplied(t, in.base)
+	sources = append(sources, produce(t, broker, append(revisions, last...))...)
+	waitApplied(t, in.base)
+
+	final, bad := reference(all, now)
+	require.NotEmpty(t, bad, "the history reaches past the customer-state horizon")
+	scopesOf := func(ev *events.Event) []string {
+		return []string{"all", "store=" + ev.Dims["store"], "region=" + ev.Dims["region"], "channel=" + ev.Dims["channel"],
+			"channel=" + ev.Dims["channel"] + ",region=" + ev.Dims["region"]}
+	}
+	reasons := waitDeadLetters(t, broker, len(bad))
+	for _, i := range bad {
+		require.Equal(t, aggregate.ReasonTooLate, reasons[sources[i]], "dead letter of %s", all[i].ev.ID)
+	}
+	check := func(at time.Time) {
+		for _, tenant := range []string{"acme", "initech"} {
+			want := expected(final[tenant], at, scopesOf)
+			require.Len(t, want, 1+12+3+3+9)
+			checkScores(t, in.base, tenant, want)
+			for _, w := range refWindows {
+				var got aggregate.AdvocateList
+				require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/"+tenant+"/advocates?limit=1000&window="+w.name, &got))
+				require.Equal(t, refAdvocates(final[tenant], w, at), got.Advocates, "advocates of %s in %s", tenant, w.name)
+			}
+		}
+	}
+	check(now)
+	acme := expected(final["acme"], now, scopesOf)["all"]
+	t.Logf("acme, all, 30d: %v", acme["30d"].commerce)
+	require.Positive(t, acme["90d"].commerce["losses"], "inactivity and cancellation losses")
+	require.Positive(t, acme["90d"].commerce["referral_conversions"])
+
+	// 30 days on: losses to inactivity happen with no event; history is
+	// forgotten past the horizon without changing any figure.
+	later := now.Add(30 * day)
+	clk.set(later)
+	require.NoError(t, in.agg.SweepOnce(t.Context()))
+	check(later)
+}
+
+// refAdvocates ranks referrers by the conversions of the first purchases
+// in window w at now: codes resolved through the referral.sent events,
+// "unknown" for codes never sent.
+func refAdvocates(final map[string]*events.Event, w refWindow, now time.Time) []store.Advocate {
+	referrer := map[string]string{}
+	first := map[string]*events.Event{}
+	for _, ev := range final {
+		switch ev.Type {
+		case events.TypeReferralSent:
+			referrer[ev.Referral.Code] = ev.Referral.ReferrerID
+		case events.TypePurchaseCompleted:
+			if f := first[ev.CustomerID]; f == nil || refOrder(ev, f) < 0 {
+				first[ev.CustomerID] = ev
+			}
+		}
+	}
+	count := map[string]int64{}
+	for _, f := range first {
+		if code := f.Purchase.ReferralCode; code != "" && w.in(f.OccurredAt, now) {
+			r, ok := referrer[code]
+			if !ok {
+				r = "unknown"
+			}
+			count[r]++
+		}
+	}
+	out := []store.Advocate{}
+	for r, n := range count {
+		out = append(out, store.Advocate{ReferrerID: r, Conversions: n})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Conversions != out[j].Conversions {
+			return out[i].Conversions > out[j].Conversions
+		}
+		return out[i].ReferrerID < out[j].ReferrerID
+	})
+	return out
+}
+
+// waitDeadLetters waits until at least n dead letters are on cx.deadletter
+// and returns them by source.
+func waitDeadLetters(t *testing.T, broker string, n int) map[string]string {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got := deadLetterSources(t, broker); len(got) >= n {
+			return got
+		}
+	}
+	got := deadLetterSources(t, broker)
+	require.Len(t, got, n, "dead letters")
+	return got
+}

@@ -1,0 +1,364 @@
+package aggregate
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+// customer is what is kept of one customer of a tenant (DESIGN §3): their
+// completed purchases and cancellations within the customer-state horizon,
+// in event-time order, and what older, forgotten entries left behind. Every
+// commerce figure that depends on more than one event (first purchase,
+// activity spells, distinct purchasers, referral conversion) is derived
+// from it, so a late or revised event moves those figures to where they
+// belong: the plan retracts what the old history derived and adds what the
+// new one derives.
+type customer struct {
+	Events []entry `json:"e,omitempty"`
+	// First is the customer's earliest purchase once its entry has been
+	// forgotten, so that a later purchase is not counted as a first one.
+	First *entry `json:"f,omitempty"`
+	// Carry holds, per scope, the activity spell that was under way when
+	// the forgotten entries ended.
+	Carry map[string]spell `json:"c,omitempty"`
+	// AsOf is the instant (unix ms) the stored figures were derived at.
+	AsOf int64 `json:"t"`
+}
+
+// entry is one purchase or cancellation of a customer.
+type entry struct {
+	ID     string   `json:"i"`
+	Cancel bool     `json:"x,omitempty"`
+	At     int64    `json:"a"` // occurred_at, unix ms
+	Scopes []string `json:"s,omitempty"`
+	Code   string   `json:"r,omitempty"` // referral code of a purchase
+}
+
+// spell is an activity spell in one scope: since its activation, last the
+// latest purchase in it (both unix ms).
+type spell struct {
+	Since int64 `json:"a"`
+	Last  int64 `json:"l"`
+}
+
+func entryLess(a, b *entry) bool {
+	return a.At < b.At || (a.At == b.At && a.ID < b.ID)
+}
+
+func sortEntries(es []entry) {
+	slices.SortFunc(es, func(a, b entry) int {
+		if c := cmp.Compare(a.At, b.At); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+}
+
+// upsert puts e into the history, replacing an entry with the same id (a
+// revision).
+func (c *customer) upsert(e entry) {
+	c.Events = slices.DeleteFunc(c.Events, func(o entry) bool { return o.ID == e.ID })
+	c.Events = append(c.Events, e)
+	sortEntries(c.Events)
+}
+
+// walker replays a customer's history through activity spells, one scope
+// at a time: activated at a purchase when not active; lost at a
+// cancellation (every active scope) or at the last purchase + inactivity
+// when no purchase came in between (never when inactivity is 0).
+type walker struct {
+	inactivity int64 // ms; 0: off
+	states     map[string]*walkState
+	activate   func(scope string, at int64)
+	lose       func(scope string, at int64)
+}
+
+type walkState struct {
+	on          bool
+	since, last int64
+}
+
+func newWalker(carry map[string]spell, inactivity int64) *walker {
+	w := &walker{inactivity: inactivity, states: map[string]*walkState{}}
+	for sc, sp := range carry {
+		w.states[sc] = &walkState{on: true, since: sp.Since, last: sp.Last}
+	}
+	return w
+}
+
+// expire ends the spell of scope sc if its inactivity loss falls at or
+// before t.
+func (w *walker) expire(sc string, s *walkState, t int64) {
+	if s.on && w.inactivity > 0 && s.last+w.inactivity <= t {
+		s.on = false
+		if w.lose != nil {
+			w.lose(sc, s.last+w.inactivity)
+		}
+	}
+}
+
+func (w *walker) step(e *entry) {
+	if e.Cancel {
+		for _, sc := range slices.Sorted(maps.Keys(w.states)) {
+			s := w.states[sc]
+			w.expire(sc, s, e.At)
+			if s.on {
+				s.on = false
+				if w.lose != nil {
+					w.lose(sc, e.At)
+				}
+			}
+		}
+		return
+	}
+	for _, sc := range e.Scopes {
+		s := w.states[sc]
+		if s == nil {
+			s = &walkState{}
+			w.states[sc] = s
+		}
+		w.expire(sc, s, e.At)
+		if !s.on {
+			s.on, s.since = true, e.At
+			if w.activate != nil {
+				w.activate(sc, e.At)
+			}
+		}
+		s.last = e.At
+	}
+}
+
+// finish applies the inactivity losses due by t.
+func (w *walker) finish(t int64) {
+	for _, sc := range slices.Sorted(maps.Keys(w.states)) {
+		w.expire(sc, w.states[sc], t)
+	}
+}
+
+// derived is what a customer's history contributes at one instant.
+type derived struct {
+	counts []derivedCount
+	active map[string]int64 // scope → start of the current spell
+	conv   string           // conversions-set member, "" when none
+	convAt int64
+	due    int64 // when the record must be looked at again; 0: never
+}
+
+// derivedCount is one counter a history adds to the bucket of at in scopes.
+type derivedCount struct {
+	at      int64
+	scopes  []string
+	counter store.Counter
+}
+
+// derive computes what customer id's history contributes at now (unix ms).
+func (c *customer) derive(id string, now int64, h customerHorizon) derived {
+	d := derived{active: map[string]int64{}}
+	one := func(at int64, scope string, k store.Counter) {
+		d.counts = append(d.counts, derivedCount{at: at, scopes: []string{scope}, counter: k})
+	}
+	first := c.First
+	latest := map[string]int64{}
+	for i := range c.Events {
+		e := &c.Events[i]
+		if e.Cancel {
+			continue
+		}
+		if first == nil || entryLess(e, first) {
+			first = e
+		}
+		for _, sc := range e.Scopes {
+			latest[sc] = max(latest[sc], e.At)
+		}
+	}
+	if first != nil {
+		d.counts = append(d.counts, derivedCount{at: first.At, scopes: first.Scopes, counter: store.CustomersNew})
+		if first.Code != "" {
+			d.counts = append(d.counts, derivedCount{at: first.At, scopes: first.Scopes, counter: store.ReferredNew})
+			d.conv, d.convAt = store.ConversionMember(id, first.Code), first.At
+		}
+	}
+	for _, sc := range slices.Sorted(maps.Keys(latest)) {
+		one(latest[sc], sc, store.Purchasers)
+	}
+	w := newWalker(c.Carry, h.inactivity)
+	w.activate = func(sc string, at int64) { one(at, sc, store.Activations) }
+	w.lose = func(sc string, at int64) { one(at, sc, store.Losses) }
+	for i := range c.Events {
+		w.step(&c.Events[i])
+	}
+	w.finish(now)
+	due := func(t int64) {
+		if d.due == 0 || t < d.due {
+			d.due = t
+		}
+	}
+	for sc, s := range w.states {
+		if !s.on {
+			continue
+		}
+		d.active[sc] = s.since
+		if h.inactivity > 0 {
+			due(s.last + h.inactivity)
+		}
+	}
+	// Entries and carried spells are forgotten once nothing they decide
+	// can show in any window (see compact).
+	if len(c.Events) > 0 {
+		due(c.Events[0].At + h.forget + 1)
+	}
+	if h.inactivity > 0 {
+		for _, sp := range c.Carry {
+			due(sp.Last + h.inactivity + h.visible + 1)
+		}
+	}
+	return d
+}
+
+// customerHorizon holds a tenant's customer-state durations, in ms.
+type customerHorizon struct {
+	inactivity int64 // 0: off
+	// visible is how far back anything can still show in a window: the
+	// largest window plus one of its buckets.
+	visible int64
+	// forget is how long an entry is kept: visible + inactivity.
+	forget int64
+}
+
+func newCustomerHorizon(largest window.Window, inactivity time.Duration) customerHorizon {
+	vis := (largest.Length + largest.Bucket).Milliseconds()
+	return customerHorizon{inactivity: inactivity.Milliseconds(), visible: vis, forget: vis + inactivity.Milliseconds()}
+}
+
+// compact forgets the entries older than now − forget, keeping the
+// earliest purchase and the spells under way at that cutoff; spells whose
+// inactivity loss can no longer show in a window are dropped too. It
+// reports whether anything is left to keep.
+func (c *customer) compact(now int64, h customerHorizon) bool {
+	cutoff := now - h.forget
+	k := 0
+	for k < len(c.Events) && c.Events[k].At < cutoff {
+		k++
+	}
+	if k > 0 {
+		old := c.Events[:k]
+		for i := range old {
+			if e := old[i]; !e.Cancel && (c.First == nil || entryLess(&e, c.First)) {
+				c.First = &e
+			}
+		}
+		w := newWalker(c.Carry, h.inactivity)
+		for i := range old {
+			w.step(&old[i])
+		}
+		w.finish(cutoff)
+		c.Carry = map[string]spell{}
+		for sc, s := range w.states {
+			if s.on {
+				c.Carry[sc] = spell{Since: s.since, Last: s.last}
+			}
+		}
+		c.Events = slices.Clone(c.Events[k:])
+	}
+	if h.inactivity > 0 {
+		for sc, sp := range c.Carry {
+			if sp.Last+h.inactivity < now-h.visible {
+				delete(c.Carry, sc)
+			}
+		}
+	}
+	if len(c.Carry) == 0 {
+		c.Carry = nil
+	}
+	return len(c.Events) > 0 || len(c.Carry) > 0
+}
+
+// historyEntry returns the history entry of a purchase or cancellation.
+func historyEntry(it *item) entry {
+	e := entry{ID: it.ev.ID, At: it.ev.OccurredAt.UnixMilli(), Cancel: it.ev.Type == events.TypeSubscriptionCancelled}
+	if !e.Cancel {
+		e.Scopes = it.scopes
+		if it.ev.Purchase != nil {
+			e.Code = it.ev.Purchase.ReferralCode
+		}
+	}
+	return e
+}
+
+func decodeCustomer(id string, rec *store.CustomerRecord) (*customer, error) {
+	c := &customer{}
+	if rec == nil {
+		return c, nil
+	}
+	if err := json.Unmarshal(rec.Data, c); err != nil {
+		return nil, fmt.Errorf("record of customer %q: %w", id, err)
+	}
+	return c, nil
+}
+
+// planCustomer adds to pl and out what customer id's history change does:
+// the retraction of what the stored history derived at its AsOf and the
+// addition of what the new history derives at now. entries are the
+// customer's new or revised entries (nil when only time has passed).
+func planCustomer(pl *planner, out *plan, id string, rec *store.CustomerRecord, entries []entry, now time.Time, h customerHorizon) error {
+	old, err := decodeCustomer(id, rec)
+	if err != nil {
+		return err
+	}
+	nowMs := now.UnixMilli()
+	before := old.derive(id, old.AsOf, h)
+	cur, err := decodeCustomer(id, rec) // a separate copy to change
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		cur.upsert(e)
+	}
+	keep := cur.compact(nowMs, h)
+	cur.AsOf = nowMs
+	after := cur.derive(id, nowMs, h)
+	if rec == nil {
+		before = derived{}
+	}
+	for _, dc := range before.counts {
+		pl.addCount(dc.scopes, time.UnixMilli(dc.at), dc.counter, -1, now)
+	}
+	for _, dc := range after.counts {
+		pl.addCount(dc.scopes, time.UnixMilli(dc.at), dc.counter, 1, now)
+	}
+	u := store.CustomerUpdate{ID: id, Expect: store.NewEvent}
+	if rec != nil {
+		u.Expect = rec.Version
+	}
+	if keep {
+		if u.Record, err = json.Marshal(cur); err != nil {
+			return err
+		}
+		u.Due = after.due
+	} else {
+		after = derived{}
+	}
+	for _, sc := range slices.Sorted(maps.Keys(before.active)) {
+		if _, ok := after.active[sc]; !ok {
+			u.Active = append(u.Active, store.ActiveChange{Scope: sc, Remove: true})
+		}
+	}
+	for _, sc := range slices.Sorted(maps.Keys(after.active)) {
+		if since, ok := before.active[sc]; !ok || since != after.active[sc] {
+			u.Active = append(u.Active, store.ActiveChange{Scope: sc, Since: after.active[sc]})
+		}
+	}
+	if before.conv != after.conv || before.convAt != after.convAt {
+		u.ConversionDel, u.ConversionAdd, u.ConversionAt = before.conv, after.conv, after.convAt
+	}
+	out.slice.Customers = append(out.slice.Customers, u)
+	return nil
+}
