@@ -110,7 +110,7 @@ func TestCommerceExact(t *testing.T) {
 	day := 24 * time.Hour
 	clk := newClock(now)
 	_, broker := testenv.Kafka(t, 4, allTopics...)
-	_, addr := testenv.Redis(t)
+	rdb, addr := testenv.Redis(t)
 	tenantsFile := filepath.Join(t.TempDir(), "tenants.yaml")
 	require.NoError(t, os.WriteFile(tenantsFile, []byte("tenants:\n  acme: {}\n  initech:\n    churn_inactivity: \"off\"\n"), 0o600))
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
@@ -213,12 +213,32 @@ func TestCommerceExact(t *testing.T) {
 	require.Positive(t, acme["90d"].commerce["losses"], "inactivity and cancellation losses")
 	require.Positive(t, acme["90d"].commerce["referral_conversions"])
 
+	// Memory of the customer state (docs/redis.md): the records, the due
+	// set, the conversions and the active sets of every scope.
+	customers, err := rdb.HLen(t.Context(), "cxpulse:{acme}:cust").Result()
+	require.NoError(t, err)
+	keys, err := rdb.Keys(t.Context(), "cxpulse:{acme}:act:*").Result()
+	require.NoError(t, err)
+	var bytes int64
+	for _, k := range append(keys, "cxpulse:{acme}:cust", "cxpulse:{acme}:cdue", "cxpulse:{acme}:conv") {
+		n, err := rdb.MemoryUsage(t.Context(), k, 0).Result()
+		require.NoError(t, err)
+		bytes += n
+	}
+	t.Logf("customer state: %d customers, %d bytes, %d bytes per customer", customers, bytes, bytes/customers)
+	require.Less(t, bytes/customers, int64(4096), "bytes per customer")
+
 	// 30 days on: losses to inactivity happen with no event; history is
 	// forgotten past the horizon without changing any figure.
 	later := now.Add(30 * day)
 	clk.set(later)
 	require.NoError(t, in.agg.SweepOnce(t.Context()))
 	check(later)
+	for _, tenant := range []string{"acme", "initech"} {
+		due, err := rdb.ZCount(t.Context(), "cxpulse:{"+tenant+"}:cdue", "-inf", fmt.Sprint(later.UnixMilli())).Result()
+		require.NoError(t, err)
+		require.Zero(t, due, "customers of %s still due after the sweep", tenant)
+	}
 }
 
 // refAdvocates ranks referrers by the conversions of the first purchases

@@ -31,6 +31,9 @@ type customer struct {
 	Carry map[string]spell `json:"c,omitempty"`
 	// AsOf is the instant (unix ms) the stored figures were derived at.
 	AsOf int64 `json:"t"`
+	// Names is the record's table of scope names: entries refer to it by
+	// position, so each name is stored once per customer.
+	Names []string `json:"n,omitempty"`
 }
 
 // entry is one purchase or cancellation of a customer.
@@ -38,7 +41,8 @@ type entry struct {
 	ID     string   `json:"i"`
 	Cancel bool     `json:"x,omitempty"`
 	At     int64    `json:"a"` // occurred_at, unix ms
-	Scopes []string `json:"s,omitempty"`
+	Scopes []string `json:"-"`
+	Refs   []int    `json:"s,omitempty"` // Scopes as positions in customer.Names, when stored
 	Code   string   `json:"r,omitempty"` // referral code of a purchase
 }
 
@@ -216,8 +220,10 @@ func (c *customer) derive(id string, now int64, h customerHorizon) derived {
 		due(c.Events[0].At + h.forget + 1)
 	}
 	if h.inactivity > 0 {
-		for _, sp := range c.Carry {
-			due(sp.Last + h.inactivity + h.visible + 1)
+		for sc, sp := range c.Carry {
+			if lapse := sp.Last + h.inactivity; !c.continues(sc, lapse) {
+				due(lapse + h.visible + 1)
+			}
 		}
 	}
 	return d
@@ -269,8 +275,12 @@ func (c *customer) compact(now int64, h customerHorizon) bool {
 		c.Events = slices.Clone(c.Events[k:])
 	}
 	if h.inactivity > 0 {
+		// A carried spell that no later purchase continues ends at its
+		// inactivity loss; once that is older than any window, nothing
+		// about the spell can show.
 		for sc, sp := range c.Carry {
-			if sp.Last+h.inactivity < now-h.visible {
+			lapse := sp.Last + h.inactivity
+			if lapse < now-h.visible && !c.continues(sc, lapse) {
 				delete(c.Carry, sc)
 			}
 		}
@@ -279,6 +289,14 @@ func (c *customer) compact(now int64, h customerHorizon) bool {
 		c.Carry = nil
 	}
 	return len(c.Events) > 0 || len(c.Carry) > 0
+}
+
+// continues reports whether a purchase in scope sc before lapse continues
+// a carried spell.
+func (c *customer) continues(sc string, lapse int64) bool {
+	return slices.ContainsFunc(c.Events, func(e entry) bool {
+		return !e.Cancel && e.At < lapse && slices.Contains(e.Scopes, sc)
+	})
 }
 
 // historyEntry returns the history entry of a purchase or cancellation.
@@ -301,7 +319,54 @@ func decodeCustomer(id string, rec *store.CustomerRecord) (*customer, error) {
 	if err := json.Unmarshal(rec.Data, c); err != nil {
 		return nil, fmt.Errorf("record of customer %q: %w", id, err)
 	}
+	resolve := func(e *entry) error {
+		e.Scopes = make([]string, len(e.Refs))
+		for i, r := range e.Refs {
+			if r < 0 || r >= len(c.Names) {
+				return fmt.Errorf("record of customer %q: scope %d of %d", id, r, len(c.Names))
+			}
+			e.Scopes[i] = c.Names[r]
+		}
+		e.Refs = nil
+		return nil
+	}
+	for i := range c.Events {
+		if err := resolve(&c.Events[i]); err != nil {
+			return nil, err
+		}
+	}
+	if c.First != nil {
+		if err := resolve(c.First); err != nil {
+			return nil, err
+		}
+	}
+	c.Names = nil
 	return c, nil
+}
+
+// encode writes the record with each scope name stored once.
+func (c *customer) encode() ([]byte, error) {
+	index := map[string]int{}
+	c.Names = nil
+	refer := func(e *entry) {
+		e.Refs = make([]int, len(e.Scopes))
+		for i, sc := range e.Scopes {
+			n, ok := index[sc]
+			if !ok {
+				n = len(c.Names)
+				index[sc] = n
+				c.Names = append(c.Names, sc)
+			}
+			e.Refs[i] = n
+		}
+	}
+	for i := range c.Events {
+		refer(&c.Events[i])
+	}
+	if c.First != nil {
+		refer(c.First)
+	}
+	return json.Marshal(c)
 }
 
 // planCustomer adds to pl and out what customer id's history change does:
@@ -339,7 +404,7 @@ func planCustomer(pl *planner, out *plan, id string, rec *store.CustomerRecord, 
 		u.Expect = rec.Version
 	}
 	if keep {
-		if u.Record, err = json.Marshal(cur); err != nil {
+		if u.Record, err = cur.encode(); err != nil {
 			return err
 		}
 		u.Due = after.due
