@@ -2,8 +2,8 @@
 // as a Kafka consumer group, applies every event exactly once to the
 // rolling-window metrics of its tenant in Redis (through package store),
 // dead-letters what it cannot count, keeps windows sliding, publishes
-// changed scores to cx.scores and serves the read API. Computing alerts and
-// commerce metrics is left to later stages.
+// changed scores to cx.scores and serves the read API. Survey, ticket and
+// commerce metrics are kept; alerts are left to a later stage.
 package aggregate
 
 import (

@@ -293,3 +293,62 @@ func waitDeadLetters(t *testing.T, broker string, n int) map[string]string {
 	require.Len(t, got, n, "dead letters")
 	return got
 }
+
+// TestCommerceWorkedExample is the worked example of docs/metrics.md: eight
+// customers of store s1, every 30d commerce stat worked out by hand.
+func TestCommerceWorkedExample(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 2, allTopics...)
+	_, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, newClock(now))
+	n := 0
+	ev := func(typ events.Type, customer, day string) events.Event {
+		n++
+		at, err := time.Parse(time.RFC3339, "2026-"+day+"T10:00:00Z")
+		require.NoError(t, err)
+		return events.Event{ID: fmt.Sprintf("w-%d", n), Type: typ, Tenant: "acme", OccurredAt: at, CustomerID: customer,
+			Dims: map[string]string{"store": "s1"}}
+	}
+	buy := func(customer, day string, amount float64, code string) msg {
+		e := ev(events.TypePurchaseCompleted, customer, day)
+		e.Purchase = &events.Purchase{OrderID: "o-" + e.ID, Amount: amount, ReferralCode: code}
+		return eventMsg(e)
+	}
+	refund := ev(events.TypePurchaseRefunded, "fay", "11-16")
+	refund.Purchase = &events.Purchase{OrderID: "o-fay", Amount: 25}
+	sent := ev(events.TypeReferralSent, "ann", "10-30")
+	sent.Referral = &events.Referral{Code: "ANN1", ReferrerID: "ann"}
+	produce(t, broker, []msg{
+		buy("ann", "09-01", 100, ""), buy("ann", "11-10", 50, ""), eventMsg(sent),
+		buy("bob", "11-01", 80, "ANN1"),
+		buy("cat", "07-01", 40, ""),
+		buy("dan", "08-10", 60, ""), buy("dan", "10-20", 30, ""), eventMsg(ev(events.TypeSubscriptionCancelled, "dan", "11-05")),
+		buy("eve", "08-01", 20, ""),
+		buy("fay", "11-15", 25, ""), eventMsg(refund), eventMsg(ev(events.TypeSubscriptionCancelled, "fay", "11-18")),
+		buy("gus", "11-20", 45, "NOPE"),
+		buy("hal", "11-12", 10, ""),
+	})
+	waitApplied(t, in.base)
+	produce(t, broker, []msg{buy("hal", "10-01", 15, "")}) // hal's earliest purchase, last
+	waitApplied(t, in.base)
+
+	var got struct {
+		Windows map[string]map[string]float64 `json:"windows"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=store=s1", &got))
+	// The 30d window holds the buckets from 2026-10-24 00:00 on.
+	want := map[string]float64{
+		"purchases": 5, "refunds": 1, "revenue": 185, "atv": 42, // ann 50, bob 80, fay 25, gus 45, hal 10
+		"customers_purchasing": 5, "customers_new": 3, "repeat_purchase_rate": 40, // new: bob, fay, gus
+		"referrals_sent": 1, "referral_conversions": 2, "referral_conversion_rate": 200, "referral_new_customer_share": 200.0 / 3,
+		"customers_active": 4, "customers_activated": 3, "losses": 3, // active: ann, bob, gus, hal; activated: bob, fay, gus; lost: dan, eve, fay
+		"customers_at_start": 4, "customers_retained": 2, "customers_lost": 2, // at start: ann, dan, eve, hal; retained: ann, hal
+		"churn_rate": 50, "retention_rate": 50, "clv": 84, // 42 × 5/5 × 4/2
+	}
+	for stat, v := range want {
+		require.InDelta(t, v, got.Windows["30d"][stat], 1e-9, stat)
+	}
+	var adv aggregate.AdvocateList
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/advocates?window=30d", &adv))
+	require.Equal(t, []store.Advocate{{ReferrerID: "ann", Conversions: 1}, {ReferrerID: "unknown", Conversions: 1}}, adv.Advocates)
+}
