@@ -49,6 +49,8 @@ const (
 	sweepInterval     = time.Second
 	sweepLimit        = 2000
 	readerMaxWait     = 250 * time.Millisecond
+	// customerCacheSize bounds the customer records cached in memory.
+	customerCacheSize = 100_000
 )
 
 // Aggregator consumes events and keeps the metrics.
@@ -69,6 +71,8 @@ type Aggregator struct {
 	largest  window.Window
 
 	batches chan *batch
+	// customers caches customer records (see customerCache).
+	customers *customerCache
 	// knownTenants are the tenants already recorded in store.TenantsKey.
 	knownTenants sync.Map
 
@@ -86,7 +90,7 @@ func WithClock(now func() time.Time) Option { return func(a *Aggregator) { a.now
 // New builds an aggregator from a validated Config.
 func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	a := &Aggregator{cfg: cfg, log: logger.With(zap.String("component", "aggregator")), now: time.Now,
-		halted: map[string]string{}, batches: make(chan *batch)}
+		halted: map[string]string{}, batches: make(chan *batch), customers: newCustomerCache(customerCacheSize)}
 	for _, o := range opts {
 		o(a)
 	}

@@ -508,11 +508,21 @@ func cut(items []*item, batches map[string]*batch, max int) []piece {
 // (with no ranges) the customers due for a look with no new event.
 func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*item, ranges []store.Range, due []string, now time.Time) (string, error) {
 	in := &planInput{windows: a.cfg.Windows, now: now, known: map[string]*store.Record{}, horizon: a.customerHorizon(tenant), due: due}
-	var err error
-	// Customer records are read up front: most purchases are by customers
-	// seen before, and the script checks their versions anyway.
-	if in.customers, err = a.store.Customers(ctx, tenant, append(historyCustomers(items), due...)); err != nil {
-		return "", err
+	// Customer records come from the cache, else are read up front; the
+	// script checks their versions either way.
+	cached, missing := a.customers.get(tenant, append(historyCustomers(items), due...))
+	in.customers = cached
+	if len(missing) > 0 {
+		read, err := a.store.Customers(ctx, tenant, missing)
+		if err != nil {
+			return "", err
+		}
+		fetched := make(map[string]*store.CustomerRecord, len(missing))
+		for _, id := range missing {
+			fetched[id] = read[id]
+		}
+		maps.Copy(in.customers, fetched)
+		a.customers.put(tenant, fetched)
 	}
 	for attempt := 0; attempt < 20; attempt++ {
 		if len(ranges) == 0 && len(due) == 0 {
@@ -529,6 +539,7 @@ func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*ite
 		}
 		switch res.Outcome {
 		case store.Applied:
+			a.customers.applied(tenant, p.slice.Customers)
 			if err := a.store.WriteViews(ctx, tenant, now, res.Views); err != nil {
 				return "", err
 			}
@@ -564,6 +575,7 @@ func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*ite
 		case store.Conflict:
 			maps.Copy(in.known, res.Conflicts)
 			maps.Copy(in.customers, res.CustomerConflicts)
+			a.customers.put(tenant, res.CustomerConflicts)
 		}
 	}
 	return "", fmt.Errorf("slice of tenant %s did not settle", tenant)

@@ -111,8 +111,7 @@ func (w *walker) expire(sc string, s *walkState, t int64) {
 
 func (w *walker) step(e *entry) {
 	if e.Cancel {
-		for _, sc := range slices.Sorted(maps.Keys(w.states)) {
-			s := w.states[sc]
+		for sc, s := range w.states {
 			w.expire(sc, s, e.At)
 			if s.on {
 				s.on = false
@@ -142,32 +141,32 @@ func (w *walker) step(e *entry) {
 
 // finish applies the inactivity losses due by t.
 func (w *walker) finish(t int64) {
-	for _, sc := range slices.Sorted(maps.Keys(w.states)) {
-		w.expire(sc, w.states[sc], t)
+	for sc, s := range w.states {
+		w.expire(sc, s, t)
 	}
 }
 
 // derived is what a customer's history contributes at one instant.
 type derived struct {
-	counts []derivedCount
+	counts []countKey
 	active map[string]int64 // scope → start of the current spell
 	conv   string           // conversions-set member, "" when none
 	convAt int64
 	due    int64 // when the record must be looked at again; 0: never
 }
 
-// derivedCount is one counter a history adds to the bucket of at in scopes.
-type derivedCount struct {
+// countKey is one derived counter in one scope at one instant.
+type countKey struct {
 	at      int64
-	scopes  []string
 	counter store.Counter
+	scope   string
 }
 
 // derive computes what customer id's history contributes at now (unix ms).
 func (c *customer) derive(id string, now int64, h customerHorizon) derived {
 	d := derived{active: map[string]int64{}}
 	one := func(at int64, scope string, k store.Counter) {
-		d.counts = append(d.counts, derivedCount{at: at, scopes: []string{scope}, counter: k})
+		d.counts = append(d.counts, countKey{at: at, scope: scope, counter: k})
 	}
 	first := c.First
 	latest := map[string]int64{}
@@ -184,14 +183,18 @@ func (c *customer) derive(id string, now int64, h customerHorizon) derived {
 		}
 	}
 	if first != nil {
-		d.counts = append(d.counts, derivedCount{at: first.At, scopes: first.Scopes, counter: store.CustomersNew})
+		for _, sc := range first.Scopes {
+			one(first.At, sc, store.CustomersNew)
+			if first.Code != "" {
+				one(first.At, sc, store.ReferredNew)
+			}
+		}
 		if first.Code != "" {
-			d.counts = append(d.counts, derivedCount{at: first.At, scopes: first.Scopes, counter: store.ReferredNew})
 			d.conv, d.convAt = store.ConversionMember(id, first.Code), first.At
 		}
 	}
-	for _, sc := range slices.Sorted(maps.Keys(latest)) {
-		one(latest[sc], sc, store.Purchasers)
+	for sc, at := range latest {
+		one(at, sc, store.Purchasers)
 	}
 	w := newWalker(c.Carry, h.inactivity)
 	w.activate = func(sc string, at int64) { one(at, sc, store.Activations) }
@@ -379,29 +382,38 @@ func planCustomer(pl *planner, out *plan, id string, rec *store.CustomerRecord, 
 		return err
 	}
 	nowMs := now.UnixMilli()
-	before := old.derive(id, old.AsOf, h)
-	cur, err := decodeCustomer(id, rec) // a separate copy to change
-	if err != nil {
-		return err
+	before := derived{}
+	if rec != nil {
+		before = old.derive(id, old.AsOf, h)
 	}
+	cur := *old
+	cur.Events = slices.Clone(old.Events)
+	cur.Carry = maps.Clone(old.Carry)
 	for _, e := range entries {
 		cur.upsert(e)
 	}
 	keep := cur.compact(nowMs, h)
 	cur.AsOf = nowMs
 	after := cur.derive(id, nowMs, h)
-	if rec == nil {
-		before = derived{}
+	// Most of what a history derives is the same before and after a new
+	// purchase (the first purchase, the spells already under way): only
+	// the difference goes to the planner.
+	diff := make(map[countKey]float64, len(before.counts)+len(after.counts))
+	for _, k := range before.counts {
+		diff[k]--
 	}
-	for _, dc := range before.counts {
-		pl.addCount(dc.scopes, time.UnixMilli(dc.at), dc.counter, -1, now)
+	for _, k := range after.counts {
+		diff[k]++
 	}
-	for _, dc := range after.counts {
-		pl.addCount(dc.scopes, time.UnixMilli(dc.at), dc.counter, 1, now)
+	for k, n := range diff {
+		if n != 0 {
+			pl.addCount(k.scope, time.UnixMilli(k.at), k.counter, n)
+		}
 	}
-	u := store.CustomerUpdate{ID: id, Expect: store.NewEvent}
+	u := store.CustomerUpdate{ID: id, Expect: store.NewEvent, Version: nowMs}
 	if rec != nil {
 		u.Expect = rec.Version
+		u.Version = max(rec.Version+1, nowMs)
 	}
 	if keep {
 		if u.Record, err = cur.encode(); err != nil {

@@ -28,9 +28,7 @@ func TestCompactKeepsEveryVisibleFigure(t *testing.T) {
 		for _, dc := range d.counts {
 			for wi, w := range ws {
 				if w.Holds(w.Index(time.UnixMilli(dc.at)), time.UnixMilli(now)) {
-					for _, sc := range dc.scopes {
-						out[fmt.Sprintf("%d/%s/%d/%d", dc.counter, sc, wi, w.Index(time.UnixMilli(dc.at)))]++
-					}
+					out[fmt.Sprintf("%d/%s/%d/%d", dc.counter, dc.scope, wi, w.Index(time.UnixMilli(dc.at)))]++
 				}
 			}
 		}

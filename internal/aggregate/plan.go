@@ -48,6 +48,8 @@ type deltaKey struct {
 
 type planner struct {
 	windows []window.Window
+	// first and last are each window's span at now.
+	first, last []int64
 	deltas  map[deltaKey]*store.Counters
 	order   []deltaKey
 	index   map[string]int32 // scope name → index
@@ -64,7 +66,7 @@ func (p *planner) scope(name string) int32 {
 	return i
 }
 
-func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign float64, now time.Time) {
+func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign float64) {
 	var buf [16]int32
 	idx := buf[:0]
 	for _, sc := range scopes {
@@ -72,7 +74,7 @@ func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign flo
 	}
 	for wi, w := range p.windows {
 		b := w.Index(at)
-		if !w.Holds(b, now) {
+		if b < p.first[wi] || b > p.last[wi] {
 			continue
 		}
 		for _, si := range idx {
@@ -88,11 +90,23 @@ func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign flo
 	}
 }
 
-// addCount adds sign to one counter of the buckets of at in scopes.
-func (p *planner) addCount(scopes []string, at time.Time, k store.Counter, sign float64, now time.Time) {
-	var c store.Counters
-	c[k] = 1
-	p.add(scopes, at, &c, sign, now)
+// addCount adds n to one counter of the buckets of at in one scope.
+func (p *planner) addCount(scope string, at time.Time, k store.Counter, n float64) {
+	si := p.scope(scope)
+	for wi, w := range p.windows {
+		b := w.Index(at)
+		if b < p.first[wi] || b > p.last[wi] {
+			continue
+		}
+		key := deltaKey{si, int32(wi), b}
+		d := p.deltas[key]
+		if d == nil {
+			d = new(store.Counters)
+			p.deltas[key] = d
+			p.order = append(p.order, key)
+		}
+		d[k] += n
+	}
 }
 
 // planInput is what a tenant slice is planned from besides its items.
@@ -132,6 +146,10 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 	windows, known, now := in.windows, in.known, in.now
 	out := &plan{}
 	pl := &planner{windows: windows, deltas: map[deltaKey]*store.Counters{}, index: map[string]int32{}}
+	for _, w := range windows {
+		f, l := w.Span(now)
+		pl.first, pl.last = append(pl.first, f), append(pl.last, l)
+	}
 	histories := map[string][]entry{}
 	var customerOrder []string
 	// The items of each id, in offset order, as linked lists over items:
@@ -151,6 +169,8 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 		last[i] = i
 		heads = append(heads, i)
 	}
+	out.slice.IDs = make([]store.IDCheck, 0, len(heads))
+	out.slice.Records = make([]store.Record, 0, len(heads))
 	letter := func(it *item, reason, detail string) {
 		out.slice.Letters = append(out.slice.Letters, store.Letter{Key: it.msg.Key, Value: it.msg.Value,
 			Reason: reason, Detail: detail, Source: source(it.msg)})
@@ -198,12 +218,12 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 		switch {
 		case chosen != nil:
 			if base != nil {
-				pl.add(base.Scopes, base.OccurredAt, &base.Counters, -1, now)
+				pl.add(base.Scopes, base.OccurredAt, &base.Counters, -1)
 			} else {
 				out.applied++
 			}
 			c := contribution(&chosen.ev)
-			pl.add(chosen.scopes, chosen.ev.OccurredAt, &c, 1, now)
+			pl.add(chosen.scopes, chosen.ev.OccurredAt, &c, 1)
 			out.slice.Records = append(out.slice.Records, store.Record{
 				ID: id, Revision: chosen.ev.Revision, Arrival: now, OccurredAt: chosen.ev.OccurredAt,
 				Type: string(chosen.ev.Type), Scopes: chosen.scopes, Counters: c, CustomerID: chosen.ev.CustomerID,
@@ -239,6 +259,7 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 			return nil, err
 		}
 	}
+	out.slice.Deltas = make([]store.Delta, 0, len(pl.order))
 	for _, k := range pl.order {
 		if d := pl.deltas[k]; !d.Zero() {
 			out.slice.Deltas = append(out.slice.Deltas, store.Delta{Scope: pl.scopes[k.scope], Window: int(k.window), Bucket: k.bucket, Counters: *d})

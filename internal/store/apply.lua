@@ -12,7 +12,7 @@
 --       ndeltas and (scope number, window, bucket, leaves ms, packed counters),
 --       nletters and the dead letters to publish,
 --       ncustomers and per customer (id, expected version or '-', record or
---       '' to forget, due ms or 0, nactive and (scope number, spell start
+--       '' to forget, new version, due ms or 0, nactive and (scope number, spell start
 --       ms or '-' to remove) each, conversion to remove or '', conversion
 --       to add or '', its time ms),
 --       ncodes and (referral code, referrer) pairs.
@@ -88,9 +88,9 @@ cpos = cpos + 1 + tonumber(ARGV[cpos])       -- letters
 local ncust = tonumber(ARGV[cpos]); cpos = cpos + 1
 local custs, cids = {}, {}
 for k = 1, ncust do
-  local c = {id = ARGV[cpos], expect = ARGV[cpos + 1], rec = ARGV[cpos + 2], due = tonumber(ARGV[cpos + 3])}
-  local nact = tonumber(ARGV[cpos + 4])
-  cpos = cpos + 5
+  local c = {id = ARGV[cpos], expect = ARGV[cpos + 1], rec = ARGV[cpos + 2], newv = ARGV[cpos + 3], due = tonumber(ARGV[cpos + 4])}
+  local nact = tonumber(ARGV[cpos + 5])
+  cpos = cpos + 6
   c.act = {}
   for j = 1, nact do
     c.act[j] = {tonumber(ARGV[cpos]), ARGV[cpos + 1]}
@@ -187,9 +187,7 @@ for _, c in ipairs(custs) do
   if c.rec == '' then
     redis.call('HDEL', KEYS[9], c.id)
   else
-    local v = 1
-    if c.version ~= '-' then v = tonumber(c.version) + 1 end
-    redis.call('HSET', KEYS[9], c.id, fmtint(v) .. '|' .. c.rec)
+    redis.call('HSET', KEYS[9], c.id, c.newv .. '|' .. c.rec)
   end
   if c.due > 0 then redis.call('ZADD', KEYS[10], c.due, c.id) else redis.call('ZREM', KEYS[10], c.id) end
   for _, op in ipairs(c.act) do

@@ -196,6 +196,10 @@ type CustomerUpdate struct {
 	ID     string
 	Expect int64  // the stored version the plan saw, NewEvent when none
 	Record []byte // the new record; nil forgets the customer
+	// Version is the new record's version: above Expect, and no less than
+	// the instant of the write in unix ms, so a customer forgotten and seen
+	// again does not reuse an earlier version.
+	Version int64
 	Due    int64  // unix ms at which the record must be looked at again; 0: never
 	// Active sets, per scope, the start (unix ms) of the customer's current
 	// activity spell, or removes the customer from the scope's active set.
@@ -354,7 +358,7 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 		if c.Expect != NewEvent {
 			exp = strconv.FormatInt(c.Expect, 10)
 		}
-		args = append(args, c.ID, exp, c.Record, c.Due, len(c.Active))
+		args = append(args, c.ID, exp, c.Record, c.Version, c.Due, len(c.Active))
 		for _, ch := range c.Active {
 			since := "-"
 			if !ch.Remove {
