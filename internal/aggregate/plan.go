@@ -50,10 +50,10 @@ type planner struct {
 	windows []window.Window
 	// first and last are each window's span at now.
 	first, last []int64
-	deltas  map[deltaKey]*store.Counters
-	order   []deltaKey
-	index   map[string]int32 // scope name → index
-	scopes  []string
+	deltas      map[deltaKey]*store.Counters
+	order       []deltaKey
+	index       map[string]int32 // scope name → index
+	scopes      []string
 }
 
 func (p *planner) scope(name string) int32 {

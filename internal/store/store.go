@@ -200,7 +200,7 @@ type CustomerUpdate struct {
 	// the instant of the write in unix ms, so a customer forgotten and seen
 	// again does not reuse an earlier version.
 	Version int64
-	Due    int64  // unix ms at which the record must be looked at again; 0: never
+	Due     int64 // unix ms at which the record must be looked at again; 0: never
 	// Active sets, per scope, the start (unix ms) of the customer's current
 	// activity spell, or removes the customer from the scope's active set.
 	Active []ActiveChange
