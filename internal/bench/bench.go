@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -54,6 +56,16 @@ type Results struct {
 	// RedisBusy is the share of one core Redis used during the aggregator
 	// phase: near 1 means Redis bounds the aggregator.
 	RedisBusy float64 `json:"redis_busy_during_aggregator"`
+	// RedisCommands are the commands that took most of Redis's time during
+	// the aggregator phase (commands run by scripts included).
+	RedisCommands []CommandStat `json:"redis_commands_during_aggregator"`
+}
+
+// CommandStat is one line of Redis INFO commandstats.
+type CommandStat struct {
+	Command string  `json:"command"`
+	Calls   int64   `json:"calls"`
+	Seconds float64 `json:"seconds"`
 }
 
 var tenantNames = []string{"acme", "globex", "initech", "hooli", "umbrella", "stark"}
@@ -152,11 +164,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	defer func() { agg.kill() }()
 	profDone := profile(agg.base, filepath.Join(filepath.Dir(cfg.Out), "aggregator.cpu.prof"), 5*time.Second)
+	_ = rdb.ConfigResetStat(ctx).Err()
 	cpu0, t0 := redisCPU(ctx, rdb), time.Now()
 	if res.AggregatorEPS, err = measureAggregator(ctx, agg, int64(cfg.Events)); err != nil {
 		return fmt.Errorf("aggregator: %w", err)
 	}
 	res.RedisBusy = (redisCPU(ctx, rdb) - cpu0) / time.Since(t0).Seconds()
+	res.RedisCommands = commandStats(ctx, rdb, 8)
 	<-profDone
 
 	fmt.Fprintf(out, "phase: latency at %d events/s…\n", cfg.LatencyRate)
@@ -512,6 +526,12 @@ func printTable(out io.Writer, r *Results) {
 	fmt.Fprintf(out, "| kill -9: reassigned to caught up | %.1f s | ≤ 5 s |\n", r.RecoveryS)
 	fmt.Fprintf(out, "| Redis bytes per active scope | %.0f | ≤ 65536 |\n", r.RedisBytesPerScope)
 	fmt.Fprintf(out, "| Redis busy during the aggregator phase | %.0f %% of a core | |\n", 100*r.RedisBusy)
+	if len(r.RedisCommands) > 0 {
+		fmt.Fprintf(out, "\nRedis time by command during the aggregator phase (scripts' commands included in evalsha):\n\n| command | calls | seconds |\n| --- | --- | --- |\n")
+		for _, c := range r.RedisCommands {
+			fmt.Fprintf(out, "| %s | %d | %.2f |\n", c.Command, c.Calls, c.Seconds)
+		}
+	}
 }
 
 func mix(m map[string]int) string {
@@ -547,6 +567,32 @@ func profile(base, path string, d time.Duration) <-chan struct{} {
 		}
 	}()
 	return done
+}
+
+// commandStats returns the n commands Redis spent most time on since the
+// last CONFIG RESETSTAT.
+func commandStats(ctx context.Context, rdb *redis.Client, n int) []CommandStat {
+	info, err := rdb.InfoMap(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	var out []CommandStat
+	for k, v := range info["Commandstats"] {
+		st := CommandStat{Command: strings.TrimPrefix(k, "cmdstat_")}
+		for part := range strings.SplitSeq(v, ",") {
+			name, val, _ := strings.Cut(part, "=")
+			switch name {
+			case "calls":
+				st.Calls, _ = strconv.ParseInt(val, 10, 64)
+			case "usec":
+				us, _ := strconv.ParseFloat(val, 64)
+				st.Seconds = us / 1e6
+			}
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b CommandStat) int { return cmp.Compare(b.Seconds, a.Seconds) })
+	return out[:min(n, len(out))]
 }
 
 // redisCPU returns the CPU seconds Redis has used.

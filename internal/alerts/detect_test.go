@@ -1,0 +1,79 @@
+package alerts
+
+import (
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestWilsonByHand(t *testing.T) {
+	// 5 of 20: p = 0.25, z = 1.96; center (0.25 + 0.09604)/1.19208,
+	// half 1.96·√(0.009375 + 0.0024010)/1.19208.
+	lo, hi := Wilson(5, 20)
+	require.InDelta(t, 0.11186, lo, 1e-5) // hand-worked to 5 places
+	require.InDelta(t, 0.46870, hi, 1e-5)
+	lo, hi = Wilson(0, 0)
+	require.Equal(t, [2]float64{0, 1}, [2]float64{lo, hi})
+}
+
+func TestCUSUMByHand(t *testing.T) {
+	// p0 0.2, OR 2: +ln 2 per detractor, −ln 1.2 per response.
+	up, down := math.Log(2), math.Log(1.2)
+	hours := []Counts{{N: 10, D: 1}, {N: 10, D: 5}, {N: 10, D: 6}}
+	want := max(0, 0+1*up-10*down)   // 0: floored
+	want = max(0, want+5*up-10*down) // 1.6425
+	want = max(0, want+6*up-10*down) // 3.9782
+	require.InDelta(t, 3.97819, want, 1e-5)
+	require.InDelta(t, want, CUSUM(hours, 0.2, 2), 1e-12)
+}
+
+func TestThresholdByHand(t *testing.T) {
+	require.InDelta(t, math.Log(50*365)-3, DefaultParams.Threshold(50), 1e-12) // 6.8119
+	require.Equal(t, 3.5, DefaultParams.Threshold(1))                          // ln 365 − 3 = 2.9 < 3.5
+}
+
+// TestEvaluateBurst: a store with a 20 % baseline at 50 responses a day
+// gets 30 detractors among 50 responses in the last six hours.
+func TestEvaluateBurst(t *testing.T) {
+	day := 24 * time.Hour
+	hours := make([]Counts, 24)
+	for i := range 18 {
+		hours[i] = Counts{N: 2, D: 0}
+	}
+	for i := 18; i < 24; i++ {
+		hours[i] = Counts{N: 8, D: 5}
+	}
+	// 24h: 36 + 48 = 84 responses, 30 detractors.
+	ws := []WindowCounts{
+		{Name: "1h", Length: time.Hour, Counts: Counts{N: 8, D: 5}},
+		{Name: "24h", Length: day, Counts: Counts{N: 84, D: 30}},
+		{Name: "7d", Length: 7 * day, Counts: Counts{N: 384, D: 90}},
+		{Name: "90d", Length: 90 * day, Counts: Counts{N: 4534, D: 920}},
+	}
+	tenant := []WindowCounts{
+		{Name: "1h", Length: time.Hour, Counts: Counts{N: 100, D: 20}},
+		{Name: "24h", Length: day, Counts: Counts{N: 2400, D: 500}},
+		{Name: "7d", Length: 7 * day, Counts: Counts{N: 16800, D: 3400}},
+		{Name: "90d", Length: 90 * day, Counts: Counts{N: 216000, D: 43600}},
+	}
+	d := DefaultParams.Evaluate(Input{Hours: hours, Windows: ws, Tenant: tenant, Age: 365 * day})
+	// Guard: 24h (84 ≥ 10). Baseline: 90d − 24h = 4450 responses, 890
+	// detractors, over 89 days: r = 50. Tenant: 43100 / 213600.
+	require.Equal(t, "24h", d.Guard.Name)
+	require.Equal(t, Counts{N: 4450, D: 890}, d.Baseline)
+	pt := 43100.0 / 213600
+	require.InDelta(t, pt, d.PTenant, 1e-12)
+	p0 := (890 + 50*pt) / (4450 + 50)
+	require.InDelta(t, p0, d.P0, 1e-12)
+	require.InDelta(t, 50, d.R, 1e-9)
+	require.InDelta(t, math.Log(50*365)-3, d.H, 1e-9)
+	require.InDelta(t, CUSUM(hours, p0, 3), d.SCritical, 1e-12)
+	require.Greater(t, d.SCritical, d.H)
+	require.Equal(t, Critical, d.Severity, d.Reason)
+
+	// The same burst with only 4 detractors in the guard window: no alert.
+	ws[1].D = 4
+	require.Equal(t, None, DefaultParams.Evaluate(Input{Hours: hours, Windows: ws, Tenant: tenant, Age: 365 * day}).Severity)
+}
