@@ -1,0 +1,124 @@
+package alerts
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// maxTermsPerComment bounds what one comment contributes.
+const maxTermsPerComment = 40
+
+// Terms splits a comment into the terms themes are counted over: Unicode
+// words (letters, marks and digits) in lower case for alphabetic scripts,
+// and overlapping character bigrams for Han, Hiragana, Katakana and Hangul
+// runs, which are not written with spaces. Words of one letter and bare
+// numbers are dropped; each term counts once per comment.
+func Terms(comment string) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(t string) {
+		if !seen[t] && len(out) < maxTermsPerComment {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	var word, cjk []rune
+	flushWord := func() {
+		if len(word) > 1 && slices.ContainsFunc(word, unicode.IsLetter) {
+			add(strings.ToLower(string(word)))
+		}
+		word = word[:0]
+	}
+	flushCJK := func() {
+		switch {
+		case len(cjk) == 1:
+			add(string(cjk))
+		default:
+			for i := 0; i+1 < len(cjk); i++ {
+				add(string(cjk[i : i+2]))
+			}
+		}
+		cjk = cjk[:0]
+	}
+	for _, r := range comment {
+		switch {
+		case isCJK(r):
+			flushWord()
+			cjk = append(cjk, r)
+		case unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsDigit(r):
+			flushCJK()
+			word = append(word, r)
+		default:
+			flushWord()
+			flushCJK()
+		}
+	}
+	flushWord()
+	flushCJK()
+	return out
+}
+
+func isCJK(r rune) bool {
+	return unicode.Is(unicode.Han, r) || unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)
+}
+
+// Term is a term that drives a spike.
+type Term struct {
+	Term  string  `json:"term"`
+	Z     float64 `json:"z"`
+	Count int64   `json:"count"`
+}
+
+// ThemePrior is α0 of the informative Dirichlet prior (DESIGN §7).
+const ThemePrior = 500
+
+// TopTerms ranks the terms of the spike's comments against the baseline's
+// by the weighted log-odds ratio with an informative Dirichlet prior
+// (Monroe, Colaresi and Quinn 2008): α_w = α0·f_w, f_w the term's share of
+// the tenant-wide counts, and
+//
+//	δ_w = ln((y_w + α_w) / (n + α0 − y_w − α_w)) − ln((b_w + α_w) / (m + α0 − b_w − α_w))
+//	z_w = δ_w / √(1/(y_w + α_w) + 1/(b_w + α_w))
+//
+// with y, n the spike's counts and total, b, m the baseline's. Terms with
+// z > 1.96 and at least 3 spike occurrences are returned, highest z first,
+// at most limit.
+func TopTerms(spike, baseline, tenant map[string]int64, limit int) []Term {
+	var n, m, total float64
+	for _, c := range spike {
+		n += float64(c)
+	}
+	for _, c := range baseline {
+		m += float64(c)
+	}
+	for _, c := range tenant {
+		total += float64(c)
+	}
+	var out []Term
+	for w, y := range spike {
+		if y < 3 {
+			continue
+		}
+		// A term the tenant-wide counts have not seen yet gets the weight
+		// of one occurrence.
+		f := max(float64(tenant[w]), 1) / max(total, 1)
+		a := ThemePrior * f
+		b := float64(baseline[w])
+		yf := float64(y)
+		delta := math.Log((yf+a)/(n+ThemePrior-yf-a)) - math.Log((b+a)/(m+ThemePrior-b-a))
+		z := delta / math.Sqrt(1/(yf+a)+1/(b+a))
+		if z > 1.96 {
+			out = append(out, Term{Term: w, Z: math.Round(z*100) / 100, Count: y})
+		}
+	}
+	slices.SortFunc(out, func(x, y Term) int {
+		if c := cmp.Compare(y.Z, x.Z); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Term, y.Term)
+	})
+	return out[:min(limit, len(out))]
+}

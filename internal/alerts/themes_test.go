@@ -1,0 +1,41 @@
+package alerts
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestTerms(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"The refund was LATE, very late!!", []string{"the", "refund", "was", "late", "very"}},
+		{"Rückerstattung kam zu spät", []string{"rückerstattung", "kam", "zu", "spät"}},
+		{"remboursement très lent", []string{"remboursement", "très", "lent"}},
+		{"Возврат денег задерживается", []string{"возврат", "денег", "задерживается"}},
+		{"تأخر استرداد المبلغ", []string{"تأخر", "استرداد", "المبلغ"}},
+		{"返金が遅い", []string{"返金", "金が", "が遅", "遅い"}},
+		{"退款太慢", []string{"退款", "款太", "太慢"}},
+		{"refund 退款 慢", []string{"refund", "退款", "慢"}},
+		{"order 12345 a b 3d", []string{"order", "3d"}},
+		{"", nil},
+	} {
+		require.Equal(t, c.want, Terms(c.in), c.in)
+	}
+}
+
+// TestTopTermsByHand: the z values below were worked out with a calculator
+// from the formula in TopTerms' comment (n 55, m 515, tenant total 5660;
+// α_refund = 500·60/5660 = 5.3004, α_late 8.8339, α_the 44.1696).
+func TestTopTermsByHand(t *testing.T) {
+	spike := map[string]int64{"refund": 30, "late": 12, "bad": 10, "the": 3}
+	baseline := map[string]int64{"bad": 200, "slow": 300, "refund": 5, "late": 10}
+	tenant := map[string]int64{"bad": 2000, "slow": 3000, "refund": 60, "late": 100, "the": 500}
+	got := TopTerms(spike, baseline, tenant, 10)
+	require.Equal(t, []Term{{"refund", 5.34, 30}, {"the", 3.41, 3}, {"late", 2.28, 12}}, got)
+	require.Len(t, TopTerms(spike, baseline, tenant, 1), 1)
+	// Fewer than 3 occurrences never make a term, whatever its z.
+	require.Empty(t, TopTerms(map[string]int64{"refund": 2}, baseline, tenant, 10))
+}
