@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -394,7 +395,11 @@ func (a *Aggregator) classify(dec *events.Decoder, m kafka.Message) (*item, *sto
 	if ev.Purchase != nil && ev.Purchase.Currency != "" && t.Currency != "" && ev.Purchase.Currency != t.Currency {
 		return dead(ReasonCurrency, fmt.Sprintf("purchase.currency: %s is not the reporting currency %s of tenant %s", ev.Purchase.Currency, t.Currency, ev.Tenant))
 	}
-	return &item{msg: m, ev: ev}, nil
+	it := &item{msg: m, ev: ev}
+	if s := ev.Survey; s != nil && s.Metric == events.MetricNPS && s.Score <= 6 && s.Comment != "" {
+		it.terms = alerts.Terms(s.Comment)
+	}
+	return it, nil
 }
 
 // checkTime marks an item whose time is out of bounds at now: more than

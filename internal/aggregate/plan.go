@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -28,7 +29,8 @@ type item struct {
 	partition string // topic/partition
 	ev        events.Event
 	scopes    []string
-	timeErr   string // ReasonTooLate or ReasonInFuture when its time is out of bounds
+	terms     []string // theme terms of a detractor comment
+	timeErr   string   // ReasonTooLate or ReasonInFuture when its time is out of bounds
 	detail    string
 }
 
@@ -109,6 +111,60 @@ func (p *planner) addCount(scope string, at time.Time, k store.Counter, n float6
 	}
 }
 
+// Theme buckets: detractor comment terms are counted per hour (for the
+// detection horizon) and per day (for the baseline), and kept this long
+// after their bucket ends.
+const (
+	themeHourKept = 48 * time.Hour
+	themeDayKept  = 31 * 24 * time.Hour
+)
+
+type termKey struct {
+	scope, bucket, term string
+}
+
+// themes collects the term changes of a slice.
+type themes struct {
+	now     int64
+	deltas  map[termKey]int64
+	expires map[string]int64 // bucket → expiry
+}
+
+func (t *themes) add(scopes []string, at time.Time, terms []string, sign int64) {
+	if len(terms) == 0 {
+		return
+	}
+	ms := at.UnixMilli()
+	hour, day := time.Hour.Milliseconds(), (24 * time.Hour).Milliseconds()
+	for _, b := range []struct {
+		name    string
+		expires int64
+	}{
+		{"h" + strconv.FormatInt(ms/hour, 10), (ms/hour+1)*hour + themeHourKept.Milliseconds()},
+		{"d" + strconv.FormatInt(ms/day, 10), (ms/day+1)*day + themeDayKept.Milliseconds()},
+	} {
+		if b.expires <= t.now {
+			continue
+		}
+		t.expires[b.name] = b.expires
+		for _, sc := range scopes {
+			for _, term := range terms {
+				t.deltas[termKey{sc, b.name, term}] += sign
+			}
+		}
+	}
+}
+
+func (t *themes) slice() []store.TermDelta {
+	var out []store.TermDelta
+	for k, n := range t.deltas {
+		if n != 0 {
+			out = append(out, store.TermDelta{Scope: k.scope, Bucket: k.bucket, Term: k.term, N: n, Expires: t.expires[k.bucket]})
+		}
+	}
+	return out
+}
+
 // planInput is what a tenant slice is planned from besides its items.
 type planInput struct {
 	windows []window.Window
@@ -152,6 +208,7 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 	}
 	histories := map[string][]entry{}
 	var customerOrder []string
+	th := &themes{now: now.UnixMilli(), deltas: map[termKey]int64{}, expires: map[string]int64{}}
 	// The items of each id, in offset order, as linked lists over items:
 	// no allocation per id in the common case of ids seen once.
 	first := make(map[string]int, len(items))
@@ -219,14 +276,23 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 		case chosen != nil:
 			if base != nil {
 				pl.add(base.Scopes, base.OccurredAt, &base.Counters, -1)
+				th.add(base.Scopes, base.OccurredAt, base.Terms, -1)
 			} else {
 				out.applied++
+				if len(chosen.terms) > 0 {
+					for _, sc := range chosen.scopes {
+						out.slice.Samples = append(out.slice.Samples, store.Sample{Scope: sc, ID: id,
+							At: chosen.ev.OccurredAt.UnixMilli(), Score: chosen.ev.Survey.Score, Text: chosen.ev.Survey.Comment})
+					}
+				}
 			}
 			c := contribution(&chosen.ev)
 			pl.add(chosen.scopes, chosen.ev.OccurredAt, &c, 1)
+			th.add(chosen.scopes, chosen.ev.OccurredAt, chosen.terms, 1)
 			out.slice.Records = append(out.slice.Records, store.Record{
 				ID: id, Revision: chosen.ev.Revision, Arrival: now, OccurredAt: chosen.ev.OccurredAt,
 				Type: string(chosen.ev.Type), Scopes: chosen.scopes, Counters: c, CustomerID: chosen.ev.CustomerID,
+				Terms: chosen.terms,
 			})
 			switch ev := &chosen.ev; {
 			case shapesHistory(ev.Type):
@@ -259,6 +325,7 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 			return nil, err
 		}
 	}
+	out.slice.Terms = th.slice()
 	out.slice.Deltas = make([]store.Delta, 0, len(pl.order))
 	for _, k := range pl.order {
 		if d := pl.deltas[k]; !d.Zero() {

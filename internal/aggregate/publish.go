@@ -56,6 +56,9 @@ func (a *Aggregator) SweepOnce(ctx context.Context) error {
 		if err := a.sweepCustomers(ctx, t, now); err != nil {
 			return err
 		}
+		if err := a.store.SweepThemes(ctx, t, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -52,11 +52,16 @@ func expiryKey(tenant string) string          { return tenantKey(tenant, "exp") 
 func dirtyKey(tenant string) string           { return tenantKey(tenant, "dirty") }
 func outboxKey(tenant string) string          { return tenantKey(tenant, "outbox") }
 
-func activeKey(tenant, scope string) string { return tenantKey(tenant, "act", scope) }
-func customersKey(tenant string) string     { return tenantKey(tenant, "cust") }
-func customersDueKey(tenant string) string  { return tenantKey(tenant, "cdue") }
-func conversionsKey(tenant string) string   { return tenantKey(tenant, "conv") }
-func codesKey(tenant string) string         { return tenantKey(tenant, "codes") }
+func activeKey(tenant, scope string) string  { return tenantKey(tenant, "act", scope) }
+func customersKey(tenant string) string      { return tenantKey(tenant, "cust") }
+func customersDueKey(tenant string) string   { return tenantKey(tenant, "cdue") }
+func conversionsKey(tenant string) string    { return tenantKey(tenant, "conv") }
+func codesKey(tenant string) string          { return tenantKey(tenant, "codes") }
+func samplesKey(tenant, scope string) string { return tenantKey(tenant, "samples", scope) }
+func termsKey(tenant, scope, bucket string) string {
+	return tenantKey(tenant, "terms", scope, bucket)
+}
+func termExpiryKey(tenant string) string { return tenantKey(tenant, "termexp") }
 
 // ScopesKey is the set of scopes a tenant has data in.
 func ScopesKey(tenant string) string   { return tenantKey(tenant, "scopes") }
@@ -118,6 +123,9 @@ type Record struct {
 	Scopes     []string
 	Counters   Counters
 	CustomerID string
+	// Terms are the theme terms of a detractor comment, so a revision can
+	// retract them.
+	Terms []string
 }
 
 func (r *Record) encode() string {
@@ -128,13 +136,14 @@ func (r *Record) encode() string {
 		r.Type,
 		strings.Join(r.Scopes, ";"),
 		r.Counters.sparse(),
+		strings.Join(r.Terms, ","),
 		r.CustomerID,
 	}, "|")
 }
 
 func decodeRecord(id, s string) (*Record, error) {
-	parts := strings.SplitN(s, "|", 7)
-	if len(parts) != 7 {
+	parts := strings.SplitN(s, "|", 8)
+	if len(parts) != 8 {
 		return nil, fmt.Errorf("record of %q: %d fields", id, len(parts))
 	}
 	rev, err1 := strconv.ParseInt(parts[0], 10, 64)
@@ -148,8 +157,12 @@ func decodeRecord(id, s string) (*Record, error) {
 	if parts[4] != "" {
 		scopes = strings.Split(parts[4], ";")
 	}
+	var terms []string
+	if parts[6] != "" {
+		terms = strings.Split(parts[6], ",")
+	}
 	return &Record{ID: id, Revision: rev, Arrival: time.UnixMilli(arr), OccurredAt: time.UnixMilli(occ),
-		Type: parts[3], Scopes: scopes, Counters: c, CustomerID: parts[6]}, nil
+		Type: parts[3], Scopes: scopes, Counters: c, Terms: terms, CustomerID: parts[7]}, nil
 }
 
 // NewEvent marks an id the slice expects to be new (not remembered).
@@ -188,7 +201,32 @@ type Slice struct {
 	Customers []CustomerUpdate
 	// Codes maps referral codes to their referrers.
 	Codes map[string]string
+	// Terms change the theme term counts of detractor comments.
+	Terms []TermDelta
+	// Samples are recent detractor comments, kept a few per scope.
+	Samples []Sample
 }
+
+// TermDelta changes one term's count in one theme bucket of one scope.
+type TermDelta struct {
+	Scope   string
+	Bucket  string // "h<hour number>" or "d<day number>", counted from the epoch
+	Term    string
+	N       int64
+	Expires int64 // unix ms after which the bucket is deleted
+}
+
+// Sample is a recent detractor comment of a scope.
+type Sample struct {
+	Scope string `json:"-"`
+	ID    string `json:"id"`
+	At    int64  `json:"at"` // occurred_at, unix ms
+	Score int    `json:"score"`
+	Text  string `json:"text"`
+}
+
+// SamplesKept is how many recent detractor comments a scope keeps.
+const SamplesKept = 3
 
 // CustomerUpdate rewrites one customer's record and what follows from it
 // outside the bucket counters.
@@ -309,12 +347,24 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 			note(ch.Scope)
 		}
 	}
-	keys := make([]string, 0, 12+2*len(scopes))
+	for _, smp := range sl.Samples {
+		note(smp.Scope)
+	}
+	keys := make([]string, 0, 13+3*len(scopes))
 	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
 		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), outboxKey(sl.Tenant), pendingKey(sl.Tenant),
-		customersKey(sl.Tenant), customersDueKey(sl.Tenant), conversionsKey(sl.Tenant), codesKey(sl.Tenant))
+		customersKey(sl.Tenant), customersDueKey(sl.Tenant), conversionsKey(sl.Tenant), codesKey(sl.Tenant),
+		termExpiryKey(sl.Tenant))
 	for _, sc := range scopes {
-		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc))
+		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc), samplesKey(sl.Tenant, sc))
+	}
+	termKeys := map[string]int{}
+	for _, td := range sl.Terms {
+		k := termsKey(sl.Tenant, td.Scope, td.Bucket)
+		if _, ok := termKeys[k]; !ok {
+			keys = append(keys, k)
+			termKeys[k] = len(termKeys) + 1
+		}
 	}
 	args := make([]any, 0, 10+4*len(sl.Ranges)+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+5*len(sl.Deltas)+len(sl.Letters))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
@@ -371,6 +421,18 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	args = append(args, len(sl.Codes))
 	for code, referrer := range sl.Codes {
 		args = append(args, code, referrer)
+	}
+	args = append(args, len(sl.Terms))
+	for _, td := range sl.Terms {
+		args = append(args, termKeys[termsKey(sl.Tenant, td.Scope, td.Bucket)], td.Term, td.N, td.Expires)
+	}
+	args = append(args, len(sl.Samples))
+	for _, smp := range sl.Samples {
+		b, err := json.Marshal(smp)
+		if err != nil {
+			return Result{}, fmt.Errorf("encoding a comment sample: %w", err)
+		}
+		args = append(args, scopeIndex[smp.Scope], b)
 	}
 	raw, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
@@ -615,5 +677,60 @@ func (s *Store) Advocates(ctx context.Context, tenant string, since int64) ([]Ad
 		}
 		return cmp.Compare(a.ReferrerID, b.ReferrerID)
 	})
+	return out, nil
+}
+
+// SweepThemes deletes the theme buckets of a tenant whose time is up.
+func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time) error {
+	keys, err := s.rdb.ZRangeByScore(ctx, termExpiryKey(tenant), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: 1000,
+	}).Result()
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	members := make([]any, len(keys))
+	for i, k := range keys {
+		if err := s.rdb.Del(ctx, k).Err(); err != nil {
+			return fmt.Errorf("dropping theme bucket %s: %w", k, err)
+		}
+		members[i] = k
+	}
+	return s.rdb.ZRem(ctx, termExpiryKey(tenant), members...).Err()
+}
+
+// TermCounts sums the theme term counts of the given buckets ("h<hour>"
+// or "d<day>") of one scope.
+func (s *Store) TermCounts(ctx context.Context, tenant, scope string, buckets []string) (map[string]int64, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(buckets))
+	for i, b := range buckets {
+		cmds[i] = pipe.HGetAll(ctx, termsKey(tenant, scope, b))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("reading theme terms of %s %s: %w", tenant, scope, err)
+	}
+	out := map[string]int64{}
+	for _, c := range cmds {
+		for term, v := range c.Val() {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			out[term] += n
+		}
+	}
+	return out, nil
+}
+
+// Samples returns the recent detractor comments of a scope, newest first.
+func (s *Store) Samples(ctx context.Context, tenant, scope string) ([]Sample, error) {
+	raw, err := s.rdb.LRange(ctx, samplesKey(tenant, scope), 0, SamplesKept-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading comment samples of %s %s: %w", tenant, scope, err)
+	}
+	out := make([]Sample, 0, len(raw))
+	for _, r := range raw {
+		var smp Sample
+		if err := json.Unmarshal([]byte(r), &smp); err == nil {
+			out = append(out, smp)
+		}
+	}
 	return out, nil
 }
