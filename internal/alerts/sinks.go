@@ -1,0 +1,305 @@
+package alerts
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Sink delivers notifications somewhere teams already look.
+type Sink interface {
+	Name() string
+	Send(ctx context.Context, ns []Notification) error
+}
+
+// HTTPError is a receiver's refusal.
+type HTTPError struct {
+	URL    string
+	Status int
+	Body   string
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("%s answered %d: %s", e.URL, e.Status, e.Body)
+}
+
+// retryable reports whether a failed send may succeed later: network
+// errors, 429 and 5xx.
+func retryable(err error) bool {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.Status == http.StatusTooManyRequests || he.Status >= 500
+	}
+	return true
+}
+
+func postJSON(ctx context.Context, client *http.Client, url string, body any, header http.Header) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode >= 300 {
+		return &HTTPError{URL: url, Status: resp.StatusCode, Body: strings.TrimSpace(string(msg))}
+	}
+	return nil
+}
+
+// Alertmanager posts to an Alertmanager's POST /api/v2/alerts.
+type Alertmanager struct {
+	URL    string // base URL, e.g. http://alertmanager:9093
+	Client *http.Client
+}
+
+// Name implements Sink.
+func (s *Alertmanager) Name() string { return "alertmanager" }
+
+// Send implements Sink.
+func (s *Alertmanager) Send(ctx context.Context, ns []Notification) error {
+	type postable struct {
+		Labels       map[string]string `json:"labels"`
+		Annotations  map[string]string `json:"annotations"`
+		StartsAt     time.Time         `json:"startsAt"`
+		EndsAt       time.Time         `json:"endsAt"`
+		GeneratorURL string            `json:"generatorURL"`
+	}
+	body := make([]postable, len(ns))
+	for i, n := range ns {
+		body[i] = postable{n.Labels, n.Annotations, n.StartsAt, n.EndsAt, n.GeneratorURL}
+	}
+	return postJSON(ctx, s.Client, strings.TrimSuffix(s.URL, "/")+"/api/v2/alerts", body, nil)
+}
+
+// Webhook posts in the shape of Alertmanager's webhook (version 4), one
+// message per tenant, grouped by alertname and tenant.
+type Webhook struct {
+	URL         string
+	ExternalURL string
+	Client      *http.Client
+}
+
+// Name implements Sink.
+func (s *Webhook) Name() string { return "webhook" }
+
+// WebhookMessage is Alertmanager's webhook payload, version 4.
+type WebhookMessage struct {
+	Version           string            `json:"version"`
+	GroupKey          string            `json:"groupKey"`
+	TruncatedAlerts   int               `json:"truncatedAlerts"`
+	Status            string            `json:"status"`
+	Receiver          string            `json:"receiver"`
+	GroupLabels       map[string]string `json:"groupLabels"`
+	CommonLabels      map[string]string `json:"commonLabels"`
+	CommonAnnotations map[string]string `json:"commonAnnotations"`
+	ExternalURL       string            `json:"externalURL"`
+	Alerts            []Notification    `json:"alerts"`
+}
+
+// Send implements Sink.
+func (s *Webhook) Send(ctx context.Context, ns []Notification) error {
+	byTenant := map[string][]Notification{}
+	for _, n := range ns {
+		byTenant[n.Labels["tenant"]] = append(byTenant[n.Labels["tenant"]], n)
+	}
+	tenants := make([]string, 0, len(byTenant))
+	for t := range byTenant {
+		tenants = append(tenants, t)
+	}
+	sort.Strings(tenants)
+	for _, t := range tenants {
+		group := byTenant[t]
+		msg := WebhookMessage{Version: "4", Receiver: "cxpulse", Status: Resolved, ExternalURL: s.ExternalURL,
+			GroupLabels:  map[string]string{"alertname": AlertName, "tenant": t},
+			GroupKey:     fmt.Sprintf("{}:{alertname=%q, tenant=%q}", AlertName, t),
+			CommonLabels: common(group, func(n Notification) map[string]string { return n.Labels }),
+			CommonAnnotations: common(group, func(n Notification) map[string]string {
+				return n.Annotations
+			}),
+			Alerts: group}
+		for _, n := range group {
+			if n.Status == Firing {
+				msg.Status = Firing
+			}
+		}
+		if err := postJSON(ctx, s.Client, s.URL, msg, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// common returns the pairs every notification shares.
+func common(ns []Notification, of func(Notification) map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range of(ns[0]) {
+		out[k] = v
+	}
+	for _, n := range ns[1:] {
+		m := of(n)
+		for k, v := range out {
+			if m[k] != v {
+				delete(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// PagerDuty sends PagerDuty Events API v2 events: trigger while firing,
+// resolve once resolved, with the fingerprint as the stable dedup_key.
+type PagerDuty struct {
+	URL        string // https://events.pagerduty.com/v2/enqueue
+	RoutingKey string
+	Client     *http.Client
+}
+
+// Name implements Sink.
+func (s *PagerDuty) Name() string { return "pagerduty" }
+
+// Send implements Sink.
+func (s *PagerDuty) Send(ctx context.Context, ns []Notification) error {
+	for _, n := range ns {
+		ev := map[string]any{"routing_key": s.RoutingKey, "dedup_key": n.Fingerprint, "event_action": "trigger"}
+		if n.Status == Resolved {
+			ev["event_action"] = "resolve"
+		} else {
+			ev["payload"] = map[string]any{
+				"summary": n.Annotations["summary"], "source": "cxpulse", "severity": n.Labels["severity"],
+				"component": n.Labels["scope"], "group": n.Labels["tenant"], "class": AlertName,
+				"timestamp": n.StartsAt.Format(time.RFC3339), "custom_details": n.Annotations,
+			}
+			if n.GeneratorURL != "" {
+				ev["links"] = []map[string]string{{"href": n.GeneratorURL, "text": "cxpulse scores"}}
+			}
+		}
+		if err := postJSON(ctx, s.Client, s.URL, ev, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Dispatcher hands notifications to every sink, each with its own queue
+// and goroutine, so a failing or slow sink never holds up the others or
+// the caller. Failed sends are retried with backoff while they may succeed.
+type Dispatcher struct {
+	log    *zap.Logger
+	queues map[string]chan []Notification
+	sinks  []Sink
+	// Backoff is the first retry delay, doubled up to MaxBackoff;
+	// Attempts bounds the tries of one batch.
+	Backoff, MaxBackoff time.Duration
+	Attempts            int
+	// OnResult, when set, is told of every send: the sink and its error.
+	OnResult func(sink string, err error)
+}
+
+// QueueLength bounds the batches waiting for one sink; when full the
+// oldest is dropped (a later batch carries the current state anyway).
+const QueueLength = 256
+
+// NewDispatcher returns a Dispatcher over sinks.
+func NewDispatcher(log *zap.Logger, sinks ...Sink) *Dispatcher {
+	d := &Dispatcher{log: log, queues: map[string]chan []Notification{}, sinks: sinks,
+		Backoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, Attempts: 10}
+	for _, s := range sinks {
+		d.queues[s.Name()] = make(chan []Notification, QueueLength)
+	}
+	return d
+}
+
+// Send queues ns for every sink without waiting.
+func (d *Dispatcher) Send(ns []Notification) {
+	if len(ns) == 0 {
+		return
+	}
+	for _, s := range d.sinks {
+		q := d.queues[s.Name()]
+		for {
+			select {
+			case q <- ns:
+			default:
+				select { // full: drop the oldest batch
+				case <-q:
+					d.log.Warn("alert sink queue full; dropped the oldest batch", zap.String("sink", s.Name()))
+				default:
+				}
+				continue
+			}
+			break
+		}
+	}
+}
+
+// Run delivers until ctx ends.
+func (d *Dispatcher) Run(ctx context.Context) {
+	done := make(chan struct{})
+	for _, s := range d.sinks {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			d.run(ctx, s)
+		}()
+	}
+	for range d.sinks {
+		<-done
+	}
+}
+
+func (d *Dispatcher) run(ctx context.Context, s Sink) {
+	q := d.queues[s.Name()]
+	for {
+		var ns []Notification
+		select {
+		case <-ctx.Done():
+			return
+		case ns = <-q:
+		}
+		wait := d.Backoff
+		for attempt := 1; ; attempt++ {
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := s.Send(sctx, ns)
+			cancel()
+			if d.OnResult != nil {
+				d.OnResult(s.Name(), err)
+			}
+			if err == nil {
+				break
+			}
+			if !retryable(err) || attempt >= d.Attempts {
+				d.log.Error("alert sink gave up on a batch", zap.String("sink", s.Name()), zap.Int("alerts", len(ns)), zap.Error(err))
+				break
+			}
+			d.log.Warn("alert sink failed; will retry", zap.String("sink", s.Name()), zap.Duration("in", wait), zap.Error(err))
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			wait = min(2*wait, d.MaxBackoff)
+		}
+	}
+}
