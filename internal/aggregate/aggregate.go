@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/store"
@@ -73,6 +74,10 @@ type Aggregator struct {
 	batches chan *batch
 	// customers caches customer records (see customerCache).
 	customers *customerCache
+	dispatch  *alerts.Dispatcher
+	// alertMu serialises alert evaluations: PublishOnce may be called
+	// while the publish loop runs.
+	alertMu sync.Mutex
 	// knownTenants are the tenants already recorded in store.TenantsKey.
 	knownTenants sync.Map
 
@@ -116,6 +121,10 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	a.scoper = newScoper(cfg.Dimensions, cfg.ScopeCombos, cfg.MaxScopesPerDim, a.store)
 	a.largest = cfg.Windows[len(cfg.Windows)-1]
 	a.metrics = newMetrics(a)
+	a.dispatch = newDispatcher(cfg, a.log, a.metrics)
+	if _, ok := hourlyWindow(cfg); !ok {
+		a.log.Warn("no configured window has hourly buckets (one from 24h to 5d does): detractor-spike alerts are off")
+	}
 	a.kafka = &kafka.Client{Addr: kafka.TCP(cfg.KafkaBrokers...), Timeout: 5 * time.Second}
 	a.dlWriter = events.NewWriter(cfg.KafkaBrokers...)
 	a.scores = events.NewWriter(cfg.KafkaBrokers...)
@@ -147,6 +156,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	g.Go(func() error { return a.applier(gctx) })
 	g.Go(func() error { return a.sweepLoop(gctx) })
 	g.Go(func() error { return a.publishLoop(gctx) })
+	g.Go(func() error { a.dispatch.Run(gctx); return nil })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil

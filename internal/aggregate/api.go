@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/store"
@@ -38,6 +40,7 @@ func (a *Aggregator) Handler() http.Handler {
 		r.Get("/scores", a.handleScores)
 		r.Get("/scopes", a.handleScopes)
 		r.Get("/advocates", a.handleAdvocates)
+		r.Get("/alerts", a.handleAlerts)
 	})
 	return r
 }
@@ -127,6 +130,47 @@ func (a *Aggregator) handleAdvocates(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	serve.JSON(w, http.StatusOK, AdvocateList{Tenant: tenant, Window: win.Name, Advocates: list[:min(limit, len(list))]})
+}
+
+// AlertList is the answer of /alerts.
+type AlertList struct {
+	Tenant string          `json:"tenant"`
+	State  string          `json:"state"`
+	Alerts []*alerts.Alert `json:"alerts"`
+}
+
+// handleAlerts lists a tenant's alerts in a state (firing by default;
+// pending, resolved or all), most recent first.
+func (a *Aggregator) handleAlerts(w http.ResponseWriter, r *http.Request) {
+	tenant := chi.URLParam(r, "tenant")
+	state := r.URL.Query().Get("state")
+	if state == "" {
+		state = alerts.Firing
+	}
+	if !slices.Contains([]string{alerts.Firing, alerts.Pending, alerts.Resolved, "all"}, state) {
+		serve.Error(w, http.StatusBadRequest, fmt.Errorf("state: %q is not one of firing, pending, resolved, all", state))
+		return
+	}
+	raw, err := a.store.AlertStates(r.Context(), tenant)
+	if err != nil {
+		serve.Error(w, http.StatusServiceUnavailable, fmt.Errorf("reading alerts: %w", err))
+		return
+	}
+	out := AlertList{Tenant: tenant, State: state, Alerts: []*alerts.Alert{}}
+	for _, js := range raw {
+		al := &alerts.Alert{}
+		if json.Unmarshal([]byte(js), al) != nil || (state != "all" && al.State != state) {
+			continue
+		}
+		out.Alerts = append(out.Alerts, al)
+	}
+	slices.SortFunc(out.Alerts, func(x, y *alerts.Alert) int {
+		if c := y.ActiveAt.Compare(x.ActiveAt); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Fingerprint, y.Fingerprint)
+	})
+	serve.JSON(w, http.StatusOK, out)
 }
 
 // ScopeList is the answer of /scopes.

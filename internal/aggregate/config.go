@@ -3,6 +3,7 @@ package aggregate
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -50,6 +51,20 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// DebugPprof serves Go's profiler under /debug/pprof. Default 0.
 	DebugPprof bool
+	// ExternalURL is where users reach this aggregator; alerts link to it.
+	// Default "http://localhost:9090".
+	ExternalURL string
+	// AlertmanagerURL, when set, receives alerts on /api/v2/alerts.
+	AlertmanagerURL string
+	// AlertWebhookURL, when set, receives alerts in Alertmanager's webhook
+	// shape (version 4).
+	AlertWebhookURL string
+	// PagerDutyRoutingKey, when set, sends alerts to PagerDuty Events v2 at
+	// PagerDutyURL (default https://events.pagerduty.com/v2/enqueue).
+	PagerDutyRoutingKey string
+	PagerDutyURL        string
+	// AlertResend is how often a firing alert is sent again. Default 1m.
+	AlertResend time.Duration
 }
 
 // Register adds the aggregator settings to s.
@@ -67,6 +82,12 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.DedupeHorizon, "CXPULSE_DEDUPE_HORIZON", "24h", "how long an event id is remembered after its last arrival")
 	s.Duration(&c.ShutdownTimeout, "CXPULSE_SHUTDOWN_TIMEOUT", "15s", "longest graceful stop")
 	s.Bool(&c.DebugPprof, "CXPULSE_DEBUG_PPROF", false, "serve Go's profiler under /debug/pprof (do not expose)")
+	s.String(&c.ExternalURL, "CXPULSE_EXTERNAL_URL", "http://localhost:9090", "where users reach this aggregator (alerts link to it)")
+	s.String(&c.AlertmanagerURL, "CXPULSE_ALERTMANAGER_URL", "", "Alertmanager base URL to post alerts to (/api/v2/alerts)")
+	s.String(&c.AlertWebhookURL, "CXPULSE_ALERT_WEBHOOK_URL", "", "URL to post alerts to in Alertmanager's webhook shape (version 4)")
+	s.String(&c.PagerDutyRoutingKey, "CXPULSE_PAGERDUTY_ROUTING_KEY", "", "PagerDuty Events v2 routing key; set to send alerts to PagerDuty")
+	s.String(&c.PagerDutyURL, "CXPULSE_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events v2 endpoint")
+	s.Duration(&c.AlertResend, "CXPULSE_ALERT_RESEND", "1m", "how often a firing alert is sent again")
 }
 
 // Validate checks every setting, names the bad ones and fills Windows.
@@ -114,6 +135,20 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout <= 0 {
 		add("CXPULSE_SHUTDOWN_TIMEOUT: must be positive")
+	}
+	for _, u := range []struct{ name, val string }{
+		{"CXPULSE_EXTERNAL_URL", c.ExternalURL}, {"CXPULSE_ALERTMANAGER_URL", c.AlertmanagerURL},
+		{"CXPULSE_ALERT_WEBHOOK_URL", c.AlertWebhookURL}, {"CXPULSE_PAGERDUTY_URL", c.PagerDutyURL},
+	} {
+		if u.val == "" {
+			continue
+		}
+		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			add("%s: %q is not an http(s) URL", u.name, u.val)
+		}
+	}
+	if c.AlertResend <= 0 {
+		add("CXPULSE_ALERT_RESEND: must be positive")
 	}
 	return errors.Join(errs...)
 }

@@ -18,6 +18,7 @@ type metrics struct {
 	swept         prometheus.Counter
 	// customersSwept counts customers looked at again with no new event.
 	customersSwept prometheus.Counter
+	alertSends     *prometheus.CounterVec
 	published      prometheus.Counter
 	halted         *prometheus.GaugeVec
 	lag            prometheus.Gauge
@@ -58,6 +59,9 @@ func newMetrics(_ *Aggregator) *metrics {
 		customersSwept: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cxpulse_customers_swept_total", Help: "Customers looked at again with no new event (inactivity losses, history forgotten).",
 		}),
+		alertSends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxpulse_alert_notifications_total", Help: "Alert notifications by sink (kafka: cx.alerts) and outcome (kafka: the status sent).",
+		}, []string{"sink", "outcome"}),
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cxpulse_scores_published_total", Help: "Score snapshots written to cx.scores.",
 		}),
@@ -70,6 +74,6 @@ func newMetrics(_ *Aggregator) *metrics {
 	}
 	m.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields, m.batchSize,
-		m.applySeconds, m.swept, m.customersSwept, m.published, m.halted, m.lag)
+		m.applySeconds, m.swept, m.customersSwept, m.alertSends, m.published, m.halted, m.lag)
 	return m
 }

@@ -3,6 +3,8 @@ package aggregate
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"time"
 
@@ -116,7 +118,8 @@ func (a *Aggregator) publishLoop(ctx context.Context) error {
 	}
 }
 
-// PublishOnce publishes every tenant's dirty scopes and outbox once.
+// PublishOnce publishes every tenant's dirty scopes and outbox once, and
+// evaluates the alerts of the changed scopes and of live alerts.
 func (a *Aggregator) PublishOnce(ctx context.Context) error {
 	tenants, err := a.store.Tenants(ctx)
 	if err != nil {
@@ -124,6 +127,13 @@ func (a *Aggregator) PublishOnce(ctx context.Context) error {
 	}
 	for _, t := range tenants {
 		if err := a.publishOutbox(ctx, t); err != nil {
+			return err
+		}
+		dirty, err := a.store.Dirty(ctx, t)
+		if err != nil {
+			return err
+		}
+		if err := a.EvaluateAlerts(ctx, t, slices.Collect(maps.Keys(dirty))); err != nil {
 			return err
 		}
 		if err := a.publishScores(ctx, t); err != nil {

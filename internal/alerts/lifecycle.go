@@ -84,11 +84,12 @@ func (l Lifecycle) Step(a *Alert, holds bool, now time.Time) (changed, notify bo
 	if holds {
 		if a.State == "" || a.State == Resolved {
 			*a = Alert{Fingerprint: a.Fingerprint, Labels: a.Labels, Annotations: a.Annotations, State: Pending, ActiveAt: now}
-			changed = true
 		}
-		a.LastAbove = now
+		// LastAbove is what keep_firing_for counts from: every
+		// evaluation above threshold changes the stored state.
+		a.LastAbove, changed = now, true
 		if a.State == Pending && now.Sub(a.ActiveAt) >= l.PendingFor {
-			a.State, a.StartsAt, changed = Firing, a.ActiveAt, true
+			a.State, a.StartsAt = Firing, a.ActiveAt
 		}
 		return changed, a.State == Firing && now.Sub(a.LastSent) >= l.ResendEvery
 	}

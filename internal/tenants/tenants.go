@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"time"
@@ -39,6 +40,13 @@ type Alerts struct {
 	PendingFor       *time.Duration
 	KeepFiringFor    *time.Duration
 	DetectionHorizon *time.Duration
+	MaxGuardWindow   *time.Duration
+	// Detection parameters (DESIGN §7).
+	OddsRatioWarning, OddsRatioCritical *float64
+	BaselineShrinkage                   *float64
+	ThresholdOffset, MinThreshold       *float64
+	GuardResponses, GuardDetractors     *int64
+	MinTenantResponses                  *int64
 }
 
 // Default is the settings of a tenant the file does not list, or of every
@@ -70,9 +78,18 @@ func Load(path string) (*Registry, error) {
 }
 
 type fileAlerts struct {
-	PendingFor       string `yaml:"pending_for"`
-	KeepFiringFor    string `yaml:"keep_firing_for"`
-	DetectionHorizon string `yaml:"detection_horizon"`
+	PendingFor         string   `yaml:"pending_for"`
+	KeepFiringFor      string   `yaml:"keep_firing_for"`
+	DetectionHorizon   string   `yaml:"detection_horizon"`
+	MaxGuardWindow     string   `yaml:"max_guard_window"`
+	OddsRatioWarning   *float64 `yaml:"odds_ratio_warning"`
+	OddsRatioCritical  *float64 `yaml:"odds_ratio_critical"`
+	BaselineShrinkage  *float64 `yaml:"baseline_shrinkage"`
+	ThresholdOffset    *float64 `yaml:"threshold_offset"`
+	MinThreshold       *float64 `yaml:"min_threshold"`
+	GuardResponses     *int64   `yaml:"guard_responses"`
+	GuardDetractors    *int64   `yaml:"guard_detractors"`
+	MinTenantResponses *int64   `yaml:"min_tenant_responses"`
 }
 
 type fileTenant struct {
@@ -161,6 +178,7 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 		{"alerts.pending_for", f.Alerts.PendingFor, &t.Alerts.PendingFor},
 		{"alerts.keep_firing_for", f.Alerts.KeepFiringFor, &t.Alerts.KeepFiringFor},
 		{"alerts.detection_horizon", f.Alerts.DetectionHorizon, &t.Alerts.DetectionHorizon},
+		{"alerts.max_guard_window", f.Alerts.MaxGuardWindow, &t.Alerts.MaxGuardWindow},
 	} {
 		if a.raw == "" {
 			continue
@@ -171,6 +189,45 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 			continue
 		}
 		*a.dst = &d
+	}
+	fa := f.Alerts
+	for _, v := range []struct {
+		field string
+		val   *float64
+		ok    func(float64) bool
+		rule  string
+		dst   **float64
+	}{
+		{"alerts.odds_ratio_warning", fa.OddsRatioWarning, func(x float64) bool { return x > 1 }, "more than 1", &t.Alerts.OddsRatioWarning},
+		{"alerts.odds_ratio_critical", fa.OddsRatioCritical, func(x float64) bool { return x > 1 }, "more than 1", &t.Alerts.OddsRatioCritical},
+		{"alerts.baseline_shrinkage", fa.BaselineShrinkage, func(x float64) bool { return x >= 0 }, "0 or more", &t.Alerts.BaselineShrinkage},
+		{"alerts.threshold_offset", fa.ThresholdOffset, func(x float64) bool { return !math.IsNaN(x) }, "a number", &t.Alerts.ThresholdOffset},
+		{"alerts.min_threshold", fa.MinThreshold, func(x float64) bool { return x > 0 }, "more than 0", &t.Alerts.MinThreshold},
+	} {
+		switch {
+		case v.val == nil:
+		case !v.ok(*v.val):
+			bad(v.field, "%v must be %s", *v.val, v.rule)
+		default:
+			*v.dst = v.val
+		}
+	}
+	for _, v := range []struct {
+		field string
+		val   *int64
+		dst   **int64
+	}{
+		{"alerts.guard_responses", fa.GuardResponses, &t.Alerts.GuardResponses},
+		{"alerts.guard_detractors", fa.GuardDetractors, &t.Alerts.GuardDetractors},
+		{"alerts.min_tenant_responses", fa.MinTenantResponses, &t.Alerts.MinTenantResponses},
+	} {
+		switch {
+		case v.val == nil:
+		case *v.val < 0:
+			bad(v.field, "%d must not be negative", *v.val)
+		default:
+			*v.dst = v.val
+		}
 	}
 	return t, errors.Join(errs...)
 }

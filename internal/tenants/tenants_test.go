@@ -52,3 +52,23 @@ tenants:
 	_, err = tenants.Parse([]byte("tenants:\n  acme: {curency: EUR}\n"))
 	require.ErrorContains(t, err, "field curency not found")
 }
+
+func TestAlertParameters(t *testing.T) {
+	r, err := tenants.Parse([]byte(`tenants:
+  acme:
+    alerts:
+      odds_ratio_warning: 1.5
+      guard_detractors: 8
+      max_guard_window: 3d
+`))
+	require.NoError(t, err)
+	a, _ := r.Get("acme")
+	require.Equal(t, 1.5, *a.Alerts.OddsRatioWarning)
+	require.Equal(t, int64(8), *a.Alerts.GuardDetractors)
+	require.Equal(t, 72*time.Hour, *a.Alerts.MaxGuardWindow)
+	require.Nil(t, a.Alerts.OddsRatioCritical)
+
+	_, err = tenants.Parse([]byte("tenants:\n  acme:\n    alerts:\n      odds_ratio_critical: 0.5\n      guard_responses: -1\n"))
+	require.ErrorContains(t, err, "tenants.acme.alerts.odds_ratio_critical: 0.5 must be more than 1")
+	require.ErrorContains(t, err, "tenants.acme.alerts.guard_responses: -1 must not be negative")
+}

@@ -1,0 +1,220 @@
+package aggregate_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/aggregate"
+	"github.com/cxpulse/cxpulse/internal/alerts"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+)
+
+// alertmanager stands in for Alertmanager: it records every alert posted
+// to /api/v2/alerts.
+type alertmanager struct {
+	mu     sync.Mutex
+	alerts []map[string]any
+}
+
+func (am *alertmanager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/api/v2/alerts" || r.Method != http.MethodPost {
+		http.NotFound(w, r)
+		return
+	}
+	var posted []map[string]any
+	b, _ := io.ReadAll(r.Body)
+	if err := json.Unmarshal(b, &posted); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	am.mu.Lock()
+	am.alerts = append(am.alerts, posted...)
+	am.mu.Unlock()
+}
+
+// received returns the (scope, severity, endsAt) of what it was sent.
+func (am *alertmanager) received() []map[string]any {
+	am.mu.Lock()
+	defer am.mu.Unlock()
+	return slices.Clone(am.alerts)
+}
+
+// TestDetractorSpikeAlert: a baseline month for ten stores, then a burst
+// of detractor comments about a late refund, in several languages, at
+// store s03. The store's alert fires on cx.alerts, at the Alertmanager
+// stand-in and in the alerts API, naming "refund"; no other store alerts.
+// A day later, with the spike past and keep_firing_for elapsed on the fake
+// clock, it is resolved, once.
+func TestDetractorSpikeAlert(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
+	clk := newClock(now)
+	_, broker := testenv.Kafka(t, 4, allTopics...)
+	_, addr := testenv.Redis(t)
+	am := &alertmanager{}
+	amSrv := httptest.NewServer(am)
+	defer amSrv.Close()
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_EMIT_INTERVAL": "200ms", "CXPULSE_ALERTMANAGER_URL": amSrv.URL, "CXPULSE_ALERT_RESEND": "1h"}, clk)
+
+	rng := rand.New(rand.NewPCG(7, 7))
+	usual := []string{"slow checkout", "rude staff at the counter", "long queue again", "store was dirty", "prices too high",
+		"Die Schlange war lang", "le personnel était impoli", "кассир был груб"}
+	burst := []string{"my refund is late", "refund still not received after weeks", "where is my refund? late again",
+		"Rückerstattung kommt zu spät, refund missing", "remboursement en retard, refund please", "退款太慢 refund late",
+		"возврат денег задерживается, refund", "refund late, nobody answers", "late refund, very disappointed"}
+	n := 0
+	response := func(store int, at time.Time, score int, comment string) msg {
+		n++
+		return eventMsg(events.Event{ID: fmt.Sprintf("r-%d", n), Type: events.TypeSurveyResponse, Tenant: "acme",
+			OccurredAt: at.Truncate(time.Millisecond),
+			Dims: map[string]string{"store": fmt.Sprintf("s%02d", store), "region": []string{"eu", "us", "apac"}[store%3],
+				"channel": []string{"web", "app", "store"}[rng.IntN(3)]},
+			Survey: &events.Survey{Metric: events.MetricNPS, Score: score, Comment: comment}})
+	}
+	usualScore := func() int {
+		switch r := rng.Float64(); {
+		case r < 0.2:
+			return rng.IntN(7)
+		case r < 0.45:
+			return 7 + rng.IntN(2)
+		default:
+			return 9 + rng.IntN(2)
+		}
+	}
+	var msgs []msg
+	// 30 days, 10 stores, 50 responses a day each; a third of the
+	// detractors comment.
+	for store := range 10 {
+		for range 30 * 50 {
+			at := now.Add(-time.Duration(rng.Int64N(int64(30 * 24 * time.Hour))))
+			if store == 3 && now.Sub(at) < 6*time.Hour {
+				continue // the spike store's last hours come below
+			}
+			score, comment := usualScore(), ""
+			if score <= 6 && rng.IntN(3) == 0 {
+				comment = usual[rng.IntN(len(usual))]
+			}
+			msgs = append(msgs, response(store, at, score, comment))
+		}
+	}
+	produce(t, broker, msgs)
+	waitApplied(t, in.base)
+	require.NoError(t, in.agg.PublishOnce(t.Context()))
+	var list aggregate.AlertList
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/alerts?state=all", &list))
+	require.Empty(t, list.Alerts, "the baseline month alerts nothing")
+
+	// The burst: the last six hours at s03, 60 responses, 45 detractors.
+	var spike []msg
+	for i := range 60 {
+		at := now.Add(-6*time.Hour + time.Duration(i)*6*time.Minute)
+		if i%4 == 0 {
+			spike = append(spike, response(3, at, 9, ""))
+			continue
+		}
+		spike = append(spike, response(3, at, rng.IntN(5), burst[i%len(burst)]))
+	}
+	produce(t, broker, spike)
+	waitApplied(t, in.base)
+	require.NoError(t, in.agg.PublishOnce(t.Context()))
+
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/alerts", &list))
+	var store3 *alerts.Alert
+	for _, al := range list.Alerts {
+		scope := al.Labels["scope"]
+		require.Contains(t, []string{"store=s03", "region=eu", "all", "channel=web", "channel=app", "channel=store"}, scope,
+			"only the spike store and the scopes it is part of may alert")
+		if scope == "store=s03" {
+			store3 = al
+		}
+	}
+	require.NotNil(t, store3, "store s03 alerts: %+v", list.Alerts)
+	require.Equal(t, "critical", store3.Labels["severity"])
+	var terms []alerts.Term
+	require.NoError(t, json.Unmarshal([]byte(store3.Annotations["top_terms"]), &terms))
+	require.NotEmpty(t, terms)
+	require.Equal(t, "refund", terms[0].Term, "top terms %v", terms)
+	require.Equal(t, "24h", store3.Annotations["window"])
+	require.NotEmpty(t, store3.Annotations["comment_1"])
+	t.Logf("summary: %s\ndescription: %s\ntop_terms: %s", store3.Annotations["summary"], store3.Annotations["description"], store3.Annotations["top_terms"])
+
+	// The same alert, once, on cx.alerts and at Alertmanager.
+	recs := testenv.Consume(t, broker, "cx.alerts", len(list.Alerts))
+	var onKafka []alerts.Notification
+	for _, r := range recs {
+		var nt alerts.Notification
+		require.NoError(t, json.Unmarshal(r.Value, &nt))
+		require.Equal(t, nt.Fingerprint, string(r.Key))
+		onKafka = append(onKafka, nt)
+	}
+	require.True(t, slices.ContainsFunc(onKafka, func(nt alerts.Notification) bool {
+		return nt.Fingerprint == store3.Fingerprint && nt.Status == alerts.Firing
+	}))
+	require.Eventually(t, func() bool {
+		return slices.ContainsFunc(am.received(), func(a map[string]any) bool {
+			l := a["labels"].(map[string]any)
+			return l["scope"] == "store=s03" && l["severity"] == "critical"
+		})
+	}, 10*time.Second, 20*time.Millisecond)
+
+	// Another evaluation changes nothing: no second alert.
+	require.NoError(t, in.agg.PublishOnce(t.Context()))
+	require.Equal(t, int64(len(list.Alerts)), testenv.Count(t, broker, "cx.alerts"))
+
+	// The clock moves on in half hours, evaluating each time: once the
+	// burst leaves the 24h detection horizon the statistic falls below the
+	// threshold, and keep_firing_for (1h) later the alert resolves.
+	var resolvedAt, lastFiring time.Time
+	for at := now.Add(18 * time.Hour); at.Before(now.Add(28 * time.Hour)); at = at.Add(30 * time.Minute) {
+		clk.set(at)
+		require.NoError(t, in.agg.SweepOnce(t.Context()))
+		require.NoError(t, in.agg.PublishOnce(t.Context()))
+		require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/alerts?state=all", &list))
+		i := slices.IndexFunc(list.Alerts, func(al *alerts.Alert) bool { return al.Fingerprint == store3.Fingerprint })
+		require.GreaterOrEqual(t, i, 0)
+		switch list.Alerts[i].State {
+		case alerts.Firing:
+			require.True(t, resolvedAt.IsZero(), "fired again after resolving")
+			lastFiring = at
+		case alerts.Resolved:
+			if resolvedAt.IsZero() {
+				resolvedAt = list.Alerts[i].EndsAt
+			}
+			require.Equal(t, resolvedAt, list.Alerts[i].EndsAt)
+		}
+	}
+	require.False(t, resolvedAt.IsZero(), "resolved")
+	require.Equal(t, lastFiring.Add(30*time.Minute), resolvedAt)
+	// It was still firing half an hour before, below the threshold: the
+	// burst's last hour left the horizon at +24h at the latest.
+	require.False(t, resolvedAt.Before(now.Add(18*time.Hour+time.Hour)), "resolved at %s", resolvedAt)
+	require.False(t, resolvedAt.After(now.Add(25*time.Hour+30*time.Minute)), "resolved at %s", resolvedAt)
+	t.Logf("resolved %s after the spike", resolvedAt.Sub(now))
+
+	resolved := 0
+	for _, r := range testenv.Consume(t, broker, "cx.alerts", int(testenv.Count(t, broker, "cx.alerts"))) {
+		var nt alerts.Notification
+		require.NoError(t, json.Unmarshal(r.Value, &nt))
+		if nt.Fingerprint == store3.Fingerprint && nt.Status == alerts.Resolved {
+			resolved++
+		}
+	}
+	require.Equal(t, 1, resolved, "the resolution is sent once")
+	require.Eventually(t, func() bool {
+		return slices.ContainsFunc(am.received(), func(a map[string]any) bool {
+			l := a["labels"].(map[string]any)
+			return l["scope"] == "store=s03" && a["endsAt"] == resolvedAt.Format(time.RFC3339)
+		})
+	}, 10*time.Second, 20*time.Millisecond)
+}
