@@ -158,9 +158,12 @@ func TestDetractorSpikeAlert(t *testing.T) {
 		require.Equal(t, nt.Fingerprint, string(r.Key))
 		onKafka = append(onKafka, nt)
 	}
-	require.True(t, slices.ContainsFunc(onKafka, func(nt alerts.Notification) bool {
+	k := slices.IndexFunc(onKafka, func(nt alerts.Notification) bool {
 		return nt.Fingerprint == store3.Fingerprint && nt.Status == alerts.Firing
-	}))
+	})
+	require.GreaterOrEqual(t, k, 0)
+	pretty, _ := json.MarshalIndent(onKafka[k], "", "  ")
+	t.Logf("on cx.alerts:\n%s", pretty)
 	require.Eventually(t, func() bool {
 		return slices.ContainsFunc(am.received(), func(a map[string]any) bool {
 			l := a["labels"].(map[string]any)
