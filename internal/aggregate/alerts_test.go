@@ -67,47 +67,7 @@ func TestDetractorSpikeAlert(t *testing.T) {
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
 		"CXPULSE_EMIT_INTERVAL": "200ms", "CXPULSE_ALERTMANAGER_URL": amSrv.URL, "CXPULSE_ALERT_RESEND": "1h"}, clk)
 
-	rng := rand.New(rand.NewPCG(7, 7))
-	usual := []string{"slow checkout", "rude staff at the counter", "long queue again", "store was dirty", "prices too high",
-		"Die Schlange war lang", "le personnel était impoli", "кассир был груб"}
-	burst := []string{"my refund is late", "refund still not received after weeks", "where is my refund? late again",
-		"Rückerstattung kommt zu spät, refund missing", "remboursement en retard, refund please", "退款太慢 refund late",
-		"возврат денег задерживается, refund", "refund late, nobody answers", "late refund, very disappointed"}
-	n := 0
-	response := func(store int, at time.Time, score int, comment string) msg {
-		n++
-		return eventMsg(events.Event{ID: fmt.Sprintf("r-%d", n), Type: events.TypeSurveyResponse, Tenant: "acme",
-			OccurredAt: at.Truncate(time.Millisecond),
-			Dims: map[string]string{"store": fmt.Sprintf("s%02d", store), "region": []string{"eu", "us", "apac"}[store%3],
-				"channel": []string{"web", "app", "store"}[rng.IntN(3)]},
-			Survey: &events.Survey{Metric: events.MetricNPS, Score: score, Comment: comment}})
-	}
-	usualScore := func() int {
-		switch r := rng.Float64(); {
-		case r < 0.2:
-			return rng.IntN(7)
-		case r < 0.45:
-			return 7 + rng.IntN(2)
-		default:
-			return 9 + rng.IntN(2)
-		}
-	}
-	var msgs []msg
-	// 30 days, 10 stores, 50 responses a day each; a third of the
-	// detractors comment.
-	for store := range 10 {
-		for range 30 * 50 {
-			at := now.Add(-time.Duration(rng.Int64N(int64(30 * 24 * time.Hour))))
-			if store == 3 && now.Sub(at) < 6*time.Hour {
-				continue // the spike store's last hours come below
-			}
-			score, comment := usualScore(), ""
-			if score <= 6 && rng.IntN(3) == 0 {
-				comment = usual[rng.IntN(len(usual))]
-			}
-			msgs = append(msgs, response(store, at, score, comment))
-		}
-	}
+	msgs, spike := spikeData(now)
 	produce(t, broker, msgs)
 	waitApplied(t, in.base)
 	require.NoError(t, in.agg.PublishOnce(t.Context()))
@@ -115,16 +75,6 @@ func TestDetractorSpikeAlert(t *testing.T) {
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/alerts?state=all", &list))
 	require.Empty(t, list.Alerts, "the baseline month alerts nothing")
 
-	// The burst: the last six hours at s03, 60 responses, 45 detractors.
-	var spike []msg
-	for i := range 60 {
-		at := now.Add(-6*time.Hour + time.Duration(i)*6*time.Minute)
-		if i%4 == 0 {
-			spike = append(spike, response(3, at, 9, ""))
-			continue
-		}
-		spike = append(spike, response(3, at, rng.IntN(5), burst[i%len(burst)]))
-	}
 	produce(t, broker, spike)
 	waitApplied(t, in.base)
 	require.NoError(t, in.agg.PublishOnce(t.Context()))
@@ -220,4 +170,145 @@ func TestDetractorSpikeAlert(t *testing.T) {
 			return l["scope"] == "store=s03" && a["endsAt"] == resolvedAt.Format(time.RFC3339)
 		})
 	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// spikeData returns a baseline month for ten stores (50 NPS responses a
+// day each, 20 % detractors, a third of them commenting) and a burst at
+// s03 in the six hours before now: 60 responses, 45 detractors complaining
+// about a late refund in several languages.
+func spikeData(now time.Time) (baseline, spike []msg) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	usual := []string{"slow checkout", "rude staff at the counter", "long queue again", "store was dirty", "prices too high",
+		"Die Schlange war lang", "le personnel était impoli", "кассир был груб"}
+	burst := []string{"my refund is late", "refund still not received after weeks", "where is my refund? late again",
+		"Rückerstattung kommt zu spät, refund missing", "remboursement en retard, refund please", "退款太慢 refund late",
+		"возврат денег задерживается, refund", "refund late, nobody answers", "late refund, very disappointed"}
+	n := 0
+	response := func(store int, at time.Time, score int, comment string) msg {
+		n++
+		return eventMsg(events.Event{ID: fmt.Sprintf("r-%d", n), Type: events.TypeSurveyResponse, Tenant: "acme",
+			OccurredAt: at.Truncate(time.Millisecond),
+			Dims: map[string]string{"store": fmt.Sprintf("s%02d", store), "region": []string{"eu", "us", "apac"}[store%3],
+				"channel": []string{"web", "app", "store"}[rng.IntN(3)]},
+			Survey: &events.Survey{Metric: events.MetricNPS, Score: score, Comment: comment}})
+	}
+	usualScore := func() int {
+		switch r := rng.Float64(); {
+		case r < 0.2:
+			return rng.IntN(7)
+		case r < 0.45:
+			return 7 + rng.IntN(2)
+		default:
+			return 9 + rng.IntN(2)
+		}
+	}
+	var msgs []msg
+	// 30 days, 10 stores, 50 responses a day each; a third of the
+	// detractors comment.
+	for store := range 10 {
+		for range 30 * 50 {
+			at := now.Add(-time.Duration(rng.Int64N(int64(30 * 24 * time.Hour))))
+			if store == 3 && now.Sub(at) < 6*time.Hour {
+				continue // the spike store's last hours come below
+			}
+			score, comment := usualScore(), ""
+			if score <= 6 && rng.IntN(3) == 0 {
+				comment = usual[rng.IntN(len(usual))]
+			}
+			msgs = append(msgs, response(store, at, score, comment))
+		}
+	}
+	// The burst: the last six hours at s03, 60 responses, 45 detractors.
+	for i := range 60 {
+		at := now.Add(-6*time.Hour + time.Duration(i)*6*time.Minute)
+		if i%4 == 0 {
+			spike = append(spike, response(3, at, 9, ""))
+			continue
+		}
+		spike = append(spike, response(3, at, rng.IntN(5), burst[i%len(burst)]))
+	}
+	return msgs, spike
+}
+
+// TestAlertSurvivesKillAndReplay SIGKILLs the aggregator while the
+// baseline and the burst stream in, restarts it, and once the alert fires
+// kills it again and makes it replay every partition from the start: the
+// counts stay exact and the alert stays the same single alert (one
+// fingerprint, one startsAt, never resolved).
+func TestAlertSurvivesKillAndReplay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts the aggregator")
+	}
+	bin := buildAggregator(t)
+	_, broker := testenv.Kafka(t, 4, allTopics...)
+	rdb, redisAddr := testenv.Redis(t)
+	env := []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr, "CXPULSE_INSECURE_NO_AUTH=1",
+		"CXPULSE_GROUP_ID=alerts", "CXPULSE_EMIT_INTERVAL=200ms", "CXPULSE_ALERT_RESEND=1h"}
+	now := time.Now()
+	baseline, spike := spikeData(now)
+	all := append(baseline, spike...)
+
+	p := startProcess(t, bin, "a1", env)
+	produce(t, broker, all)
+	time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
+	p.kill()
+	p = startProcess(t, bin, "a2", env)
+	waitApplied(t, p.base)
+	firing := func(base string) []*alerts.Alert {
+		var list aggregate.AlertList
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/tenants/acme/alerts?state=all", &list))
+		var out []*alerts.Alert
+		for _, al := range list.Alerts {
+			if al.Labels["scope"] == "store=s03" {
+				out = append(out, al)
+			}
+		}
+		return out
+	}
+	var first []*alerts.Alert
+	require.Eventually(t, func() bool { first = firing(p.base); return len(first) > 0 }, 20*time.Second, 100*time.Millisecond)
+	require.Len(t, first, 1)
+	require.Equal(t, alerts.Firing, first[0].State)
+
+	// Kill, forget every resume offset and replay everything.
+	p.kill()
+	keys, err := rdb.Keys(t.Context(), "cxpulse:{p:alerts:*").Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+	for _, k := range keys {
+		require.NoError(t, rdb.HSet(t.Context(), k, "resume", 0).Err())
+	}
+	p = startProcess(t, bin, "a3", env)
+	waitApplied(t, p.base)
+	time.Sleep(time.Second) // several evaluation rounds
+	again := firing(p.base)
+	require.Len(t, again, 1)
+	require.Equal(t, first[0].Fingerprint, again[0].Fingerprint)
+	require.Equal(t, alerts.Firing, again[0].State)
+	require.True(t, first[0].StartsAt.Equal(again[0].StartsAt), "startsAt %s, then %s", first[0].StartsAt, again[0].StartsAt)
+
+	// Every notification of the store is that alert, firing, from the same start.
+	for _, r := range testenv.Consume(t, broker, "cx.alerts", int(testenv.Count(t, broker, "cx.alerts"))) {
+		var nt alerts.Notification
+		require.NoError(t, json.Unmarshal(r.Value, &nt))
+		if nt.Labels["scope"] != "store=s03" {
+			continue
+		}
+		require.Equal(t, first[0].Fingerprint, nt.Fingerprint)
+		require.Equal(t, alerts.Firing, nt.Status)
+		require.True(t, first[0].StartsAt.Equal(nt.StartsAt))
+	}
+
+	// And the store's counts are exact.
+	final, bad := reference(all, time.Now())
+	require.Empty(t, bad)
+	want := expected(final["acme"], time.Now(), func(ev *events.Event) []string { return []string{"store=" + ev.Dims["store"]} })
+	var got struct {
+		Windows map[string]map[string]float64 `json:"windows"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, p.base+"/v1/tenants/acme/scores?scope=store=s03", &got))
+	for _, w := range refWindows {
+		require.Equal(t, float64(want["store=s03"][w.name].npsN), got.Windows[w.name]["nps_responses"], w.name)
+		require.Equal(t, float64(want["store=s03"][w.name].npsD), got.Windows[w.name]["nps_detractors"], w.name)
+	}
 }
