@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -256,8 +257,8 @@ func generate(ctx context.Context, cfg Config, ingestURL, aggregatorURL string, 
 			} else if time.Since(start) > spikeAfter {
 				spike = "over"
 			}
-			fmt.Fprintf(out, "%s  %s · spike %s\n    %s\n", time.Now().Format("15:04:05"), counts, spike,
-				liveScores(ctx, client, aggregatorURL, tr.SpikeStore))
+			fmt.Fprintf(out, "%s  %s · spike %s\n    %s\n%s", time.Now().Format("15:04:05"), counts, spike,
+				liveScores(ctx, client, aggregatorURL, tr.SpikeStore), liveAlerts(ctx, client, aggregatorURL))
 		case t := <-tick.C:
 			elapsed := t.Sub(start)
 			tr.Spiking = elapsed > spikeAfter && elapsed < spikeAfter+spikeFor
@@ -268,6 +269,33 @@ func generate(ctx context.Context, cfg Config, ingestURL, aggregatorURL string, 
 			_ = post(batch)
 		}
 	}
+}
+
+// liveAlerts lists the firing alerts, one line each, for the summary.
+func liveAlerts(ctx context.Context, client *http.Client, base string) string {
+	var list struct {
+		Alerts []struct {
+			Labels      map[string]string `json:"labels"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"alerts"`
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/tenants/"+Tenant+"/alerts?state=firing", nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&list) != nil {
+		return ""
+	}
+	var b strings.Builder
+	for _, al := range list.Alerts {
+		fmt.Fprintf(&b, "    ALERT %s %s: %s\n", al.Labels["severity"], al.Labels["scope"], al.Annotations["summary"])
+	}
+	return b.String()
 }
 
 // liveScores reads two scopes from the aggregator's API for the summary.
