@@ -17,8 +17,8 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
