@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -44,7 +45,14 @@ func startProcess(t *testing.T, bin, name string, env []string) *process {
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())
 	p := &process{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	t.Cleanup(func() { p.kill() })
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() { // the end of its log, to see why
+			b, _ := os.ReadFile(log.Name())
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			t.Logf("last lines of %s:\n%s", name, strings.Join(lines[max(0, len(lines)-25):], "\n"))
+		}
+	})
 	require.Eventually(t, func() bool {
 		resp, err := http.Get(p.base + "/healthz")
 		if err != nil {

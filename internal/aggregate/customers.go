@@ -420,6 +420,9 @@ func planCustomer(pl *planner, out *plan, id string, rec *store.CustomerRecord, 
 			return err
 		}
 		u.Due = after.due
+		if rec != nil && after.due == before.due {
+			u.Due = store.DueUnchanged
+		}
 	} else {
 		after = derived{}
 	}

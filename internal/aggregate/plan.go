@@ -111,23 +111,16 @@ func (p *planner) addCount(scope string, at time.Time, k store.Counter, n float6
 	}
 }
 
-// Theme buckets: detractor comment terms are counted per hour (for the
-// detection horizon) and per day (for the baseline), and kept this long
-// after their bucket ends.
-const (
-	themeHourKept = 48 * time.Hour
-	themeDayKept  = 31 * 24 * time.Hour
-)
-
 type termKey struct {
 	scope, bucket, term string
 }
 
-// themes collects the term changes of a slice.
+// themes collects the term changes of a slice: detractor comment terms are
+// counted per hour (for the detection horizon) and per day (for the
+// baseline), in buckets the sweeper has not yet deleted.
 type themes struct {
-	now     int64
-	deltas  map[termKey]int64
-	expires map[string]int64 // bucket → expiry
+	now    int64
+	deltas map[termKey]int64
 }
 
 func (t *themes) add(scopes []string, at time.Time, terms []string, sign int64) {
@@ -140,13 +133,13 @@ func (t *themes) add(scopes []string, at time.Time, terms []string, sign int64) 
 		name    string
 		expires int64
 	}{
-		{"h" + strconv.FormatInt(ms/hour, 10), (ms/hour+1)*hour + themeHourKept.Milliseconds()},
-		{"d" + strconv.FormatInt(ms/day, 10), (ms/day+1)*day + themeDayKept.Milliseconds()},
+		{"h" + strconv.FormatInt(ms/hour, 10), (ms/hour+1)*hour + store.ThemeHourKept.Milliseconds()},
+		{"d" + strconv.FormatInt(ms/day, 10), (ms/day+1)*day + store.ThemeDayKept.Milliseconds()},
 	} {
-		if b.expires <= t.now {
+		// A margin of an hour keeps clear of buckets being swept.
+		if b.expires <= t.now+time.Hour.Milliseconds() {
 			continue
 		}
-		t.expires[b.name] = b.expires
 		for _, sc := range scopes {
 			for _, term := range terms {
 				t.deltas[termKey{sc, b.name, term}] += sign
@@ -159,7 +152,7 @@ func (t *themes) slice() []store.TermDelta {
 	var out []store.TermDelta
 	for k, n := range t.deltas {
 		if n != 0 {
-			out = append(out, store.TermDelta{Scope: k.scope, Bucket: k.bucket, Term: k.term, N: n, Expires: t.expires[k.bucket]})
+			out = append(out, store.TermDelta{Scope: k.scope, Bucket: k.bucket, Term: k.term, N: n})
 		}
 	}
 	return out
@@ -208,7 +201,7 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 	}
 	histories := map[string][]entry{}
 	var customerOrder []string
-	th := &themes{now: now.UnixMilli(), deltas: map[termKey]int64{}, expires: map[string]int64{}}
+	th := &themes{now: now.UnixMilli(), deltas: map[termKey]int64{}}
 	// The items of each id, in offset order, as linked lists over items:
 	// no allocation per id in the common case of ids seen once.
 	first := make(map[string]int, len(items))

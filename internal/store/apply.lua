@@ -2,9 +2,9 @@
 -- KEYS: 1 watermarks, 2 ids (this period), 3 ids (previous period),
 --       4 expiry zset, 5 dirty scopes, 6 scope set, 7 dead-letter outbox,
 --       8 pending views, 9 customers hash, 10 customers due zset,
---       11 conversions zset, 12 referral codes hash, 13 theme bucket expiry
---       zset, then per scope i: 11+3i counters hash, 12+3i active customers
---       zset, 13+3i comment samples list; then the theme bucket hashes.
+--       11 conversions zset, 12 referral codes hash, then per scope i:
+--       10+3i counters hash, 11+3i active customers zset, 12+3i comment
+--       samples list; then the theme bucket hashes.
 -- ARGV: 1 now ms, 2 dedupe horizon ms, 3 windows csv,
 --       4 nranges and (topic/partition, epoch, range start, range end) each,
 --       then nscopes and the scope names,
@@ -13,11 +13,11 @@
 --       ndeltas and (scope number, window, bucket, leaves ms, packed counters),
 --       nletters and the dead letters to publish,
 --       ncustomers and per customer (id, expected version or '-', record or
---       '' to forget, new version, due ms or 0, nactive and (scope number, spell start
---       ms or '-' to remove) each, conversion to remove or '', conversion
---       to add or '', its time ms),
+--       '' to forget, new version, due ms (0: never, -1: unchanged),
+--       nactive and (scope number, spell start ms or '-' to remove) each,
+--       conversion to remove or '', conversion to add or '', its time ms),
 --       ncodes and (referral code, referrer) pairs,
---       nterms and (theme bucket number, term, change, expiry ms),
+--       nterms and (theme bucket number, term, change),
 --       nsamples and (scope number, sample) pairs.
 -- Everything is checked before the first write.
 local wm = KEYS[1]
@@ -50,10 +50,10 @@ local nscopes = tonumber(ARGV[pos]); pos = pos + 1
 local names, index, skeys, akeys = {}, {}, {}, {}
 for i = 1, nscopes do
   names[i] = ARGV[pos]; index[ARGV[pos]] = i; pos = pos + 1
-  skeys[i] = KEYS[11 + 3 * i]
-  akeys[i] = KEYS[12 + 3 * i]
+  skeys[i] = KEYS[10 + 3 * i]
+  akeys[i] = KEYS[11 + 3 * i]
 end
-local tbase = 13 + 3 * nscopes
+local tbase = 12 + 3 * nscopes
 
 -- Remembered ids: one HMGET per period for the whole slice.
 local nids = tonumber(ARGV[pos]); pos = pos + 1
@@ -193,7 +193,7 @@ for _, c in ipairs(custs) do
   else
     redis.call('HSET', KEYS[9], c.id, c.newv .. '|' .. c.rec)
   end
-  if c.due > 0 then redis.call('ZADD', KEYS[10], c.due, c.id) else redis.call('ZREM', KEYS[10], c.id) end
+  if c.due > 0 then redis.call('ZADD', KEYS[10], c.due, c.id) elseif c.due == 0 then redis.call('ZREM', KEYS[10], c.id) end
   for _, op in ipairs(c.act) do
     local i = op[1]
     if op[2] == '-' then redis.call('ZREM', akeys[i], c.id) else redis.call('ZADD', akeys[i], op[2], c.id) end
@@ -210,18 +210,16 @@ for _ = 1, ncodes do
 end
 
 -- Theme terms of detractor comments, per scope and hour or day bucket.
+-- The sweeper deletes them by name once their time is up.
 local nterms = tonumber(ARGV[pos]); pos = pos + 1
-local expires = {}
 for _ = 1, nterms do
   local key = KEYS[tbase + tonumber(ARGV[pos])]
   if redis.call('HINCRBY', key, ARGV[pos + 1], ARGV[pos + 2]) <= 0 then redis.call('HDEL', key, ARGV[pos + 1]) end
-  expires[key] = ARGV[pos + 3]
-  pos = pos + 4
+  pos = pos + 3
 end
-for key, at in pairs(expires) do redis.call('ZADD', KEYS[13], at, key) end
 local nsamples = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, nsamples do
-  local key = KEYS[13 + 3 * tonumber(ARGV[pos])]
+  local key = KEYS[12 + 3 * tonumber(ARGV[pos])]
   redis.call('LPUSH', key, ARGV[pos + 1])
   redis.call('LTRIM', key, 0, 2)
   pos = pos + 2

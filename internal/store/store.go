@@ -61,7 +61,6 @@ func samplesKey(tenant, scope string) string { return tenantKey(tenant, "samples
 func termsKey(tenant, scope, bucket string) string {
 	return tenantKey(tenant, "terms", scope, bucket)
 }
-func termExpiryKey(tenant string) string { return tenantKey(tenant, "termexp") }
 
 // ScopesKey is the set of scopes a tenant has data in.
 func ScopesKey(tenant string) string   { return tenantKey(tenant, "scopes") }
@@ -209,12 +208,18 @@ type Slice struct {
 
 // TermDelta changes one term's count in one theme bucket of one scope.
 type TermDelta struct {
-	Scope   string
-	Bucket  string // "h<hour number>" or "d<day number>", counted from the epoch
-	Term    string
-	N       int64
-	Expires int64 // unix ms after which the bucket is deleted
+	Scope  string
+	Bucket string // "h<hour number>" or "d<day number>", counted from the epoch
+	Term   string
+	N      int64
 }
+
+// Theme buckets are kept this long after they end; the planner creates
+// none older, and the sweeper deletes them by name.
+const (
+	ThemeHourKept = 48 * time.Hour
+	ThemeDayKept  = 31 * 24 * time.Hour
+)
 
 // Sample is a recent detractor comment of a scope.
 type Sample struct {
@@ -238,7 +243,7 @@ type CustomerUpdate struct {
 	// the instant of the write in unix ms, so a customer forgotten and seen
 	// again does not reuse an earlier version.
 	Version int64
-	Due     int64 // unix ms at which the record must be looked at again; 0: never
+	Due     int64 // unix ms at which the record must be looked at again; 0: never; DueUnchanged
 	// Active sets, per scope, the start (unix ms) of the customer's current
 	// activity spell, or removes the customer from the scope's active set.
 	Active []ActiveChange
@@ -254,6 +259,9 @@ type ActiveChange struct {
 	Since  int64 // spell start, unix ms
 	Remove bool
 }
+
+// DueUnchanged leaves a customer's due time as stored.
+const DueUnchanged = -1
 
 // CustomerRecord is a stored customer record and its version.
 type CustomerRecord struct {
@@ -350,11 +358,10 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	for _, smp := range sl.Samples {
 		note(smp.Scope)
 	}
-	keys := make([]string, 0, 13+3*len(scopes))
+	keys := make([]string, 0, 12+3*len(scopes))
 	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
 		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), outboxKey(sl.Tenant), pendingKey(sl.Tenant),
-		customersKey(sl.Tenant), customersDueKey(sl.Tenant), conversionsKey(sl.Tenant), codesKey(sl.Tenant),
-		termExpiryKey(sl.Tenant))
+		customersKey(sl.Tenant), customersDueKey(sl.Tenant), conversionsKey(sl.Tenant), codesKey(sl.Tenant))
 	for _, sc := range scopes {
 		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc), samplesKey(sl.Tenant, sc))
 	}
@@ -424,7 +431,7 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	}
 	args = append(args, len(sl.Terms))
 	for _, td := range sl.Terms {
-		args = append(args, termKeys[termsKey(sl.Tenant, td.Scope, td.Bucket)], td.Term, td.N, td.Expires)
+		args = append(args, termKeys[termsKey(sl.Tenant, td.Scope, td.Bucket)], td.Term, td.N)
 	}
 	args = append(args, len(sl.Samples))
 	for _, smp := range sl.Samples {
@@ -680,22 +687,55 @@ func (s *Store) Advocates(ctx context.Context, tenant string, since int64) ([]Ad
 	return out, nil
 }
 
-// SweepThemes deletes the theme buckets of a tenant whose time is up.
+// SweepThemes deletes the theme buckets of a tenant whose time is up:
+// every scope's hour buckets that ended more than ThemeHourKept ago and
+// day buckets more than ThemeDayKept ago, from where the last sweep
+// stopped (recorded in the watermarks hash).
 func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time) error {
-	keys, err := s.rdb.ZRangeByScore(ctx, termExpiryKey(tenant), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: 1000,
-	}).Result()
-	if err != nil || len(keys) == 0 {
-		return err
+	marks, err := s.rdb.HMGet(ctx, watermarksKey(tenant), "themes:h", "themes:d").Result()
+	if err != nil {
+		return fmt.Errorf("reading theme sweep marks of %s: %w", tenant, err)
 	}
-	members := make([]any, len(keys))
-	for i, k := range keys {
-		if err := s.rdb.Del(ctx, k).Err(); err != nil {
-			return fmt.Errorf("dropping theme bucket %s: %w", k, err)
+	type unit struct {
+		prefix, mark string
+		size, kept   time.Duration
+		done         any
+	}
+	units := []unit{{"h", "themes:h", time.Hour, ThemeHourKept, marks[0]}, {"d", "themes:d", 24 * time.Hour, ThemeDayKept, marks[1]}}
+	var scopes []string
+	for _, u := range units {
+		// Buckets up to `last` are due: they ended `kept` ago.
+		last := now.Add(-u.kept).UnixMilli()/u.size.Milliseconds() - 1
+		from := last - 2*int64(u.kept/u.size) // a first sweep looks back this far
+		if done, ok := u.done.(string); ok {
+			n, _ := strconv.ParseInt(done, 10, 64)
+			from = max(n+1, last-40*24*int64(time.Hour/u.size)) // bounded after a long outage
 		}
-		members[i] = k
+		if from > last {
+			continue
+		}
+		if scopes == nil {
+			if scopes, err = s.Scopes(ctx, tenant); err != nil {
+				return err
+			}
+		}
+		pipe := s.rdb.Pipeline()
+		for b := from; b <= last; b++ {
+			for _, sc := range scopes {
+				pipe.Del(ctx, termsKey(tenant, sc, u.prefix+strconv.FormatInt(b, 10)))
+			}
+			if pipe.Len() > 1000 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					return fmt.Errorf("dropping theme buckets of %s: %w", tenant, err)
+				}
+			}
+		}
+		pipe.HSet(ctx, watermarksKey(tenant), u.mark, last)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("dropping theme buckets of %s: %w", tenant, err)
+		}
 	}
-	return s.rdb.ZRem(ctx, termExpiryKey(tenant), members...).Err()
+	return nil
 }
 
 // TermCounts sums the theme term counts of the given buckets ("h<hour>"
