@@ -41,6 +41,8 @@ func (a *Aggregator) Handler() http.Handler {
 		r.Get("/scopes", a.handleScopes)
 		r.Get("/advocates", a.handleAdvocates)
 		r.Get("/alerts", a.handleAlerts)
+		r.Get("/leaderboard", a.handleLeaderboard)
+		r.Get("/series", a.handleSeries)
 	})
 	return r
 }
