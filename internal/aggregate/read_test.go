@@ -34,8 +34,8 @@ func TestLeaderboardAndSeries(t *testing.T) {
 	add("s1", 10, 60) // n 100: 60 promoters, 30 passives, 10 detractors: NPS 50
 	add("s1", 8, 30)
 	add("s1", 3, 10)
-	add("s2", 9, 4)   // n 4, all promoters: NPS 100
-	add("s3", 9, 30)  // n 50: 30 promoters, 10 passives, 10 detractors: NPS 40
+	add("s2", 9, 4)  // n 4, all promoters: NPS 100
+	add("s3", 9, 30) // n 50: 30 promoters, 10 passives, 10 detractors: NPS 40
 	add("s3", 7, 10)
 	add("s3", 0, 10)
 	produce(t, broker, msgs)
