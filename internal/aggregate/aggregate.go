@@ -78,6 +78,10 @@ type Aggregator struct {
 	// alertMu serialises alert evaluations: PublishOnce may be called
 	// while the publish loop runs.
 	alertMu sync.Mutex
+	// hub relays score and alert changes to stream clients; stopping is
+	// closed when Run's context ends, to end those streams.
+	hub      *hub
+	stopping chan struct{}
 	// knownTenants are the tenants already recorded in store.TenantsKey.
 	knownTenants sync.Map
 
@@ -95,7 +99,8 @@ func WithClock(now func() time.Time) Option { return func(a *Aggregator) { a.now
 // New builds an aggregator from a validated Config.
 func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	a := &Aggregator{cfg: cfg, log: logger.With(zap.String("component", "aggregator")), now: time.Now,
-		halted: map[string]string{}, batches: make(chan *batch), customers: newCustomerCache(customerCacheSize)}
+		halted: map[string]string{}, batches: make(chan *batch), customers: newCustomerCache(customerCacheSize),
+		hub: newHub(), stopping: make(chan struct{})}
 	for _, o := range opts {
 		o(a)
 	}
@@ -157,6 +162,8 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	g.Go(func() error { return a.sweepLoop(gctx) })
 	g.Go(func() error { return a.publishLoop(gctx) })
 	g.Go(func() error { a.dispatch.Run(gctx); return nil })
+	g.Go(func() error { return a.relay(gctx) })
+	g.Go(func() error { <-gctx.Done(); close(a.stopping); return nil })
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil

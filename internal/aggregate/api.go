@@ -30,7 +30,7 @@ func (a *Aggregator) Handler() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", serve.Healthz)
 	r.Get("/readyz", serve.Readyz(a.ready))
-	r.Handle("/metrics", promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{Registry: a.metrics.registry}))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{Registry: a.metrics.registry}))
 	r.Get("/v1/status", a.handleStatus)
 	if a.cfg.DebugPprof {
 		r.Mount("/debug", middleware.Profiler())
@@ -43,6 +43,7 @@ func (a *Aggregator) Handler() http.Handler {
 		r.Get("/alerts", a.handleAlerts)
 		r.Get("/leaderboard", a.handleLeaderboard)
 		r.Get("/series", a.handleSeries)
+		r.Get("/stream", a.handleStream)
 	})
 	return r
 }

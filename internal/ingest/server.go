@@ -102,7 +102,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Server, error) {
 	r := chi.NewRouter()
 	r.Get("/healthz", serve.Healthz)
 	r.Get("/readyz", serve.Readyz(s.kafkaReachable))
-	r.Handle("/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
+	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
 	r.With(s.metrics.instrument, s.auth.Require(auth.ScopeWrite, serve.Error)).Post("/v1/events", s.handleEvents)
 	s.handler = r
 	return s, nil
