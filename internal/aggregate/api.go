@@ -32,6 +32,9 @@ func (a *Aggregator) Handler() http.Handler {
 	r.Get("/readyz", serve.Readyz(a.ready))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(a.metrics.registry, promhttp.HandlerOpts{Registry: a.metrics.registry}))
 	r.Get("/v1/status", a.handleStatus)
+	r.Get("/", handleDashboard)
+	r.Method(http.MethodGet, "/assets/*", dashboardFS())
+	r.With(a.auth.Require(auth.ScopeRead, serve.Error)).Get("/v1/tenants", a.handleTenants)
 	if a.cfg.DebugPprof {
 		r.Mount("/debug", middleware.Profiler())
 	}

@@ -1,0 +1,83 @@
+package aggregate_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
+)
+
+// TestDashboardInBrowser opens the dashboard in headless Chromium against
+// an aggregator holding a baseline month and a detractor burst: the tiles
+// show the API's numbers, the alert is listed with its terms, the chart is
+// drawn, and a new event reaches the page over the stream. A screenshot is
+// saved in the test's temporary directory.
+func TestDashboardInBrowser(t *testing.T) {
+	chromium := testenv.Tool(t, "chromium")
+	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 2, allTopics...)
+	_, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_EMIT_INTERVAL": "200ms"}, newClock(now))
+	baseline, spike := spikeData(now)
+	produce(t, broker, append(baseline, spike...))
+	waitApplied(t, in.base)
+	require.NoError(t, in.agg.PublishOnce(t.Context()))
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.WindowSize(1280, 1000))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelTimeout()
+
+	_, err := chromedp.Run(ctx, chromedp.Navigate(in.base+"/?tenant=acme"))
+	require.NoError(t, err)
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('#tile-nps .value').textContent !== '–' &&
+		document.querySelectorAll('#alerts li.alert').length > 0 &&
+		document.querySelector('#chart canvas') !== null &&
+		document.querySelectorAll('#leaderboard tbody tr').length > 0`, chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "the page did not fill in")
+	npsText, err := chromedp.Run(ctx, chromedp.Text(`#tile-nps .value`))
+	require.NoError(t, err)
+	alertText, err := chromedp.Run(ctx, chromedp.Text(`#alerts`))
+	require.NoError(t, err)
+	seq, err := chromedp.Run(ctx, chromedp.Evaluate[int](`Number(document.body.dataset.seq)`))
+	require.NoError(t, err)
+	var s scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=all", &s))
+	require.Equal(t, fmt.Sprintf("%.1f", s.Windows["7d"]["nps"]), npsText, "the NPS tile shows the 7d NPS of the API")
+	require.Contains(t, alertText, "store=s03")
+	require.Contains(t, alertText, "refund")
+
+	// A new response reaches the open page over the stream.
+	produce(t, broker, []msg{eventMsg(events.Event{ID: "live-1", Type: events.TypeSurveyResponse, Tenant: "acme", OccurredAt: now,
+		Dims: map[string]string{"store": "s01"}, Survey: &events.Survey{Metric: events.MetricNPS, Score: 10}})})
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(
+		`Number(document.body.dataset.seq) > %d && document.querySelector('#live').className === 'live on'`, seq),
+		chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "the new event did not reach the page")
+
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	shot := filepath.Join(t.TempDir(), "dashboard.png")
+	require.NoError(t, os.WriteFile(shot, png, 0o644))
+	require.True(t, strings.HasPrefix(string(png[1:4]), "PNG"))
+	t.Logf("screenshot: %s (%d bytes)", shot, len(png))
+	if dir := os.Getenv("CXPULSE_SCREENSHOT_DIR"); dir != "" {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "dashboard.png"), png, 0o644))
+	}
+}
