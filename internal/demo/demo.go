@@ -115,15 +115,16 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer) err
 
 	fmt.Fprintf(out, `
 cxpulse demo: every part in one process. Authentication is OFF (CXPULSE_INSECURE_NO_AUTH=1); do not expose these ports.
+  dashboard      http://%s/?tenant=demo
   ingest API     %s/v1/events
-  scores         http://%s/v1/tenants/demo/scores?scope=store=s05   (also /scopes?dim=store, /v1/status, /metrics)
+  scores         http://%s/v1/tenants/demo/scores?scope=store=s05   (also /scopes?dim=store, /leaderboard, /series, /alerts, /stream, /v1/status, /metrics)
   kafka          %s   try: kcat -b %s -C -t cx.surveys -o -3 -e
   redis          %s
   send your own: curl -X POST %s/v1/events -H 'Content-Type: application/json' -d @pkg/events/testdata/good/survey_nps.json
 Traffic: tenant %q, %d stores in %d regions, %d live events/s after a %d-event history; a detractor spike at store %s starts after %s.
 Stop with Ctrl-C.
 
-`, ingestURL, displayAddr(cfg.AggregatorAddr), broker, broker, redisNote, ingestURL, Tenant, 12, len(traffic.Regions()), cfg.Rate, historyEvents, traffic.New(0, Tenant).SpikeStore, spikeAfter)
+`, displayAddr(cfg.AggregatorAddr), ingestURL, displayAddr(cfg.AggregatorAddr), broker, broker, redisNote, ingestURL, Tenant, 12, len(traffic.Regions()), cfg.Rate, historyEvents, traffic.New(0, Tenant).SpikeStore, spikeAfter)
 
 	g.Go(func() error { return generate(gctx, cfg, ingestURL, "http://"+displayAddr(cfg.AggregatorAddr), out) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
