@@ -26,6 +26,9 @@ type Config struct {
 	Seed int
 	// Log is the log format. Default console.
 	Log string
+	// EmbeddedRedis uses the embedded in-process Redis even when
+	// redis-server is installed. Default 0.
+	EmbeddedRedis bool
 }
 
 // Register adds the demo settings to s.
@@ -36,6 +39,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.Rate, "CXPULSE_DEMO_RATE", 40, "live events per second")
 	s.Duration(&c.Duration, "CXPULSE_DEMO_DURATION", "0s", "stop after this long (0: run until Ctrl-C)")
 	s.Int(&c.Seed, "CXPULSE_DEMO_SEED", 1, "seed of the generated traffic")
+	s.Bool(&c.EmbeddedRedis, "CXPULSE_DEMO_EMBEDDED_REDIS", false, "use the embedded in-process Redis even when redis-server is installed")
 	s.String(&c.Log, "CXPULSE_LOG_FORMAT", "console", "log format: json or console")
 }
 

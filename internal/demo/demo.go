@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -74,7 +75,7 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer) err
 	defer cluster.Close()
 	broker := cluster.ListenAddrs()[0]
 
-	redisURL, redisNote, stopRedis, err := chooseRedis()
+	redisURL, redisNote, stopRedis, err := chooseRedis(cfg.EmbeddedRedis)
 	if err != nil {
 		return err
 	}
@@ -155,13 +156,25 @@ func load(c interface {
 // chooseRedis uses the Redis the user named in CXPULSE_REDIS_URL, else a
 // private redis-server on a free port when one is installed. It never
 // writes into a Redis the user did not name.
-func chooseRedis() (url, note string, stop func(), err error) {
+func chooseRedis(embedded bool) (url, note string, stop func(), err error) {
 	if u := os.Getenv("CXPULSE_REDIS_URL"); u != "" {
 		return u, u + " (from CXPULSE_REDIS_URL)", func() {}, nil
 	}
 	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return "", "", nil, errors.New("no Redis: set CXPULSE_REDIS_URL to a Redis the demo may use, or install redis-server (apt-get install redis-server)")
+	if err != nil || embedded {
+		// An in-process Redis: slower, but needs nothing installed. The
+		// scripts bring their own MessagePack where cmsgpack is missing.
+		m, err := miniredis.Run()
+		if err != nil {
+			return "", "", nil, fmt.Errorf("starting the embedded Redis: %w", err)
+		}
+		_, port, _ := net.SplitHostPort(m.Addr())
+		why := "redis-server is not installed"
+		if embedded {
+			why = "CXPULSE_DEMO_EMBEDDED_REDIS=1"
+		}
+		note = fmt.Sprintf("redis://%s (an embedded in-process Redis, as %s; gone when the demo stops)   try: redis-cli -p %s --scan --pattern 'cxpulse:*'", m.Addr(), why, port)
+		return "redis://" + m.Addr() + "/0", note, m.Close, nil
 	}
 	srv, err := redisproc.Start(bin, "")
 	if err != nil {

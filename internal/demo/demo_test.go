@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -67,4 +68,39 @@ func TestDemoRuns(t *testing.T) {
 	last, err := strconv.Atoi(counts[len(counts)-1][1])
 	require.NoError(t, err)
 	require.Greater(t, last, 3600, text)
+}
+
+// TestDemoRunsOnEmbeddedRedis runs the demo on the embedded in-process
+// Redis, as on a machine without redis-server: the events are applied and
+// the scores read back.
+func TestDemoRunsOnEmbeddedRedis(t *testing.T) {
+	t.Setenv("CXPULSE_REDIS_URL", "")
+	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
+	cfg := demo.Config{KafkaAddr: addr(), IngestAddr: addr(), AggregatorAddr: addr(), Rate: 100, Duration: 12 * time.Second, Seed: 3,
+		Log: "json", EmbeddedRedis: true}
+	require.NoError(t, cfg.Validate())
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- demo.Run(t.Context(), cfg, zap.NewNop(), &out) }()
+	var nps float64
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + cfg.AggregatorAddr + "/v1/tenants/demo/scores?scope=all")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var s struct {
+			Windows map[string]map[string]float64 `json:"windows"`
+		}
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&s) != nil {
+			return false
+		}
+		nps = s.Windows["90d"]["nps_responses"]
+		return nps > 500
+	}, 10*time.Second, 100*time.Millisecond)
+	require.NoError(t, <-done)
+	text := out.String()
+	require.Contains(t, text, "an embedded in-process Redis, as CXPULSE_DEMO_EMBEDDED_REDIS=1")
+	require.Contains(t, text, "history posted: accepted 3600 events")
+	require.Contains(t, text, "demo stopped")
 }

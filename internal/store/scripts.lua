@@ -7,9 +7,10 @@ local CHUNK = 500 -- arguments per unpack, well below Lua's limit
 -- Counters are Lua tables indexed 1..NC; missing entries are 0.
 
 -- Packed counters are a MessagePack array (trailing zeros dropped), so the
--- scripts read and write them in C rather than in Lua string loops.
+-- scripts read and write them in C (cmsgpack) rather than in Lua string
+-- loops; mp is cmsgpack, or msgpack.lua where a server has none.
 local function parse(s)
-  if s then return cmsgpack.unpack(s) end
+  if s then return mp.unpack(s) end
   return {}
 end
 
@@ -30,7 +31,7 @@ local function pack(t)
   if n == 0 then return '', true end
   local out = {}
   for i = 1, n do out[i] = t[i] or 0 end
-  return cmsgpack.pack(out), false
+  return mp.pack(out), false
 end
 
 -- add adds counters d (as parse returns them) times sign to t.

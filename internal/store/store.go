@@ -24,8 +24,12 @@ import (
 )
 
 var (
+	//go:embed msgpack.lua
+	msgpackLua string
 	//go:embed scripts.lua
-	sharedLua string
+	scriptsLua string
+	// sharedLua is what every script starts with.
+	sharedLua = msgpackLua + scriptsLua
 	//go:embed apply.lua
 	applyLua string
 	//go:embed sweep.lua
