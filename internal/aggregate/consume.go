@@ -280,9 +280,7 @@ func (a *Aggregator) applyBatches(ctx context.Context, reqs []*batch) {
 			return
 		}
 		a.log.Warn("applying batches; will retry", zap.Int("batches", len(reqs)), zap.Error(err))
-		if !backoff(ctx, n) {
-			err = ctx.Err()
-		}
+		backoff(ctx, n) // an ended ctx answers every request below
 		kept := reqs[:0]
 		for _, r := range reqs {
 			switch {

@@ -41,7 +41,6 @@ type msg struct {
 	key   []byte
 	value []byte
 	ev    *events.Event // nil for bytes that are not an event
-	bad   bool          // expected on the dead-letter topic
 }
 
 func eventMsg(ev events.Event) msg {

@@ -115,13 +115,6 @@ func (a answer) eventErrors(t *testing.T) []ingest.EventError {
 	return body.Errors
 }
 
-func readTestdata(t *testing.T, kind, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "pkg", "events", "testdata", kind, name+".json"))
-	require.NoError(t, err)
-	return b
-}
-
 func goodFiles(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob("../../pkg/events/testdata/good/*.json")
