@@ -136,17 +136,18 @@ func (a *Aggregator) PublishOnce(ctx context.Context) error {
 		if err := a.EvaluateAlerts(ctx, t, slices.Collect(maps.Keys(dirty))); err != nil {
 			return err
 		}
-		if err := a.publishScores(ctx, t); err != nil {
+		if err := a.publishScores(ctx, t, dirty); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (a *Aggregator) publishScores(ctx context.Context, tenant string) error {
-	dirty, err := a.store.Dirty(ctx, tenant)
-	if err != nil || len(dirty) == 0 {
-		return err
+// publishScores publishes the dirty scopes of a tenant (as read by the
+// caller) to cx.scores.
+func (a *Aggregator) publishScores(ctx context.Context, tenant string, dirty map[string]string) error {
+	if len(dirty) == 0 {
+		return nil
 	}
 	msgs := make([]kafka.Message, 0, len(dirty))
 	// What was published, by the seq of the view actually read: a scope
