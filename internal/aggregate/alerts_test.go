@@ -248,11 +248,43 @@ func TestAlertSurvivesKillAndReplay(t *testing.T) {
 	baseline, spike := spikeData(now)
 	all := append(baseline, spike...)
 
+	// claimed waits until a member holds every input partition under a
+	// claim newer than before: killing a member in the middle of joining
+	// the group leaves kfake holding its place for good, which is not what
+	// this test is about.
+	epochs := func() map[string]int64 {
+		keys, err := rdb.Keys(t.Context(), "cxpulse:{p:alerts:*").Result()
+		require.NoError(t, err)
+		out := map[string]int64{}
+		for _, k := range keys {
+			e, _ := rdb.HGet(t.Context(), k, "epoch").Int64()
+			out[k] = e
+		}
+		return out
+	}
+	claimed := func(before map[string]int64) {
+		t.Helper()
+		require.Eventually(t, func() bool {
+			now := epochs()
+			if len(now) < 3*4 {
+				return false
+			}
+			for k, e := range now {
+				if e <= before[k] {
+					return false
+				}
+			}
+			return true
+		}, 60*time.Second, 100*time.Millisecond, "every partition claimed")
+	}
 	p := startProcess(t, bin, "a1", env)
+	claimed(nil)
 	produce(t, broker, all)
 	time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
 	p.kill()
+	before := epochs()
 	p = startProcess(t, bin, "a2", env)
+	claimed(before)
 	waitApplied(t, p.base)
 	firing := func(base string) []*alerts.Alert {
 		var list aggregate.AlertList
@@ -278,7 +310,9 @@ func TestAlertSurvivesKillAndReplay(t *testing.T) {
 	for _, k := range keys {
 		require.NoError(t, rdb.HSet(t.Context(), k, "resume", 0).Err())
 	}
+	before = epochs()
 	p = startProcess(t, bin, "a3", env)
+	claimed(before)
 	waitApplied(t, p.base)
 	time.Sleep(time.Second) // several evaluation rounds
 	again := firing(p.base)
