@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -22,7 +21,6 @@ import (
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
-	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // Handler returns the aggregator's HTTP routes.
@@ -111,24 +109,13 @@ type AdvocateList struct {
 // (default: the largest), resolving codes to referrers as it reads.
 func (a *Aggregator) handleAdvocates(w http.ResponseWriter, r *http.Request) {
 	tenant := chi.URLParam(r, "tenant")
-	q := r.URL.Query()
-	win := a.largest
-	if name := q.Get("window"); name != "" {
-		i := slices.IndexFunc(a.cfg.Windows, func(w window.Window) bool { return w.Name == name })
-		if i < 0 {
-			serve.Error(w, http.StatusBadRequest, fmt.Errorf("window: %q is not one of the configured windows %s", name, strings.Join(windowNames(a.cfg), ",")))
-			return
-		}
-		win = a.cfg.Windows[i]
+	win, ok := a.windowParam(w, r, a.largest)
+	if !ok {
+		return
 	}
-	limit := 100
-	if l := q.Get("limit"); l != "" {
-		n, err := strconv.Atoi(l)
-		if err != nil || n < 1 || n > 1000 {
-			serve.Error(w, http.StatusBadRequest, fmt.Errorf("limit: %q is not a number from 1 to 1000", l))
-			return
-		}
-		limit = n
+	limit, ok := intParam(w, r, "limit", 100, 1, 1000)
+	if !ok {
+		return
 	}
 	list, err := a.store.Advocates(r.Context(), tenant, store.SpellsBefore(win, a.now()))
 	if err != nil {

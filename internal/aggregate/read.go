@@ -104,8 +104,8 @@ type Leaderboard struct {
 	Entries      []LeaderboardEntry `json:"entries"`
 }
 
-// param reads an optional query parameter, answering 400 naming it when
-// parse fails.
+// intParam reads an optional integer query parameter in [lo, hi],
+// answering 400 naming it when it is not one.
 func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi int) (int, bool) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
