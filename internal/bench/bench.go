@@ -34,6 +34,9 @@ type Config struct {
 	Partitions  int
 	Out         string
 	LatencyRate int
+	// SkipBaselines skips the ceiling and naive phases (for a quicker look
+	// at the aggregator alone).
+	SkipBaselines bool
 }
 
 // Results is what bench/results.json holds.
@@ -145,6 +148,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		{"naive consumer: per event one pipelined round trip of HINCRBYs", &res.NaiveEPS, func(ctx context.Context) (float64, error) {
 			return consumeAll(ctx, broker, "bench-naive", cfg.Events, func() func(kafka.Message) error { return naive(ctx, rdb) })
 		}},
+	}
+	if cfg.SkipBaselines {
+		phases = nil
 	}
 	for _, ph := range phases {
 		fmt.Fprintf(out, "phase: %s…\n", ph.name)
