@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"os"
+	"runtime/debug"
 	_ "time/tzdata"
 
 	"go.uber.org/zap"
@@ -17,6 +18,12 @@ import (
 func main() { os.Exit(run()) }
 
 func run() int {
+	// The aggregator's live heap is small and short-lived garbage is most
+	// of what it allocates: collecting at 4× the live heap rather than 2×
+	// halves the collector's CPU. GOGC, when set, still decides.
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
 	var cfg aggregate.Config
 	return cli.Run("aggregator", os.Args[1:], &cfg, func(ctx context.Context, logger *zap.Logger) error {
 		return aggregate.Run(ctx, cfg, logger)

@@ -35,16 +35,16 @@ const (
 	// sessionTimeout is how long a killed member holds its partitions.
 	sessionTimeout = 10 * time.Second
 	// maxBatch bounds one fetched batch.
-	maxBatch = 2000
+	maxBatch = 5000
 	// batchGather is how long a batch waits for more messages after its
 	// first: latency traded for fewer, larger script calls.
 	batchGather = 5 * time.Millisecond
 	// maxSliceEvents bounds one script call.
-	maxSliceEvents = 2000
+	maxSliceEvents = 5000
 	// combineWait is how long the applier waits for other partitions'
 	// batches to join the first one; maxCombined bounds a combined batch.
 	combineWait = 5 * time.Millisecond
-	maxCombined = 12000
+	maxCombined = 30000
 	// tenantParallelism bounds the tenant slices applied at once.
 	tenantParallelism = 8
 	sweepInterval     = time.Second

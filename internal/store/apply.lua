@@ -10,7 +10,7 @@
 --       then nscopes and the scope names,
 --       nids and (id, expected revision or '-') pairs,
 --       nrecs and (id, record) pairs,
---       ndeltas and (scope number, window, bucket, leaves ms, packed counters),
+--       the deltas as one MessagePack array (see below),
 --       nletters and the dead letters to publish,
 --       ncustomers and per customer (id, expected version or '-', record or
 --       '' to forget, new version, due ms (0: never, -1: unchanged),
@@ -87,7 +87,7 @@ end
 -- Their arguments come after the deltas and letters: skip to them.
 local cpos = pos
 cpos = cpos + 1 + 2 * tonumber(ARGV[cpos])   -- records
-cpos = cpos + 1 + 5 * tonumber(ARGV[cpos])   -- deltas
+cpos = cpos + 1                              -- deltas
 cpos = cpos + 1 + tonumber(ARGV[cpos])       -- letters
 local ncust = tonumber(ARGV[cpos]); cpos = cpos + 1
 local custs, cids = {}, {}
@@ -147,31 +147,58 @@ if nrecs > 0 then
   if #moved > 0 then hdel(KEYS[3], moved) end
 end
 
--- Bucket deltas, grouped by scope: one HMGET and one HSET per scope.
-local ndeltas = tonumber(ARGV[pos]); pos = pos + 1
+-- Bucket deltas, one MessagePack array: per delta its scope number,
+-- window number, bucket, when the bucket leaves the window (ms), then the
+-- number of changed counters and (counter position, change) for each.
+-- Grouped by scope: one HMGET and one HSET per scope. Buckets are dense
+-- arrays, trailing zeros dropped; only the changed counters are visited.
+local windows = parsewindows(ARGV[3])
+local D = mp.unpack(ARGV[pos]); pos = pos + 1
 local byScope, scopeOrder = {}, {}
-for _ = 1, ndeltas do
-  local i = tonumber(ARGV[pos])
-  local leaves = tonumber(ARGV[pos + 3])
-  if leaves > now then
-    local g = entry(byScope, scopeOrder, i)
-    g[#g + 1] = {ARGV[pos + 1], ARGV[pos + 2], leaves, ARGV[pos + 4]}
+local j, nd = 1, #D
+while j <= nd do
+  if D[j + 3] > now then
+    local g = entry(byScope, scopeOrder, D[j])
+    g[#g + 1] = j
   end
-  pos = pos + 5
+  j = j + 5 + 2 * D[j + 4]
 end
 for _, i in ipairs(scopeOrder) do
   local g, fields = byScope[i], {}
-  for k, d in ipairs(g) do fields[k] = d[1] .. ':' .. d[2] end
+  for n, j in ipairs(g) do fields[n] = windows[D[j + 1]].name .. ':' .. fmtint(D[j + 2]) end
   local old = hmget(skeys[i], fields)
   local set, del = {}, {}
-  for k, d in ipairs(g) do
-    local delta = parse(d[4])
-    local b = parse(old[k] or nil)
-    add(b, delta, 1)
-    local packed, zero = pack(b)
-    if zero then del[#del + 1] = fields[k] else set[#set + 1] = fields[k]; set[#set + 1] = packed end
-    if not old[k] and not zero then redis.call('ZADD', KEYS[4], d[3], names[i] .. '\t' .. d[1] .. '\t' .. d[2]) end
-    accumulate(i, d[1], delta, 1)
+  local totals = entry(acc, order, i)
+  for n, j in ipairs(g) do
+    local b = parse(old[n] or nil)
+    local len = #b
+    local top = len
+    local w = windows[D[j + 1]].name
+    local t = totals[w]
+    if not t then
+      t = {}
+      totals[w] = t
+    end
+    for q = j + 5, j + 3 + 2 * D[j + 4], 2 do
+      local c, v = D[q], D[q + 1]
+      b[c] = (b[c] or 0) + v
+      t[c] = (t[c] or 0) + v
+      if c > top then top = c end
+    end
+    for q = len + 1, top do
+      if not b[q] then b[q] = 0 end
+    end
+    while top > 0 and b[top] == 0 do
+      b[top] = nil
+      top = top - 1
+    end
+    if top == 0 then
+      del[#del + 1] = fields[n]
+    else
+      set[#set + 1] = fields[n]
+      set[#set + 1] = mp.pack(b)
+      if not old[n] then redis.call('ZADD', KEYS[4], D[j + 3], names[i] .. '\t' .. w .. '\t' .. fmtint(D[j + 2])) end
+    end
   end
   if #set > 0 then hset(skeys[i], set) end
   if #del > 0 then hdel(skeys[i], del) end
@@ -225,7 +252,7 @@ for _ = 1, nsamples do
   pos = pos + 2
 end
 
-local views = flush(skeys, akeys, names, KEYS[5], KEYS[8], parsewindows(ARGV[3]), now)
+local views = flush(skeys, akeys, names, KEYS[5], KEYS[8], windows, now)
 for _, i in ipairs(order) do redis.call('SADD', KEYS[6], names[i]) end
 for _, r in ipairs(ranges) do redis.call('HSET', wm, r[1], r[3], r[1] .. ':e', r[2]) end
 table.insert(views, 1, 'ok')

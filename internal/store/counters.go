@@ -1,8 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
-	"math"
 	"strconv"
 	"strings"
 )
@@ -74,29 +72,35 @@ func (c *Counters) Zero() bool {
 }
 
 // msgpack appends the counters as the scripts keep them: a MessagePack
-// array of numbers, trailing zeros dropped. Whole numbers are written as
-// integers, others as float64, the two forms Lua's cmsgpack reads back
-// exactly.
+// array of numbers, trailing zeros dropped.
 func (c *Counters) msgpack(b []byte) []byte {
 	n := len(c)
 	for n > 0 && c[n-1] == 0 {
 		n--
 	}
-	b = append(b, 0x90|byte(n)) // fixarray: n ≤ 15 fits, else array 16
-	if n > 15 {
-		b[len(b)-1] = 0xdc
-		b = append(b, byte(n>>8), byte(n))
-	}
+	b = appendArray(b, n)
 	for _, v := range c[:n] {
-		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
-			b = append(b, 0xd3)
-			b = binary.BigEndian.AppendUint64(b, uint64(int64(v)))
-			continue
-		}
-		b = append(b, 0xcb)
-		b = binary.BigEndian.AppendUint64(b, math.Float64bits(v))
+		b = appendNumber(b, v)
 	}
 	return b
+}
+
+// appendSparse appends the number of non-zero counters, then each one's
+// position (from 1, as Lua counts) and value.
+func (c *Counters) appendSparse(b []byte) ([]byte, int) {
+	n := 0
+	for _, v := range c {
+		if v != 0 {
+			n++
+		}
+	}
+	b = appendInt(b, int64(n))
+	for i, v := range c {
+		if v != 0 {
+			b = appendNumber(appendInt(b, int64(i+1)), v)
+		}
+	}
+	return b, 1 + 2*n
 }
 
 // sparse writes the non-zero counters as index:value pairs.

@@ -66,6 +66,7 @@ local function luamsgpack()
     local h = byte(s, 1)
     if h >= 0x90 and h <= 0x9f then n = h - 0x90
     elseif h == 0xdc then n, i = num(s, 2, 2), 4
+    elseif h == 0xdd then n, i = num(s, 2, 4), 6
     else error('not a MessagePack array') end
     local widths = {[0xcc] = 1, [0xcd] = 2, [0xce] = 4, [0xcf] = 8, [0xd0] = 1, [0xd1] = 2, [0xd2] = 4, [0xd3] = 8}
     for k = 1, n do

@@ -339,6 +339,27 @@ type Result struct {
 	Views []ScopeTotals
 }
 
+// deltasBlob writes the deltas as the apply script reads them: one
+// MessagePack array holding, per delta, its scope number, window number
+// (from 1), bucket, the instant its bucket leaves the window (ms), and its
+// non-zero counters (see Counters.appendSparse).
+func (s *Store) deltasBlob(deltas []Delta, scopeIndex map[string]int) []byte {
+	body := make([]byte, 0, 32*len(deltas))
+	n := 0
+	for i := range deltas {
+		d := &deltas[i]
+		w := s.windows[d.Window]
+		body = appendInt(body, int64(scopeIndex[d.Scope]))
+		body = appendInt(body, int64(d.Window+1))
+		body = appendInt(body, d.Bucket)
+		body = appendInt(body, w.Leaves(d.Bucket).UnixMilli())
+		var k int
+		body, k = d.Counters.appendSparse(body)
+		n += 4 + k
+	}
+	return append(appendArray(make([]byte, 0, 5+len(body)), n), body...)
+}
+
 // Apply runs the apply script for one slice.
 func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	now := sl.Now.UnixMilli()
@@ -377,7 +398,7 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 			termKeys[k] = len(termKeys) + 1
 		}
 	}
-	args := make([]any, 0, 10+4*len(sl.Ranges)+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+5*len(sl.Deltas)+len(sl.Letters))
+	args := make([]any, 0, 10+4*len(sl.Ranges)+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+len(sl.Letters))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
 	for _, r := range sl.Ranges {
 		args = append(args, r.Partition, r.Epoch, r.Start, r.End)
@@ -398,12 +419,7 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	for i := range sl.Records {
 		args = append(args, sl.Records[i].ID, sl.Records[i].encode())
 	}
-	args = append(args, len(sl.Deltas))
-	for i := range sl.Deltas {
-		d := &sl.Deltas[i]
-		w := s.windows[d.Window]
-		args = append(args, scopeIndex[d.Scope], w.Name, d.Bucket, w.Leaves(d.Bucket).UnixMilli(), string(d.Counters.msgpack(nil)))
-	}
+	args = append(args, s.deltasBlob(sl.Deltas, scopeIndex))
 	args = append(args, len(sl.Letters))
 	for i := range sl.Letters {
 		b, err := json.Marshal(&sl.Letters[i])
