@@ -524,8 +524,7 @@ func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*ite
 		for _, id := range missing {
 			fetched[id] = read[id]
 		}
-		maps.Copy(in.customers, fetched)
-		a.customers.put(tenant, fetched)
+		maps.Copy(in.customers, a.customers.putRecords(tenant, fetched))
 	}
 	for attempt := 0; attempt < 20; attempt++ {
 		if len(ranges) == 0 && len(due) == 0 {
@@ -542,7 +541,7 @@ func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*ite
 		}
 		switch res.Outcome {
 		case store.Applied:
-			a.customers.applied(tenant, p.slice.Customers)
+			a.customers.put(tenant, p.known)
 			if err := a.store.WriteViews(ctx, tenant, now, res.Views); err != nil {
 				return "", err
 			}
@@ -577,8 +576,7 @@ func (a *Aggregator) applySlice(ctx context.Context, tenant string, items []*ite
 			ranges = left
 		case store.Conflict:
 			maps.Copy(in.known, res.Conflicts)
-			maps.Copy(in.customers, res.CustomerConflicts)
-			a.customers.put(tenant, res.CustomerConflicts)
+			maps.Copy(in.customers, a.customers.putRecords(tenant, res.CustomerConflicts))
 		}
 	}
 	return "", fmt.Errorf("slice of tenant %s did not settle", tenant)

@@ -7,27 +7,27 @@ import (
 )
 
 // customerCache remembers the customer records this instance last wrote or
-// read. A customer's events share a Kafka key, so they arrive on one
+// read, with their decoded histories when this instance wrote them. A customer's events share a Kafka key, so they arrive on one
 // partition and one instance: its cached record is almost always current,
 // which saves reading it before planning. The apply script checks every
 // record's version, so a stale entry costs a retry, never a wrong count.
 type customerCache struct {
 	mu      sync.Mutex
 	max     int
-	records map[string]*store.CustomerRecord // tenant + "\x00" + customer; nil: known to have none
+	records map[string]*knownCustomer // tenant + "\x00" + customer
 }
 
 func newCustomerCache(max int) *customerCache {
-	return &customerCache{max: max, records: map[string]*store.CustomerRecord{}}
+	return &customerCache{max: max, records: map[string]*knownCustomer{}}
 }
 
 func cacheKey(tenant, id string) string { return tenant + "\x00" + id }
 
 // get returns the cached records of ids and the ids not cached.
-func (c *customerCache) get(tenant string, ids []string) (map[string]*store.CustomerRecord, []string) {
+func (c *customerCache) get(tenant string, ids []string) (map[string]*knownCustomer, []string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make(map[string]*store.CustomerRecord, len(ids))
+	out := make(map[string]*knownCustomer, len(ids))
 	var missing []string
 	for _, id := range ids {
 		if rec, ok := c.records[cacheKey(tenant, id)]; ok {
@@ -39,8 +39,8 @@ func (c *customerCache) get(tenant string, ids []string) (map[string]*store.Cust
 	return out, missing
 }
 
-// put caches records (nil: the customer has no record).
-func (c *customerCache) put(tenant string, records map[string]*store.CustomerRecord) {
+// put caches what is known of customers.
+func (c *customerCache) put(tenant string, records map[string]*knownCustomer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, rec := range records {
@@ -55,15 +55,13 @@ func (c *customerCache) put(tenant string, records map[string]*store.CustomerRec
 	}
 }
 
-// applied caches what an applied slice wrote.
-func (c *customerCache) applied(tenant string, updates []store.CustomerUpdate) {
-	recs := make(map[string]*store.CustomerRecord, len(updates))
-	for _, u := range updates {
-		if u.Record == nil {
-			recs[u.ID] = nil
-			continue
-		}
-		recs[u.ID] = &store.CustomerRecord{Version: u.Version, Data: u.Record}
+// putRecords caches records read from Redis (nil: the customer has no
+// record).
+func (c *customerCache) putRecords(tenant string, records map[string]*store.CustomerRecord) map[string]*knownCustomer {
+	known := make(map[string]*knownCustomer, len(records))
+	for id, rec := range records {
+		known[id] = &knownCustomer{rec: rec}
 	}
-	c.put(tenant, recs)
+	c.put(tenant, known)
+	return known
 }

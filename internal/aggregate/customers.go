@@ -347,45 +347,72 @@ func decodeCustomer(id string, rec *store.CustomerRecord) (*customer, error) {
 	return c, nil
 }
 
-// encode writes the record with each scope name stored once.
+// encode writes the record with each scope name stored once; c is left
+// as it is (cached histories are shared).
 func (c *customer) encode() ([]byte, error) {
+	out := *c
+	out.Names = nil
 	index := map[string]int{}
-	c.Names = nil
-	refer := func(e *entry) {
+	refer := func(e entry) entry {
 		e.Refs = make([]int, len(e.Scopes))
 		for i, sc := range e.Scopes {
 			n, ok := index[sc]
 			if !ok {
-				n = len(c.Names)
+				n = len(out.Names)
 				index[sc] = n
-				c.Names = append(c.Names, sc)
+				out.Names = append(out.Names, sc)
 			}
 			e.Refs[i] = n
 		}
+		return e
 	}
+	out.Events = make([]entry, len(c.Events))
 	for i := range c.Events {
-		refer(&c.Events[i])
+		out.Events[i] = refer(c.Events[i])
 	}
 	if c.First != nil {
-		refer(c.First)
+		f := refer(*c.First)
+		out.First = &f
 	}
-	return json.Marshal(c)
+	return json.Marshal(&out)
+}
+
+// knownCustomer is a customer's stored record together with what this
+// instance made of it: the decoded history and what it derived at its
+// AsOf. A knownCustomer is never changed once built (caches share it);
+// hist is nil when only the record is known.
+type knownCustomer struct {
+	rec  *store.CustomerRecord // nil: none stored
+	hist *customer
+	at   derived
+}
+
+// state returns the customer's history and what it derived at its AsOf,
+// decoding the record when this instance has not yet.
+func (k *knownCustomer) state(id string, h customerHorizon) (*customer, derived, error) {
+	switch {
+	case k == nil || k.rec == nil:
+		return &customer{}, derived{}, nil
+	case k.hist != nil:
+		return k.hist, k.at, nil
+	}
+	c, err := decodeCustomer(id, k.rec)
+	if err != nil {
+		return nil, derived{}, err
+	}
+	return c, c.derive(id, c.AsOf, h), nil
 }
 
 // planCustomer adds to pl and out what customer id's history change does:
 // the retraction of what the stored history derived at its AsOf and the
 // addition of what the new history derives at now. entries are the
 // customer's new or revised entries (nil when only time has passed).
-func planCustomer(pl *planner, out *plan, id string, rec *store.CustomerRecord, entries []entry, now time.Time, h customerHorizon) error {
-	old, err := decodeCustomer(id, rec)
+func planCustomer(pl *planner, out *plan, id string, known *knownCustomer, entries []entry, now time.Time, h customerHorizon) error {
+	old, before, err := known.state(id, h)
 	if err != nil {
 		return err
 	}
 	nowMs := now.UnixMilli()
-	before := derived{}
-	if rec != nil {
-		before = old.derive(id, old.AsOf, h)
-	}
 	cur := *old
 	cur.Events = slices.Clone(old.Events)
 	cur.Carry = maps.Clone(old.Carry)
@@ -411,7 +438,9 @@ func planCustomer(pl *planner, out *plan, id string, rec *store.CustomerRecord, 
 		}
 	}
 	u := store.CustomerUpdate{ID: id, Expect: store.NewEvent, Version: nowMs}
-	if rec != nil {
+	var rec *store.CustomerRecord
+	if known != nil && known.rec != nil {
+		rec = known.rec
 		u.Expect = rec.Version
 		u.Version = max(rec.Version+1, nowMs)
 	}
@@ -440,5 +469,10 @@ func planCustomer(pl *planner, out *plan, id string, rec *store.CustomerRecord, 
 		u.ConversionDel, u.ConversionAdd, u.ConversionAt = before.conv, after.conv, after.convAt
 	}
 	out.slice.Customers = append(out.slice.Customers, u)
+	next := &knownCustomer{}
+	if u.Record != nil {
+		next = &knownCustomer{rec: &store.CustomerRecord{Version: u.Version, Data: u.Record}, hist: &cur, at: after}
+	}
+	out.known[id] = next
 	return nil
 }

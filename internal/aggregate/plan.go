@@ -40,6 +40,9 @@ type plan struct {
 	applied   int // new events counted
 	revisions int // revisions that replaced an earlier version
 	dups      int // repeats dropped
+	// known holds, per customer the slice changes, what the slice leaves
+	// stored: for the cache once the slice is applied.
+	known map[string]*knownCustomer
 }
 
 type deltaKey struct {
@@ -168,7 +171,7 @@ type planInput struct {
 	// customers holds the stored records of the customers whose history
 	// the slice's purchases and cancellations change (absent: none stored;
 	// the store checks the versions).
-	customers map[string]*store.CustomerRecord
+	customers map[string]*knownCustomer
 	horizon   customerHorizon
 	// due are customers to look at again with no new entry (inactivity
 	// losses and forgetting, driven by the sweeper).
@@ -193,7 +196,7 @@ func historyCustomers(items []*item) []string {
 // letters, and what the changed customer histories derive.
 func makePlan(in *planInput, items []*item) (*plan, error) {
 	windows, known, now := in.windows, in.known, in.now
-	out := &plan{}
+	out := &plan{known: map[string]*knownCustomer{}}
 	pl := &planner{windows: windows, deltas: map[deltaKey]*store.Counters{}, index: map[string]int32{}}
 	for _, w := range windows {
 		f, l := w.Span(now)

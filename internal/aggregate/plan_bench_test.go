@@ -2,10 +2,10 @@ package aggregate
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
-	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/traffic"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
@@ -36,15 +36,13 @@ func BenchmarkPlan(b *testing.B) {
 		return items
 	}
 	in := &planInput{windows: ws, now: now, horizon: newCustomerHorizon(ws[len(ws)-1], 90*window.Day),
-		customers: map[string]*store.CustomerRecord{}}
+		customers: map[string]*knownCustomer{}}
 	for range 10 {
 		p, err := makePlan(in, slice())
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, u := range p.slice.Customers {
-			in.customers[u.ID] = &store.CustomerRecord{Version: 1, Data: u.Record}
-		}
+		maps.Copy(in.customers, p.known)
 	}
 	items := slice()
 	b.ReportAllocs()

@@ -59,6 +59,11 @@ type Results struct {
 	// RedisBusy is the share of one core Redis used during the aggregator
 	// phase: near 1 means Redis bounds the aggregator.
 	RedisBusy float64 `json:"redis_busy_during_aggregator"`
+	// CPU used per event applied during the aggregator phase, in
+	// microseconds: by the aggregator process, by Redis and by the broker.
+	AggregatorCPUus float64 `json:"aggregator_cpu_us_per_event"`
+	RedisCPUus      float64 `json:"redis_cpu_us_per_event"`
+	BrokerCPUus     float64 `json:"broker_cpu_us_per_event"`
 	// RedisCommands are the commands that took most of Redis's time during
 	// the aggregator phase (commands run by scripts included).
 	RedisCommands []CommandStat `json:"redis_commands_during_aggregator"`
@@ -92,7 +97,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	broker, stopBroker, err := startBroker(cfg.Partitions)
+	broker, brokerPID, stopBroker, err := startBroker(cfg.Partitions)
 	if err != nil {
 		return err
 	}
@@ -172,10 +177,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	profDone := profile(agg.base, filepath.Join(filepath.Dir(cfg.Out), "aggregator.cpu.prof"), 5*time.Second)
 	_ = rdb.ConfigResetStat(ctx).Err()
 	cpu0, t0 := redisCPU(ctx, rdb), time.Now()
+	agg0, broker0 := processCPU(agg.cmd.Process.Pid), processCPU(brokerPID)
 	if res.AggregatorEPS, err = measureAggregator(ctx, agg, int64(cfg.Events)); err != nil {
 		return fmt.Errorf("aggregator: %w", err)
 	}
-	res.RedisBusy = (redisCPU(ctx, rdb) - cpu0) / time.Since(t0).Seconds()
+	redisUsed := redisCPU(ctx, rdb) - cpu0
+	res.RedisBusy = redisUsed / time.Since(t0).Seconds()
+	perEvent := 1e6 / float64(cfg.Events)
+	res.AggregatorCPUus = (processCPU(agg.cmd.Process.Pid) - agg0) * perEvent
+	res.RedisCPUus = redisUsed * perEvent
+	res.BrokerCPUus = (processCPU(brokerPID) - broker0) * perEvent
 	res.RedisCommands = commandStats(ctx, rdb, 8)
 	<-profDone
 
@@ -532,6 +543,7 @@ func printTable(out io.Writer, r *Results) {
 	fmt.Fprintf(out, "| kill -9: reassigned to caught up | %.1f s | ≤ 5 s |\n", r.RecoveryS)
 	fmt.Fprintf(out, "| Redis bytes per active scope | %.0f | ≤ 65536 |\n", r.RedisBytesPerScope)
 	fmt.Fprintf(out, "| Redis busy during the aggregator phase | %.0f %% of a core | |\n", 100*r.RedisBusy)
+	fmt.Fprintf(out, "| CPU per event: aggregator / Redis / broker | %.1f / %.1f / %.1f µs | |\n", r.AggregatorCPUus, r.RedisCPUus, r.BrokerCPUus)
 	if len(r.RedisCommands) > 0 {
 		fmt.Fprintf(out, "\nRedis time by command during the aggregator phase (scripts' commands included in evalsha):\n\n| command | calls | seconds |\n| --- | --- | --- |\n")
 		for _, c := range r.RedisCommands {

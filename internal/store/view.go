@@ -99,7 +99,7 @@ func unpackCounters(b []byte) (Counters, error) {
 			return c, errors.New("truncated")
 		}
 		t := b[0]
-		need := map[byte]int{0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8, 0xca: 4, 0xcb: 8}[t]
+		need := payloadSize(t)
 		if len(b) < 1+need {
 			return c, errors.New("truncated")
 		}
@@ -135,6 +135,22 @@ func unpackCounters(b []byte) (Counters, error) {
 		b = b[1+need:]
 	}
 	return c, nil
+}
+
+// payloadSize is the number of bytes following a MessagePack number's
+// type byte.
+func payloadSize(t byte) int {
+	switch t {
+	case 0xcc, 0xd0:
+		return 1
+	case 0xcd, 0xd1:
+		return 2
+	case 0xce, 0xd2, 0xca:
+		return 4
+	case 0xcf, 0xd3, 0xcb:
+		return 8
+	}
+	return 0
 }
 
 // viewFields returns the public stats of one window (DESIGN §3) from its
