@@ -147,17 +147,20 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 		return true
 	}
 	defer wait()
+	last := 0 // size of the previous batch, to size the next one
 	for ctx.Err() == nil {
-		msgs, err := fetchBatch(ctx, r, maxBatch)
+		msgs, err := fetchBatch(ctx, r, maxBatch, last)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Warn("fetching", zap.Error(err))
 			}
 			continue
 		}
+		last = len(msgs)
 		// Decoding happens here, in parallel across partitions and while the
 		// applier is busy with earlier batches.
-		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1)}
+		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1),
+			items: make([]*item, 0, len(msgs))}
 		for _, m := range msgs {
 			it, letter := a.classify(dec, m)
 			switch {
@@ -181,16 +184,17 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 }
 
 // fetchBatch blocks for one message, then takes what else arrives within
-// batchGather, up to max.
-func fetchBatch(ctx context.Context, r *kafka.Reader, max int) ([]kafka.Message, error) {
+// batchGather, up to limit; hint is the expected size.
+func fetchBatch(ctx context.Context, r *kafka.Reader, limit, hint int) ([]kafka.Message, error) {
 	m, err := r.FetchMessage(ctx)
 	if err != nil {
 		return nil, err
 	}
-	msgs := []kafka.Message{m}
+	msgs := make([]kafka.Message, 1, min(limit, max(hint+hint/4, 16)))
+	msgs[0] = m
 	c, cancel := context.WithTimeout(ctx, batchGather)
 	defer cancel()
-	for len(msgs) < max {
+	for len(msgs) < limit {
 		m, err := r.FetchMessage(c)
 		if err != nil {
 			break

@@ -80,55 +80,67 @@ func (c *customer) upsert(e entry) {
 // when no purchase came in between (never when inactivity is 0).
 type walker struct {
 	inactivity int64 // ms; 0: off
-	states     map[string]*walkState
-	activate   func(scope string, at int64)
-	lose       func(scope string, at int64)
+	// states holds one spell state per scope, in order of first
+	// appearance: a customer has a handful of scopes, so a slice searched
+	// in order beats a map.
+	states   []walkState
+	activate func(scope string, at int64)
+	lose     func(scope string, at int64)
 }
 
 type walkState struct {
+	scope       string
 	on          bool
 	since, last int64
 }
 
 func newWalker(carry map[string]spell, inactivity int64) *walker {
-	w := &walker{inactivity: inactivity, states: map[string]*walkState{}}
-	for sc, sp := range carry {
-		w.states[sc] = &walkState{on: true, since: sp.Since, last: sp.Last}
+	w := &walker{inactivity: inactivity, states: make([]walkState, 0, 8+len(carry))}
+	for _, sc := range slices.Sorted(maps.Keys(carry)) {
+		sp := carry[sc]
+		w.states = append(w.states, walkState{scope: sc, on: true, since: sp.Since, last: sp.Last})
 	}
 	return w
 }
 
-// expire ends the spell of scope sc if its inactivity loss falls at or
-// before t.
-func (w *walker) expire(sc string, s *walkState, t int64) {
+// state returns the spell state of scope sc, adding it when missing.
+func (w *walker) state(sc string) *walkState {
+	for i := range w.states {
+		if w.states[i].scope == sc {
+			return &w.states[i]
+		}
+	}
+	w.states = append(w.states, walkState{scope: sc})
+	return &w.states[len(w.states)-1]
+}
+
+// expire ends the spell of s if its inactivity loss falls at or before t.
+func (w *walker) expire(s *walkState, t int64) {
 	if s.on && w.inactivity > 0 && s.last+w.inactivity <= t {
 		s.on = false
 		if w.lose != nil {
-			w.lose(sc, s.last+w.inactivity)
+			w.lose(s.scope, s.last+w.inactivity)
 		}
 	}
 }
 
 func (w *walker) step(e *entry) {
 	if e.Cancel {
-		for sc, s := range w.states {
-			w.expire(sc, s, e.At)
+		for i := range w.states {
+			s := &w.states[i]
+			w.expire(s, e.At)
 			if s.on {
 				s.on = false
 				if w.lose != nil {
-					w.lose(sc, e.At)
+					w.lose(s.scope, e.At)
 				}
 			}
 		}
 		return
 	}
 	for _, sc := range e.Scopes {
-		s := w.states[sc]
-		if s == nil {
-			s = &walkState{}
-			w.states[sc] = s
-		}
-		w.expire(sc, s, e.At)
+		s := w.state(sc)
+		w.expire(s, e.At)
 		if !s.on {
 			s.on, s.since = true, e.At
 			if w.activate != nil {
@@ -141,8 +153,8 @@ func (w *walker) step(e *entry) {
 
 // finish applies the inactivity losses due by t.
 func (w *walker) finish(t int64) {
-	for sc, s := range w.states {
-		w.expire(sc, s, t)
+	for i := range w.states {
+		w.expire(&w.states[i], t)
 	}
 }
 
@@ -164,12 +176,16 @@ type countKey struct {
 
 // derive computes what customer id's history contributes at now (unix ms).
 func (c *customer) derive(id string, now int64, h customerHorizon) derived {
-	d := derived{active: map[string]int64{}}
+	d := derived{active: map[string]int64{}, counts: make([]countKey, 0, 8+4*len(c.Events))}
 	one := func(at int64, scope string, k store.Counter) {
 		d.counts = append(d.counts, countKey{at: at, scope: scope, counter: k})
 	}
 	first := c.First
-	latest := map[string]int64{}
+	type last struct {
+		scope string
+		at    int64
+	}
+	latest := make([]last, 0, 8)
 	for i := range c.Events {
 		e := &c.Events[i]
 		if e.Cancel {
@@ -178,8 +194,15 @@ func (c *customer) derive(id string, now int64, h customerHorizon) derived {
 		if first == nil || entryLess(e, first) {
 			first = e
 		}
+	scopes:
 		for _, sc := range e.Scopes {
-			latest[sc] = max(latest[sc], e.At)
+			for j := range latest {
+				if latest[j].scope == sc {
+					latest[j].at = max(latest[j].at, e.At)
+					continue scopes
+				}
+			}
+			latest = append(latest, last{sc, e.At})
 		}
 	}
 	if first != nil {
@@ -193,8 +216,8 @@ func (c *customer) derive(id string, now int64, h customerHorizon) derived {
 			d.conv, d.convAt = store.ConversionMember(id, first.Code), first.At
 		}
 	}
-	for sc, at := range latest {
-		one(at, sc, store.Purchasers)
+	for _, l := range latest {
+		one(l.at, l.scope, store.Purchasers)
 	}
 	w := newWalker(c.Carry, h.inactivity)
 	w.activate = func(sc string, at int64) { one(at, sc, store.Activations) }
@@ -208,11 +231,11 @@ func (c *customer) derive(id string, now int64, h customerHorizon) derived {
 			d.due = t
 		}
 	}
-	for sc, s := range w.states {
+	for _, s := range w.states {
 		if !s.on {
 			continue
 		}
-		d.active[sc] = s.since
+		d.active[s.scope] = s.since
 		if h.inactivity > 0 {
 			due(s.last + h.inactivity)
 		}
@@ -270,9 +293,9 @@ func (c *customer) compact(now int64, h customerHorizon) bool {
 		}
 		w.finish(cutoff)
 		c.Carry = map[string]spell{}
-		for sc, s := range w.states {
+		for _, s := range w.states {
 			if s.on {
-				c.Carry[sc] = spell{Since: s.since, Last: s.last}
+				c.Carry[s.scope] = spell{Since: s.since, Last: s.last}
 			}
 		}
 		c.Events = slices.Clone(c.Events[k:])
@@ -455,14 +478,14 @@ func planCustomer(pl *planner, out *plan, id string, known *knownCustomer, entri
 	} else {
 		after = derived{}
 	}
-	for _, sc := range slices.Sorted(maps.Keys(before.active)) {
+	for sc := range before.active {
 		if _, ok := after.active[sc]; !ok {
 			u.Active = append(u.Active, store.ActiveChange{Scope: sc, Remove: true})
 		}
 	}
-	for _, sc := range slices.Sorted(maps.Keys(after.active)) {
-		if since, ok := before.active[sc]; !ok || since != after.active[sc] {
-			u.Active = append(u.Active, store.ActiveChange{Scope: sc, Since: after.active[sc]})
+	for sc, since := range after.active {
+		if old, ok := before.active[sc]; !ok || old != since {
+			u.Active = append(u.Active, store.ActiveChange{Scope: sc, Since: since})
 		}
 	}
 	if before.conv != after.conv || before.convAt != after.convAt {

@@ -55,10 +55,13 @@ type planner struct {
 	windows []window.Window
 	// first and last are each window's span at now.
 	first, last []int64
-	deltas      map[deltaKey]*store.Counters
-	order       []deltaKey
-	index       map[string]int32 // scope name → index
-	scopes      []string
+	// deltas indexes sums, which holds one set of counters per key in
+	// order of first use (one allocation for all of them, not one each).
+	deltas map[deltaKey]int32
+	order  []deltaKey
+	sums   []store.Counters
+	index  map[string]int32 // scope name → index
+	scopes []string
 }
 
 func (p *planner) scope(name string) int32 {
@@ -71,11 +74,31 @@ func (p *planner) scope(name string) int32 {
 	return i
 }
 
+// sum returns the counters of key k, adding them when missing.
+func (p *planner) sum(k deltaKey) *store.Counters {
+	i, ok := p.deltas[k]
+	if !ok {
+		i = int32(len(p.sums))
+		p.deltas[k] = i
+		p.order = append(p.order, k)
+		p.sums = append(p.sums, store.Counters{})
+	}
+	return &p.sums[i]
+}
+
 func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign float64) {
 	var buf [16]int32
 	idx := buf[:0]
 	for _, sc := range scopes {
 		idx = append(idx, p.scope(sc))
+	}
+	// An event moves a few of the counters: visit only those.
+	var nzBuf [store.NumCounters]int8
+	nz := nzBuf[:0]
+	for i, v := range c {
+		if v != 0 {
+			nz = append(nz, int8(i))
+		}
 	}
 	for wi, w := range p.windows {
 		b := w.Index(at)
@@ -83,14 +106,10 @@ func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign flo
 			continue
 		}
 		for _, si := range idx {
-			k := deltaKey{si, int32(wi), b}
-			d := p.deltas[k]
-			if d == nil {
-				d = new(store.Counters)
-				p.deltas[k] = d
-				p.order = append(p.order, k)
+			d := p.sum(deltaKey{si, int32(wi), b})
+			for _, i := range nz {
+				d[i] += sign * c[i]
 			}
-			d.Add(c, sign)
 		}
 	}
 }
@@ -103,14 +122,7 @@ func (p *planner) addCount(scope string, at time.Time, k store.Counter, n float6
 		if b < p.first[wi] || b > p.last[wi] {
 			continue
 		}
-		key := deltaKey{si, int32(wi), b}
-		d := p.deltas[key]
-		if d == nil {
-			d = new(store.Counters)
-			p.deltas[key] = d
-			p.order = append(p.order, key)
-		}
-		d[k] += n
+		p.sum(deltaKey{si, int32(wi), b})[k] += n
 	}
 }
 
@@ -197,7 +209,7 @@ func historyCustomers(items []*item) []string {
 func makePlan(in *planInput, items []*item) (*plan, error) {
 	windows, known, now := in.windows, in.known, in.now
 	out := &plan{known: map[string]*knownCustomer{}}
-	pl := &planner{windows: windows, deltas: map[deltaKey]*store.Counters{}, index: map[string]int32{}}
+	pl := &planner{windows: windows, deltas: make(map[deltaKey]int32, 64), index: map[string]int32{}}
 	for _, w := range windows {
 		f, l := w.Span(now)
 		pl.first, pl.last = append(pl.first, f), append(pl.last, l)
@@ -323,8 +335,8 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 	}
 	out.slice.Terms = th.slice()
 	out.slice.Deltas = make([]store.Delta, 0, len(pl.order))
-	for _, k := range pl.order {
-		if d := pl.deltas[k]; !d.Zero() {
+	for i, k := range pl.order {
+		if d := &pl.sums[i]; !d.Zero() {
 			out.slice.Deltas = append(out.slice.Deltas, store.Delta{Scope: pl.scopes[k.scope], Window: int(k.window), Bucket: k.bucket, Counters: *d})
 		}
 	}

@@ -103,21 +103,23 @@ func (c *Counters) appendSparse(b []byte) ([]byte, int) {
 	return b, 1 + 2*n
 }
 
-// sparse writes the non-zero counters as index:value pairs.
-func (c *Counters) sparse() string {
-	var b strings.Builder
+// appendText appends the non-zero counters as index:value pairs, comma
+// separated (parseSparse reads them).
+func (c *Counters) appendText(b []byte) []byte {
+	first := true
 	for i, v := range c {
 		if v == 0 {
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteByte(',')
+		if !first {
+			b = append(b, ',')
 		}
-		b.WriteString(strconv.Itoa(i))
-		b.WriteByte(':')
-		b.WriteString(strconv.FormatFloat(v, 'g', -1, 64))
+		first = false
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, ':')
+		b = strconv.AppendFloat(b, v, 'g', -1, 64)
 	}
-	return b.String()
+	return b
 }
 
 func parseSparse(s string) (Counters, bool) {

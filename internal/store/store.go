@@ -132,16 +132,33 @@ type Record struct {
 }
 
 func (r *Record) encode() string {
-	return strings.Join([]string{
-		strconv.FormatInt(r.Revision, 10),
-		strconv.FormatInt(r.Arrival.UnixMilli(), 10),
-		strconv.FormatInt(r.OccurredAt.UnixMilli(), 10),
-		r.Type,
-		strings.Join(r.Scopes, ";"),
-		r.Counters.sparse(),
-		strings.Join(r.Terms, ","),
-		r.CustomerID,
-	}, "|")
+	b := make([]byte, 0, 96+16*len(r.Scopes)+8*len(r.Terms))
+	b = strconv.AppendInt(b, r.Revision, 10)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, r.Arrival.UnixMilli(), 10)
+	b = append(b, '|')
+	b = strconv.AppendInt(b, r.OccurredAt.UnixMilli(), 10)
+	b = append(b, '|')
+	b = append(b, r.Type...)
+	b = append(b, '|')
+	for i, sc := range r.Scopes {
+		if i > 0 {
+			b = append(b, ';')
+		}
+		b = append(b, sc...)
+	}
+	b = append(b, '|')
+	b = r.Counters.appendText(b)
+	b = append(b, '|')
+	for i, t := range r.Terms {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, t...)
+	}
+	b = append(b, '|')
+	b = append(b, r.CustomerID...)
+	return string(b)
 }
 
 func decodeRecord(id, s string) (*Record, error) {
@@ -398,7 +415,8 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 			termKeys[k] = len(termKeys) + 1
 		}
 	}
-	args := make([]any, 0, 10+4*len(sl.Ranges)+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+len(sl.Letters))
+	args := make([]any, 0, 16+4*len(sl.Ranges)+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+len(sl.Letters)+
+		8*len(sl.Customers)+2*len(sl.Codes)+3*len(sl.Terms)+2*len(sl.Samples))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
 	for _, r := range sl.Ranges {
 		args = append(args, r.Partition, r.Epoch, r.Start, r.End)
@@ -465,14 +483,15 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("applying slice of tenant %s: %w", sl.Tenant, err)
 	}
+	if len(raw) > 0 && raw[0] == "ok" {
+		views, err := parseTotals(raw, 1)
+		return Result{Outcome: Applied, Views: views}, err
+	}
 	res := make([]string, len(raw))
 	for i, v := range raw {
 		res[i] = fmt.Sprint(v)
 	}
 	switch res[0] {
-	case "ok":
-		views, err := parseTotals(raw, 1)
-		return Result{Outcome: Applied, Views: views}, err
 	case "skip":
 		out := Result{Outcome: Skipped, Watermarks: map[string]int64{}}
 		for i := 1; i+1 < len(res); i += 2 {
