@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -85,6 +86,9 @@ type Store struct {
 	commit     *redis.Script
 	undirty    *redis.Script
 	writeView  *redis.Script
+
+	viewsMu sync.Mutex
+	views   map[string]*writtenView // tenant \x00 scope → what this instance last wrote
 }
 
 // New returns a Store over rdb for the given windows and dedupe horizon.
@@ -101,6 +105,7 @@ func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Durati
 		commit:    redis.NewScript(commitLua),
 		undirty:   redis.NewScript(undirtyLua),
 		writeView: redis.NewScript(sharedLua + writeViewLua),
+		views:     map[string]*writtenView{},
 	}
 }
 

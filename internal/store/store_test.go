@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -183,4 +184,76 @@ func TestRepairViews(t *testing.T) {
 	v2, err := s.View(ctx, "acme", "store=9")
 	require.NoError(t, err)
 	require.Equal(t, v, v2)
+}
+
+// TestViewChangesMatchFullWrites: a store sends only the view fields that
+// changed since its own last write, and writes in full once another
+// instance wrote the view in between. After every write the view must be
+// what a full write of the same totals gives on an empty key, including a
+// ratio deleted when its denominator returns to 0.
+func TestViewChangesMatchFullWrites(t *testing.T) {
+	s1, rdb := newStoreWith(t, "1h,24h")
+	s2 := store.New(rdb, s1.Windows(), 24*time.Hour) // another instance
+	ctx := t.Context()
+	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	ev := now.Add(-10 * time.Minute)
+	var offset int64
+	apply := func(s *store.Store, c store.Counters) []store.ScopeTotals {
+		t.Helper()
+		var deltas []store.Delta
+		for i, w := range s.Windows() {
+			deltas = append(deltas, store.Delta{Scope: "all", Window: i, Bucket: w.Index(ev), Counters: c})
+		}
+		sl := &store.Slice{Tenant: "acme", Now: now, Deltas: deltas,
+			Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}}}
+		offset++
+		res, err := s.Apply(ctx, sl)
+		require.NoError(t, err)
+		require.Equal(t, store.Applied, res.Outcome)
+		require.NoError(t, s.WriteViews(ctx, "acme", now, res.Views))
+		return res.Views
+	}
+	checks := 0
+	same := func(views []store.ScopeTotals, what string) {
+		t.Helper()
+		checks++
+		tenant := fmt.Sprintf("check%d", checks)
+		fresh := store.New(rdb, s1.Windows(), 24*time.Hour)
+		require.NoError(t, fresh.WriteViews(ctx, tenant, now, views))
+		want, err := fresh.View(ctx, tenant, "all")
+		require.NoError(t, err)
+		got, err := s1.View(ctx, "acme", "all")
+		require.NoError(t, err)
+		require.Equal(t, want, got, what)
+	}
+	csat := func(n float64) store.Counters {
+		var c store.Counters
+		c[store.CSATResponses], c[store.CSATSatisfied], c[store.CSATSum], c[store.CSATSumSq] = n, n, 5*n, 25*n
+		return c
+	}
+	same(apply(s1, nps(10)), "first write, in full")
+	same(apply(s1, csat(1)), "a change to the first write")
+	v, err := s1.View(ctx, "acme", "all")
+	require.NoError(t, err)
+	require.Equal(t, "100", v["1h:csat"])
+	// Another instance counts a detractor and writes the view; then this
+	// one retracts it (as a revision would). Every NPS field is back to
+	// what this instance last wrote, but not to what the view holds: only
+	// a full write gets it right.
+	apply(s2, nps(3))
+	retract := nps(3)
+	for i := range retract {
+		retract[i] = -retract[i]
+	}
+	same(apply(s1, retract), "base no longer current: written in full")
+	v, err = s1.View(ctx, "acme", "all")
+	require.NoError(t, err)
+	require.Equal(t, "1", v["1h:nps_responses"])
+	require.Equal(t, "0", v["1h:nps_detractors"])
+	same(apply(s1, csat(-1)), "a change deleting a ratio")
+	v, err = s1.View(ctx, "acme", "all")
+	require.NoError(t, err)
+	require.NotContains(t, v, "1h:csat", "the ratio goes with its last response")
+	same(apply(s1, nps(9)), "a change again")
+	same(apply(s1, csat(2)), "the ratio back")
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"maps"
 	_ "embed"
 	"encoding/binary"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
@@ -236,31 +236,128 @@ func SpellsBefore(w window.Window, now time.Time) int64 {
 	return w.Start(first).UnixMilli()
 }
 
+// writtenView is what this instance last wrote to a view: its version and
+// every field it decided, with "" for a field it deleted.
+type writtenView struct {
+	seq    int64
+	fields map[string]string
+}
+
+// viewCacheSize bounds the views remembered; beyond it a view is written
+// in full.
+const viewCacheSize = 8192
+
 // WriteViews writes the views of the scopes a script changed, computed from
-// their new totals; a view already at a newer version is left alone.
+// their new totals; a view already at a newer version is left alone. When
+// the view in Redis is still the one this instance last wrote, only the
+// fields that changed are sent.
 func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, views []ScopeTotals) error {
 	if len(views) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, 1+len(views))
-	keys = append(keys, pendingKey(tenant))
-	args := []any{now.UnixMilli(), len(views)}
+	type write struct {
+		scope   string
+		version int64
+		base    *writtenView // nil: write in full
+		fields  map[string]string
+		names   []string // fields in the order viewFields decided them
+	}
+	writes := make([]write, len(views))
 	var set, del []any
-	for _, v := range views {
-		keys = append(keys, ViewKey(tenant, v.Scope))
+	s.viewsMu.Lock()
+	for i, v := range views {
 		set, del = set[:0], del[:0]
 		for _, w := range s.windows {
 			if t, ok := v.Windows[w.Name]; ok {
 				set, del = viewFields(w.Name, &t, v.Active, v.Retained[w.Name], set, del)
 			}
 		}
-		args = append(args, v.Scope, v.Version, len(set)/2)
-		args = append(args, set...)
-		args = append(args, len(del))
-		args = append(args, del...)
+		wr := write{scope: v.Scope, version: v.Version, base: s.views[tenant+"\x00"+v.Scope]}
+		wr.fields = make(map[string]string, len(set)/2+len(del))
+		wr.names = make([]string, 0, len(set)/2+len(del))
+		for k := 0; k < len(set); k += 2 {
+			name := set[k].(string)
+			wr.fields[name] = set[k+1].(string)
+			wr.names = append(wr.names, name)
+		}
+		for _, d := range del {
+			wr.fields[d.(string)] = ""
+			wr.names = append(wr.names, d.(string))
+		}
+		writes[i] = wr
 	}
-	if err := s.writeView.Run(ctx, s.rdb, keys, args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
-		return fmt.Errorf("writing %d views of tenant %s: %w", len(views), tenant, err)
+	s.viewsMu.Unlock()
+
+	// One call writes every view; a view whose base no longer matches is
+	// written again in full by a second call.
+	for round := 0; round < 2 && len(writes) > 0; round++ {
+		keys := make([]string, 0, 1+len(writes))
+		keys = append(keys, pendingKey(tenant))
+		args := make([]any, 0, 2+len(writes)*64)
+		args = append(args, now.UnixMilli(), len(writes))
+		for i := range writes {
+			wr := &writes[i]
+			keys = append(keys, ViewKey(tenant, wr.scope))
+			var sets, dels []any
+			base := int64(-1)
+			if wr.base != nil {
+				base = wr.base.seq
+			}
+			for _, name := range wr.names {
+				v := wr.fields[name]
+				if wr.base != nil {
+					if old, known := wr.base.fields[name]; known && old == v {
+						continue
+					}
+				}
+				if v == "" {
+					dels = append(dels, name)
+				} else {
+					sets = append(sets, name, v)
+				}
+			}
+			args = append(args, wr.scope, wr.version, base, len(sets)/2)
+			args = append(args, sets...)
+			args = append(args, len(dels))
+			args = append(args, dels...)
+		}
+		res, err := s.writeView.Run(ctx, s.rdb, keys, args...).Slice()
+		if err != nil {
+			return fmt.Errorf("writing %d views of tenant %s: %w", len(writes), tenant, err)
+		}
+		// The answer is, per view, 1 when written, 0 when a newer version
+		// is there and -1 when its base did not match.
+		var again []write
+		s.viewsMu.Lock()
+		for i := range writes {
+			wr := &writes[i]
+			code, _ := res[i].(int64)
+			key := tenant + "\x00" + wr.scope
+			switch code {
+			case 1:
+				fields := wr.fields
+				if wr.base != nil {
+					// Windows this write did not touch keep what was written.
+					fields = maps.Clone(wr.base.fields)
+					maps.Copy(fields, wr.fields)
+				}
+				if _, ok := s.views[key]; !ok && len(s.views) >= viewCacheSize {
+					for k := range s.views {
+						delete(s.views, k)
+						break
+					}
+				}
+				s.views[key] = &writtenView{seq: wr.version, fields: fields}
+			case -1:
+				delete(s.views, key)
+				wr.base = nil
+				again = append(again, *wr)
+			default:
+				delete(s.views, key)
+			}
+		}
+		s.viewsMu.Unlock()
+		writes = again
 	}
 	return nil
 }
