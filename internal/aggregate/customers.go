@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/store"
@@ -160,7 +162,7 @@ func (w *walker) finish(t int64) {
 
 // derived is what a customer's history contributes at one instant.
 type derived struct {
-	counts []countKey
+	counts []countKey       // sorted by compareCounts
 	active map[string]int64 // scope → start of the current spell
 	conv   string           // conversions-set member, "" when none
 	convAt int64
@@ -252,7 +254,19 @@ func (c *customer) derive(id string, now int64, h customerHorizon) derived {
 			}
 		}
 	}
+	slices.SortFunc(d.counts, compareCounts)
 	return d
+}
+
+// compareCounts orders derived counters by scope, counter and instant.
+func compareCounts(a, b countKey) int {
+	if c := strings.Compare(a.scope, b.scope); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.counter, b.counter); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.at, b.at)
 }
 
 // customerHorizon holds a tenant's customer-state durations, in ms.
@@ -370,34 +384,105 @@ func decodeCustomer(id string, rec *store.CustomerRecord) (*customer, error) {
 	return c, nil
 }
 
-// encode writes the record with each scope name stored once; c is left
-// as it is (cached histories are shared).
+// encode writes the record as JSON (what decodeCustomer reads), with each
+// scope name stored once. It writes the fields itself: records are
+// written for every purchase, and reflection was most of their cost.
 func (c *customer) encode() ([]byte, error) {
-	out := *c
-	out.Names = nil
 	index := map[string]int{}
-	refer := func(e entry) entry {
-		e.Refs = make([]int, len(e.Scopes))
-		for i, sc := range e.Scopes {
-			n, ok := index[sc]
-			if !ok {
-				n = len(out.Names)
-				index[sc] = n
-				out.Names = append(out.Names, sc)
-			}
-			e.Refs[i] = n
+	var names []string
+	b := make([]byte, 0, 64+48*len(c.Events))
+	entry := func(b []byte, e *entry) []byte {
+		b = append(b, `{"i":`...)
+		b = appendJSONString(b, e.ID)
+		if e.Cancel {
+			b = append(b, `,"x":true`...)
 		}
-		return e
+		b = append(b, `,"a":`...)
+		b = strconv.AppendInt(b, e.At, 10)
+		if len(e.Scopes) > 0 {
+			b = append(b, `,"s":[`...)
+			for i, sc := range e.Scopes {
+				n, ok := index[sc]
+				if !ok {
+					n = len(names)
+					index[sc] = n
+					names = append(names, sc)
+				}
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, int64(n), 10)
+			}
+			b = append(b, ']')
+		}
+		if e.Code != "" {
+			b = append(b, `,"r":`...)
+			b = appendJSONString(b, e.Code)
+		}
+		return append(b, '}')
 	}
-	out.Events = make([]entry, len(c.Events))
-	for i := range c.Events {
-		out.Events[i] = refer(c.Events[i])
+	b = append(b, '{')
+	if len(c.Events) > 0 {
+		b = append(b, `"e":[`...)
+		for i := range c.Events {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = entry(b, &c.Events[i])
+		}
+		b = append(b, "],"...)
 	}
 	if c.First != nil {
-		f := refer(*c.First)
-		out.First = &f
+		b = append(b, `"f":`...)
+		b = append(entry(b, c.First), ',')
 	}
-	return json.Marshal(&out)
+	if len(c.Carry) > 0 {
+		b = append(b, `"c":{`...)
+		for i, sc := range slices.Sorted(maps.Keys(c.Carry)) {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			sp := c.Carry[sc]
+			b = append(appendJSONString(b, sc), `:{"a":`...)
+			b = strconv.AppendInt(b, sp.Since, 10)
+			b = append(b, `,"l":`...)
+			b = strconv.AppendInt(b, sp.Last, 10)
+			b = append(b, '}')
+		}
+		b = append(b, "},"...)
+	}
+	b = append(b, `"t":`...)
+	b = strconv.AppendInt(b, c.AsOf, 10)
+	if len(names) > 0 {
+		b = append(b, `,"n":[`...)
+		for i, n := range names {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, n)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSONString appends s as a JSON string. s is valid UTF-8 (it comes
+// from decoded events); quotes, backslashes and control characters are
+// escaped.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch ch := s[i]; {
+		case ch == '"' || ch == '\\':
+			b = append(b, '\\', ch)
+		case ch < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[ch>>4], hex[ch&0xf])
+		default:
+			b = append(b, ch)
+		}
+	}
+	return append(b, '"')
 }
 
 // knownCustomer is a customer's stored record together with what this
@@ -448,16 +533,28 @@ func planCustomer(pl *planner, out *plan, id string, known *knownCustomer, entri
 	// Most of what a history derives is the same before and after a new
 	// purchase (the first purchase, the spells already under way): only
 	// the difference goes to the planner.
-	diff := make(map[countKey]float64, len(before.counts)+len(after.counts))
-	for _, k := range before.counts {
-		diff[k]--
-	}
-	for _, k := range after.counts {
-		diff[k]++
-	}
-	for k, n := range diff {
-		if n != 0 {
-			pl.addCount(k.scope, time.UnixMilli(k.at), k.counter, n)
+	// Both lists are sorted: one merge finds what only one of them holds
+	// (as multisets: a count derived twice is matched twice).
+	b, a := before.counts, after.counts
+	for len(b) > 0 || len(a) > 0 {
+		var c int
+		switch {
+		case len(a) == 0:
+			c = -1
+		case len(b) == 0:
+			c = 1
+		default:
+			c = compareCounts(b[0], a[0])
+		}
+		switch {
+		case c < 0:
+			pl.addCount(b[0].scope, time.UnixMilli(b[0].at), b[0].counter, -1)
+			b = b[1:]
+		case c > 0:
+			pl.addCount(a[0].scope, time.UnixMilli(a[0].at), a[0].counter, 1)
+			a = a[1:]
+		default:
+			b, a = b[1:], a[1:]
 		}
 	}
 	u := store.CustomerUpdate{ID: id, Expect: store.NewEvent, Version: nowMs}

@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -71,6 +73,94 @@ func TestCompactKeepsEveryVisibleFigure(t *testing.T) {
 					require.Less(t, a.convAt, later-h.visible)
 				}
 			}
+		}
+	}
+}
+
+// TestCustomerRecordRoundTrip: a record written by encode is valid JSON,
+// means what encoding/json would write for it (field for field), and reads
+// back as the same history, for names holding quotes, backslashes, control
+// characters and non-ASCII text.
+func TestCustomerRecordRoundTrip(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 2))
+	pieces := []string{"a", "store=s1", `"`, `\`, "\x00", "\x1f", "\n", "é", "店", "🙂", "region=eu", "\u2028", "<>&"}
+	word := func() string {
+		s := ""
+		for range 1 + rng.IntN(4) {
+			s += pieces[rng.IntN(len(pieces))]
+		}
+		return s
+	}
+	for range 2000 {
+		c := &customer{AsOf: rng.Int64N(1 << 45)}
+		scopes := []string{word(), word(), word()}
+		for range rng.IntN(6) {
+			e := entry{ID: word(), At: rng.Int64N(1 << 45), Cancel: rng.IntN(5) == 0}
+			if !e.Cancel {
+				e.Scopes = scopes[:1+rng.IntN(3)]
+				if rng.IntN(3) == 0 {
+					e.Code = word()
+				}
+			}
+			c.Events = append(c.Events, e)
+		}
+		if rng.IntN(3) == 0 {
+			c.First = &entry{ID: word(), At: rng.Int64N(1 << 45), Scopes: scopes[1:]}
+		}
+		if rng.IntN(3) == 0 {
+			c.Carry = map[string]spell{word(): {Since: 1, Last: 2}, word(): {Since: rng.Int64N(1 << 40), Last: rng.Int64N(1 << 40)}}
+		}
+		got, err := c.encode()
+		require.NoError(t, err)
+		require.True(t, json.Valid(got), "%s", got)
+
+		// Field for field what encoding/json writes for the same record.
+		ref := *c
+		ref.Names = nil
+		index := map[string]int{}
+		refer := func(e entry) entry {
+			e.Refs = nil
+			for _, sc := range e.Scopes {
+				n, ok := index[sc]
+				if !ok {
+					n = len(ref.Names)
+					index[sc] = n
+					ref.Names = append(ref.Names, sc)
+				}
+				e.Refs = append(e.Refs, n)
+			}
+			return e
+		}
+		ref.Events = nil
+		for _, e := range c.Events {
+			ref.Events = append(ref.Events, refer(e))
+		}
+		if c.First != nil {
+			f := refer(*c.First)
+			ref.First = &f
+		}
+		want, err := json.Marshal(&ref)
+		require.NoError(t, err)
+		var a, b any
+		require.NoError(t, json.Unmarshal(got, &a))
+		require.NoError(t, json.Unmarshal(want, &b))
+		require.Equal(t, b, a)
+
+		back, err := decodeCustomer("x", &store.CustomerRecord{Data: got})
+		require.NoError(t, err)
+		for i := range c.Events {
+			require.Equal(t, c.Events[i].ID, back.Events[i].ID)
+			require.Equal(t, c.Events[i].Code, back.Events[i].Code)
+			require.Equal(t, len(c.Events[i].Scopes), len(back.Events[i].Scopes))
+			for j := range c.Events[i].Scopes {
+				require.Equal(t, c.Events[i].Scopes[j], back.Events[i].Scopes[j])
+			}
+		}
+		require.Equal(t, len(c.Carry), len(back.Carry))
+		for sc, sp := range c.Carry {
+			require.Equal(t, sp, back.Carry[sc])
 		}
 	}
 }

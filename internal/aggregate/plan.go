@@ -55,14 +55,25 @@ type planner struct {
 	windows []window.Window
 	// first and last are each window's span at now.
 	first, last []int64
-	// deltas indexes sums, which holds one set of counters per key in
-	// order of first use (one allocation for all of them, not one each).
+	// deltas indexes the sums, kept in chunks in order of first use (one
+	// allocation per chunk, not per key, and none moved when more come).
 	deltas map[deltaKey]int32
 	order  []deltaKey
-	sums   []store.Counters
+	chunks [][]store.Counters
+	// recent remembers, per scope and window, the bucket last summed and
+	// its index: most events of a slice fall in the same bucket of the
+	// longer windows, which saves the map lookup.
+	recent [][]recentSum
 	index  map[string]int32 // scope name → index
 	scopes []string
 }
+
+type recentSum struct {
+	bucket int64
+	sum    int32 // index + 1; 0: none
+}
+
+const chunkSums = 256
 
 func (p *planner) scope(name string) int32 {
 	i, ok := p.index[name]
@@ -70,20 +81,33 @@ func (p *planner) scope(name string) int32 {
 		i = int32(len(p.scopes))
 		p.index[name] = i
 		p.scopes = append(p.scopes, name)
+		p.recent = append(p.recent, make([]recentSum, len(p.windows)))
 	}
 	return i
 }
 
+// at returns the counters summed at index i.
+func (p *planner) at(i int32) *store.Counters {
+	return &p.chunks[i/chunkSums][i%chunkSums]
+}
+
 // sum returns the counters of key k, adding them when missing.
 func (p *planner) sum(k deltaKey) *store.Counters {
+	r := &p.recent[k.scope][k.window]
+	if r.sum != 0 && r.bucket == k.bucket {
+		return p.at(r.sum - 1)
+	}
 	i, ok := p.deltas[k]
 	if !ok {
-		i = int32(len(p.sums))
+		i = int32(len(p.order))
 		p.deltas[k] = i
 		p.order = append(p.order, k)
-		p.sums = append(p.sums, store.Counters{})
+		if int(i)%chunkSums == 0 {
+			p.chunks = append(p.chunks, make([]store.Counters, chunkSums))
+		}
 	}
-	return &p.sums[i]
+	*r = recentSum{bucket: k.bucket, sum: i + 1}
+	return p.at(i)
 }
 
 func (p *planner) add(scopes []string, at time.Time, c *store.Counters, sign float64) {
@@ -336,7 +360,7 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 	out.slice.Terms = th.slice()
 	out.slice.Deltas = make([]store.Delta, 0, len(pl.order))
 	for i, k := range pl.order {
-		if d := &pl.sums[i]; !d.Zero() {
+		if d := pl.at(int32(i)); !d.Zero() {
 			out.slice.Deltas = append(out.slice.Deltas, store.Delta{Scope: pl.scopes[k.scope], Window: int(k.window), Bucket: k.bucket, Counters: *d})
 		}
 	}

@@ -2,15 +2,14 @@ package store
 
 import (
 	"context"
-	"maps"
 	_ "embed"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"strconv"
 	"time"
-
 
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
