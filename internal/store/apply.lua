@@ -212,29 +212,63 @@ end
 
 
 -- Customers: their records, when they are next due, the active sets of
--- their scopes and their referral conversion.
+-- their scopes and their referral conversion; each key is written by one
+-- command for the whole slice (a customer appears once per slice, so the
+-- order among customers does not matter).
 pos = cpos
+local recs, gone, due, undue, conv, unconv = {}, {}, {}, {}, {}, {}
+local adds, rems, actOrder = {}, {}, {}
 for _, c in ipairs(custs) do
   if c.rec == '' then
-    redis.call('HDEL', KEYS[9], c.id)
+    gone[#gone + 1] = c.id
   else
-    redis.call('HSET', KEYS[9], c.id, c.newv .. '|' .. c.rec)
+    recs[#recs + 1] = c.id
+    recs[#recs + 1] = c.newv .. '|' .. c.rec
   end
-  if c.due > 0 then redis.call('ZADD', KEYS[10], c.due, c.id) elseif c.due == 0 then redis.call('ZREM', KEYS[10], c.id) end
+  if c.due > 0 then
+    due[#due + 1] = c.due
+    due[#due + 1] = c.id
+  elseif c.due == 0 then
+    undue[#undue + 1] = c.id
+  end
   for _, op in ipairs(c.act) do
     local i = op[1]
-    if op[2] == '-' then redis.call('ZREM', akeys[i], c.id) else redis.call('ZADD', akeys[i], op[2], c.id) end
+    if not adds[i] then
+      adds[i], rems[i] = {}, {}
+      actOrder[#actOrder + 1] = i
+    end
+    if op[2] == '-' then
+      rems[i][#rems[i] + 1] = c.id
+    else
+      local l = adds[i]
+      l[#l + 1] = op[2]
+      l[#l + 1] = c.id
+    end
     touched[i] = true
     entry(acc, order, i)
   end
-  if c.convdel ~= '' then redis.call('ZREM', KEYS[11], c.convdel) end
-  if c.convadd ~= '' then redis.call('ZADD', KEYS[11], c.convat, c.convadd) end
+  if c.convdel ~= '' then unconv[#unconv + 1] = c.convdel end
+  if c.convadd ~= '' then
+    conv[#conv + 1] = c.convat
+    conv[#conv + 1] = c.convadd
+  end
 end
+many('HSET', KEYS[9], recs, 2)
+many('HDEL', KEYS[9], gone, 1)
+many('ZADD', KEYS[10], due, 2)
+many('ZREM', KEYS[10], undue, 1)
+for _, i in ipairs(actOrder) do
+  many('ZREM', akeys[i], rems[i], 1)
+  many('ZADD', akeys[i], adds[i], 2)
+end
+-- A moved conversion is removed before it is added again.
+many('ZREM', KEYS[11], unconv, 1)
+many('ZADD', KEYS[11], conv, 2)
 local ncodes = tonumber(ARGV[pos]); pos = pos + 1
-for _ = 1, ncodes do
-  redis.call('HSET', KEYS[12], ARGV[pos], ARGV[pos + 1])
-  pos = pos + 2
-end
+local codes = {}
+for k = 1, 2 * ncodes do codes[k] = ARGV[pos + k - 1] end
+pos = pos + 2 * ncodes
+many('HSET', KEYS[12], codes, 2)
 
 -- Theme terms of detractor comments, per scope and hour or day bucket.
 -- The sweeper deletes them by name once their time is up.

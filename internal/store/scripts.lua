@@ -42,7 +42,7 @@ local function add(t, d, sign)
   end
 end
 
--- hmget and hset work in chunks so that unpack never sees too many values.
+-- Calls work in chunks so that unpack never sees too many values.
 local function hmget(key, fields)
   local out = {}
   for i = 1, #fields, CHUNK do
@@ -52,17 +52,17 @@ local function hmget(key, fields)
   return out
 end
 
-local function hset(key, pairs_)
-  for i = 1, #pairs_, 2 * CHUNK do
-    redis.call('HSET', key, unpack(pairs_, i, math.min(i + 2 * CHUNK - 1, #pairs_)))
+-- many runs cmd on key with args, n arguments per item (kept together),
+-- in chunks; nothing when args is empty.
+local function many(cmd, key, args, n)
+  local step = CHUNK * n
+  for i = 1, #args, step do
+    redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
   end
 end
 
-local function hdel(key, fields)
-  for i = 1, #fields, CHUNK do
-    redis.call('HDEL', key, unpack(fields, i, math.min(i + CHUNK - 1, #fields)))
-  end
-end
+local function hset(key, pairs_) many('HSET', key, pairs_, 2) end
+local function hdel(key, fields) many('HDEL', key, fields, 1) end
 
 -- Totals: changes to each scope's window totals are accumulated in Lua and
 -- written once per scope and window.
