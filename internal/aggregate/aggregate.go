@@ -45,8 +45,6 @@ const (
 	// batches to join the first one; maxCombined bounds a combined batch.
 	combineWait = 5 * time.Millisecond
 	maxCombined = 30000
-	// roundsInFlight bounds the combined batches applied at once.
-	roundsInFlight = 2
 	// tenantParallelism bounds the tenant slices applied at once.
 	tenantParallelism = 8
 	sweepInterval     = time.Second

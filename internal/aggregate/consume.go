@@ -234,18 +234,7 @@ func (b *batch) end() int64   { return b.msgs[len(b.msgs)-1].Offset + 1 }
 // applier applies the batches of every partition this instance holds,
 // combining those that arrive together so that each tenant gets one script
 // call for all of them: the per-call cost is shared by more events.
-//
-// Up to roundsInFlight combined batches are applied at once, so that one
-// round's planning overlaps another's scripts. A partition hands over its
-// next batch only once the one before is applied, so the rounds in flight
-// hold different partitions: each partition's ranges still apply in order.
-// Whatever else two rounds share (an event id or a customer seen on two
-// topics, a scope's totals and view) is settled by the scripts' checks,
-// as between two instances.
 func (a *Aggregator) applier(ctx context.Context) error {
-	var inflight sync.WaitGroup
-	defer inflight.Wait()
-	slots := make(chan struct{}, roundsInFlight)
 	for {
 		var reqs []*batch
 		select {
@@ -267,11 +256,7 @@ func (a *Aggregator) applier(ctx context.Context) error {
 			}
 		}
 		more.Stop()
-		slots <- struct{}{}
-		inflight.Go(func() {
-			defer func() { <-slots }()
-			a.applyBatches(ctx, reqs)
-		})
+		a.applyBatches(ctx, reqs)
 	}
 }
 
