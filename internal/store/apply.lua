@@ -8,8 +8,8 @@
 -- ARGV: 1 now ms, 2 dedupe horizon ms, 3 windows csv,
 --       4 nranges and (topic/partition, epoch, range start, range end) each,
 --       then nscopes and the scope names,
---       nids and (id, expected revision or '-') pairs,
---       nrecs and (id, record) pairs,
+--       the ids as a MessagePack array, the revisions expected of them
+--       (-1: new) as another, the (id, record) pairs as a third,
 --       the deltas as one MessagePack array (see below),
 --       nletters and the dead letters to publish,
 --       ncustomers and per customer (id, expected version or '-', record or
@@ -55,28 +55,28 @@ for i = 1, nscopes do
 end
 local tbase = 12 + 3 * nscopes
 
--- Remembered ids: one HMGET per period for the whole slice.
-local nids = tonumber(ARGV[pos]); pos = pos + 1
-local ids, expects = {}, {}
-for k = 1, nids do
-  ids[k], expects[k] = ARGV[pos], ARGV[pos + 1]
-  pos = pos + 2
-end
+-- Remembered ids: one HMGET per period for the whole slice. The ids and
+-- the revisions expected of them (-1: new) are two MessagePack arrays.
+local ids, expects = mp.unpack(ARGV[pos]), mp.unpack(ARGV[pos + 1])
+pos = pos + 2
+local nids = #ids
 local conflicts = {}
 local inprev = {} -- ids whose record sits in the previous period
 if nids > 0 then
   local cur, prev = hmget(KEYS[2], ids), hmget(KEYS[3], ids)
   for k = 1, nids do
-    if prev[k] then inprev[ids[k]] = true end
     local rec, rev = nil, nil
-    for _, r in ipairs({cur[k], prev[k]}) do
-      if r and not rec then
-        local _, _, rv, arrival = string.find(r, '^([^|]*)|([^|]*)|')
-        if tonumber(arrival) > now - horizon then rec, rev = r, rv end
+    if cur[k] or prev[k] then
+      if prev[k] then inprev[ids[k]] = true end
+      for _, r in ipairs({cur[k], prev[k]}) do
+        if r and not rec then
+          local _, _, rv, arrival = string.find(r, '^([^|]*)|([^|]*)|')
+          if tonumber(arrival) > now - horizon then rec, rev = r, tonumber(rv) end
+        end
       end
     end
     local expect = expects[k]
-    if (expect == '-' and rec) or (expect ~= '-' and rev ~= expect) then
+    if (expect == -1 and rec) or (expect ~= -1 and rev ~= expect) then
       conflicts[#conflicts + 1] = ids[k]
       conflicts[#conflicts + 1] = rec or ''
     end
@@ -86,7 +86,7 @@ end
 -- The customers' records must be at the versions the plan was made from.
 -- Their arguments come after the deltas and letters: skip to them.
 local cpos = pos
-cpos = cpos + 1 + 2 * tonumber(ARGV[cpos])   -- records
+cpos = cpos + 1                              -- records
 cpos = cpos + 1                              -- deltas
 cpos = cpos + 1 + tonumber(ARGV[cpos])       -- letters
 local ncust = tonumber(ARGV[cpos]); cpos = cpos + 1
@@ -135,16 +135,17 @@ for _, m in ipairs(due) do
   end
 end
 
-local nrecs = tonumber(ARGV[pos]); pos = pos + 1
-if nrecs > 0 then
-  local set, moved = {}, {}
-  for _ = 1, nrecs do
-    set[#set + 1] = ARGV[pos]; set[#set + 1] = ARGV[pos + 1]
-    if inprev[ARGV[pos]] then moved[#moved + 1] = ARGV[pos] end
-    pos = pos + 2
+-- Records: one MessagePack array of (id, record) pairs.
+local recs = mp.unpack(ARGV[pos]); pos = pos + 1
+if #recs > 0 then
+  hset(KEYS[2], recs)
+  if next(inprev) then
+    local moved = {}
+    for k = 1, #recs, 2 do
+      if inprev[recs[k]] then moved[#moved + 1] = recs[k] end
+    end
+    if #moved > 0 then hdel(KEYS[3], moved) end
   end
-  hset(KEYS[2], set)
-  if #moved > 0 then hdel(KEYS[3], moved) end
 end
 
 -- Bucket deltas, one MessagePack array: per delta its scope number,

@@ -7,7 +7,7 @@ import (
 
 // The scripts take their bulk arguments as MessagePack arrays, which Redis
 // unpacks in C (cmsgpack): far cheaper than walking one argument per value
-// in Lua. Only what the scripts read is written here: arrays, and numbers
+// in Lua. Only what the scripts read is written here: arrays, strings, and numbers
 // as integers where whole (in the smallest form) or float64 otherwise,
 // the forms cmsgpack and msgpack.lua read back exactly.
 
@@ -21,6 +21,21 @@ func appendArray(b []byte, n int) []byte {
 	default:
 		return binary.BigEndian.AppendUint32(append(b, 0xdd), uint32(n))
 	}
+}
+
+// appendString appends s as a MessagePack string.
+func appendString[T string | []byte](b []byte, s T) []byte {
+	switch n := len(s); {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		b = append(b, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
+	}
+	return append(b, s...)
 }
 
 // appendInt appends a whole number in its smallest form.

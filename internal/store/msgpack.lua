@@ -1,6 +1,6 @@
--- MessagePack arrays of numbers in plain Lua, for a server without
--- cmsgpack (the demo's embedded Redis). Redis's own cmsgpack, in C, is
--- used whenever it is there. Integers from 0 to 2^53 are written as
+-- MessagePack arrays of numbers (and, when unpacking, strings) in plain
+-- Lua, for a server without cmsgpack (the demo's embedded Redis). Redis's
+-- own cmsgpack, in C, is used whenever it is there. Integers from 0 to 2^53 are written as
 -- positive fixint or uint64, every other number as float64: exact for
 -- every value a counter holds.
 local function luamsgpack()
@@ -75,6 +75,12 @@ local function luamsgpack()
       elseif b >= 0xe0 then t[k], i = b - 256, i + 1
       elseif b == 0xcb then t[k], i = unf64(s, i + 1), i + 9
       elseif b == 0xca then t[k], i = unf32(s, i + 1), i + 5
+      elseif b >= 0xa0 and b <= 0xbf or b == 0xd9 or b == 0xda or b == 0xdb then
+        local len, from = b - 0xa0, i + 1
+        if b == 0xd9 then len, from = num(s, i + 1, 1), i + 2
+        elseif b == 0xda then len, from = num(s, i + 1, 2), i + 3
+        elseif b == 0xdb then len, from = num(s, i + 1, 4), i + 5 end
+        t[k], i = string.sub(s, from, from + len - 1), from + len
       elseif widths[b] then
         local w = widths[b]
         local x = num(s, i + 1, w)

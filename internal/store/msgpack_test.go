@@ -1,6 +1,9 @@
 package store
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -42,4 +45,51 @@ return {lua.pack(vals), bad}`
 	for i, v := range values {
 		require.Equal(t, v, got[i], "Go reading value %d", i)
 	}
+}
+
+// TestLuaReadsWhatGoPacks: the arrays the Go side packs for the scripts
+// (strings of every header width, integers of every width, negative ones,
+// floats) read back the same through cmsgpack and through msgpack.lua.
+func TestLuaReadsWhatGoPacks(t *testing.T) {
+	rdb, _ := testenv.Redis(t)
+	strs := []string{"", "a", strings.Repeat("x", 31), strings.Repeat("y", 32), strings.Repeat("z", 255),
+		strings.Repeat("é", 128), strings.Repeat("w", 65535), strings.Repeat("v", 70000), "a|b;c\x00d"}
+	ints := []int64{0, 1, 127, 128, -1, -32, -33, -129, 1 << 31, -(1 << 31), 1<<31 - 1, 1 << 40, -(1 << 40), 1795343400000}
+	floats := []float64{0.5, -0.001, 1234.5678, 3}
+	var body []byte
+	for _, s := range strs {
+		body = appendString(body, s)
+	}
+	for _, v := range ints {
+		body = appendInt(body, v)
+	}
+	for _, v := range floats {
+		body = appendNumber(body, v)
+	}
+	n := len(strs) + len(ints) + len(floats)
+	packed := append(appendArray(nil, n), body...)
+	script := msgpackLua + `
+local function show(t)
+  local out = {}
+  for i = 1, #t do
+    local v = t[i]
+    if type(v) == 'number' then out[i] = 'n' .. string.format('%.17g', v) else out[i] = 's' .. v end
+  end
+  return out
+end
+return {show(luamsgpack().unpack(ARGV[1])), show(cmsgpack.unpack(ARGV[1]))}`
+	res, err := rdb.Eval(t.Context(), script, nil, packed).Slice()
+	require.NoError(t, err)
+	var want []any
+	for _, s := range strs {
+		want = append(want, "s"+s)
+	}
+	for _, v := range ints {
+		want = append(want, fmt.Sprintf("n%d", v))
+	}
+	for _, v := range floats {
+		want = append(want, "n"+strconv.FormatFloat(v, 'g', 17, 64))
+	}
+	require.Equal(t, want, res[0], "msgpack.lua")
+	require.Equal(t, want, res[1], "cmsgpack")
 }

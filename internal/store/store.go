@@ -136,8 +136,8 @@ type Record struct {
 	Terms []string
 }
 
-func (r *Record) encode() string {
-	b := make([]byte, 0, 96+16*len(r.Scopes)+8*len(r.Terms))
+// appendTo appends the record as the scripts store it.
+func (r *Record) appendTo(b []byte) []byte {
 	b = strconv.AppendInt(b, r.Revision, 10)
 	b = append(b, '|')
 	b = strconv.AppendInt(b, r.Arrival.UnixMilli(), 10)
@@ -162,8 +162,7 @@ func (r *Record) encode() string {
 		b = append(b, t...)
 	}
 	b = append(b, '|')
-	b = append(b, r.CustomerID...)
-	return string(b)
+	return append(b, r.CustomerID...)
 }
 
 func decodeRecord(id, s string) (*Record, error) {
@@ -420,7 +419,7 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 			termKeys[k] = len(termKeys) + 1
 		}
 	}
-	args := make([]any, 0, 16+4*len(sl.Ranges)+len(scopes)+2*len(sl.IDs)+2*len(sl.Records)+len(sl.Letters)+
+	args := make([]any, 0, 16+4*len(sl.Ranges)+len(scopes)+len(sl.Letters)+
 		8*len(sl.Customers)+2*len(sl.Codes)+3*len(sl.Terms)+2*len(sl.Samples))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
 	for _, r := range sl.Ranges {
@@ -430,18 +429,19 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	for _, sc := range scopes {
 		args = append(args, sc)
 	}
-	args = append(args, len(sl.IDs))
+	ids := appendArray(make([]byte, 0, 5+24*len(sl.IDs)), len(sl.IDs))
+	expects := appendArray(make([]byte, 0, 5+2*len(sl.IDs)), len(sl.IDs))
 	for _, c := range sl.IDs {
-		exp := "-"
-		if c.Expect != NewEvent {
-			exp = strconv.FormatInt(c.Expect, 10)
-		}
-		args = append(args, c.ID, exp)
+		ids = appendString(ids, c.ID)
+		expects = appendInt(expects, c.Expect) // NewEvent is -1
 	}
-	args = append(args, len(sl.Records))
+	recs := appendArray(make([]byte, 0, 5+160*len(sl.Records)), 2*len(sl.Records))
+	var buf []byte
 	for i := range sl.Records {
-		args = append(args, sl.Records[i].ID, sl.Records[i].encode())
+		buf = sl.Records[i].appendTo(buf[:0])
+		recs = appendString(appendString(recs, sl.Records[i].ID), buf)
 	}
+	args = append(args, ids, expects, recs)
 	args = append(args, s.deltasBlob(sl.Deltas, scopeIndex))
 	args = append(args, len(sl.Letters))
 	for i := range sl.Letters {
