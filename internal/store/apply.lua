@@ -149,8 +149,9 @@ if #recs > 0 then
 end
 
 -- Bucket deltas, one MessagePack array: per delta its scope number,
--- window number, bucket, when the bucket leaves the window (ms), then the
--- number of changed counters and (counter position, change) for each.
+-- window number, field (window:bucket), when the bucket leaves the window
+-- (ms), then the number of changed counters and (counter position,
+-- change) for each.
 -- Grouped by scope: one HMGET and one HSET per scope. Buckets are dense
 -- arrays, trailing zeros dropped; only the changed counters are visited.
 local windows = parsewindows(ARGV[3])
@@ -166,7 +167,7 @@ while j <= nd do
 end
 for _, i in ipairs(scopeOrder) do
   local g, fields = byScope[i], {}
-  for n, j in ipairs(g) do fields[n] = windows[D[j + 1]].name .. ':' .. fmtint(D[j + 2]) end
+  for n, j in ipairs(g) do fields[n] = D[j + 2] end
   local old = hmget(skeys[i], fields)
   local set, del = {}, {}
   local totals = entry(acc, order, i)
@@ -198,7 +199,7 @@ for _, i in ipairs(scopeOrder) do
     else
       set[#set + 1] = fields[n]
       set[#set + 1] = mp.pack(b)
-      if not old[n] then redis.call('ZADD', KEYS[4], D[j + 3], names[i] .. '\t' .. w .. '\t' .. fmtint(D[j + 2])) end
+      if not old[n] then redis.call('ZADD', KEYS[4], D[j + 3], names[i] .. '\t' .. (string.gsub(fields[n], ':', '\t', 1))) end
     end
   end
   if #set > 0 then hset(skeys[i], set) end

@@ -362,17 +362,19 @@ type Result struct {
 
 // deltasBlob writes the deltas as the apply script reads them: one
 // MessagePack array holding, per delta, its scope number, window number
-// (from 1), bucket, the instant its bucket leaves the window (ms), and its
-// non-zero counters (see Counters.appendSparse).
+// (from 1), field (window:bucket), the instant its bucket leaves the window
+// (ms), and its non-zero counters (see Counters.appendSparse).
 func (s *Store) deltasBlob(deltas []Delta, scopeIndex map[string]int) []byte {
-	body := make([]byte, 0, 32*len(deltas))
+	body := make([]byte, 0, 40*len(deltas))
+	var field []byte
 	n := 0
 	for i := range deltas {
 		d := &deltas[i]
 		w := s.windows[d.Window]
 		body = appendInt(body, int64(scopeIndex[d.Scope]))
 		body = appendInt(body, int64(d.Window+1))
-		body = appendInt(body, d.Bucket)
+		field = strconv.AppendInt(append(append(field[:0], w.Name...), ':'), d.Bucket, 10)
+		body = appendString(body, field)
 		body = appendInt(body, w.Leaves(d.Bucket).UnixMilli())
 		var k int
 		body, k = d.Counters.appendSparse(body)
