@@ -12,12 +12,13 @@ import (
 // Stats returns the stats (DESIGN §3) that the counters of one bucket
 // decide on their own: every stat of the view except WholeWindowStats.
 func Stats(c *Counters) map[string]float64 {
-	set, _ := viewFields("", c, 0, 0, nil, nil)
-	out := make(map[string]float64, len(set)/2)
-	for i := 0; i+1 < len(set); i += 2 {
-		name := set[i].(string)[1:] // drop the ":" of the empty window name
-		v, _ := strconv.ParseFloat(set[i+1].(string), 64)
-		out[name] = v
+	stats := windowStats(c, 0, 0, nil)
+	out := make(map[string]float64, len(stats))
+	for _, st := range stats {
+		if st.value != "" {
+			v, _ := strconv.ParseFloat(st.value, 64)
+			out[st.name] = v
+		}
 	}
 	for _, name := range WholeWindowStats {
 		delete(out, name)

@@ -87,6 +87,7 @@ type Store struct {
 	undirty    *redis.Script
 	writeView  *redis.Script
 
+	fields  [][]string // per window, the view fields of its stats
 	viewsMu sync.Mutex
 	views   map[string]*writtenView // tenant \x00 scope → what this instance last wrote
 }
@@ -106,6 +107,7 @@ func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Durati
 		undirty:   redis.NewScript(undirtyLua),
 		writeView: redis.NewScript(sharedLua + writeViewLua),
 		views:     map[string]*writtenView{},
+		fields:    statFields(windows),
 	}
 }
 

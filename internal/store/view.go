@@ -6,8 +6,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -152,19 +152,30 @@ func payloadSize(t byte) int {
 	return 0
 }
 
-// viewFields returns the public stats of one window (DESIGN §3) from its
-// totals: the fields to set (name, value pairs) and the ratios to delete
-// because their denominator is 0. Counts are integers; other values the
-// shortest decimal that reads back as the same float64.
-func viewFields(w string, t *Counters, active, retained int64, set, del []any) ([]any, []any) {
+// stat is one public stat of a window: its name and its value, "" when it
+// is undefined (a ratio whose denominator is 0) and its field deleted.
+type stat struct{ name, value string }
+
+// windowStats appends the public stats of one window (DESIGN §3) computed
+// from its totals, always the same stats in the same order. Counts are
+// integers; other values the shortest decimal that reads back as the same
+// float64.
+func windowStats(t *Counters, active, retained int64, out []stat) []stat {
 	count := func(name string, v float64) {
-		set = append(set, w+":"+name, strconv.FormatFloat(v, 'f', -1, 64))
+		out = append(out, stat{name, strconv.FormatFloat(v, 'f', -1, 64)})
+	}
+	value := func(name string, defined bool, v float64) {
+		if defined {
+			out = append(out, stat{name, strconv.FormatFloat(v, 'g', -1, 64)})
+		} else {
+			out = append(out, stat{name, ""})
+		}
 	}
 	ratio := func(name string, num, den, scale float64) {
 		if den > 0 {
-			set = append(set, w+":"+name, strconv.FormatFloat(scale*num/den, 'g', -1, 64))
+			value(name, true, scale*num/den)
 		} else {
-			del = append(del, w+":"+name)
+			value(name, false, 0)
 		}
 	}
 	n, p, d := t[NPSResponses], t[NPSPromoters], t[NPSDetractors]
@@ -175,9 +186,9 @@ func viewFields(w string, t *Counters, active, retained int64, set, del []any) (
 	ratio("nps", p-d, n, 100)
 	if n > 0 {
 		P, D := p/n, d/n
-		set = append(set, w+":nps_moe95", strconv.FormatFloat(1.96*100*math.Sqrt(max(0, ((P+D)-(P-D)*(P-D))/n)), 'g', -1, 64))
+		value("nps_moe95", true, 1.96*100*math.Sqrt(max(0, ((P+D)-(P-D)*(P-D))/n)))
 	} else {
-		del = append(del, w+":nps_moe95")
+		value("nps_moe95", false, 0)
 	}
 	ratio("detractor_share", d, n, 100)
 	count("csat_responses", t[CSATResponses])
@@ -220,11 +231,11 @@ func viewFields(w string, t *Counters, active, retained int64, set, del []any) (
 	ratio("churn_rate", lost, atStart, 100)
 	ratio("retention_rate", float64(retained), atStart, 100)
 	if purchases > 0 && buyers > 0 && lost > 0 {
-		set = append(set, w+":clv", strconv.FormatFloat(gross/purchases*(purchases/buyers)*(atStart/lost), 'g', -1, 64))
+		value("clv", true, gross/purchases*(purchases/buyers)*(atStart/lost))
 	} else {
-		del = append(del, w+":clv")
+		value("clv", false, 0)
 	}
-	return set, del
+	return out
 }
 
 // SpellsBefore returns the instant (unix ms) before which an activity
@@ -235,16 +246,30 @@ func SpellsBefore(w window.Window, now time.Time) int64 {
 	return w.Start(first).UnixMilli()
 }
 
-// writtenView is what this instance last wrote to a view: its version and
-// every field it decided, with "" for a field it deleted.
+// writtenView is what this instance last wrote to a view: its version and,
+// per window, the values of its stats in windowStats order ("" for a
+// deleted field; nil for a window not written). Never changed once cached.
 type writtenView struct {
-	seq    int64
-	fields map[string]string
+	seq  int64
+	vals [][]string
 }
 
 // viewCacheSize bounds the views remembered; beyond it a view is written
 // in full.
 const viewCacheSize = 8192
+
+// statFields returns, per window, the view field names of the stats in
+// windowStats order ("7d:nps", …).
+func statFields(windows []window.Window) [][]string {
+	stats := windowStats(&Counters{}, 0, 0, nil)
+	out := make([][]string, len(windows))
+	for wi, w := range windows {
+		for _, st := range stats {
+			out[wi] = append(out[wi], w.Name+":"+st.name)
+		}
+	}
+	return out
+}
 
 // WriteViews writes the views of the scopes a script changed, computed from
 // their new totals; a view already at a newer version is left alone. When
@@ -258,30 +283,22 @@ func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, vi
 		scope   string
 		version int64
 		base    *writtenView // nil: write in full
-		fields  map[string]string
-		names   []string // fields in the order viewFields decided them
+		vals    [][]string   // per window, nil when not written
 	}
 	writes := make([]write, len(views))
-	var set, del []any
+	var stats []stat
 	s.viewsMu.Lock()
 	for i, v := range views {
-		set, del = set[:0], del[:0]
-		for _, w := range s.windows {
+		wr := write{scope: v.Scope, version: v.Version, base: s.views[tenant+"\x00"+v.Scope], vals: make([][]string, len(s.windows))}
+		for wi, w := range s.windows {
 			if t, ok := v.Windows[w.Name]; ok {
-				set, del = viewFields(w.Name, &t, v.Active, v.Retained[w.Name], set, del)
+				stats = windowStats(&t, v.Active, v.Retained[w.Name], stats[:0])
+				vals := make([]string, len(stats))
+				for k := range stats {
+					vals[k] = stats[k].value
+				}
+				wr.vals[wi] = vals
 			}
-		}
-		wr := write{scope: v.Scope, version: v.Version, base: s.views[tenant+"\x00"+v.Scope]}
-		wr.fields = make(map[string]string, len(set)/2+len(del))
-		wr.names = make([]string, 0, len(set)/2+len(del))
-		for k := 0; k < len(set); k += 2 {
-			name := set[k].(string)
-			wr.fields[name] = set[k+1].(string)
-			wr.names = append(wr.names, name)
-		}
-		for _, d := range del {
-			wr.fields[d.(string)] = ""
-			wr.names = append(wr.names, d.(string))
 		}
 		writes[i] = wr
 	}
@@ -294,25 +311,29 @@ func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, vi
 		keys = append(keys, pendingKey(tenant))
 		args := make([]any, 0, 2+len(writes)*64)
 		args = append(args, now.UnixMilli(), len(writes))
+		var sets, dels []any
 		for i := range writes {
 			wr := &writes[i]
 			keys = append(keys, ViewKey(tenant, wr.scope))
-			var sets, dels []any
+			sets, dels = sets[:0], dels[:0]
 			base := int64(-1)
 			if wr.base != nil {
 				base = wr.base.seq
 			}
-			for _, name := range wr.names {
-				v := wr.fields[name]
+			for wi, vals := range wr.vals {
+				var old []string
 				if wr.base != nil {
-					if old, known := wr.base.fields[name]; known && old == v {
+					old = wr.base.vals[wi]
+				}
+				for k, v := range vals {
+					if old != nil && old[k] == v {
 						continue
 					}
-				}
-				if v == "" {
-					dels = append(dels, name)
-				} else {
-					sets = append(sets, name, v)
+					if v == "" {
+						dels = append(dels, s.fields[wi][k])
+					} else {
+						sets = append(sets, s.fields[wi][k], v)
+					}
 				}
 			}
 			args = append(args, wr.scope, wr.version, base, len(sets)/2)
@@ -334,11 +355,15 @@ func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, vi
 			key := tenant + "\x00" + wr.scope
 			switch code {
 			case 1:
-				fields := wr.fields
+				vals := wr.vals
 				if wr.base != nil {
 					// Windows this write did not touch keep what was written.
-					fields = maps.Clone(wr.base.fields)
-					maps.Copy(fields, wr.fields)
+					vals = slices.Clone(vals)
+					for wi := range vals {
+						if vals[wi] == nil {
+							vals[wi] = wr.base.vals[wi]
+						}
+					}
 				}
 				if _, ok := s.views[key]; !ok && len(s.views) >= viewCacheSize {
 					for k := range s.views {
@@ -346,7 +371,7 @@ func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, vi
 						break
 					}
 				}
-				s.views[key] = &writtenView{seq: wr.version, fields: fields}
+				s.views[key] = &writtenView{seq: wr.version, vals: vals}
 			case -1:
 				delete(s.views, key)
 				wr.base = nil
