@@ -38,12 +38,12 @@ const (
 	maxBatch = 5000
 	// batchGather is how long a batch waits for more messages after its
 	// first: latency traded for fewer, larger script calls.
-	batchGather = 5 * time.Millisecond
+	batchGather = time.Millisecond
 	// maxSliceEvents bounds one script call.
 	maxSliceEvents = 5000
 	// combineWait is how long the applier waits for other partitions'
 	// batches to join the first one; maxCombined bounds a combined batch.
-	combineWait = 5 * time.Millisecond
+	combineWait = time.Millisecond
 	maxCombined = 30000
 	// tenantParallelism bounds the tenant slices applied at once.
 	tenantParallelism = 8
