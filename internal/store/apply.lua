@@ -17,7 +17,7 @@
 --       nactive and (scope number, spell start ms or '-' to remove) each,
 --       conversion to remove or '', conversion to add or '', its time ms),
 --       ncodes and (referral code, referrer) pairs,
---       nterms and (theme bucket number, term, change),
+--       the term changes as a MessagePack array (see below),
 --       nsamples and (scope number, sample) pairs.
 -- Everything is checked before the first write.
 local wm = KEYS[1]
@@ -272,13 +272,33 @@ for k = 1, 2 * ncodes do codes[k] = ARGV[pos + k - 1] end
 pos = pos + 2 * ncodes
 many('HSET', KEYS[12], codes, 2)
 
--- Theme terms of detractor comments, per scope and hour or day bucket.
--- The sweeper deletes them by name once their time is up.
-local nterms = tonumber(ARGV[pos]); pos = pos + 1
-for _ = 1, nterms do
-  local key = KEYS[tbase + tonumber(ARGV[pos])]
-  if redis.call('HINCRBY', key, ARGV[pos + 1], ARGV[pos + 2]) <= 0 then redis.call('HDEL', key, ARGV[pos + 1]) end
-  pos = pos + 3
+-- Theme terms of detractor comments, per scope and hour or day bucket:
+-- one MessagePack array of (theme bucket number, term, change), each pair
+-- once. One HMGET and one HSET per bucket; a term whose count falls to 0
+-- is deleted. The sweeper deletes the buckets by name once their time is
+-- up.
+local T = mp.unpack(ARGV[pos]); pos = pos + 1
+local byBucket, bucketOrder = {}, {}
+for k = 1, #T, 3 do
+  local g = entry(byBucket, bucketOrder, T[k])
+  g[#g + 1] = k
+end
+for _, b in ipairs(bucketOrder) do
+  local key, g, fields = KEYS[tbase + b], byBucket[b], {}
+  for n, k in ipairs(g) do fields[n] = T[k + 1] end
+  local old = hmget(key, fields)
+  local set, del = {}, {}
+  for n, k in ipairs(g) do
+    local count = tonumber(old[n] or 0) + T[k + 2]
+    if count > 0 then
+      set[#set + 1] = fields[n]
+      set[#set + 1] = count
+    else
+      del[#del + 1] = fields[n]
+    end
+  end
+  hset(key, set)
+  hdel(key, del)
 end
 local nsamples = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, nsamples do
@@ -289,7 +309,9 @@ for _ = 1, nsamples do
 end
 
 local views = flush(skeys, akeys, names, KEYS[5], KEYS[8], windows, now)
-for _, i in ipairs(order) do redis.call('SADD', KEYS[6], names[i]) end
+local seen = {}
+for k, i in ipairs(order) do seen[k] = names[i] end
+many('SADD', KEYS[6], seen, 1)
 for _, r in ipairs(ranges) do redis.call('HSET', wm, r[1], r[3], r[1] .. ':e', r[2]) end
 table.insert(views, 1, 'ok')
 return views

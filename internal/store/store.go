@@ -405,7 +405,18 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 			note(ch.Scope)
 		}
 	}
-	for _, smp := range sl.Samples {
+	// Only the latest SamplesKept comment samples of a scope stay listed:
+	// earlier ones of the slice need not be sent.
+	perScope := map[string]int{}
+	samples := make([]Sample, 0, len(sl.Samples))
+	for i := len(sl.Samples) - 1; i >= 0; i-- {
+		if smp := sl.Samples[i]; perScope[smp.Scope] < SamplesKept {
+			perScope[smp.Scope]++
+			samples = append(samples, smp)
+		}
+	}
+	slices.Reverse(samples)
+	for _, smp := range samples {
 		note(smp.Scope)
 	}
 	keys := make([]string, 0, 12+3*len(scopes))
@@ -415,16 +426,22 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	for _, sc := range scopes {
 		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc), samplesKey(sl.Tenant, sc))
 	}
-	termKeys := map[string]int{}
+	// Term changes: one MessagePack array of (key number, term, change).
+	type bucketKey struct{ scope, bucket string }
+	termKeys := map[bucketKey]int{}
+	terms := appendArray(make([]byte, 0, 5+16*len(sl.Terms)), 3*len(sl.Terms))
 	for _, td := range sl.Terms {
-		k := termsKey(sl.Tenant, td.Scope, td.Bucket)
-		if _, ok := termKeys[k]; !ok {
-			keys = append(keys, k)
-			termKeys[k] = len(termKeys) + 1
+		k := bucketKey{td.Scope, td.Bucket}
+		n, ok := termKeys[k]
+		if !ok {
+			keys = append(keys, termsKey(sl.Tenant, td.Scope, td.Bucket))
+			n = len(termKeys) + 1
+			termKeys[k] = n
 		}
+		terms = appendInt(appendString(appendInt(terms, int64(n)), td.Term), td.N)
 	}
 	args := make([]any, 0, 16+4*len(sl.Ranges)+len(scopes)+len(sl.Letters)+
-		8*len(sl.Customers)+2*len(sl.Codes)+3*len(sl.Terms)+2*len(sl.Samples))
+		8*len(sl.Customers)+2*len(sl.Codes)+2*len(samples))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
 	for _, r := range sl.Ranges {
 		args = append(args, r.Partition, r.Epoch, r.Start, r.End)
@@ -476,12 +493,9 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	for code, referrer := range sl.Codes {
 		args = append(args, code, referrer)
 	}
-	args = append(args, len(sl.Terms))
-	for _, td := range sl.Terms {
-		args = append(args, termKeys[termsKey(sl.Tenant, td.Scope, td.Bucket)], td.Term, td.N)
-	}
-	args = append(args, len(sl.Samples))
-	for _, smp := range sl.Samples {
+	args = append(args, terms)
+	args = append(args, len(samples))
+	for _, smp := range samples {
 		b, err := json.Marshal(smp)
 		if err != nil {
 			return Result{}, fmt.Errorf("encoding a comment sample: %w", err)

@@ -257,3 +257,37 @@ func TestViewChangesMatchFullWrites(t *testing.T) {
 	same(apply(s1, nps(9)), "a change again")
 	same(apply(s1, csat(2)), "the ratio back")
 }
+
+// TestThemeTermCounts: term changes add up per scope and bucket, and a term
+// whose count falls to 0 (a revised comment) is gone, not left at 0.
+func TestThemeTermCounts(t *testing.T) {
+	s, rdb := newStoreWith(t, "1h,24h")
+	ctx := t.Context()
+	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	var offset int64
+	apply := func(terms ...store.TermDelta) {
+		t.Helper()
+		sl := &store.Slice{Tenant: "acme", Now: now, Terms: terms,
+			Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}}}
+		offset++
+		res, err := s.Apply(ctx, sl)
+		require.NoError(t, err)
+		require.Equal(t, store.Applied, res.Outcome)
+	}
+	apply(store.TermDelta{Scope: "all", Bucket: "h1", Term: "refund", N: 3}, store.TermDelta{Scope: "all", Bucket: "h1", Term: "late", N: 1},
+		store.TermDelta{Scope: "all", Bucket: "d1", Term: "refund", N: 3}, store.TermDelta{Scope: "store=s1", Bucket: "h1", Term: "refund", N: 2})
+	apply(store.TermDelta{Scope: "all", Bucket: "h1", Term: "refund", N: -3}, store.TermDelta{Scope: "all", Bucket: "h1", Term: "late", N: 2},
+		store.TermDelta{Scope: "all", Bucket: "h1", Term: "slow", N: 1})
+	got, err := s.TermCounts(ctx, "acme", "all", []string{"h1"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"late": 3, "slow": 1}, got)
+	got, err = s.TermCounts(ctx, "acme", "all", []string{"h1", "d1"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"late": 3, "slow": 1, "refund": 3}, got)
+	got, err = s.TermCounts(ctx, "acme", "store=s1", []string{"h1"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]int64{"refund": 2}, got)
+	n, err := rdb.HExists(ctx, "cxpulse:{acme}:terms:all:h1", "refund").Result()
+	require.NoError(t, err)
+	require.False(t, n, "a term at 0 is deleted")
+}
