@@ -12,10 +12,7 @@
 --       (-1: new) as another, the (id, record) pairs as a third,
 --       the deltas as one MessagePack array (see below),
 --       nletters and the dead letters to publish,
---       ncustomers and per customer (id, expected version or '-', record or
---       '' to forget, new version, due ms (0: never, -1: unchanged),
---       nactive and (scope number, spell start ms or '-' to remove) each,
---       conversion to remove or '', conversion to add or '', its time ms),
+--       the customers as a MessagePack array (see below),
 --       ncodes and (referral code, referrer) pairs,
 --       the term changes as a MessagePack array (see below),
 --       nsamples and (scope number, sample) pairs.
@@ -89,27 +86,31 @@ local cpos = pos
 cpos = cpos + 1                              -- records
 cpos = cpos + 1                              -- deltas
 cpos = cpos + 1 + tonumber(ARGV[cpos])       -- letters
-local ncust = tonumber(ARGV[cpos]); cpos = cpos + 1
+-- One MessagePack array: per customer id, expected version (-1: none),
+-- record ('' to forget), new version, due ms (0: never, -1: unchanged),
+-- nactive and (scope number, spell start ms or -1 to remove) each, the
+-- conversion to remove or '', the one to add or '', its time ms.
+local C = mp.unpack(ARGV[cpos]); cpos = cpos + 1
 local custs, cids = {}, {}
-for k = 1, ncust do
-  local c = {id = ARGV[cpos], expect = ARGV[cpos + 1], rec = ARGV[cpos + 2], newv = ARGV[cpos + 3], due = tonumber(ARGV[cpos + 4])}
-  local nact = tonumber(ARGV[cpos + 5])
-  cpos = cpos + 6
+local k = 1
+while k <= #C do
+  local c = {id = C[k], expect = C[k + 1], rec = C[k + 2], newv = C[k + 3], due = C[k + 4]}
+  local nact = C[k + 5]
+  k = k + 6
   c.act = {}
   for j = 1, nact do
-    c.act[j] = {tonumber(ARGV[cpos]), ARGV[cpos + 1]}
-    cpos = cpos + 2
+    c.act[j] = {C[k], C[k + 1]}
+    k = k + 2
   end
-  c.convdel, c.convadd, c.convat = ARGV[cpos], ARGV[cpos + 1], ARGV[cpos + 2]
-  cpos = cpos + 3
-  custs[k], cids[k] = c, c.id
+  c.convdel, c.convadd, c.convat = C[k], C[k + 1], C[k + 2]
+  k = k + 3
+  custs[#custs + 1], cids[#cids + 1] = c, c.id
 end
 local cconflicts = {}
-if ncust > 0 then
+if #custs > 0 then
   local stored = hmget(KEYS[9], cids)
   for k, c in ipairs(custs) do
-    local ver = stored[k] and string.match(stored[k], '^(%d+)|') or '-'
-    c.version = ver
+    local ver = stored[k] and tonumber(string.match(stored[k], '^(%d+)|')) or -1
     if ver ~= c.expect then
       cconflicts[#cconflicts + 1] = c.id
       cconflicts[#cconflicts + 1] = stored[k] or ''
@@ -225,7 +226,7 @@ for _, c in ipairs(custs) do
     gone[#gone + 1] = c.id
   else
     recs[#recs + 1] = c.id
-    recs[#recs + 1] = c.newv .. '|' .. c.rec
+    recs[#recs + 1] = fmtint(c.newv) .. '|' .. c.rec
   end
   if c.due > 0 then
     due[#due + 1] = c.due
@@ -239,7 +240,7 @@ for _, c in ipairs(custs) do
       adds[i], rems[i] = {}, {}
       actOrder[#actOrder + 1] = i
     end
-    if op[2] == '-' then
+    if op[2] == -1 then
       rems[i][#rems[i] + 1] = c.id
     else
       local l = adds[i]

@@ -385,6 +385,38 @@ func (s *Store) deltasBlob(deltas []Delta, scopeIndex map[string]int) []byte {
 	return append(appendArray(make([]byte, 0, 5+len(body)), n), body...)
 }
 
+// customersBlob writes the customer updates as the apply script reads
+// them: one MessagePack array holding, per customer, its id, the version
+// expected (-1: none), the record ("" to forget), the new version, the due
+// time (0: never, -1: unchanged), the number of active-set changes and
+// (scope number, spell start or -1 to remove) for each, the conversion to
+// remove, the one to add and its time.
+func customersBlob(customers []CustomerUpdate, scopeIndex map[string]int) []byte {
+	body := make([]byte, 0, 256*len(customers))
+	n := 0
+	for i := range customers {
+		c := &customers[i]
+		body = appendString(body, c.ID)
+		body = appendInt(body, c.Expect) // NewEvent is -1
+		body = appendString(body, c.Record)
+		body = appendInt(body, c.Version)
+		body = appendInt(body, c.Due)
+		body = appendInt(body, int64(len(c.Active)))
+		for _, ch := range c.Active {
+			since := ch.Since
+			if ch.Remove {
+				since = -1
+			}
+			body = appendInt(appendInt(body, int64(scopeIndex[ch.Scope])), since)
+		}
+		body = appendString(body, c.ConversionDel)
+		body = appendString(body, c.ConversionAdd)
+		body = appendInt(body, c.ConversionAt)
+		n += 9 + 2*len(c.Active)
+	}
+	return append(appendArray(make([]byte, 0, 5+len(body)), n), body...)
+}
+
 // Apply runs the apply script for one slice.
 func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	now := sl.Now.UnixMilli()
@@ -472,23 +504,7 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 		}
 		args = append(args, b)
 	}
-	args = append(args, len(sl.Customers))
-	for i := range sl.Customers {
-		c := &sl.Customers[i]
-		exp := "-"
-		if c.Expect != NewEvent {
-			exp = strconv.FormatInt(c.Expect, 10)
-		}
-		args = append(args, c.ID, exp, c.Record, c.Version, c.Due, len(c.Active))
-		for _, ch := range c.Active {
-			since := "-"
-			if !ch.Remove {
-				since = strconv.FormatInt(ch.Since, 10)
-			}
-			args = append(args, scopeIndex[ch.Scope], since)
-		}
-		args = append(args, c.ConversionDel, c.ConversionAdd, c.ConversionAt)
-	}
+	args = append(args, customersBlob(sl.Customers, scopeIndex))
 	args = append(args, len(sl.Codes))
 	for code, referrer := range sl.Codes {
 		args = append(args, code, referrer)
