@@ -161,8 +161,8 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 		// applier is busy with earlier batches.
 		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1),
 			items: make([]*item, 0, len(msgs))}
-		for _, m := range msgs {
-			it, letter := a.classify(dec, m)
+		for i := range msgs {
+			it, letter := a.classify(dec, &msgs[i])
 			switch {
 			case letter != nil:
 				req.direct = append(req.direct, *letter)
@@ -370,7 +370,7 @@ func (a *Aggregator) processBatches(ctx context.Context, reqs []*batch) (fenced 
 // classify decodes one message. It returns the item to count or a dead
 // letter that needs no stored state. Lateness is decided later, by
 // checkTime.
-func (a *Aggregator) classify(dec *events.Decoder, m kafka.Message) (*item, *store.Letter) {
+func (a *Aggregator) classify(dec *events.Decoder, m *kafka.Message) (*item, *store.Letter) {
 	dead := func(reason, detail string) (*item, *store.Letter) {
 		return nil, &store.Letter{Key: m.Key, Value: m.Value, Reason: reason, Detail: detail, Source: source(m)}
 	}

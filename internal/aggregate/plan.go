@@ -25,7 +25,7 @@ const (
 
 // item is one valid, counted event of a tenant slice.
 type item struct {
-	msg       kafka.Message
+	msg       *kafka.Message // in its batch's messages
 	partition string // topic/partition
 	ev        events.Event
 	scopes    []string
@@ -368,6 +368,6 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 }
 
 // source names a message for the cxpulse-source header: topic/partition/offset.
-func source(m kafka.Message) string {
+func source(m *kafka.Message) string {
 	return fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset)
 }
