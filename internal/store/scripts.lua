@@ -21,24 +21,30 @@ local function fmtint(x)
 end
 
 -- pack writes counters as a MessagePack array, trailing zeros dropped;
--- zero is true when every counter is 0.
+-- zero is true when every counter is 0. t may have holes (missing
+-- counters are 0); it is filled and trimmed in place.
 local function pack(t)
   local n = 0
   for i = NC, 1, -1 do
     local v = t[i]
-    if v and v ~= 0 then n = i; break end
+    if v and v ~= 0 then
+      n = i
+      break
+    end
   end
   if n == 0 then return '', true end
-  local out = {}
-  for i = 1, n do out[i] = t[i] or 0 end
-  return mp.pack(out), false
+  for i = 1, n do
+    if not t[i] then t[i] = 0 end
+  end
+  for i = n + 1, NC do t[i] = nil end
+  return mp.pack(t), false
 end
 
--- add adds counters d (as parse returns them) times sign to t.
+-- add adds counters d (as parse returns them, or a table holding only
+-- the changed counters) times sign to t.
 local function add(t, d, sign)
-  for i = 1, NC do
-    local v = d[i]
-    if v and v ~= 0 then t[i] = (t[i] or 0) + sign * v end
+  for i, v in pairs(d) do
+    if v ~= 0 then t[i] = (t[i] or 0) + sign * v end
   end
 end
 
@@ -115,11 +121,17 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now)
     local old = hmget(skeys[i], fields)
     local set, del, packs = {}, {}, {}
     for j, w in ipairs(ws) do
-      local t = parse(old[j] or nil)
-      if acc[i][w.name] then add(t, acc[i][w.name], 1) end
-      local packed, zero = pack(t)
-      if zero then del[#del + 1] = fields[j] else set[#set + 1] = fields[j]; set[#set + 1] = packed end
-      packs[j] = packed
+      local d = acc[i][w.name]
+      if d then
+        local t = parse(old[j] or nil)
+        add(t, d, 1)
+        local packed, zero = pack(t)
+        if zero then del[#del + 1] = fields[j] else set[#set + 1] = fields[j]; set[#set + 1] = packed end
+        packs[j] = packed
+      else
+        -- Unchanged (returned because the active customers moved).
+        packs[j] = old[j] or ''
+      end
     end
     if #set > 0 then hset(skeys[i], set) end
     if #del > 0 then hdel(skeys[i], del) end
