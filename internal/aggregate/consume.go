@@ -156,24 +156,21 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 			}
 			continue
 		}
-		last = len(msgs)
 		// Decoding happens here, in parallel across partitions and while the
 		// applier is busy with earlier batches.
 		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1),
 			items: make([]*item, 0, len(msgs))}
-		for i := range msgs {
-			it, letter := a.classify(dec, &msgs[i])
-			switch {
-			case letter != nil:
-				req.direct = append(req.direct, *letter)
-			case it != nil:
-				it.partition = tp
-				req.items = append(req.items, it)
-			}
-		}
+		a.classifyAll(dec, req, msgs)
 		if !wait() {
 			return
 		}
+		// What arrived while the batch before was applied joins this one,
+		// so that it waits for one application rather than two.
+		if n := len(req.msgs); n < maxBatch {
+			req.msgs = fetchAvailable(ctx, r, req.msgs, maxBatch)
+			a.classifyAll(dec, req, req.msgs[n:])
+		}
+		last = len(req.msgs)
 		select {
 		case a.batches <- req:
 			inflight = req
@@ -181,6 +178,36 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 			return
 		}
 	}
+}
+
+// classifyAll decodes msgs, the latest messages of req, into its items
+// and dead letters.
+func (a *Aggregator) classifyAll(dec *events.Decoder, req *batch, msgs []kafka.Message) {
+	for i := range msgs {
+		it, letter := a.classify(dec, &msgs[i])
+		switch {
+		case letter != nil:
+			req.direct = append(req.direct, *letter)
+		case it != nil:
+			it.partition = req.partition
+			req.items = append(req.items, it)
+		}
+	}
+}
+
+// fetchAvailable appends to msgs, up to limit in all, the messages the
+// reader already holds or that arrive within batchGather.
+func fetchAvailable(ctx context.Context, r *kafka.Reader, msgs []kafka.Message, limit int) []kafka.Message {
+	c, cancel := context.WithTimeout(ctx, batchGather)
+	defer cancel()
+	for len(msgs) < limit {
+		m, err := r.FetchMessage(c)
+		if err != nil {
+			break
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
 }
 
 // fetchBatch blocks for one message, then takes what else arrives within
@@ -192,16 +219,7 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, limit, hint int) ([]kafka.
 	}
 	msgs := make([]kafka.Message, 1, min(limit, max(hint+hint/4, 16)))
 	msgs[0] = m
-	c, cancel := context.WithTimeout(ctx, batchGather)
-	defer cancel()
-	for len(msgs) < limit {
-		m, err := r.FetchMessage(c)
-		if err != nil {
-			break
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs, nil
+	return fetchAvailable(ctx, r, msgs, limit), nil
 }
 
 func (a *Aggregator) logStart(ctx context.Context, topic string, id int) (int64, error) {
