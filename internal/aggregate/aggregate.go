@@ -39,12 +39,19 @@ const (
 	// batchGather is how long a batch waits for more messages after its
 	// first: latency traded for fewer, larger script calls.
 	batchGather = time.Millisecond
+	// topUpWait is how long a batch, once the one before it is applied,
+	// waits for more messages before it is handed over: well below
+	// combineWait, so that it still joins the next combined batch.
+	topUpWait = 100 * time.Microsecond
 	// maxSliceEvents bounds one script call.
 	maxSliceEvents = 5000
 	// combineWait is how long the applier waits for other partitions'
-	// batches to join the first one; maxCombined bounds a combined batch.
-	combineWait = time.Millisecond
-	maxCombined = 30000
+	// batches to join the first one, combineWaitMax how long while fewer
+	// have joined than made the combined batch before; maxCombined bounds
+	// a combined batch.
+	combineWait    = 2 * time.Millisecond
+	combineWaitMax = 10 * time.Millisecond
+	maxCombined    = 30000
 	// tenantParallelism bounds the tenant slices applied at once.
 	tenantParallelism = 8
 	sweepInterval     = time.Second

@@ -167,7 +167,7 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 		// What arrived while the batch before was applied joins this one,
 		// so that it waits for one application rather than two.
 		if n := len(req.msgs); n < maxBatch {
-			req.msgs = fetchAvailable(ctx, r, req.msgs, maxBatch)
+			req.msgs = fetchAvailable(ctx, r, req.msgs, maxBatch, topUpWait)
 			a.classifyAll(dec, req, req.msgs[n:])
 		}
 		last = len(req.msgs)
@@ -196,9 +196,9 @@ func (a *Aggregator) classifyAll(dec *events.Decoder, req *batch, msgs []kafka.M
 }
 
 // fetchAvailable appends to msgs, up to limit in all, the messages the
-// reader already holds or that arrive within batchGather.
-func fetchAvailable(ctx context.Context, r *kafka.Reader, msgs []kafka.Message, limit int) []kafka.Message {
-	c, cancel := context.WithTimeout(ctx, batchGather)
+// reader already holds or that arrive within wait.
+func fetchAvailable(ctx context.Context, r *kafka.Reader, msgs []kafka.Message, limit int, wait time.Duration) []kafka.Message {
+	c, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for len(msgs) < limit {
 		m, err := r.FetchMessage(c)
@@ -219,7 +219,7 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, limit, hint int) ([]kafka.
 	}
 	msgs := make([]kafka.Message, 1, min(limit, max(hint+hint/4, 16)))
 	msgs[0] = m
-	return fetchAvailable(ctx, r, msgs, limit), nil
+	return fetchAvailable(ctx, r, msgs, limit, batchGather), nil
 }
 
 func (a *Aggregator) logStart(ctx context.Context, topic string, id int) (int64, error) {
@@ -252,7 +252,13 @@ func (b *batch) end() int64   { return b.msgs[len(b.msgs)-1].Offset + 1 }
 // applier applies the batches of every partition this instance holds,
 // combining those that arrive together so that each tenant gets one script
 // call for all of them: the per-call cost is shared by more events.
+//
+// The partitions of one combined batch hand over their next batches as soon
+// as it is applied: the next combined batch waits combineWait for others,
+// and up to combineWaitMax for as many as the one before held, so that none
+// of them misses it and waits a whole application for the one after.
 func (a *Aggregator) applier(ctx context.Context) error {
+	expect := 0
 	for {
 		var reqs []*batch
 		select {
@@ -262,18 +268,23 @@ func (a *Aggregator) applier(ctx context.Context) error {
 			reqs = append(reqs, r)
 		}
 		n := len(reqs[0].msgs)
-		more := time.NewTimer(combineWait)
+		short, long := time.NewTimer(combineWait), time.NewTimer(combineWaitMax)
+		waited := false
 	gather:
-		for n < maxCombined {
+		for n < maxCombined && !(waited && len(reqs) >= expect) {
 			select {
 			case r := <-a.batches:
 				reqs = append(reqs, r)
 				n += len(r.msgs)
-			case <-more.C:
+			case <-short.C:
+				waited = true
+			case <-long.C:
 				break gather
 			}
 		}
-		more.Stop()
+		short.Stop()
+		long.Stop()
+		expect = len(reqs)
 		a.applyBatches(ctx, reqs)
 	}
 }
