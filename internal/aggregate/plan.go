@@ -26,7 +26,7 @@ const (
 // item is one valid, counted event of a tenant slice.
 type item struct {
 	msg       *kafka.Message // in its batch's messages
-	partition string // topic/partition
+	partition string         // topic/partition
 	ev        events.Event
 	scopes    []string
 	terms     []string // theme terms of a detractor comment
