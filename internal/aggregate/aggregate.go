@@ -30,7 +30,7 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
-// Tuning constants of the consumer; documented in docs/operations.md.
+// Tuning constants of the consumer; documented in docs/aggregator.md.
 const (
 	// sessionTimeout is how long a killed member holds its partitions.
 	sessionTimeout = 10 * time.Second
