@@ -108,7 +108,7 @@ local touched = {}
 -- first bucket). A scope seen for the first time returns every window, so
 -- its view gets every count (as 0). The caller writes the views.
 local function flush(skeys, akeys, names, dirty, pending, windows, now)
-  local out = {#order}
+  local out, marks = {#order}, {}
   for _, i in ipairs(order) do
     local all = touched[i] or redis.call('HEXISTS', skeys[i], 'v') == 0
     local fields, ws = {}, {}
@@ -136,8 +136,8 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now)
     if #set > 0 then hset(skeys[i], set) end
     if #del > 0 then hdel(skeys[i], del) end
     local version = redis.call('HINCRBY', skeys[i], 'v', 1)
-    redis.call('HSET', dirty, names[i], version)
-    redis.call('HSET', pending, names[i], version)
+    marks[#marks + 1] = names[i]
+    marks[#marks + 1] = version
     local active = redis.call('ZCARD', akeys[i])
     out[#out + 1] = names[i]
     out[#out + 1] = version
@@ -155,6 +155,8 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now)
       out[#out + 1] = retained
     end
   end
+  hset(dirty, marks)
+  hset(pending, marks)
   return out
 end
 
