@@ -90,6 +90,9 @@ type Store struct {
 	fields  [][]string // per window, the view fields of its stats
 	viewsMu sync.Mutex
 	views   map[string]*writtenView // tenant \x00 scope → what this instance last wrote
+	// pendingSeen holds, per tenant, the pending views (scope → version)
+	// RepairViews saw last.
+	pendingSeen map[string]map[string]string
 }
 
 // New returns a Store over rdb for the given windows and dedupe horizon.
@@ -100,14 +103,15 @@ func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Durati
 	}
 	return &Store{
 		rdb: rdb, windows: windows, windowsCSV: strings.Join(names, ","), horizon: horizon,
-		apply:     redis.NewScript(sharedLua + applyLua),
-		sweep:     redis.NewScript(sharedLua + sweepLua),
-		admit:     redis.NewScript(admitLua),
-		commit:    redis.NewScript(commitLua),
-		undirty:   redis.NewScript(undirtyLua),
-		writeView: redis.NewScript(sharedLua + writeViewLua),
-		views:     map[string]*writtenView{},
-		fields:    statFields(windows),
+		apply:       redis.NewScript(sharedLua + applyLua),
+		sweep:       redis.NewScript(sharedLua + sweepLua),
+		admit:       redis.NewScript(admitLua),
+		commit:      redis.NewScript(commitLua),
+		undirty:     redis.NewScript(undirtyLua),
+		writeView:   redis.NewScript(sharedLua + writeViewLua),
+		views:       map[string]*writtenView{},
+		pendingSeen: map[string]map[string]string{},
+		fields:      statFields(windows),
 	}
 }
 

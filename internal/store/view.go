@@ -387,11 +387,27 @@ func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, vi
 }
 
 // RepairViews rewrites the views a crash left pending (their counters
-// changed but the view was not written), from the totals in Redis.
+// changed but the view was not written), from the totals in Redis. A scope
+// counts as left behind when it is still pending, at the same version, at
+// the next call: a view pending for the first time is usually being
+// written right now, and is left to its writer.
 func (s *Store) RepairViews(ctx context.Context, tenant string, now time.Time) error {
-	pending, err := s.rdb.HKeys(ctx, pendingKey(tenant)).Result()
-	if err != nil || len(pending) == 0 {
+	marks, err := s.rdb.HGetAll(ctx, pendingKey(tenant)).Result()
+	if err != nil {
 		return err
+	}
+	s.viewsMu.Lock()
+	seen := s.pendingSeen[tenant]
+	s.pendingSeen[tenant] = marks
+	s.viewsMu.Unlock()
+	var pending []string
+	for scope, version := range marks {
+		if seen[scope] == version {
+			pending = append(pending, scope)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
 	}
 	views := make([]ScopeTotals, 0, len(pending))
 	for _, scope := range pending {
