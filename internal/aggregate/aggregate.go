@@ -79,6 +79,8 @@ type Aggregator struct {
 	largest  window.Window
 
 	batches chan *batch
+	// topicOf is the input topic of each event type (read-only).
+	topicOf map[events.Type]string
 	// customers caches customer records (see customerCache).
 	customers *customerCache
 	dispatch  *alerts.Dispatcher
@@ -107,7 +109,10 @@ func WithClock(now func() time.Time) Option { return func(a *Aggregator) { a.now
 func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	a := &Aggregator{cfg: cfg, log: logger.With(zap.String("component", "aggregator")), now: time.Now,
 		halted: map[string]string{}, batches: make(chan *batch), customers: newCustomerCache(customerCacheSize),
-		hub: newHub(), stopping: make(chan struct{})}
+		hub: newHub(), stopping: make(chan struct{}), topicOf: map[events.Type]string{}}
+	for _, t := range events.Types {
+		a.topicOf[t] = t.Topic(cfg.TopicPrefix)
+	}
 	for _, o := range opts {
 		o(a)
 	}

@@ -183,15 +183,15 @@ func (a *Aggregator) runPartition(ctx context.Context, gen *kafka.Generation, to
 // classifyAll decodes msgs, the latest messages of req, into its items
 // and dead letters.
 func (a *Aggregator) classifyAll(dec *events.Decoder, req *batch, msgs []kafka.Message) {
+	slab := make([]item, len(msgs)) // one allocation for the batch's items
 	for i := range msgs {
-		it, letter := a.classify(dec, &msgs[i])
-		switch {
-		case letter != nil:
+		it := &slab[i]
+		if letter := a.classify(dec, &msgs[i], it); letter != nil {
 			req.direct = append(req.direct, *letter)
-		case it != nil:
-			it.partition = req.partition
-			req.items = append(req.items, it)
+			continue
 		}
+		it.partition = req.partition
+		req.items = append(req.items, it)
 	}
 }
 
@@ -396,27 +396,29 @@ func (a *Aggregator) processBatches(ctx context.Context, reqs []*batch) (fenced 
 	return "", nil
 }
 
-// classify decodes one message. It returns the item to count or a dead
-// letter that needs no stored state. Lateness is decided later, by
+// classify decodes one message into it, the item to count, or returns a
+// dead letter that needs no stored state. Lateness is decided later, by
 // checkTime.
-func (a *Aggregator) classify(dec *events.Decoder, m *kafka.Message) (*item, *store.Letter) {
-	dead := func(reason, detail string) (*item, *store.Letter) {
-		return nil, &store.Letter{Key: m.Key, Value: m.Value, Reason: reason, Detail: detail, Source: source(m)}
+func (a *Aggregator) classify(dec *events.Decoder, m *kafka.Message, it *item) *store.Letter {
+	dead := func(reason, detail string) *store.Letter {
+		return &store.Letter{Key: m.Key, Value: m.Value, Reason: reason, Detail: detail, Source: source(m)}
 	}
 	ev, unknown, err := dec.Decode(m.Value)
 	if len(unknown) > 0 {
 		a.metrics.unknownFields.Add(float64(len(unknown)))
 	}
-	var verr *events.ValidationError
 	switch {
+	case err == nil:
 	case errors.Is(err, events.ErrMalformed):
 		return dead(ReasonMalformed, err.Error())
-	case errors.As(err, &verr):
-		return dead(ReasonInvalid, verr.Error())
-	case err != nil:
+	default:
+		var verr *events.ValidationError // declared here: taking its address costs an allocation
+		if errors.As(err, &verr) {
+			return dead(ReasonInvalid, verr.Error())
+		}
 		return dead(ReasonInvalid, err.Error())
 	}
-	if want := ev.Topic(a.cfg.TopicPrefix); want != m.Topic {
+	if want := a.topicOf[ev.Type]; want != m.Topic {
 		return dead(ReasonInvalid, fmt.Sprintf("type: %s belongs on %s, not %s", ev.Type, want, m.Topic))
 	}
 	t, known := a.tenants.Get(ev.Tenant)
@@ -426,11 +428,11 @@ func (a *Aggregator) classify(dec *events.Decoder, m *kafka.Message) (*item, *st
 	if ev.Purchase != nil && ev.Purchase.Currency != "" && t.Currency != "" && ev.Purchase.Currency != t.Currency {
 		return dead(ReasonCurrency, fmt.Sprintf("purchase.currency: %s is not the reporting currency %s of tenant %s", ev.Purchase.Currency, t.Currency, ev.Tenant))
 	}
-	it := &item{msg: m, ev: ev}
+	*it = item{msg: m, ev: ev}
 	if s := ev.Survey; s != nil && s.Metric == events.MetricNPS && s.Score <= 6 && s.Comment != "" {
 		it.terms = alerts.Terms(s.Comment)
 	}
-	return it, nil
+	return nil
 }
 
 // checkTime marks an item whose time is out of bounds at now: more than
