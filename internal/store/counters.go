@@ -71,20 +71,6 @@ func (c *Counters) Zero() bool {
 	return true
 }
 
-// msgpack appends the counters as the scripts keep them: a MessagePack
-// array of numbers, trailing zeros dropped.
-func (c *Counters) msgpack(b []byte) []byte {
-	n := len(c)
-	for n > 0 && c[n-1] == 0 {
-		n--
-	}
-	b = appendArray(b, n)
-	for _, v := range c[:n] {
-		b = appendNumber(b, v)
-	}
-	return b
-}
-
 // appendSparse appends the number of non-zero counters, then each one's
 // position (from 1, as Lua counts) and value.
 func (c *Counters) appendSparse(b []byte) ([]byte, int) {
