@@ -35,7 +35,7 @@ type Config struct {
 	Out         string
 	LatencyRate int
 	// SkipBaselines skips the ceiling and naive phases (for a quicker look
-	// at the aggregator alone).
+	// at the aggregator alone); the results file is then not written.
 	SkipBaselines bool
 }
 
@@ -212,6 +212,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 
 	printTable(out, &res)
+	if cfg.SkipBaselines {
+		return nil // a partial run does not replace the results file
+	}
 	b, err := json.MarshalIndent(&res, "", "  ")
 	if err != nil {
 		return err
