@@ -202,21 +202,16 @@ func TestViewChangesMatchFullWrites(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 	ev := now.Add(-10 * time.Minute)
-	var offset int64
+	var seq sequence
 	apply := func(s *store.Store, c store.Counters) []store.ScopeTotals {
 		t.Helper()
 		var deltas []store.Delta
 		for i, w := range s.Windows() {
 			deltas = append(deltas, store.Delta{Scope: "all", Window: i, Bucket: w.Index(ev), Counters: c})
 		}
-		sl := &store.Slice{Tenant: "acme", Now: now, Deltas: deltas,
-			Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}}}
-		offset++
-		res, err := s.Apply(ctx, sl)
-		require.NoError(t, err)
-		require.Equal(t, store.Applied, res.Outcome)
-		require.NoError(t, s.WriteViews(ctx, "acme", now, res.Views))
-		return res.Views
+		views := seq.apply(t, s, &store.Slice{Tenant: "acme", Now: now, Deltas: deltas})
+		require.NoError(t, s.WriteViews(ctx, "acme", now, views))
+		return views
 	}
 	checks := 0
 	same := func(views []store.ScopeTotals, what string) {
@@ -269,15 +264,10 @@ func TestThemeTermCounts(t *testing.T) {
 	s, rdb := newStoreWith(t, "1h,24h")
 	ctx := t.Context()
 	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
-	var offset int64
+	var seq sequence
 	apply := func(terms ...store.TermDelta) {
 		t.Helper()
-		sl := &store.Slice{Tenant: "acme", Now: now, Terms: terms,
-			Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}}}
-		offset++
-		res, err := s.Apply(ctx, sl)
-		require.NoError(t, err)
-		require.Equal(t, store.Applied, res.Outcome)
+		seq.apply(t, s, &store.Slice{Tenant: "acme", Now: now, Terms: terms})
 	}
 	apply(store.TermDelta{Scope: "all", Bucket: "h1", Term: "refund", N: 3}, store.TermDelta{Scope: "all", Bucket: "h1", Term: "late", N: 1},
 		store.TermDelta{Scope: "all", Bucket: "d1", Term: "refund", N: 3}, store.TermDelta{Scope: "store=s1", Bucket: "h1", Term: "refund", N: 2})
@@ -295,4 +285,18 @@ func TestThemeTermCounts(t *testing.T) {
 	n, err := rdb.HExists(ctx, "cxpulse:{acme}:terms:all:h1", "refund").Result()
 	require.NoError(t, err)
 	require.False(t, n, "a term at 0 is deleted")
+}
+
+// sequence applies slices as consecutive one-message ranges of one
+// partition, each of which must apply.
+type sequence struct{ offset int64 }
+
+func (q *sequence) apply(t *testing.T, s *store.Store, sl *store.Slice) []store.ScopeTotals {
+	t.Helper()
+	sl.Ranges = []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: q.offset, End: q.offset + 1}}
+	q.offset++
+	res, err := s.Apply(t.Context(), sl)
+	require.NoError(t, err)
+	require.Equal(t, store.Applied, res.Outcome)
+	return res.Views
 }
