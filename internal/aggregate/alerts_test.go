@@ -14,8 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cxpulse/cxpulse/internal/aggregate"
 	"github.com/cxpulse/cxpulse/internal/alerts"
+	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -71,7 +71,7 @@ func TestDetractorSpikeAlert(t *testing.T) {
 	produce(t, broker, msgs)
 	waitApplied(t, in.base)
 	require.NoError(t, in.agg.PublishOnce(t.Context()))
-	var list aggregate.AlertList
+	var list api.AlertList
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/alerts?state=all", &list))
 	require.Empty(t, list.Alerts, "the baseline month alerts nothing")
 
@@ -287,7 +287,7 @@ func TestAlertSurvivesKillAndReplay(t *testing.T) {
 	claimed(before)
 	waitApplied(t, p.base)
 	firing := func(base string) []*alerts.Alert {
-		var list aggregate.AlertList
+		var list api.AlertList
 		require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/tenants/acme/alerts?state=all", &list))
 		var out []*alerts.Alert
 		for _, al := range list.Alerts {

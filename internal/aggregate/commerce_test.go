@@ -12,8 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cxpulse/cxpulse/internal/aggregate"
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/api"
+	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -193,7 +193,7 @@ func TestCommerceExact(t *testing.T) {
 	}
 	reasons := waitDeadLetters(t, broker, len(bad))
 	for _, i := range bad {
-		require.Equal(t, aggregate.ReasonTooLate, reasons[sources[i]], "dead letter of %s", all[i].ev.ID)
+		require.Equal(t, deadletter.ReasonTooLate, reasons[sources[i]], "dead letter of %s", all[i].ev.ID)
 	}
 	check := func(at time.Time) {
 		for _, tenant := range []string{"acme", "initech"} {
@@ -201,7 +201,7 @@ func TestCommerceExact(t *testing.T) {
 			require.Len(t, want, 1+12+3+3+9)
 			checkScores(t, in.base, tenant, want)
 			for _, w := range refWindows {
-				var got aggregate.AdvocateList
+				var got api.AdvocateList
 				require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/"+tenant+"/advocates?limit=1000&window="+w.name, &got))
 				require.Equal(t, refAdvocates(final[tenant], w, at), got.Advocates, "advocates of %s in %s", tenant, w.name)
 			}
@@ -244,7 +244,7 @@ func TestCommerceExact(t *testing.T) {
 // refAdvocates ranks referrers by the conversions of the first purchases
 // in window w at now: codes resolved through the referral.sent events,
 // "unknown" for codes never sent.
-func refAdvocates(final map[string]*events.Event, w refWindow, now time.Time) []store.Advocate {
+func refAdvocates(final map[string]*events.Event, w refWindow, now time.Time) []api.Advocate {
 	referrer := map[string]string{}
 	first := map[string]*events.Event{}
 	for _, ev := range final {
@@ -267,9 +267,9 @@ func refAdvocates(final map[string]*events.Event, w refWindow, now time.Time) []
 			count[r]++
 		}
 	}
-	out := []store.Advocate{}
+	out := []api.Advocate{}
 	for r, n := range count {
-		out = append(out, store.Advocate{ReferrerID: r, Conversions: n})
+		out = append(out, api.Advocate{ReferrerID: r, Conversions: n})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Conversions != out[j].Conversions {
@@ -348,7 +348,7 @@ func TestCommerceWorkedExample(t *testing.T) {
 	for stat, v := range want {
 		require.InDelta(t, v, got.Windows["30d"][stat], 1e-9, stat)
 	}
-	var adv aggregate.AdvocateList
+	var adv api.AdvocateList
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/advocates?window=30d", &adv))
-	require.Equal(t, []store.Advocate{{ReferrerID: "ann", Conversions: 1}, {ReferrerID: "unknown", Conversions: 1}}, adv.Advocates)
+	require.Equal(t, []api.Advocate{{ReferrerID: "ann", Conversions: 1}, {ReferrerID: "unknown", Conversions: 1}}, adv.Advocates)
 }

@@ -11,12 +11,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxpulse/cxpulse/internal/config"
+	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // Config is the aggregator's configuration.
 type Config struct {
 	config.Common
+	// Kafka is how the aggregator connects to Kafka.
+	Kafka kafkaconn.Config
 	// HTTPAddr is where the read API, /metrics and probes listen.
 	// Default ":9090".
 	HTTPAddr string
@@ -69,6 +72,7 @@ type Config struct {
 
 // Register adds the aggregator settings to s.
 func (c *Config) Register(s *config.Set) {
+	c.Kafka.Register(s)
 	c.Common.Register(s)
 	s.String(&c.HTTPAddr, "CXPULSE_HTTP_ADDR", ":9090", "address of the read API, /metrics and probes")
 	s.String(&c.RedisURL, "CXPULSE_REDIS_URL", "redis://localhost:6379/0", "Redis URL; with CXPULSE_REDIS_CLUSTER=1 the cluster nodes as redis://h:7000?addr=h:7001&addr=h:7002")
@@ -92,7 +96,7 @@ func (c *Config) Register(s *config.Set) {
 
 // Validate checks every setting, names the bad ones and fills Windows.
 func (c *Config) Validate() error {
-	errs := []error{c.Common.Validate()}
+	errs := []error{c.Kafka.Validate(), c.Common.Validate()}
 	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if c.HTTPAddr == "" {
 		add("CXPULSE_HTTP_ADDR: required")
@@ -160,7 +164,7 @@ func (c *Config) redisOptions() (*redis.UniversalOptions, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, IsClusterMode: true}, nil
+		return &redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig, IsClusterMode: true}, nil
 	}
 	o, err := redis.ParseURL(c.RedisURL)
 	if err != nil {

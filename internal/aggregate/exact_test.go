@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/cxpulse/cxpulse/internal/aggregate"
+	"github.com/cxpulse/cxpulse/internal/api"
+	"github.com/cxpulse/cxpulse/internal/pipeline"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
@@ -207,12 +209,12 @@ func exactCounts(t *testing.T, env map[string]string) {
 	for _, tenant := range []string{"acme", "globex"} {
 		// Which stores got their own scope is decided by arrival order;
 		// the cap itself is checked: exactly 20 of 24.
-		var scopeList aggregate.ScopeList
+		var scopeList api.ScopeList
 		require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/"+tenant+"/scopes?dim=store", &scopeList))
 		admitted := map[string]bool{}
 		for _, s := range scopeList.Scopes {
 			v := strings.TrimPrefix(s, "store=")
-			if v != aggregate.Other {
+			if v != pipeline.Other {
 				admitted[v] = true
 			}
 		}
@@ -223,7 +225,7 @@ func exactCounts(t *testing.T, env map[string]string) {
 			for _, d := range []string{"store", "region", "channel", "product", "agent"} {
 				if v, ok := ev.Dims[d]; ok {
 					if d == "store" && !admitted[v] {
-						v = aggregate.Other
+						v = pipeline.Other
 					}
 					out = append(out, d+"="+v)
 				}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cxpulse/cxpulse/internal/aggregate"
+	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -41,7 +41,7 @@ func TestLeaderboardAndSeries(t *testing.T) {
 	produce(t, broker, msgs)
 	waitApplied(t, in.base)
 
-	var lb aggregate.Leaderboard
+	var lb api.Leaderboard
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/leaderboard?dim=store&metric=nps&window=24h", &lb))
 	require.Len(t, lb.Entries, 3)
 	for i, want := range []struct {
@@ -67,7 +67,7 @@ func TestLeaderboardAndSeries(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, getJSON(t, in.base+"/v1/tenants/acme/leaderboard?metric=tickets_opened", nil))
 	require.Equal(t, http.StatusBadRequest, getJSON(t, in.base+"/v1/tenants/acme/leaderboard?window=2h", nil))
 
-	var s aggregate.Series
+	var s api.Series
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/series?scope=store=s1&metric=nps&window=24h", &s))
 	require.Len(t, s.Points, 24) // the hours from 13:00 yesterday to 12:00 today
 	require.Equal(t, int64(3600), s.BucketSeconds)

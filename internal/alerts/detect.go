@@ -9,6 +9,8 @@ package alerts
 import (
 	"math"
 	"time"
+
+	"github.com/cxpulse/cxpulse/internal/stats"
 )
 
 // Severity of a detractor spike.
@@ -115,19 +117,6 @@ type Decision struct {
 	WilsonLow, WilsonHigh float64
 }
 
-// Wilson returns the 95 % Wilson score interval of d successes in n.
-func Wilson(d, n int64) (lo, hi float64) {
-	if n == 0 {
-		return 0, 1
-	}
-	const z = 1.96
-	p, nf := float64(d)/float64(n), float64(n)
-	den := 1 + z*z/nf
-	center := (p + z*z/(2*nf)) / den
-	half := z * math.Sqrt(p*(1-p)/nf+z*z/(4*nf*nf)) / den
-	return max(0, center-half), min(1, center+half)
-}
-
 // CUSUM returns the binomial CUSUM statistic after the last hour: S_k =
 // max(0, S_{k−1} + D_k·ln OR − n_k·ln(1 − p0 + OR·p0)), S_0 = 0.
 func CUSUM(hours []Counts, p0, odds float64) float64 {
@@ -203,7 +192,7 @@ func (p Params) Evaluate(in Input) Decision {
 	d.H = p.Threshold(d.R)
 	d.SWarning = CUSUM(in.Hours, d.P0, p.OddsWarning)
 	d.SCritical = CUSUM(in.Hours, d.P0, p.OddsCritical)
-	d.WilsonLow, d.WilsonHigh = Wilson(d.Guard.D, d.Guard.N)
+	d.WilsonLow, d.WilsonHigh = stats.Wilson(d.Guard.D, d.Guard.N)
 	switch {
 	case d.SWarning < d.H && d.SCritical < d.H:
 		d.Reason = "below threshold"

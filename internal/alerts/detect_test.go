@@ -8,16 +8,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestWilsonByHand(t *testing.T) {
-	// 5 of 20: p = 0.25, z = 1.96; center (0.25 + 0.09604)/1.19208,
-	// half 1.96·√(0.009375 + 0.0024010)/1.19208.
-	lo, hi := Wilson(5, 20)
-	require.InDelta(t, 0.11186, lo, 1e-5) // hand-worked to 5 places
-	require.InDelta(t, 0.46870, hi, 1e-5)
-	lo, hi = Wilson(0, 0)
-	require.Equal(t, [2]float64{0, 1}, [2]float64{lo, hi})
-}
-
 func TestCUSUMByHand(t *testing.T) {
 	// p0 0.2, OR 2: +ln 2 per detractor, −ln 1.2 per response.
 	up, down := math.Log(2), math.Log(1.2)

@@ -177,10 +177,9 @@ func (s *Set) Usage(w io.Writer) {
 	}
 }
 
-// Common holds the settings every cxpulse binary reads.
+// Common holds the settings every cxpulse service reads besides how it
+// connects to Kafka (package kafkaconn) and Redis.
 type Common struct {
-	// KafkaBrokers are the bootstrap brokers. Default localhost:9092.
-	KafkaBrokers []string
 	// TopicPrefix prefixes every topic. Default "cx.".
 	TopicPrefix string
 	// APIKeysFile is the YAML file of hashed API keys. Default none.
@@ -195,7 +194,6 @@ type Common struct {
 
 // Register adds the common settings to s.
 func (c *Common) Register(s *Set) {
-	s.List(&c.KafkaBrokers, "CXPULSE_KAFKA_BROKERS", "localhost:9092", "comma-separated Kafka bootstrap brokers")
 	s.String(&c.TopicPrefix, "CXPULSE_TOPIC_PREFIX", "cx.", "prefix of every topic")
 	s.String(&c.APIKeysFile, "CXPULSE_API_KEYS_FILE", "", "YAML file of SHA-256-hashed API keys per tenant")
 	s.String(&c.TenantsFile, "CXPULSE_TENANTS_FILE", "", "optional YAML file of tenant settings (currency, timezone, churn, alerts)")
@@ -206,14 +204,6 @@ func (c *Common) Register(s *Set) {
 // Validate checks the common settings.
 func (c *Common) Validate() error {
 	var errs []error
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("CXPULSE_KAFKA_BROKERS: at least one broker is needed"))
-	}
-	for _, b := range c.KafkaBrokers {
-		if _, port, ok := strings.Cut(b, ":"); !ok || port == "" {
-			errs = append(errs, fmt.Errorf("CXPULSE_KAFKA_BROKERS: %q is not host:port", b))
-		}
-	}
 	if c.TopicPrefix == "" || strings.ContainsAny(c.TopicPrefix, " /\\,") {
 		errs = append(errs, fmt.Errorf("CXPULSE_TOPIC_PREFIX: %q must be non-empty and hold no spaces, slashes or commas", c.TopicPrefix))
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/config"
+	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 )
 
 // Fixed limits of one request (DESIGN §8).
@@ -17,6 +18,8 @@ const (
 // Config is the ingest service's configuration.
 type Config struct {
 	config.Common
+	// Kafka is how the service connects to Kafka.
+	Kafka kafkaconn.Config
 	// HTTPAddr is where the API listens. Default ":8080".
 	HTTPAddr string
 	// RateLimit is the sustained events per second allowed per tenant;
@@ -34,6 +37,7 @@ type Config struct {
 
 // Register adds the ingest settings to s.
 func (c *Config) Register(s *config.Set) {
+	c.Kafka.Register(s)
 	c.Common.Register(s)
 	s.String(&c.HTTPAddr, "CXPULSE_HTTP_ADDR", ":8080", "address the ingest API listens on")
 	s.Float(&c.RateLimit, "CXPULSE_INGEST_RATE_LIMIT", 5000, "events per second allowed per tenant (0: no limit)")
@@ -44,7 +48,7 @@ func (c *Config) Register(s *config.Set) {
 
 // Validate checks every setting and names the bad ones.
 func (c *Config) Validate() error {
-	errs := []error{c.Common.Validate()}
+	errs := []error{c.Kafka.Validate(), c.Common.Validate()}
 	if c.HTTPAddr == "" {
 		errs = append(errs, errors.New("CXPULSE_HTTP_ADDR: required"))
 	}

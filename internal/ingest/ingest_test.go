@@ -21,6 +21,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/config"
 	"github.com/cxpulse/cxpulse/internal/ingest"
+	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -61,12 +62,12 @@ func start(t *testing.T, tweak func(*ingest.Config)) *env {
   - {tenant: globex, sha256: %s, scopes: [write]}
 `, auth.Digest(acmeWriter), auth.Digest(acmeReader), auth.Digest(acmeEUWriter), auth.Digest(globexWriter))
 	cfg := ingest.Config{
+		Kafka: kafkaconn.Config{Brokers: []string{addr}},
 		Common: config.Common{
-			KafkaBrokers: []string{addr},
-			TopicPrefix:  "cx.",
-			APIKeysFile:  writeFile(t, "keys.yaml", keys),
-			TenantsFile:  writeFile(t, "tenants.yaml", "tenants:\n  acme: {currency: EUR}\n  acme-eu_2: {}\n  globex: {currency: USD}\n"),
-			Log:          "json",
+			TopicPrefix: "cx.",
+			APIKeysFile: writeFile(t, "keys.yaml", keys),
+			TenantsFile: writeFile(t, "tenants.yaml", "tenants:\n  acme: {currency: EUR}\n  acme-eu_2: {}\n  globex: {currency: USD}\n"),
+			Log:         "json",
 		},
 		HTTPAddr:        "127.0.0.1:0",
 		RateBurst:       ingest.MaxEvents,
@@ -313,7 +314,8 @@ func TestRateLimit(t *testing.T) {
 	cluster, addr := testenv.Kafka(t, 1, topics...)
 	_ = cluster
 	cfg := ingest.Config{
-		Common:   config.Common{KafkaBrokers: []string{addr}, TopicPrefix: "cx.", InsecureNoAuth: true, Log: "json"},
+		Kafka:    kafkaconn.Config{Brokers: []string{addr}},
+		Common:   config.Common{TopicPrefix: "cx.", InsecureNoAuth: true, Log: "json"},
 		HTTPAddr: ":0", RateLimit: 100, RateBurst: 1000, WriteTimeout: 3 * time.Second, ShutdownTimeout: time.Second,
 	}
 	s, err := ingest.New(cfg, zap.NewNop(), ingest.WithClock(clock))
@@ -407,7 +409,7 @@ func TestConfigErrorsNameTheSetting(t *testing.T) {
 	require.NoError(t, set.Parse([]string{"-http-addr", ":2222", "-insecure-no-auth", "1"}))
 	require.NoError(t, cfg.Validate())
 	require.Equal(t, ":2222", cfg.HTTPAddr)
-	require.Equal(t, []string{"localhost:9092"}, cfg.KafkaBrokers)
+	require.Equal(t, []string{"localhost:9092"}, cfg.Kafka.Brokers)
 	require.Equal(t, 10*time.Second, cfg.WriteTimeout)
 }
 

@@ -91,7 +91,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Server, error) {
 	s.tenants = reg
 	s.auth = auth.NewAuthenticator(keys)
 	s.limits = newLimiter(cfg.RateLimit, cfg.RateBurst)
-	s.writer = events.NewWriter(cfg.KafkaBrokers...)
+	s.writer = cfg.Kafka.Writer()
 	s.producer = events.NewProducer(s.writer, cfg.TopicPrefix)
 
 	registry := prometheus.NewRegistry()
@@ -115,15 +115,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) Close() error { return s.producer.Close() }
 
 func (s *Server) kafkaReachable(ctx context.Context) error {
-	// A fresh transport each time: a cached connection or metadata must not
-	// report a broker reachable after it went away.
-	tr := &kafka.Transport{DialTimeout: 2 * time.Second, MetadataTTL: time.Second}
-	defer tr.CloseIdleConnections()
-	c := &kafka.Client{Addr: kafka.TCP(s.cfg.KafkaBrokers...), Timeout: 2 * time.Second, Transport: tr}
-	if _, err := c.Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
-		return fmt.Errorf("kafka unreachable: %w", err)
-	}
-	return nil
+	return s.cfg.Kafka.Reachable(ctx, 2*time.Second)
 }
 
 func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
@@ -253,9 +245,8 @@ func (s *Server) checkTenants(evs []events.Event) []EventError {
 			errs = append(errs, EventError{Index: i, ID: ev.ID, Field: "tenant", Reason: fmt.Sprintf("unknown tenant %q", ev.Tenant)})
 			continue
 		}
-		if ev.Purchase != nil && ev.Purchase.Currency != "" && t.Currency != "" && ev.Purchase.Currency != t.Currency {
-			errs = append(errs, EventError{Index: i, ID: ev.ID, Field: "purchase.currency",
-				Reason: fmt.Sprintf("%s is not the reporting currency %s of tenant %s", ev.Purchase.Currency, t.Currency, ev.Tenant)})
+		if why := t.CurrencyProblem(ev.Tenant, ev); why != "" {
+			errs = append(errs, EventError{Index: i, ID: ev.ID, Field: tenants.CurrencyField, Reason: why})
 		}
 	}
 	return errs

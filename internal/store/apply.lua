@@ -305,7 +305,7 @@ local nsamples = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, nsamples do
   local key = KEYS[12 + 3 * tonumber(ARGV[pos])]
   redis.call('LPUSH', key, ARGV[pos + 1])
-  redis.call('LTRIM', key, 0, 2)
+  redis.call('LTRIM', key, 0, SAMPLES_KEPT - 1)
   pos = pos + 2
 end
 

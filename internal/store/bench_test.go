@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/store"
 )
 
@@ -31,8 +32,8 @@ func BenchmarkApplySlice(b *testing.B) {
 			at := now.Add(-time.Duration(i%600) * time.Second)
 			c := nps(i % 11)
 			sc := []string{"all", fmt.Sprintf("store=s%02d", i%(scopes-1))}
-			sl.IDs = append(sl.IDs, store.IDCheck{ID: id, Expect: store.NewEvent})
-			sl.Records = append(sl.Records, store.Record{ID: id, Arrival: now, OccurredAt: at, Type: "survey.response", Scopes: sc, Counters: c})
+			sl.IDs = append(sl.IDs, dedupe.Check{ID: id, Expect: dedupe.NewEvent})
+			sl.Records = append(sl.Records, dedupe.Record{ID: id, Arrival: now, OccurredAt: at, Type: "survey.response", Scopes: sc, Counters: c})
 			for wi, w := range ws {
 				for _, scope := range sc {
 					k := fmt.Sprint(scope, wi, w.Index(at))
@@ -49,9 +50,6 @@ func BenchmarkApplySlice(b *testing.B) {
 		res, err := s.Apply(b.Context(), sl)
 		if err != nil || res.Outcome != store.Applied {
 			b.Fatal(err, res.Outcome)
-		}
-		if err := s.WriteViews(b.Context(), "acme", now, res.Views); err != nil {
-			b.Fatal(err)
 		}
 		offset += events
 	}

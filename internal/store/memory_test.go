@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/dedupe"
+	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 )
 
@@ -19,11 +21,11 @@ func TestMemoryPerScope(t *testing.T) {
 	ws := s.Windows()
 	ctx := t.Context()
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	var full store.Counters
+	var full stats.Counters
 	for i := range full {
 		full[i] = float64(1000 + i*37)
 	}
-	full[store.FirstResponseSq], full[store.HandleSq] = 123456.789, 98765.4321
+	full[stats.FirstResponseSq], full[stats.HandleSq] = 123456.789, 98765.4321
 	const scopes = 20
 	var offset int64
 	for sc := range scopes {
@@ -37,18 +39,17 @@ func TestMemoryPerScope(t *testing.T) {
 		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}}, Now: now, Deltas: deltas})
 		require.NoError(t, err)
 		require.Equal(t, store.Applied, res.Outcome)
-		require.NoError(t, s.WriteViews(ctx, "acme", now, res.Views))
 		offset++
 	}
 	const ids = 10000
 	for batch := 0; batch < ids; batch += 500 {
-		var recs []store.Record
-		var checks []store.IDCheck
+		var recs []dedupe.Record
+		var checks []dedupe.Check
 		for i := batch; i < batch+500; i++ {
 			id := fmt.Sprintf("evt-%08d", i)
-			checks = append(checks, store.IDCheck{ID: id, Expect: store.NewEvent})
-			recs = append(recs, store.Record{ID: id, Arrival: now, OccurredAt: now.Add(-time.Minute), Type: "survey.response",
-				Scopes: []string{"all", "store=s01", "region=eu", "channel=web"}, Counters: store.Counters{1, 1}, CustomerID: "customer-0001"})
+			checks = append(checks, dedupe.Check{ID: id, Expect: dedupe.NewEvent})
+			recs = append(recs, dedupe.Record{ID: id, Arrival: now, OccurredAt: now.Add(-time.Minute), Type: "survey.response",
+				Scopes: []string{"all", "store=s01", "region=eu", "channel=web"}, Counters: stats.Counters{1, 1}, CustomerID: "customer-0001"})
 		}
 		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}}, Now: now, IDs: checks, Records: recs})
 		require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/mpack"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 )
 
@@ -40,7 +41,7 @@ return {lua.pack(vals), bad}`
 	res, err := rdb.Eval(t.Context(), script, nil, args...).Slice()
 	require.NoError(t, err)
 	require.Empty(t, res[1], "mismatches")
-	got, err := unpackCounters([]byte(res[0].(string)))
+	got, err := mpack.UnpackCounters([]byte(res[0].(string)))
 	require.NoError(t, err)
 	for i, v := range values {
 		require.Equal(t, v, got[i], "Go reading value %d", i)
@@ -58,16 +59,16 @@ func TestLuaReadsWhatGoPacks(t *testing.T) {
 	floats := []float64{0.5, -0.001, 1234.5678, 3}
 	var body []byte
 	for _, s := range strs {
-		body = appendString(body, s)
+		body = mpack.AppendString(body, s)
 	}
 	for _, v := range ints {
-		body = appendInt(body, v)
+		body = mpack.AppendInt(body, v)
 	}
 	for _, v := range floats {
-		body = appendNumber(body, v)
+		body = mpack.AppendNumber(body, v)
 	}
 	n := len(strs) + len(ints) + len(floats)
-	packed := append(appendArray(nil, n), body...)
+	packed := append(mpack.AppendArray(nil, n), body...)
 	script := msgpackLua + `
 local function show(t)
   local out = {}

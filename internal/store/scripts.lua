@@ -1,7 +1,8 @@
 -- Shared functions of the cxpulse scripts. Each script is this file plus
 -- its own body; every key a script touches carries the tenant's hash tag.
 
-local NC = 30 -- counters per bucket, in the order of store.Counter
+-- NC (counters per bucket) and SAMPLES_KEPT are declared by the Go side
+-- (luaConstants in store.go), so they cannot drift from it.
 local CHUNK = 500 -- arguments per unpack, well below Lua's limit
 
 -- Counters are Lua tables indexed 1..NC; missing entries are 0.

@@ -8,6 +8,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/dedupe"
+	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -29,14 +31,14 @@ func newStoreWith(t testing.TB, spec string) (*store.Store, *redis.Client) {
 	return store.New(rdb, ws, 24*time.Hour), rdb
 }
 
-func nps(score int) store.Counters {
-	var c store.Counters
-	c[store.NPSResponses] = 1
+func nps(score int) stats.Counters {
+	var c stats.Counters
+	c[stats.NPSResponses] = 1
 	switch {
 	case score >= 9:
-		c[store.NPSPromoters] = 1
+		c[stats.NPSPromoters] = 1
 	case score <= 6:
-		c[store.NPSDetractors] = 1
+		c[stats.NPSDetractors] = 1
 	}
 	return c
 }
@@ -47,27 +49,26 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 	ev := now.Add(-10 * time.Minute)
 	w1h, w24h := s.Windows()[0], s.Windows()[1]
-	deltas := func(c store.Counters) []store.Delta {
+	deltas := func(c stats.Counters) []store.Delta {
 		return []store.Delta{
 			{Scope: "all", Window: 0, Bucket: w1h.Index(ev), Counters: c},
 			{Scope: "all", Window: 1, Bucket: w24h.Index(ev), Counters: c},
 		}
 	}
 	// Three responses: 10, 9 (promoters), 3 (detractor), pre-aggregated.
-	var c store.Counters
+	var c stats.Counters
 	for _, sc := range []int{10, 9, 3} {
 		x := nps(sc)
 		c.Add(&x, 1)
 	}
 	sl := &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 0, End: 3}}, Now: now,
-		IDs:     []store.IDCheck{{ID: "a", Expect: store.NewEvent}, {ID: "b", Expect: store.NewEvent}, {ID: "c", Expect: store.NewEvent}},
-		Records: []store.Record{{ID: "a", Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(10)}, {ID: "b", Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(9)}, {ID: "c", Revision: 2, Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(3), CustomerID: "c|1"}},
+		IDs:     []dedupe.Check{{ID: "a", Expect: dedupe.NewEvent}, {ID: "b", Expect: dedupe.NewEvent}, {ID: "c", Expect: dedupe.NewEvent}},
+		Records: []dedupe.Record{{ID: "a", Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(10)}, {ID: "b", Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(9)}, {ID: "c", Revision: 2, Arrival: now, OccurredAt: ev, Type: "survey.response", Scopes: []string{"all"}, Counters: nps(3), CustomerID: "c|1"}},
 		Deltas:  deltas(c),
 	}
 	res, err := s.Apply(ctx, sl)
 	require.NoError(t, err)
 	require.Equal(t, store.Applied, res.Outcome)
-	require.NoError(t, s.WriteViews(ctx, "acme", now, res.Views))
 
 	v, err := s.View(ctx, "acme", "all")
 	require.NoError(t, err)
@@ -92,7 +93,7 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 
 	// A new range repeating id c is a conflict returning its record.
 	sl2 := &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 3, End: 4}}, Now: now,
-		IDs: []store.IDCheck{{ID: "c", Expect: store.NewEvent}}}
+		IDs: []dedupe.Check{{ID: "c", Expect: dedupe.NewEvent}}}
 	res, err = s.Apply(ctx, sl2)
 	require.NoError(t, err)
 	require.Equal(t, store.Conflict, res.Outcome)
@@ -108,7 +109,6 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 	res, err = s.Apply(ctx, sl3)
 	require.NoError(t, err)
 	require.Equal(t, store.Applied, res.Outcome)
-	require.NoError(t, s.WriteViews(ctx, "acme", now, res.Views))
 	sl4 := &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 4, End: 5}}, Now: now}
 	res, err = s.Apply(ctx, sl4)
 	require.NoError(t, err)
@@ -131,24 +131,6 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 	require.Equal(t, "2", v["seq"])
 }
 
-func TestClaimAndCommit(t *testing.T) {
-	s := newStore(t)
-	ctx := t.Context()
-	e1, _, found, err := s.Claim(ctx, "g", "cx.surveys/3")
-	require.NoError(t, err)
-	require.False(t, found)
-	require.NoError(t, s.Commit(ctx, "g", "cx.surveys/3", e1, 42))
-	e2, resume, found, err := s.Claim(ctx, "g", "cx.surveys/3")
-	require.NoError(t, err)
-	require.True(t, found)
-	require.EqualValues(t, 42, resume)
-	require.Greater(t, e2, e1)
-	require.ErrorIs(t, s.Commit(ctx, "g", "cx.surveys/3", e1, 50), store.ErrFenced)
-	offs, err := s.ResumeOffsets(ctx, "g", []string{"cx.surveys/3", "cx.surveys/4"})
-	require.NoError(t, err)
-	require.Equal(t, map[string]int64{"cx.surveys/3": 42}, offs)
-}
-
 func TestAdmitCapsValues(t *testing.T) {
 	s := newStore(t)
 	got, err := s.Admit(t.Context(), "acme", "store", []string{"a", "b", "c", "a"}, 2)
@@ -156,8 +138,8 @@ func TestAdmitCapsValues(t *testing.T) {
 	require.Equal(t, []bool{true, true, false, true}, got)
 }
 
-// TestRepairViews: a crash between a slice and its view write leaves the
-// view pending; RepairViews rewrites it from the totals once it finds it
+// TestRepairViews: a crash between a slice's script and its view write
+// leaves the view pending; RepairViews rewrites it from the totals once it finds it
 // still pending at the same version as at its call before.
 func TestRepairViews(t *testing.T) {
 	s := newStore(t)
@@ -165,13 +147,13 @@ func TestRepairViews(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 	w1h := s.Windows()[0]
 	c := nps(10)
-	res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 0, End: 1}}, Now: now,
+	res, err := s.ApplyScript(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 0, End: 1}}, Now: now,
 		Deltas: []store.Delta{{Scope: "store=9", Window: 0, Bucket: w1h.Index(now), Counters: c}}})
 	require.NoError(t, err)
 	require.Equal(t, store.Applied, res.Outcome)
 	v, err := s.View(ctx, "acme", "store=9")
 	require.NoError(t, err)
-	require.Empty(t, v, "the view is written by the caller, after the script")
+	require.Empty(t, v, "a crash right after the script leaves the view unwritten")
 
 	require.NoError(t, s.RepairViews(ctx, "acme", now))
 	v, err = s.View(ctx, "acme", "store=9")
@@ -203,14 +185,13 @@ func TestViewChangesMatchFullWrites(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 	ev := now.Add(-10 * time.Minute)
 	var seq sequence
-	apply := func(s *store.Store, c store.Counters) []store.ScopeTotals {
+	apply := func(s *store.Store, c stats.Counters) []store.ScopeTotals {
 		t.Helper()
 		var deltas []store.Delta
 		for i, w := range s.Windows() {
 			deltas = append(deltas, store.Delta{Scope: "all", Window: i, Bucket: w.Index(ev), Counters: c})
 		}
 		views := seq.apply(t, s, &store.Slice{Tenant: "acme", Now: now, Deltas: deltas})
-		require.NoError(t, s.WriteViews(ctx, "acme", now, views))
 		return views
 	}
 	checks := 0
@@ -226,9 +207,9 @@ func TestViewChangesMatchFullWrites(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, want, got, what)
 	}
-	csat := func(n float64) store.Counters {
-		var c store.Counters
-		c[store.CSATResponses], c[store.CSATSatisfied], c[store.CSATSum], c[store.CSATSumSq] = n, n, 5*n, 25*n
+	csat := func(n float64) stats.Counters {
+		var c stats.Counters
+		c[stats.CSATResponses], c[stats.CSATSatisfied], c[stats.CSATSum], c[stats.CSATSumSq] = n, n, 5*n, 25*n
 		return c
 	}
 	same(apply(s1, nps(10)), "first write, in full")
@@ -299,4 +280,48 @@ func (q *sequence) apply(t *testing.T, s *store.Store, sl *store.Slice) []store.
 	require.NoError(t, err)
 	require.Equal(t, store.Applied, res.Outcome)
 	return res.Views
+}
+
+// TestScriptConstantsFollowGo: the constants the scripts share with Go are
+// the Go values, as the server sees them.
+func TestScriptConstantsFollowGo(t *testing.T) {
+	rdb, _ := testenv.Redis(t)
+	got, err := rdb.Eval(t.Context(), store.LuaConstants()+"return {NC, SAMPLES_KEPT}", nil).Int64Slice()
+	require.NoError(t, err)
+	require.Equal(t, []int64{int64(stats.NumCounters), store.SamplesKept}, got)
+}
+
+// TestSweepForgetsEveryOldIDPeriod: after an outage longer than several
+// dedupe periods, the sweep deletes every id period older than the
+// previous one, not only the last few.
+func TestSweepForgetsEveryOldIDPeriod(t *testing.T) {
+	s, rdb := newStoreWith(t, "1h,24h")
+	ctx := t.Context()
+	day := 24 * time.Hour
+	start := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	var seq sequence
+	remember := func(at time.Time, id string) {
+		seq.apply(t, s, &store.Slice{Tenant: "acme", Now: at, IDs: []dedupe.Check{{ID: id, Expect: dedupe.NewEvent}},
+			Records: []dedupe.Record{{ID: id, Arrival: at, OccurredAt: at, Type: "survey.response", Scopes: []string{"all"}}}})
+	}
+	period := func(at time.Time) int64 { return at.UnixMilli() / day.Milliseconds() }
+	remember(start, "a")
+	_, err := s.Sweep(ctx, "acme", start, 100)
+	require.NoError(t, err)
+	// Ten days pass with an id a day and no sweep, then one sweep.
+	for d := 1; d <= 10; d++ {
+		remember(start.Add(time.Duration(d)*day), fmt.Sprintf("d%d", d))
+	}
+	now := start.Add(10 * day)
+	_, err = s.Sweep(ctx, "acme", now, 100)
+	require.NoError(t, err)
+	for p := period(start); p <= period(now); p++ {
+		n, err := rdb.Exists(ctx, fmt.Sprintf("cxpulse:{acme}:ids:%d", p)).Result()
+		require.NoError(t, err)
+		want := int64(0)
+		if p >= period(now)-1 {
+			want = 1 // the current and the previous period stay
+		}
+		require.Equal(t, want, n, "period %d (now is %d)", p, period(now))
+	}
 }

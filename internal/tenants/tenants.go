@@ -49,6 +49,20 @@ type Alerts struct {
 	MinTenantResponses                  *int64
 }
 
+// CurrencyField is the event field the currency rule is about.
+const CurrencyField = "purchase.currency"
+
+// CurrencyProblem returns why ev, an event of tenant name, may not be
+// counted for its currency, or "" when it may: a tenant with a reporting
+// currency takes purchases in that currency or in none named (DESIGN §2).
+// Ingest answers 400 and the aggregator dead-letters as currency_mismatch.
+func (t Tenant) CurrencyProblem(name string, ev *events.Event) string {
+	if ev.Purchase == nil || ev.Purchase.Currency == "" || t.Currency == "" || ev.Purchase.Currency == t.Currency {
+		return ""
+	}
+	return fmt.Sprintf("%s is not the reporting currency %s of tenant %s", ev.Purchase.Currency, t.Currency, name)
+}
+
 // Default is the settings of a tenant the file does not list, or of every
 // tenant when there is no file.
 func Default() Tenant {

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kfake"
+
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
@@ -35,21 +38,46 @@ func ExampleEvent_Key() {
 }
 
 func ExampleProducer_Send() {
-	p := events.NewProducer(events.NewWriter("localhost:9092"), events.DefaultTopicPrefix)
+	// An in-process Kafka-protocol broker stands in for Kafka here.
+	cluster, err := kfake.NewCluster(kfake.SeedTopics(1, "cx.surveys"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cluster.Close()
+	brokers := cluster.ListenAddrs()
+
+	p := events.NewProducer(events.NewWriter(brokers), events.DefaultTopicPrefix)
 	defer p.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := p.Send(ctx, events.Event{
-		ID: "r-1", Type: events.TypeSurveyResponse, Tenant: "acme", OccurredAt: time.Now(),
-		Dims:   map[string]string{"store": "42"},
-		Survey: &events.Survey{Metric: events.MetricNPS, Score: 9, Comment: "Great staff"},
-	})
+	at := time.Now().Add(-time.Minute)
+	err = p.Send(ctx,
+		events.Event{ID: "r-1", Type: events.TypeSurveyResponse, Tenant: "acme", OccurredAt: at,
+			Dims:   map[string]string{"store": "42"},
+			Survey: &events.Survey{Metric: events.MetricNPS, Score: 9, Comment: "Great staff"}},
+		events.Event{ID: "r-2", Type: events.TypeSurveyResponse, Tenant: "acme", OccurredAt: at,
+			Survey: &events.Survey{Metric: events.MetricNPS, Score: 11}},
+	)
 	var serr *events.SendError
 	if errors.As(err, &serr) {
 		for i, e := range serr.Errs {
 			if e != nil {
-				fmt.Printf("event %d: %v\n", i, e)
+				fmt.Printf("event %d not written: %v\n", i, e)
 			}
 		}
 	}
+
+	// What landed, read back with kafka-go.
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: brokers, Topic: "cx.surveys", Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	m, err := r.ReadMessage(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("%s key %s\n", m.Topic, m.Key)
+	// Output:
+	// event 1 not written: survey.score: 11 is outside 0-10 for nps
+	// cx.surveys key acme/r-1
 }

@@ -11,13 +11,23 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
+// WriterOption adjusts a Writer made by NewWriter.
+type WriterOption func(*kafka.Writer)
+
+// WithTransport connects the writer through t (for TLS, SASL, a client id
+// or other dial settings); by default a plain transport with a 3 s dial
+// timeout is used.
+func WithTransport(t kafka.RoundTripper) WriterOption {
+	return func(w *kafka.Writer) { w.Transport = t }
+}
+
 // NewWriter returns a kafka-go Writer set up the way cxpulse expects its
 // input written: every write acknowledged by all in-sync replicas, keys
 // hashed with murmur2 (the partitioner of the Java client), and a short
 // batch timeout so a synchronous write is not held for a second. The topic
 // is set per message.
-func NewWriter(brokers ...string) *kafka.Writer {
-	return &kafka.Writer{
+func NewWriter(brokers []string, opts ...WriterOption) *kafka.Writer {
+	w := &kafka.Writer{
 		Addr:         kafka.TCP(brokers...),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
@@ -29,6 +39,10 @@ func NewWriter(brokers ...string) *kafka.Writer {
 			IdleTimeout: 30 * time.Second,
 		},
 	}
+	for _, o := range opts {
+		o(w)
+	}
+	return w
 }
 
 // Producer validates events, routes each to its topic with its key, and

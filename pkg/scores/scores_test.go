@@ -3,11 +3,13 @@ package scores_test
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/redisproc"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/scores"
 )
@@ -35,15 +37,38 @@ func TestReader(t *testing.T) {
 }
 
 func ExampleReader_Get() {
-	rdb := redis.NewClient(&redis.Options{Addr: "localhost:6379"})
+	// A throwaway redis-server stands in for the aggregator's Redis, with
+	// one view written as the aggregator writes it.
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv, err := redisproc.Start(bin, "")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Stop()
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	defer rdb.Close()
-	s, err := scores.NewReader(rdb).Get(context.Background(), "acme", "store=42")
+	ctx := context.Background()
+	rdb.HSet(ctx, scores.Key("acme", "store=42"), "7d:nps", "31.5", "7d:nps_moe95", "8.25", "7d:nps_responses", "120", "seq", "7")
+
+	s, err := scores.NewReader(rdb).Get(ctx, "acme", "store=42")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	if nps, ok := s.Stat("7d", "nps"); ok {
 		moe, _ := s.Stat("7d", "nps_moe95")
-		fmt.Printf("NPS over 7 days: %.1f ± %.1f\n", nps, moe)
+		n, _ := s.Stat("7d", "nps_responses")
+		fmt.Printf("NPS over 7 days: %.1f ± %.1f (n = %.0f)\n", nps, moe, n)
 	}
+	if _, ok := s.Stat("7d", "csat"); !ok {
+		fmt.Println("CSAT over 7 days: no answers")
+	}
+	// Output:
+	// NPS over 7 days: 31.5 ± 8.2 (n = 120)
+	// CSAT over 7 days: no answers
 }

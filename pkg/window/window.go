@@ -104,6 +104,14 @@ func (w Window) Span(now time.Time) (first, last int64) {
 	return first, last
 }
 
+// Begins returns the start of the window's first bucket at now: what
+// began before it lies wholly outside the window (an activity spell begun
+// earlier runs through the whole window).
+func (w Window) Begins(now time.Time) time.Time {
+	first, _ := w.Span(now)
+	return w.Start(first)
+}
+
 // Holds reports whether bucket i is in the window at now.
 func (w Window) Holds(i int64, now time.Time) bool {
 	first, last := w.Span(now)

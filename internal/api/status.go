@@ -1,0 +1,98 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/cxpulse/cxpulse/internal/serve"
+	"github.com/cxpulse/cxpulse/pkg/events"
+)
+
+// inputTopics returns the input topics under prefix.
+func inputTopics(prefix string) []string {
+	return []string{prefix + events.TopicSurveys, prefix + events.TopicTickets, prefix + events.TopicPurchases}
+}
+
+// PartitionStatus is one input partition in /v1/status.
+type PartitionStatus struct {
+	Topic         string `json:"topic"`
+	Partition     int    `json:"partition"`
+	AppliedOffset int64  `json:"applied_offset"`
+	HighWatermark int64  `json:"high_watermark"`
+	Halted        string `json:"halted,omitempty"`
+}
+
+// Status is the answer of /v1/status.
+type Status struct {
+	Partitions []PartitionStatus `json:"partitions"`
+	Lag        int64             `json:"lag"`
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.Status(r.Context())
+	if err != nil {
+		serve.Error(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	serve.JSON(w, http.StatusOK, st)
+}
+
+// Status reports every partition of every input topic for the whole group:
+// the next offset to apply (from Redis; the log start for an untouched
+// partition) and the high watermark, whichever instance answers.
+func (s *Server) Status(ctx context.Context) (Status, error) {
+	meta, err := s.parts.Admin.Metadata(ctx, &kafka.MetadataRequest{Topics: inputTopics(s.cfg.TopicPrefix)})
+	if err != nil {
+		return Status{}, fmt.Errorf("reading topic metadata: %w", err)
+	}
+	req := map[string][]kafka.OffsetRequest{}
+	var names []string
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return Status{}, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			req[t.Name] = append(req[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+			names = append(names, fmt.Sprintf("%s/%d", t.Name, p.ID))
+		}
+	}
+	offs, err := s.parts.Admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return Status{}, fmt.Errorf("listing offsets: %w", err)
+	}
+	resume, err := s.parts.Claims.ResumeOffsets(ctx, s.cfg.GroupID, names)
+	if err != nil {
+		return Status{}, err
+	}
+	halted := s.parts.Halted()
+	var st Status
+	for topic, parts := range offs.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return Status{}, fmt.Errorf("offsets of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			name := fmt.Sprintf("%s/%d", topic, p.Partition)
+			applied, ok := resume[name]
+			if !ok {
+				applied = p.FirstOffset
+			}
+			st.Partitions = append(st.Partitions, PartitionStatus{Topic: topic, Partition: p.Partition,
+				AppliedOffset: applied, HighWatermark: p.LastOffset, Halted: halted[name]})
+			st.Lag += max(0, p.LastOffset-applied)
+		}
+	}
+	sort.Slice(st.Partitions, func(i, j int) bool {
+		pi, pj := st.Partitions[i], st.Partitions[j]
+		return pi.Topic < pj.Topic || pi.Topic == pj.Topic && pi.Partition < pj.Partition
+	})
+	if len(st.Partitions) == 0 {
+		return Status{}, errors.New("no input partitions found")
+	}
+	s.lag.Set(float64(st.Lag))
+	return st, nil
+}

@@ -1,0 +1,229 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/cxpulse/cxpulse/internal/retry"
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/events"
+)
+
+var errFenced = errors.New("partition taken over by a newer claim")
+
+// consume runs the consumer-group loop: each generation's partitions are
+// worked on until the group rebalances.
+func (p *Pipeline) consume(ctx context.Context) error {
+	cg, err := p.kafka.ConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                     p.cfg.GroupID,
+		Topics:                 InputTopics(p.cfg.TopicPrefix),
+		SessionTimeout:         SessionTimeout,
+		RebalanceTimeout:       SessionTimeout,
+		HeartbeatInterval:      time.Second,
+		PartitionWatchInterval: 5 * time.Second,
+		WatchPartitionChanges:  true,
+		JoinGroupBackoff:       500 * time.Millisecond,
+		StartOffset:            kafka.FirstOffset,
+		ErrorLogger:            kafka.LoggerFunc(func(msg string, args ...any) { p.log.Debug(fmt.Sprintf(msg, args...)) }),
+	})
+	if err != nil {
+		return fmt.Errorf("creating consumer group %s: %w", p.cfg.GroupID, err)
+	}
+	defer cg.Close()
+	for n := 0; ; {
+		gen, err := cg.Next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			p.log.Warn("joining consumer group", zap.Error(err))
+			if !retry.Wait(ctx, n) {
+				return nil
+			}
+			n++
+			continue
+		}
+		n = 0
+		var parts []string
+		for topic, assigned := range gen.Assignments {
+			for _, a := range assigned {
+				topic, id := topic, a.ID
+				parts = append(parts, fmt.Sprintf("%s/%d", topic, id))
+				gen.Start(func(gctx context.Context) { p.runPartition(gctx, gen, topic, id) })
+			}
+		}
+		p.log.Info("group generation", zap.Int32("generation", gen.ID), zap.Strings("partitions", parts))
+	}
+}
+
+// runPartition claims a partition, resumes from the offset recorded in
+// Redis and applies batch after batch until the generation ends or a newer
+// claim fences this one.
+func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topic string, id int) {
+	tp := fmt.Sprintf("%s/%d", topic, id)
+	log := p.log.With(zap.String("partition", tp))
+	var epoch, resume int64
+	var found bool
+	for n := 0; ; n++ {
+		var err error
+		if epoch, resume, found, err = p.claims.Claim(ctx, p.cfg.GroupID, tp); err == nil {
+			break
+		}
+		log.Warn("claiming partition", zap.Error(err))
+		if !retry.Wait(ctx, n) {
+			return
+		}
+	}
+	first, err := p.logStart(ctx, topic, id)
+	for n := 0; err != nil; n++ {
+		log.Warn("reading log start offset", zap.Error(err))
+		if !retry.Wait(ctx, n) {
+			return
+		}
+		first, err = p.logStart(ctx, topic, id)
+	}
+	switch {
+	case !found:
+		resume = first
+	case resume < first:
+		reason := fmt.Sprintf("resume offset %d was deleted by retention (log starts at %d): not skipping silently; reset the claim in Redis deliberately to go on", resume, first)
+		log.Error("partition halted", zap.String("reason", reason))
+		p.halt(tp, reason)
+		<-ctx.Done()
+		return
+	}
+	log.Info("partition claimed", zap.Int64("epoch", epoch), zap.Int64("resume", resume))
+
+	r := p.kafka.Reader(kafka.ReaderConfig{
+		Topic:          topic,
+		Partition:      id,
+		MinBytes:       1,
+		MaxBytes:       8 << 20,
+		MaxWait:        readerMaxWait,
+		QueueCapacity:  maxBatch,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+	})
+	defer r.Close()
+	if err := r.SetOffset(resume); err != nil {
+		log.Error("seeking", zap.Error(err))
+		return
+	}
+	dec := events.NewDecoder(events.Tolerant)
+	// One batch is in flight at the applier while the next one is fetched
+	// and decoded; the next is handed over only once the one before it is
+	// applied, so a failed batch is never overtaken.
+	var inflight *batch
+	wait := func() bool {
+		if inflight == nil {
+			return true
+		}
+		// Wait for the outcome even if the generation ends meanwhile: the
+		// next generation must not start on this partition while a batch
+		// of it is being applied.
+		err := <-inflight.done
+		b := inflight
+		inflight = nil
+		if err != nil {
+			if errors.Is(err, errFenced) {
+				log.Warn("partition fenced by a newer claim; stopping work on it")
+			}
+			return false
+		}
+		// The Kafka commit is only a hint for lag tools: Redis holds the
+		// truth about what is applied.
+		_ = gen.CommitOffsets(map[string]map[int]int64{topic: {id: b.end()}})
+		return true
+	}
+	defer wait()
+	last := 0 // size of the previous batch, to size the next one
+	for ctx.Err() == nil {
+		msgs, err := fetchBatch(ctx, r, maxBatch, last)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Warn("fetching", zap.Error(err))
+			}
+			continue
+		}
+		// Decoding happens here, in parallel across partitions and while the
+		// applier is busy with earlier batches.
+		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1),
+			items: make([]*item, 0, len(msgs))}
+		p.classifyAll(dec, req, msgs)
+		if !wait() {
+			return
+		}
+		// What arrived while the batch before was applied joins this one,
+		// so that it waits for one application rather than two.
+		if n := len(req.msgs); n < maxBatch {
+			req.msgs = fetchAvailable(ctx, r, req.msgs, maxBatch, topUpWait)
+			p.classifyAll(dec, req, req.msgs[n:])
+		}
+		last = len(req.msgs)
+		select {
+		case p.batches <- req:
+			inflight = req
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// fetchAvailable appends to msgs, up to limit in all, the messages the
+// reader already holds or that arrive within wait.
+func fetchAvailable(ctx context.Context, r *kafka.Reader, msgs []kafka.Message, limit int, wait time.Duration) []kafka.Message {
+	c, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	for len(msgs) < limit {
+		m, err := r.FetchMessage(c)
+		if err != nil {
+			break
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs
+}
+
+// fetchBatch blocks for one message, then takes what else arrives within
+// batchGather, up to limit; hint is the expected size.
+func fetchBatch(ctx context.Context, r *kafka.Reader, limit, hint int) ([]kafka.Message, error) {
+	m, err := r.FetchMessage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]kafka.Message, 1, min(limit, max(hint+hint/4, 16)))
+	msgs[0] = m
+	return fetchAvailable(ctx, r, msgs, limit, batchGather), nil
+}
+
+func (p *Pipeline) logStart(ctx context.Context, topic string, id int) (int64, error) {
+	res, err := p.admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.FirstOffsetOf(id)}}})
+	if err != nil {
+		return 0, fmt.Errorf("listing the log start of %s/%d: %w", topic, id, err)
+	}
+	for _, part := range res.Topics[topic] {
+		if part.Partition == id {
+			return part.FirstOffset, part.Error
+		}
+	}
+	return 0, fmt.Errorf("no offsets for %s/%d", topic, id)
+}
+
+// batch is one fetched batch of one partition, handed to the applier.
+type batch struct {
+	ctx       context.Context // the consumer-group generation's
+	partition string          // topic/partition
+	epoch     int64
+	msgs      []kafka.Message
+	items     []*item        // the messages to count, decoded
+	direct    []store.Letter // dead letters that need no stored state
+	done      chan error
+}
+
+func (b *batch) start() int64 { return b.msgs[0].Offset }
+func (b *batch) end() int64   { return b.msgs[len(b.msgs)-1].Offset + 1 }

@@ -1,0 +1,156 @@
+// Package pipeline is cxpulse's write path, in the order data flows:
+// consume (a Kafka consumer group, each partition claimed in Redis and
+// resumed from the offset recorded there), classify (decode, validate and
+// sort out dead letters), plan (pre-aggregate each tenant's slice, decide
+// duplicates and revisions, derive customer histories), apply (one store
+// script per tenant slice) and commit (the partition's resume offset).
+// Every input message changes Redis exactly once; reading, publishing and
+// sweeping are left to other packages.
+package pipeline
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cxpulse/cxpulse/internal/claims"
+	"github.com/cxpulse/cxpulse/internal/deadletter"
+	"github.com/cxpulse/cxpulse/internal/kafkaconn"
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/tenants"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+// Tuning constants of the consumer; documented in docs/aggregator.md.
+const (
+	// SessionTimeout is how long a killed member holds its partitions.
+	SessionTimeout = 10 * time.Second
+	// maxBatch bounds one fetched batch.
+	maxBatch = 5000
+	// batchGather is how long a batch waits for more messages after its
+	// first: latency traded for fewer, larger script calls.
+	batchGather = time.Millisecond
+	// topUpWait is how long a batch, once the one before it is applied,
+	// waits for more messages before it is handed over: well below
+	// combineWait, so that it still joins the next combined batch.
+	topUpWait = 100 * time.Microsecond
+	// MaxSliceEvents bounds one script call.
+	MaxSliceEvents = 5000
+	// combineWait is how long the applier waits for other partitions'
+	// batches to join the first one, combineWaitMax how long while fewer
+	// have joined than made the combined batch before; maxCombined bounds
+	// a combined batch.
+	combineWait    = 2 * time.Millisecond
+	combineWaitMax = 10 * time.Millisecond
+	maxCombined    = 30000
+	// tenantParallelism bounds the tenant slices applied at once.
+	tenantParallelism = 8
+	readerMaxWait     = 250 * time.Millisecond
+	// customerCacheSize bounds the customer records cached in memory.
+	customerCacheSize = 100_000
+)
+
+// Config is what the pipeline needs to know of the aggregator's settings.
+type Config struct {
+	// GroupID is the Kafka consumer group.
+	GroupID string
+	// TopicPrefix prefixes the input topics.
+	TopicPrefix string
+	// Windows are the rolling windows, shortest first.
+	Windows []window.Window
+	// Dimensions, ScopeCombos and MaxScopesPerDim decide an event's scopes.
+	Dimensions      []string
+	ScopeCombos     []string
+	MaxScopesPerDim int
+}
+
+// InputTopics returns the input topics under prefix.
+func InputTopics(prefix string) []string {
+	return []string{prefix + events.TopicSurveys, prefix + events.TopicTickets, prefix + events.TopicPurchases}
+}
+
+// Pipeline consumes the input topics and applies every event exactly once.
+type Pipeline struct {
+	cfg     Config
+	log     *zap.Logger
+	now     func() time.Time
+	kafka   *kafkaconn.Config
+	admin   *kafka.Client
+	store   *store.Store
+	claims  *claims.Claims
+	tenants *tenants.Registry
+	rules   *deadletter.Rules
+	letters *deadletter.Writer
+	metrics *metrics
+	scoper  *scoper
+	largest window.Window
+	// customers caches customer records (see customerCache).
+	customers *customerCache
+	batches   chan *batch
+	// knownTenants are the tenants already recorded in store.TenantsKey.
+	knownTenants sync.Map
+
+	mu     sync.Mutex
+	halted map[string]string // partition → reason
+}
+
+// Parts are the connections and registries a Pipeline works with.
+type Parts struct {
+	Kafka *kafkaconn.Config
+	// Admin answers offset requests.
+	Admin   *kafka.Client
+	Store   *store.Store
+	Claims  *claims.Claims
+	Tenants *tenants.Registry
+	Letters *deadletter.Writer
+	// Registry receives the pipeline's metrics.
+	Registry prometheus.Registerer
+	// Now is the clock that decides windows, lateness and expiry.
+	Now func() time.Time
+}
+
+// New returns a Pipeline; Run starts it.
+func New(cfg Config, parts Parts, logger *zap.Logger) *Pipeline {
+	largest := cfg.Windows[len(cfg.Windows)-1]
+	return &Pipeline{
+		cfg: cfg, log: logger.With(zap.String("component", "pipeline")), now: parts.Now,
+		kafka: parts.Kafka, admin: parts.Admin, store: parts.Store, claims: parts.Claims, tenants: parts.Tenants,
+		rules:   deadletter.NewRules(parts.Tenants, cfg.TopicPrefix, largest),
+		letters: parts.Letters, metrics: newMetrics(parts.Registry),
+		scoper:  newScoper(cfg.Dimensions, cfg.ScopeCombos, cfg.MaxScopesPerDim, parts.Store),
+		largest: largest, customers: newCustomerCache(customerCacheSize),
+		batches: make(chan *batch), halted: map[string]string{},
+	}
+}
+
+// Run consumes and applies until ctx ends.
+func (p *Pipeline) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.consume(gctx) })
+	g.Go(func() error { return p.applier(gctx) })
+	return g.Wait()
+}
+
+// Halted returns the partitions this instance halted, with the reason.
+func (p *Pipeline) Halted() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]string, len(p.halted))
+	for k, v := range p.halted {
+		out[k] = v
+	}
+	return out
+}
+
+func (p *Pipeline) halt(partition, reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.halted[partition] = reason
+	p.metrics.halted.WithLabelValues(partition).Set(1)
+}

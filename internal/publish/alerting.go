@@ -1,0 +1,274 @@
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/cxpulse/cxpulse/internal/alerts"
+	"github.com/cxpulse/cxpulse/internal/stats"
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+// Detractor-spike alerts (DESIGN §7) are evaluated by the instance holding
+// the publisher lease, for the scopes that changed since the last round and
+// for those with a live alert, from the summed counts in Redis: a replay or
+// a revision recomputes the same answer, and the alert's state (pending
+// since, firing since, last above threshold, sent) is kept in Redis so a
+// restart picks it up where it was.
+
+const (
+	// themeBaselineDays is how many days of detractor comments the themes
+	// compare a spike with.
+	themeBaselineDays = 30
+	// topTerms bounds the terms an alert names.
+	topTerms = 10
+	// resolvedKept is how long a resolved alert stays listed.
+	resolvedKept = 7 * 24 * time.Hour
+)
+
+// hourlyWindow returns the longest configured window with hourly buckets:
+// its buckets are the hours the CUSUM runs over.
+func hourlyWindow(windows []window.Window) (w window.Window, ok bool) {
+	for _, win := range windows {
+		if win.Bucket == time.Hour {
+			w, ok = win, true
+		}
+	}
+	return w, ok
+}
+
+// alertSettings returns a tenant's detection parameters, lifecycle and
+// detection horizon (at most the hourly window).
+func (p *Publisher) alertSettings(tenant string) (alerts.Params, alerts.Lifecycle, time.Duration) {
+	t, _ := p.parts.Tenants.Get(tenant)
+	ps, l := alerts.DefaultParams, alerts.DefaultLifecycle
+	l.ResendEvery = p.cfg.AlertResend
+	horizon := 24 * time.Hour
+	al := t.Alerts
+	set := func(dst *time.Duration, v *time.Duration) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&l.PendingFor, al.PendingFor)
+	set(&l.KeepFiringFor, al.KeepFiringFor)
+	set(&horizon, al.DetectionHorizon)
+	set(&ps.MaxGuard, al.MaxGuardWindow)
+	for _, f := range []struct {
+		dst *float64
+		v   *float64
+	}{{&ps.OddsWarning, al.OddsRatioWarning}, {&ps.OddsCritical, al.OddsRatioCritical}, {&ps.Shrinkage, al.BaselineShrinkage},
+		{&ps.ThresholdOffset, al.ThresholdOffset}, {&ps.MinThreshold, al.MinThreshold}} {
+		if f.v != nil {
+			*f.dst = *f.v
+		}
+	}
+	for _, n := range []struct {
+		dst *int64
+		v   *int64
+	}{{&ps.GuardResponses, al.GuardResponses}, {&ps.GuardDetractors, al.GuardDetractors}, {&ps.MinTenantResponses, al.MinTenantResponses}} {
+		if n.v != nil {
+			*n.dst = *n.v
+		}
+	}
+	if hw, ok := hourlyWindow(p.cfg.Windows); ok {
+		horizon = min(horizon, hw.Length)
+	}
+	return ps, l, max(horizon, time.Hour)
+}
+
+// npsCounts returns the NPS counts of counters.
+func npsCounts(c *stats.Counters) alerts.Counts {
+	return alerts.Counts{N: int64(c[stats.NPSResponses]), D: int64(c[stats.NPSDetractors])}
+}
+
+// alertInput builds the detection input of one scope from its counters.
+func (p *Publisher) alertInput(sc *store.ScopeCounters, tenant []alerts.WindowCounts, horizon time.Duration, now time.Time) (alerts.Input, error) {
+	ws, err := p.windowCounts(sc)
+	if err != nil {
+		return alerts.Input{}, err
+	}
+	in := alerts.Input{Windows: ws, Tenant: tenant}
+	if hw, ok := hourlyWindow(p.cfg.Windows); ok {
+		last := hw.Index(now)
+		for b := last - int64(horizon/time.Hour) + 1; b <= last; b++ {
+			c, err := sc.Bucket(hw.Name, b)
+			if err != nil {
+				return alerts.Input{}, err
+			}
+			in.Hours = append(in.Hours, npsCounts(&c))
+		}
+	}
+	// The scope's age: from its earliest bucket of the largest window.
+	if first, ok := sc.FirstBucket(p.largest.Name); ok {
+		in.Age = now.Sub(p.largest.Start(first))
+	}
+	return in, nil
+}
+
+func (p *Publisher) windowCounts(sc *store.ScopeCounters) ([]alerts.WindowCounts, error) {
+	out := make([]alerts.WindowCounts, len(p.cfg.Windows))
+	for i, w := range p.cfg.Windows {
+		c, err := sc.Total(w.Name)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = alerts.WindowCounts{Name: w.Name, Length: w.Length, Counts: npsCounts(&c)}
+	}
+	return out, nil
+}
+
+// live reports whether an alert still needs evaluating.
+func live(al *alerts.Alert) bool {
+	return al.State == alerts.Pending || al.State == alerts.Firing || al.State == alerts.Resolved && !al.SentResolved
+}
+
+// EvaluateAlerts evaluates the given scopes of a tenant and every scope
+// with a live alert at the current time, records the transitions, and
+// sends what is due to cx.alerts and the configured sinks.
+func (p *Publisher) EvaluateAlerts(ctx context.Context, tenant string, scopes []string) error {
+	if _, ok := hourlyWindow(p.cfg.Windows); !ok {
+		return nil
+	}
+	p.alertMu.Lock()
+	defer p.alertMu.Unlock()
+	now := p.now()
+	params, life, horizon := p.alertSettings(tenant)
+	raw, err := p.store.AlertStates(ctx, tenant)
+	if err != nil {
+		return err
+	}
+	states := map[string]*alerts.Alert{}
+	want := map[string]bool{}
+	for _, s := range scopes {
+		want[s] = true
+	}
+	var del []string
+	for fp, js := range raw {
+		al := &alerts.Alert{}
+		if err := json.Unmarshal([]byte(js), al); err != nil {
+			p.log.Warn("dropping an unreadable alert state", zap.String("tenant", tenant), zap.Error(err))
+			del = append(del, fp)
+			continue
+		}
+		states[fp] = al
+		switch {
+		case live(al):
+			want[al.Labels["scope"]] = true
+		case al.State == alerts.Resolved && now.Sub(al.EndsAt) > resolvedKept:
+			del = append(del, fp)
+		}
+	}
+	if len(want) == 0 && len(del) == 0 {
+		return nil
+	}
+	all, err := p.store.ScopeCounters(ctx, tenant, "all")
+	if err != nil {
+		return err
+	}
+	tenantCounts, err := p.windowCounts(all)
+	if err != nil {
+		return err
+	}
+	set := map[string]*alerts.Alert{}
+	var notes []alerts.Notification
+	var sent []*alerts.Alert
+	for _, scope := range slices.Sorted(maps.Keys(want)) {
+		sc := all
+		if scope != "all" {
+			if sc, err = p.store.ScopeCounters(ctx, tenant, scope); err != nil {
+				return err
+			}
+		}
+		in, err := p.alertInput(sc, tenantCounts, horizon, now)
+		if err != nil {
+			return err
+		}
+		d := params.Evaluate(in)
+		for _, sev := range []alerts.Severity{alerts.Critical, alerts.Warning} {
+			labels := alerts.Labels(tenant, scope, sev)
+			fp := alerts.Fingerprint(labels)
+			al := states[fp]
+			if al == nil {
+				al = &alerts.Alert{Fingerprint: fp, Labels: labels}
+			}
+			changed, notify := life.Step(al, d.Severity == sev, now)
+			if sev == alerts.Warning && d.Severity == alerts.Critical && al.State == alerts.Firing {
+				// Superseded by the critical alert.
+				life.Resolve(al, now)
+				changed, notify = true, true
+			}
+			if notify && al.State == alerts.Firing {
+				if al.Annotations, err = p.annotate(ctx, tenant, scope, d, sc, horizon, now); err != nil {
+					return err
+				}
+				changed = true
+			}
+			switch {
+			case al.State == "" && states[fp] != nil:
+				del = append(del, fp)
+			case al.State != "" && (changed || notify):
+				set[fp] = al
+			}
+			if notify {
+				notes = append(notes, life.Notify(al, now, p.generatorURL(tenant, scope)))
+				sent = append(sent, al)
+			}
+		}
+	}
+	// The transitions are recorded before anything is sent: a crash in
+	// between sends them again, which receivers deduplicate by
+	// fingerprint and status.
+	if err := p.saveAlerts(ctx, tenant, set, del); err != nil {
+		return err
+	}
+	if len(notes) == 0 {
+		return nil
+	}
+	// cx.alerts is the record of what was sent: written before the state
+	// says so; the other sinks follow from their queues.
+	if err := p.alertsTo.Send(ctx, notes); err != nil {
+		return err
+	}
+	for _, al := range sent {
+		if al.State == alerts.Resolved {
+			al.SentResolved = true
+		} else {
+			al.LastSent = now
+		}
+		set[al.Fingerprint] = al
+	}
+	if err := p.saveAlerts(ctx, tenant, set, nil); err != nil {
+		return err
+	}
+	for _, n := range notes {
+		p.metrics.alertSends.WithLabelValues(p.alertsTo.Name(), n.Status).Inc()
+	}
+	p.dispatch.Send(notes)
+	return nil
+}
+
+func (p *Publisher) saveAlerts(ctx context.Context, tenant string, set map[string]*alerts.Alert, del []string) error {
+	enc := make(map[string][]byte, len(set))
+	for fp, al := range set {
+		b, err := json.Marshal(al)
+		if err != nil {
+			return fmt.Errorf("encoding alert %s: %w", fp, err)
+		}
+		enc[fp] = b
+	}
+	return p.store.SaveAlertStates(ctx, tenant, enc, del)
+}
+
+func (p *Publisher) generatorURL(tenant, scope string) string {
+	return strings.TrimSuffix(p.cfg.ExternalURL, "/") + "/v1/tenants/" + url.PathEscape(tenant) + "/scores?scope=" + url.QueryEscape(scope)
+}

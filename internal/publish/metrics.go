@@ -1,0 +1,30 @@
+package publish
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	swept prometheus.Counter
+	// customersSwept counts customers looked at again with no new event.
+	customersSwept prometheus.Counter
+	alertSends     *prometheus.CounterVec
+	published      prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		swept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxpulse_buckets_expired_total", Help: "Buckets dropped from their window by the sweeper.",
+		}),
+		customersSwept: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxpulse_customers_swept_total", Help: "Customers looked at again with no new event (inactivity losses, history forgotten).",
+		}),
+		alertSends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxpulse_alert_notifications_total", Help: "Alert notifications by sink (kafka: cx.alerts) and outcome (kafka: the status sent).",
+		}, []string{"sink", "outcome"}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cxpulse_scores_published_total", Help: "Score snapshots written to cx.scores.",
+		}),
+	}
+	reg.MustRegister(m.swept, m.customersSwept, m.alertSends, m.published)
+	return m
+}

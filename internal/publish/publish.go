@@ -1,0 +1,209 @@
+// Package publish is cxpulse's output side: from one aggregator instance
+// at a time (a Redis lease) it publishes every tenant's changed scores to
+// cx.scores, the dead letters queued in the outboxes, and the detractor
+// spike alerts it evaluates, to cx.alerts and the configured sinks; on
+// every instance it sweeps, so that windows slide when no event arrives.
+// Applying events is left to the pipeline; serving reads to package api.
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/cxpulse/cxpulse/internal/alerts"
+	"github.com/cxpulse/cxpulse/internal/deadletter"
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/tenants"
+	"github.com/cxpulse/cxpulse/pkg/scores"
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+// Tuning of the sweeper (docs/aggregator.md).
+const (
+	sweepInterval = time.Second
+	sweepLimit    = 2000
+	// dueBatch bounds the customers one sweep slice looks at again.
+	dueBatch = 5000
+)
+
+// Config is what the publisher needs to know of the aggregator's settings.
+type Config struct {
+	GroupID     string
+	TopicPrefix string
+	// Windows are the rolling windows, shortest first.
+	Windows []window.Window
+	// EmitInterval is the least time between two snapshots of a scope.
+	EmitInterval time.Duration
+	// ExternalURL is where users reach the aggregator; alerts link to it.
+	ExternalURL string
+	// AlertResend is how often a firing alert is sent again.
+	AlertResend time.Duration
+	// Sinks besides cx.alerts.
+	AlertmanagerURL, AlertWebhookURL  string
+	PagerDutyRoutingKey, PagerDutyURL string
+}
+
+// Parts are the connections, registries and hooks the publisher works
+// with.
+type Parts struct {
+	Redis   redis.UniversalClient // for the lease
+	Store   *store.Store
+	Tenants *tenants.Registry
+	// Writer writes cx.scores and cx.alerts.
+	Writer  *kafka.Writer
+	Letters *deadletter.Writer
+	// ApplyDue looks again at customers due with no new event (the
+	// pipeline's part of a sweep).
+	ApplyDue func(ctx context.Context, tenant string, due []string, now time.Time) error
+	// Registry receives the publisher's metrics.
+	Registry prometheus.Registerer
+	// Now is the clock that decides windows and alerts.
+	Now func() time.Time
+	// Instance names this aggregator instance in the lease.
+	Instance string
+}
+
+// Publisher publishes scores, dead letters and alerts, and sweeps.
+type Publisher struct {
+	cfg      Config
+	log      *zap.Logger
+	parts    Parts
+	store    *store.Store
+	now      func() time.Time
+	metrics  *metrics
+	largest  window.Window
+	alertsTo *kafkaSink
+	dispatch *alerts.Dispatcher
+	// alertMu serialises alert evaluations: PublishOnce may be called
+	// while the publish loop runs.
+	alertMu sync.Mutex
+}
+
+// New returns a Publisher; Run starts it.
+func New(cfg Config, parts Parts, logger *zap.Logger) *Publisher {
+	log := logger.With(zap.String("component", "publisher"))
+	m := newMetrics(parts.Registry)
+	p := &Publisher{cfg: cfg, log: log, parts: parts, store: parts.Store, now: parts.Now, metrics: m,
+		largest:  cfg.Windows[len(cfg.Windows)-1],
+		alertsTo: &kafkaSink{w: parts.Writer, topic: cfg.TopicPrefix + "alerts"},
+		dispatch: newDispatcher(cfg, log, m)}
+	if _, ok := hourlyWindow(cfg.Windows); !ok {
+		log.Warn("no configured window has hourly buckets (one from 24h to 5d does): detractor-spike alerts are off")
+	}
+	return p
+}
+
+// Run sweeps, publishes and delivers alerts until ctx ends.
+func (p *Publisher) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.sweepLoop(gctx) })
+	g.Go(func() error { return p.publishLoop(gctx) })
+	g.Go(func() error { p.dispatch.Run(gctx); return nil })
+	return g.Wait()
+}
+
+// leaseScript takes or renews the publisher lease.
+var leaseScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`)
+
+// publishLoop publishes, from one instance at a time (a Redis lease), the
+// changed scopes of every tenant to cx.scores at most once per
+// CXPULSE_EMIT_INTERVAL, and the queued dead letters.
+func (p *Publisher) publishLoop(ctx context.Context) error {
+	t := time.NewTicker(p.cfg.EmitInterval)
+	defer t.Stop()
+	key := "cxpulse:publisher:" + p.cfg.GroupID
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		ttl := max(3*p.cfg.EmitInterval, 3*time.Second)
+		ok, err := leaseScript.Run(ctx, p.parts.Redis, []string{key}, p.parts.Instance, ttl.Milliseconds()).Int()
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Warn("taking the publisher lease", zap.Error(err))
+			}
+			continue
+		}
+		if ok == 0 {
+			continue // another instance publishes
+		}
+		if err := p.PublishOnce(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("publishing", zap.Error(err))
+		}
+	}
+}
+
+// PublishOnce publishes every tenant's dirty scopes and outbox once, and
+// evaluates the alerts of the changed scopes and of live alerts.
+func (p *Publisher) PublishOnce(ctx context.Context) error {
+	tenants, err := p.store.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	for _, t := range tenants {
+		if err := p.parts.Letters.PublishOutbox(ctx, p.store, t); err != nil {
+			return err
+		}
+		dirty, err := p.store.Dirty(ctx, t)
+		if err != nil {
+			return err
+		}
+		if err := p.EvaluateAlerts(ctx, t, slices.Collect(maps.Keys(dirty))); err != nil {
+			return err
+		}
+		if err := p.publishScores(ctx, t, dirty); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishScores publishes the dirty scopes of a tenant (as read by the
+// caller) to cx.scores.
+func (p *Publisher) publishScores(ctx context.Context, tenant string, dirty map[string]string) error {
+	if len(dirty) == 0 {
+		return nil
+	}
+	msgs := make([]kafka.Message, 0, len(dirty))
+	// What was published, by the seq of the view actually read: a scope
+	// whose view lags its dirty mark stays dirty for the next round.
+	published := make(map[string]string, len(dirty))
+	for scope := range dirty {
+		view, err := p.store.View(ctx, tenant, scope)
+		if err != nil {
+			return err
+		}
+		s := scores.FromHash(tenant, scope, view)
+		published[scope] = strconv.FormatInt(s.Seq, 10)
+		b, err := json.Marshal(s)
+		if err != nil {
+			return fmt.Errorf("encoding the scores of %s %s: %w", tenant, scope, err)
+		}
+		msgs = append(msgs, kafka.Message{Topic: p.cfg.TopicPrefix + "scores", Key: []byte(tenant + "/" + scope), Value: b})
+	}
+	if err := p.parts.Writer.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("writing %d score snapshots of %s: %w", len(msgs), tenant, err)
+	}
+	p.metrics.published.Add(float64(len(msgs)))
+	return p.store.Undirty(ctx, tenant, published)
+}

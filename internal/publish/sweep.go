@@ -1,0 +1,80 @@
+package publish
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// sweepLoop keeps windows sliding when no event arrives: every second it
+// drops, for every tenant, the buckets that left their windows.
+func (p *Publisher) sweepLoop(ctx context.Context) error {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		if err := p.SweepOnce(ctx); err != nil && ctx.Err() == nil {
+			p.log.Warn("sweeping", zap.Error(err))
+		}
+	}
+}
+
+// SweepOnce sweeps every tenant at the current time.
+func (p *Publisher) SweepOnce(ctx context.Context) error {
+	tenants, err := p.store.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	now := p.now()
+	for _, t := range tenants {
+		// Views a crash left behind their counters are rewritten first.
+		if err := p.store.RepairViews(ctx, t, now); err != nil {
+			return err
+		}
+		for {
+			n, err := p.store.Sweep(ctx, t, now, sweepLimit)
+			if err != nil {
+				return err
+			}
+			p.metrics.swept.Add(float64(n))
+			if n < sweepLimit {
+				break
+			}
+		}
+		if err := p.sweepCustomers(ctx, t, now); err != nil {
+			return err
+		}
+		if err := p.store.SweepThemes(ctx, t, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sweepCustomers looks again at the customers of a tenant whose inactivity
+// loss, or history to forget, is due by now, and drops referral
+// conversions too old for any window.
+func (p *Publisher) sweepCustomers(ctx context.Context, tenant string, now time.Time) error {
+	for {
+		due, err := p.store.DueCustomers(ctx, tenant, now, dueBatch)
+		if err != nil {
+			return err
+		}
+		if len(due) == 0 {
+			break
+		}
+		if err := p.parts.ApplyDue(ctx, tenant, due, now); err != nil {
+			return err
+		}
+		p.metrics.customersSwept.Add(float64(len(due)))
+		if len(due) < dueBatch {
+			break
+		}
+	}
+	return p.store.PruneConversions(ctx, tenant, p.largest.Begins(now).UnixMilli())
+}

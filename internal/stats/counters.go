@@ -1,0 +1,73 @@
+// Package stats is cxpulse's metric catalogue: the raw counters kept per
+// bucket, what one event contributes to them, and every public stat of
+// DESIGN §3 with its formula, including the confidence bounds that the
+// leaderboard and the alerts rank and test by. Storing and summing counters
+// is left to the store; deciding which events count is left to the
+// pipeline.
+package stats
+
+// Counter names one raw counter kept per bucket. Ratios are derived from
+// them last, in the view.
+type Counter int
+
+// The raw counters, in the order the scripts keep them.
+const (
+	NPSResponses Counter = iota
+	NPSPromoters
+	NPSDetractors
+	CSATResponses
+	CSATSatisfied
+	CSATSum
+	CSATSumSq
+	CESResponses
+	CESEasy
+	CESSum
+	CESSumSq
+	TicketsOpened
+	TicketsResolved
+	TicketsReopened
+	FirstResponseN
+	FirstResponseMs // sum, in milliseconds
+	FirstResponseSq // sum of squares, in seconds²
+	HandleN
+	HandleMs
+	HandleSq
+	Purchases      // purchase.completed events
+	Refunds        // purchase.refunded events
+	GrossAmount    // completed amounts, in 1/AmountScale of the currency
+	RefundedAmount // refunded amounts, in 1/AmountScale of the currency
+	ReferralsSent  // referral.sent events
+	// The counters below follow from each customer's history rather than
+	// from one event: they move when a late or revised purchase changes
+	// that history (see package customers).
+	Purchasers   // 1 per customer and scope, in the bucket of their latest purchase there
+	CustomersNew // first purchases
+	ReferredNew  // first purchases carrying a referral code
+	Activations  // activity spells begun
+	Losses       // activity spells ended (cancellation or inactivity)
+	NumCounters
+)
+
+// AmountScale is the number of units an amount of 1 is counted in: amounts
+// are kept as whole numbers of 1/10000 of the currency, so sums stay exact.
+const AmountScale = 10000
+
+// Counters is one set of raw counters.
+type Counters [NumCounters]float64
+
+// Add adds o, scaled by sign, to c.
+func (c *Counters) Add(o *Counters, sign float64) {
+	for i := range c {
+		c[i] += sign * o[i]
+	}
+}
+
+// Zero reports whether every counter is 0.
+func (c *Counters) Zero() bool {
+	for _, v := range c {
+		if v != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,272 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/cxpulse/cxpulse/internal/dedupe"
+	"github.com/cxpulse/cxpulse/internal/mpack"
+)
+
+// Apply runs the apply script for one slice and, when it applied, writes
+// the views of the scopes it changed. The script writes nothing unless
+// every check passes (watermarks, epochs, ids and customer versions); see
+// Outcome for what to do otherwise.
+func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
+	res, err := s.applyScript(ctx, sl)
+	if err != nil || res.Outcome != Applied {
+		return res, err
+	}
+	return res, s.writeViews(ctx, sl.Tenant, sl.Now, res.Views)
+}
+
+// applyScript runs the apply script only, leaving the views pending (as a
+// crash right after it would).
+func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
+	now := sl.Now.UnixMilli()
+	period := now / s.horizon.Milliseconds()
+	scopeIndex := map[string]int{}
+	var scopes []string
+	note := func(scope string) {
+		if _, ok := scopeIndex[scope]; !ok {
+			scopes = append(scopes, scope)
+			scopeIndex[scope] = len(scopes)
+		}
+	}
+	for _, d := range sl.Deltas {
+		note(d.Scope)
+	}
+	for _, c := range sl.Customers {
+		for _, ch := range c.Active {
+			note(ch.Scope)
+		}
+	}
+	// Only the latest SamplesKept comment samples of a scope stay listed:
+	// earlier ones of the slice need not be sent.
+	perScope := map[string]int{}
+	samples := make([]Sample, 0, len(sl.Samples))
+	for i := len(sl.Samples) - 1; i >= 0; i-- {
+		if smp := sl.Samples[i]; perScope[smp.Scope] < SamplesKept {
+			perScope[smp.Scope]++
+			samples = append(samples, smp)
+		}
+	}
+	slices.Reverse(samples)
+	for _, smp := range samples {
+		note(smp.Scope)
+	}
+	keys := make([]string, 0, 12+3*len(scopes))
+	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
+		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), outboxKey(sl.Tenant), pendingKey(sl.Tenant),
+		customersKey(sl.Tenant), customersDueKey(sl.Tenant), conversionsKey(sl.Tenant), codesKey(sl.Tenant))
+	for _, sc := range scopes {
+		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc), samplesKey(sl.Tenant, sc))
+	}
+	// Term changes: one MessagePack array of (key number, term, change).
+	type bucketKey struct{ scope, bucket string }
+	termKeys := map[bucketKey]int{}
+	terms := mpack.AppendArray(make([]byte, 0, 5+16*len(sl.Terms)), 3*len(sl.Terms))
+	for _, td := range sl.Terms {
+		k := bucketKey{td.Scope, td.Bucket}
+		n, ok := termKeys[k]
+		if !ok {
+			keys = append(keys, termsKey(sl.Tenant, td.Scope, td.Bucket))
+			n = len(termKeys) + 1
+			termKeys[k] = n
+		}
+		terms = mpack.AppendInt(mpack.AppendString(mpack.AppendInt(terms, int64(n)), td.Term), td.N)
+	}
+	args := make([]any, 0, 16+4*len(sl.Ranges)+len(scopes)+len(sl.Letters)+
+		8*len(sl.Customers)+2*len(sl.Codes)+2*len(samples))
+	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
+	for _, r := range sl.Ranges {
+		args = append(args, r.Partition, r.Epoch, r.Start, r.End)
+	}
+	args = append(args, len(scopes))
+	for _, sc := range scopes {
+		args = append(args, sc)
+	}
+	ids := mpack.AppendArray(make([]byte, 0, 5+24*len(sl.IDs)), len(sl.IDs))
+	expects := mpack.AppendArray(make([]byte, 0, 5+2*len(sl.IDs)), len(sl.IDs))
+	for _, c := range sl.IDs {
+		ids = mpack.AppendString(ids, c.ID)
+		expects = mpack.AppendInt(expects, c.Expect) // dedupe.NewEvent is -1
+	}
+	recs := mpack.AppendArray(make([]byte, 0, 5+160*len(sl.Records)), 2*len(sl.Records))
+	var buf []byte
+	for i := range sl.Records {
+		buf = sl.Records[i].AppendTo(buf[:0])
+		recs = mpack.AppendString(mpack.AppendString(recs, sl.Records[i].ID), buf)
+	}
+	args = append(args, ids, expects, recs)
+	args = append(args, s.deltasBlob(sl.Deltas, scopeIndex))
+	args = append(args, len(sl.Letters))
+	for i := range sl.Letters {
+		b, err := json.Marshal(&sl.Letters[i])
+		if err != nil {
+			return Result{}, fmt.Errorf("encoding dead letter: %w", err)
+		}
+		args = append(args, b)
+	}
+	args = append(args, customersBlob(sl.Customers, scopeIndex))
+	args = append(args, len(sl.Codes))
+	for code, referrer := range sl.Codes {
+		args = append(args, code, referrer)
+	}
+	args = append(args, terms)
+	args = append(args, len(samples))
+	for _, smp := range samples {
+		b, err := json.Marshal(smp)
+		if err != nil {
+			return Result{}, fmt.Errorf("encoding a comment sample: %w", err)
+		}
+		args = append(args, scopeIndex[smp.Scope], b)
+	}
+	raw, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return Result{}, fmt.Errorf("applying slice of tenant %s: %w", sl.Tenant, err)
+	}
+	if len(raw) > 0 && raw[0] == "ok" {
+		views, err := parseTotals(raw, 1)
+		return Result{Outcome: Applied, Views: views}, err
+	}
+	res := make([]string, len(raw))
+	for i, v := range raw {
+		res[i] = fmt.Sprint(v)
+	}
+	switch res[0] {
+	case "skip":
+		out := Result{Outcome: Skipped, Watermarks: map[string]int64{}}
+		for i := 1; i+1 < len(res); i += 2 {
+			wm, err := strconv.ParseInt(res[i+1], 10, 64)
+			if err != nil {
+				return Result{}, fmt.Errorf("watermark of %s: %w", res[i], err)
+			}
+			out.Watermarks[res[i]] = wm
+		}
+		return out, nil
+	case "fenced":
+		return Result{Outcome: Fenced, Partition: res[1]}, nil
+	case "conflict":
+		return parseConflicts(res)
+	}
+	return Result{}, fmt.Errorf("apply script answered %q", res)
+}
+
+// deltasBlob writes the deltas as the apply script reads them: one
+// MessagePack array holding, per delta, its scope number, window number
+// (from 1), field (window:bucket), the instant its bucket leaves the window
+// (ms), and its non-zero counters (see appendSparse).
+func (s *Store) deltasBlob(deltas []Delta, scopeIndex map[string]int) []byte {
+	body := make([]byte, 0, 40*len(deltas))
+	var field []byte
+	n := 0
+	for i := range deltas {
+		d := &deltas[i]
+		w := s.windows[d.Window]
+		body = mpack.AppendInt(body, int64(scopeIndex[d.Scope]))
+		body = mpack.AppendInt(body, int64(d.Window+1))
+		field = strconv.AppendInt(append(append(field[:0], w.Name...), ':'), d.Bucket, 10)
+		body = mpack.AppendString(body, field)
+		body = mpack.AppendInt(body, w.Leaves(d.Bucket).UnixMilli())
+		var k int
+		body, k = mpack.AppendSparse(body, &d.Counters)
+		n += 4 + k
+	}
+	return append(mpack.AppendArray(make([]byte, 0, 5+len(body)), n), body...)
+}
+
+// customersBlob writes the customer updates as the apply script reads
+// them: one MessagePack array holding, per customer, its id, the version
+// expected (-1: none), the record ("" to forget), the new version, the due
+// time (0: never, -1: unchanged), the number of active-set changes and
+// (scope number, spell start or -1 to remove) for each, the conversion to
+// remove, the one to add and its time.
+func customersBlob(customers []CustomerUpdate, scopeIndex map[string]int) []byte {
+	body := make([]byte, 0, 256*len(customers))
+	n := 0
+	for i := range customers {
+		c := &customers[i]
+		body = mpack.AppendString(body, c.ID)
+		body = mpack.AppendInt(body, c.Expect) // NewEvent is -1
+		body = mpack.AppendString(body, c.Record)
+		body = mpack.AppendInt(body, c.Version)
+		body = mpack.AppendInt(body, c.Due)
+		body = mpack.AppendInt(body, int64(len(c.Active)))
+		for _, ch := range c.Active {
+			since := ch.Since
+			if ch.Remove {
+				since = -1
+			}
+			body = mpack.AppendInt(mpack.AppendInt(body, int64(scopeIndex[ch.Scope])), since)
+		}
+		body = mpack.AppendString(body, c.ConversionDel)
+		body = mpack.AppendString(body, c.ConversionAdd)
+		body = mpack.AppendInt(body, c.ConversionAt)
+		n += 9 + 2*len(c.Active)
+	}
+	return append(mpack.AppendArray(make([]byte, 0, 5+len(body)), n), body...)
+}
+
+// parseConflicts reads a conflict answer: 'conflict', the number of ids
+// and (id, record) pairs, the number of customers and (id, record) pairs.
+func parseConflicts(res []string) (Result, error) {
+	out := Result{Outcome: Conflict, Conflicts: map[string]*dedupe.Record{}, CustomerConflicts: map[string]*CustomerRecord{}}
+	i := 1
+	pairs := func(each func(id, rec string) error) error {
+		if i >= len(res) {
+			return errors.New("conflict answer truncated")
+		}
+		n, err := strconv.Atoi(res[i])
+		if err != nil || i+1+2*n > len(res) {
+			return fmt.Errorf("conflict answer: bad count %q", res[i])
+		}
+		i++
+		for range n {
+			if err := each(res[i], res[i+1]); err != nil {
+				return err
+			}
+			i += 2
+		}
+		return nil
+	}
+	err := pairs(func(id, rec string) error {
+		if rec == "" {
+			out.Conflicts[id] = nil
+			return nil
+		}
+		r, err := dedupe.Decode(id, rec)
+		out.Conflicts[id] = r
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	err = pairs(func(id, rec string) error {
+		if rec == "" {
+			out.CustomerConflicts[id] = nil
+			return nil
+		}
+		r, err := parseCustomerRecord(id, rec)
+		out.CustomerConflicts[id] = r
+		return err
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	return out, nil
+}
+
+func parseCustomerRecord(id, s string) (*CustomerRecord, error) {
+	v, data, ok := strings.Cut(s, "|")
+	n, err := strconv.ParseInt(v, 10, 64)
+	if !ok || err != nil {
+		return nil, fmt.Errorf("record of customer %q is corrupt", id)
+	}
+	return &CustomerRecord{Version: n, Data: []byte(data)}, nil
+}

@@ -1,0 +1,144 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// idsLookback is how many dedupe periods back a tenant's first id sweep
+// looks for periods to delete; later sweeps go on from where the last one
+// stopped.
+const idsLookback = 400
+
+// Sweep drops the buckets that left their windows by now, for one tenant,
+// at most limit at a time, rewrites the views of the scopes it changed,
+// and forgets the remembered ids of periods past the dedupe horizon; it
+// returns how many buckets it dropped.
+func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit int) (int, error) {
+	if err := s.forgetIDs(ctx, tenant, now); err != nil {
+		return 0, err
+	}
+	members, err := s.rdb.ZRangeByScore(ctx, expiryKey(tenant), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
+	}).Result()
+	if err != nil || len(members) == 0 {
+		return 0, err
+	}
+	var scopes []string
+	seen := map[string]bool{}
+	for _, m := range members {
+		sc, _, _ := strings.Cut(m, "\t")
+		if !seen[sc] {
+			seen[sc] = true
+			scopes = append(scopes, sc)
+		}
+	}
+	keys := []string{watermarksKey(tenant), expiryKey(tenant), dirtyKey(tenant), pendingKey(tenant)}
+	args := []any{now.UnixMilli(), s.windowsCSV, len(scopes)}
+	for _, sc := range scopes {
+		keys = append(keys, countersKey(tenant, sc), activeKey(tenant, sc))
+		args = append(args, sc)
+	}
+	for _, m := range members {
+		args = append(args, m)
+	}
+	raw, err := s.sweep.Run(ctx, s.rdb, keys, args...).Slice()
+	if err != nil {
+		return 0, fmt.Errorf("sweeping tenant %s: %w", tenant, err)
+	}
+	n64, _ := raw[0].(int64)
+	n := int(n64)
+	views, err := parseTotals(raw, 1)
+	if err != nil {
+		return n, err
+	}
+	return n, s.writeViews(ctx, tenant, now, views)
+}
+
+// forgetIDs deletes the id periods older than the previous one (the apply
+// script reads the current and the previous), from the first one not yet
+// deleted (recorded in the watermarks hash), so that after an outage of
+// any length none is left behind.
+func (s *Store) forgetIDs(ctx context.Context, tenant string, now time.Time) error {
+	last := now.UnixMilli()/s.horizon.Milliseconds() - 2
+	from := last - idsLookback
+	mark, err := s.rdb.HGet(ctx, watermarksKey(tenant), "ids:next").Result()
+	switch {
+	case errors.Is(err, redis.Nil):
+	case err != nil:
+		return fmt.Errorf("reading the id sweep mark of %s: %w", tenant, err)
+	default:
+		if from, err = strconv.ParseInt(mark, 10, 64); err != nil {
+			return fmt.Errorf("id sweep mark of %s: %q is not a period", tenant, mark)
+		}
+	}
+	if from > last {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	for p := from; p <= last; p++ {
+		pipe.Del(ctx, idsKey(tenant, p))
+	}
+	pipe.HSet(ctx, watermarksKey(tenant), "ids:next", last+1)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("forgetting ids of tenant %s: %w", tenant, err)
+	}
+	return nil
+}
+
+// SweepThemes deletes the theme buckets of a tenant whose time is up:
+// every scope's hour buckets that ended more than ThemeHourKept ago and
+// day buckets more than ThemeDayKept ago, from where the last sweep
+// stopped (recorded in the watermarks hash).
+func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time) error {
+	marks, err := s.rdb.HMGet(ctx, watermarksKey(tenant), "themes:h", "themes:d").Result()
+	if err != nil {
+		return fmt.Errorf("reading theme sweep marks of %s: %w", tenant, err)
+	}
+	type unit struct {
+		prefix, mark string
+		size, kept   time.Duration
+		done         any
+	}
+	units := []unit{{"h", "themes:h", time.Hour, ThemeHourKept, marks[0]}, {"d", "themes:d", 24 * time.Hour, ThemeDayKept, marks[1]}}
+	var scopes []string
+	for _, u := range units {
+		// Buckets up to `last` are due: they ended `kept` ago.
+		last := now.Add(-u.kept).UnixMilli()/u.size.Milliseconds() - 1
+		from := last - 2*int64(u.kept/u.size) // a first sweep looks back this far
+		if done, ok := u.done.(string); ok {
+			n, _ := strconv.ParseInt(done, 10, 64)
+			from = max(n+1, last-40*24*int64(time.Hour/u.size)) // bounded after a long outage
+		}
+		if from > last {
+			continue
+		}
+		if scopes == nil {
+			if scopes, err = s.Scopes(ctx, tenant); err != nil {
+				return err
+			}
+		}
+		pipe := s.rdb.Pipeline()
+		for b := from; b <= last; b++ {
+			for _, sc := range scopes {
+				pipe.Del(ctx, termsKey(tenant, sc, u.prefix+strconv.FormatInt(b, 10)))
+			}
+			if pipe.Len() > 1000 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					return fmt.Errorf("dropping theme buckets of %s: %w", tenant, err)
+				}
+			}
+		}
+		pipe.HSet(ctx, watermarksKey(tenant), u.mark, last)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("dropping theme buckets of %s: %w", tenant, err)
+		}
+	}
+	return nil
+}
