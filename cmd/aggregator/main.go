@@ -18,10 +18,8 @@ import (
 func main() { os.Exit(run()) }
 
 func run() int {
-	// The aggregator's live heap is small and short-lived garbage is most
-	// of what it allocates: collecting at 3× the live heap rather than 2×
-	// measured best under the benchmark's load (4× cost more in fresh spans
-	// than it saved in marking). GOGC, when set, still decides.
+	// Garbage is collected at 200 % of the live heap unless GOGC is set
+	// (docs/performance.md).
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(200)
 	}

@@ -77,11 +77,13 @@ func (h *hub) publish(tenant string, ev streamEvent) {
 	}
 }
 
-// relay reads cx.scores and cx.alerts until ctx ends, starting again from
-// the then current ends when reading fails.
+// relay reads cx.scores and cx.alerts until ctx ends. When reading fails
+// it starts again where each partition was left, so a failure loses
+// nothing.
 func (s *Server) relay(ctx context.Context) error {
+	next := &nextOffsets{at: map[string]int64{}}
 	for n := 0; ctx.Err() == nil; n++ {
-		err := s.relayFromEnds(ctx)
+		err := s.relayFrom(ctx, next)
 		if ctx.Err() != nil {
 			break
 		}
@@ -93,9 +95,31 @@ func (s *Server) relay(ctx context.Context) error {
 	return nil
 }
 
-// relayFromEnds reads every partition of cx.scores and cx.alerts from its
-// current end, one reader each.
-func (s *Server) relayFromEnds(ctx context.Context) error {
+// nextOffsets holds, per partition (topic/partition), the next offset to
+// relay.
+type nextOffsets struct {
+	mu sync.Mutex
+	at map[string]int64
+}
+
+func (n *nextOffsets) get(name string, end int64) int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if off, ok := n.at[name]; ok && off <= end {
+		return off
+	}
+	return end
+}
+
+func (n *nextOffsets) set(name string, off int64) {
+	n.mu.Lock()
+	n.at[name] = off
+	n.mu.Unlock()
+}
+
+// relayFrom reads every partition of cx.scores and cx.alerts, one reader
+// each, from where it was left or else from its current end.
+func (s *Server) relayFrom(ctx context.Context, next *nextOffsets) error {
 	scores, alerts := s.cfg.TopicPrefix+"scores", s.cfg.TopicPrefix+"alerts"
 	meta, err := s.parts.Admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{scores, alerts}})
 	if err != nil {
@@ -120,13 +144,13 @@ func (s *Server) relayFromEnds(ctx context.Context) error {
 			if p.Error != nil {
 				return fmt.Errorf("end of %s/%d: %w", topic, p.Partition, p.Error)
 			}
+			name := fmt.Sprintf("%s/%d", topic, p.Partition)
 			r := s.parts.Kafka.Reader(kafka.ReaderConfig{Topic: topic, Partition: p.Partition, MinBytes: 1, MaxBytes: 4 << 20,
 				MaxWait: 250 * time.Millisecond})
-			if err := r.SetOffset(p.LastOffset); err != nil {
+			if err := r.SetOffset(next.get(name, p.LastOffset)); err != nil {
 				_ = r.Close()
-				return fmt.Errorf("seeking %s/%d: %w", topic, p.Partition, err)
+				return fmt.Errorf("seeking %s: %w", name, err)
 			}
-			name := fmt.Sprintf("%s/%d", topic, p.Partition)
 			g.Go(func() error {
 				defer r.Close()
 				for {
@@ -134,6 +158,7 @@ func (s *Server) relayFromEnds(ctx context.Context) error {
 					if err != nil {
 						return fmt.Errorf("reading %s: %w", name, err)
 					}
+					next.set(name, m.Offset+1)
 					s.hub.dispatch(&m, scores)
 				}
 			})

@@ -8,8 +8,10 @@
 package store
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -85,3 +87,130 @@ func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Durati
 
 // Windows returns the configured windows, shortest first.
 func (s *Store) Windows() []window.Window { return s.windows }
+
+// The key schema (docs/redis.md). Every key of a tenant carries the hash
+// tag {<tenant>}, so one script can touch all of them on a single Redis or
+// a Cluster.
+
+// Key prefix of every cxpulse key.
+const prefix = "cxpulse:"
+
+// TenantsKey is the set of tenants seen, for the sweeper and publisher.
+const TenantsKey = prefix + "tenants"
+
+// tenantKey returns a key of tenant t: cxpulse:{t}:<parts>.
+func tenantKey(t string, parts ...string) string {
+	return prefix + "{" + t + "}:" + strings.Join(parts, ":")
+}
+
+// ViewKey is the public view of one scope (DESIGN §5).
+func ViewKey(tenant, scope string) string { return tenantKey(tenant, "scores", scope) }
+
+// ScopesKey is the set of scopes a tenant has data in.
+func ScopesKey(tenant string) string { return tenantKey(tenant, "scopes") }
+
+func countersKey(tenant, scope string) string { return tenantKey(tenant, "s", scope) }
+func watermarksKey(tenant string) string      { return tenantKey(tenant, "wm") }
+func expiryKey(tenant string) string          { return tenantKey(tenant, "exp") }
+func dirtyKey(tenant string) string           { return tenantKey(tenant, "dirty") }
+func outboxKey(tenant string) string          { return tenantKey(tenant, "outbox") }
+func pendingKey(tenant string) string         { return tenantKey(tenant, "vpend") }
+func alertsKey(tenant string) string          { return tenantKey(tenant, "alerts") }
+func activeKey(tenant, scope string) string   { return tenantKey(tenant, "act", scope) }
+func customersKey(tenant string) string       { return tenantKey(tenant, "cust") }
+func customersDueKey(tenant string) string    { return tenantKey(tenant, "cdue") }
+func conversionsKey(tenant string) string     { return tenantKey(tenant, "conv") }
+func codesKey(tenant string) string           { return tenantKey(tenant, "codes") }
+func samplesKey(tenant, scope string) string  { return tenantKey(tenant, "samples", scope) }
+func dimKey(tenant, dim string) string        { return tenantKey(tenant, "dim", dim) }
+func termsKey(tenant, scope, bucket string) string {
+	return tenantKey(tenant, "terms", scope, bucket)
+}
+
+// idsKey holds the ids remembered in one dedupe period (now / horizon).
+func idsKey(tenant string, period int64) string {
+	return tenantKey(tenant, "ids", strconv.FormatInt(period, 10))
+}
+
+// ConversionMember names a referral conversion in the tenant's
+// conversions set.
+func ConversionMember(customer, code string) string { return customer + "\t" + code }
+
+// admitLua admits dimension values into a tenant's set until the cap is
+// reached; a value's answer never changes once given, since the set only
+// grows.
+const admitLua = `
+local cap = tonumber(ARGV[1])
+local out = {}
+for i = 2, #ARGV do
+  local v = ARGV[i]
+  if redis.call('SISMEMBER', KEYS[1], v) == 1 then
+    out[#out + 1] = 1
+  elseif redis.call('SCARD', KEYS[1]) < cap then
+    redis.call('SADD', KEYS[1], v)
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out`
+
+// undirtyLua clears dirty scopes whose seq did not move since publishing.
+const undirtyLua = `
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then redis.call('HDEL', KEYS[1], ARGV[i]) end
+end
+return 0`
+
+// Admit decides for each value of dimension dim whether it gets its own
+// scope (true) or goes to <dim>=__other__ because the tenant already has
+// limit values of dim.
+func (s *Store) Admit(ctx context.Context, tenant, dim string, values []string, limit int) ([]bool, error) {
+	args := make([]any, 0, len(values)+1)
+	args = append(args, limit)
+	for _, v := range values {
+		args = append(args, v)
+	}
+	res, err := s.admit.Run(ctx, s.rdb, []string{dimKey(tenant, dim)}, args...).Int64Slice()
+	if err != nil {
+		return nil, fmt.Errorf("admitting %s values of tenant %s: %w", dim, tenant, err)
+	}
+	out := make([]bool, len(res))
+	for i, v := range res {
+		out[i] = v == 1
+	}
+	return out, nil
+}
+
+// AddTenant records a tenant in the set the sweeper and publisher walk.
+func (s *Store) AddTenant(ctx context.Context, tenant string) error {
+	return s.rdb.SAdd(ctx, TenantsKey, tenant).Err()
+}
+
+// Tenants lists the tenants seen.
+func (s *Store) Tenants(ctx context.Context) ([]string, error) {
+	return s.rdb.SMembers(ctx, TenantsKey).Result()
+}
+
+// Dirty returns the scopes of a tenant changed since last published, with
+// their seq.
+func (s *Store) Dirty(ctx context.Context, tenant string) (map[string]string, error) {
+	return s.rdb.HGetAll(ctx, dirtyKey(tenant)).Result()
+}
+
+// Undirty clears published scopes whose seq has not moved since.
+func (s *Store) Undirty(ctx context.Context, tenant string, published map[string]string) error {
+	if len(published) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(published))
+	for sc, seq := range published {
+		args = append(args, sc, seq)
+	}
+	return s.undirty.Run(ctx, s.rdb, []string{dirtyKey(tenant)}, args...).Err()
+}
+
+// Scopes lists the scopes a tenant has data in.
+func (s *Store) Scopes(ctx context.Context, tenant string) ([]string, error) {
+	return s.rdb.SMembers(ctx, ScopesKey(tenant)).Result()
+}
