@@ -25,6 +25,9 @@ import (
 type process struct {
 	cmd  *exec.Cmd
 	base string
+	port int
+	log  string        // path of its log file
+	done chan struct{} // closed once it has exited
 }
 
 func buildAggregator(t *testing.T) string {
@@ -37,14 +40,28 @@ func buildAggregator(t *testing.T) string {
 
 func startProcess(t *testing.T, bin, name string, env []string) *process {
 	t.Helper()
-	port := testenv.FreePort(t)
+	p, ok := tryStartProcess(t, bin, name, env, testenv.FreePort(t))
+	require.True(t, ok, "%s did not start; log in %s", name, p.log)
+	return p
+}
+
+// tryStartProcess starts the binary on port and waits for it to answer;
+// false when it exits or does not answer in time.
+func tryStartProcess(t *testing.T, bin, name string, env []string, port int) (*process, bool) {
+	t.Helper()
 	log, err := os.Create(filepath.Join(t.TempDir(), name+".log"))
 	require.NoError(t, err)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), append(env, fmt.Sprintf("CXPULSE_HTTP_ADDR=127.0.0.1:%d", port))...)
 	cmd.Stdout, cmd.Stderr = log, log
 	require.NoError(t, cmd.Start())
-	p := &process{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port)}
+	p := &process{cmd: cmd, base: fmt.Sprintf("http://127.0.0.1:%d", port), port: port, log: log.Name()}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	p.done = exited
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() { // the end of its log, to see why
@@ -53,22 +70,24 @@ func startProcess(t *testing.T, bin, name string, env []string) *process {
 			t.Logf("last lines of %s:\n%s", name, strings.Join(lines[max(0, len(lines)-25):], "\n"))
 		}
 	})
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(p.base + "/healthz")
-		if err != nil {
-			return false
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-exited:
+			return p, false
+		default:
 		}
-		_ = resp.Body.Close()
-		return true
-	}, 20*time.Second, 20*time.Millisecond, "%s did not start; log in %s", name, log.Name())
-	return p
+		resp, err := http.Get(p.base + "/healthz")
+		if err == nil {
+			_ = resp.Body.Close()
+			return p, true
+		}
+	}
+	return p, false
 }
 
 func (p *process) kill() {
-	if p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Signal(syscall.SIGKILL)
-		_ = p.cmd.Wait()
-	}
+	_ = p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
 }
 
 // TestCrashSafety SIGKILLs the aggregator at random instants while 100k

@@ -1,11 +1,15 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -27,10 +31,21 @@ type PartitionStatus struct {
 	Halted        string `json:"halted,omitempty"`
 }
 
+// TenantProblem is a tenant whose outputs are not published, or whose
+// windows are not swept, and why.
+type TenantProblem struct {
+	Tenant  string    `json:"tenant"`
+	Stage   string    `json:"stage"`
+	Problem string    `json:"problem"`
+	Since   time.Time `json:"since"`
+}
+
 // Status is the answer of /v1/status.
 type Status struct {
 	Partitions []PartitionStatus `json:"partitions"`
 	Lag        int64             `json:"lag"`
+	// Tenants lists the tenants skipped by the publisher or the sweeper.
+	Tenants []TenantProblem `json:"tenant_problems,omitempty"`
 }
 
 func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
@@ -93,6 +108,17 @@ func (s *Server) Status(ctx context.Context) (Status, error) {
 	if len(st.Partitions) == 0 {
 		return Status{}, errors.New("no input partitions found")
 	}
+	problems, err := s.store.TenantProblems(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	for k, p := range problems {
+		tenant, _, _ := strings.Cut(k, "\x00")
+		st.Tenants = append(st.Tenants, TenantProblem{Tenant: tenant, Stage: p.Stage, Problem: p.Problem, Since: time.UnixMilli(p.Since).UTC()})
+	}
+	slices.SortFunc(st.Tenants, func(a, b TenantProblem) int {
+		return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.Stage, b.Stage))
+	})
 	s.lag.Set(float64(st.Lag))
 	return st, nil
 }

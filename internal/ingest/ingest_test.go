@@ -269,6 +269,7 @@ func TestErrorPaths(t *testing.T) {
 		{"malformed single", acmeWriter, "application/json", []byte(`{"id":`), 400, "", "malformed JSON"},
 		{"empty body", acmeWriter, "application/json", nil, 400, "", "no events"},
 		{"currency mismatch", acmeWriter, "application/json", purchase("USD"), 400, "purchase.currency", "USD is not the reporting currency EUR of tenant acme"},
+		{"amount too large", acmeWriter, "application/json", []byte(strings.Replace(string(purchase("EUR")), "12.5", "1e305", 1)), 400, "purchase.amount", "1e+305 is more than the largest allowed, 1e+11"},
 		{"unknown tenant", acmeWriter, "application/json", []byte(surveyJSON("u-1", "acme", 9)[:0] + `{"id":"u-1","type":"survey.response","tenant":"initech","occurred_at":"2026-11-20T10:00:00Z","survey":{"metric":"nps","score":1}}`), 403, "tenant", "not initech"},
 		{"one bad event spoils the batch", acmeWriter, "application/json", []byte("[" + surveyJSON("ok-1", "acme", 9) + "," + surveyJSON("bad-1", "acme", 12) + "]"), 400, "survey.score", "12 is outside 0-10 for nps"},
 	} {

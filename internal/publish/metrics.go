@@ -8,6 +8,8 @@ type metrics struct {
 	customersSwept prometheus.Counter
 	alertSends     *prometheus.CounterVec
 	published      prometheus.Counter
+	// tenantFailures counts the tenants skipped at a stage, per round.
+	tenantFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -24,7 +26,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		published: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cxpulse_scores_published_total", Help: "Score snapshots written to cx.scores.",
 		}),
+		tenantFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxpulse_tenant_failures_total", Help: "Tenants skipped in a publishing or sweeping round because their work failed (the reason is in /v1/status).",
+		}, []string{"stage"}),
 	}
-	reg.MustRegister(m.swept, m.customersSwept, m.alertSends, m.published)
+	reg.MustRegister(m.swept, m.customersSwept, m.alertSends, m.published, m.tenantFailures)
 	return m
 }

@@ -148,34 +148,30 @@ func (p *Publisher) publishLoop(ctx context.Context) error {
 			continue // another instance publishes
 		}
 		if err := p.PublishOnce(ctx); err != nil && ctx.Err() == nil {
-			p.log.Warn("publishing", zap.Error(err))
+			p.log.Warn("publishing", zap.String("error", problemSummary(err)))
 		}
 	}
 }
 
 // PublishOnce publishes every tenant's dirty scopes and outbox once, and
-// evaluates the alerts of the changed scopes and of live alerts.
+// evaluates the alerts of the changed scopes and of live alerts. A tenant
+// that fails is skipped, loudly, and the others are published.
 func (p *Publisher) PublishOnce(ctx context.Context) error {
-	tenants, err := p.store.Tenants(ctx)
+	return p.eachTenant(ctx, stagePublishing, p.publishTenant)
+}
+
+func (p *Publisher) publishTenant(ctx context.Context, t string) error {
+	if err := p.parts.Letters.PublishOutbox(ctx, p.store, t); err != nil {
+		return err
+	}
+	dirty, err := p.store.Dirty(ctx, t)
 	if err != nil {
 		return err
 	}
-	for _, t := range tenants {
-		if err := p.parts.Letters.PublishOutbox(ctx, p.store, t); err != nil {
-			return err
-		}
-		dirty, err := p.store.Dirty(ctx, t)
-		if err != nil {
-			return err
-		}
-		if err := p.EvaluateAlerts(ctx, t, slices.Collect(maps.Keys(dirty))); err != nil {
-			return err
-		}
-		if err := p.publishScores(ctx, t, dirty); err != nil {
-			return err
-		}
+	if err := p.EvaluateAlerts(ctx, t, slices.Collect(maps.Keys(dirty))); err != nil {
+		return err
 	}
-	return nil
+	return p.publishScores(ctx, t, dirty)
 }
 
 // publishScores publishes the dirty scopes of a tenant (as read by the

@@ -19,41 +19,37 @@ func (p *Publisher) sweepLoop(ctx context.Context) error {
 		case <-t.C:
 		}
 		if err := p.SweepOnce(ctx); err != nil && ctx.Err() == nil {
-			p.log.Warn("sweeping", zap.Error(err))
+			p.log.Warn("sweeping", zap.String("error", problemSummary(err)))
 		}
 	}
 }
 
-// SweepOnce sweeps every tenant at the current time.
+// SweepOnce sweeps every tenant at the current time. A tenant that fails
+// is skipped, loudly, and the others are swept.
 func (p *Publisher) SweepOnce(ctx context.Context) error {
-	tenants, err := p.store.Tenants(ctx)
-	if err != nil {
+	now := p.now()
+	return p.eachTenant(ctx, stageSweeping, func(ctx context.Context, t string) error { return p.sweepTenant(ctx, t, now) })
+}
+
+func (p *Publisher) sweepTenant(ctx context.Context, t string, now time.Time) error {
+	// Views a crash left behind their counters are rewritten first.
+	if err := p.store.RepairViews(ctx, t, now); err != nil {
 		return err
 	}
-	now := p.now()
-	for _, t := range tenants {
-		// Views a crash left behind their counters are rewritten first.
-		if err := p.store.RepairViews(ctx, t, now); err != nil {
+	for {
+		n, err := p.store.Sweep(ctx, t, now, sweepLimit)
+		if err != nil {
 			return err
 		}
-		for {
-			n, err := p.store.Sweep(ctx, t, now, sweepLimit)
-			if err != nil {
-				return err
-			}
-			p.metrics.swept.Add(float64(n))
-			if n < sweepLimit {
-				break
-			}
-		}
-		if err := p.sweepCustomers(ctx, t, now); err != nil {
-			return err
-		}
-		if err := p.store.SweepThemes(ctx, t, now); err != nil {
-			return err
+		p.metrics.swept.Add(float64(n))
+		if n < sweepLimit {
+			break
 		}
 	}
-	return nil
+	if err := p.sweepCustomers(ctx, t, now); err != nil {
+		return err
+	}
+	return p.store.SweepThemes(ctx, t, now)
 }
 
 // sweepCustomers looks again at the customers of a tenant whose inactivity

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"math"
 	"slices"
 	"strconv"
 )
@@ -32,11 +33,13 @@ func (s *Stat) Text() string {
 // computed from its totals, the customers active now and those retained
 // through the window: always the same stats in the same order.
 func AppendWindow(out []Stat, t *Counters, active, retained int64) []Stat {
+	// A value that is not finite (only corrupt counters give one) is
+	// undefined: it is never stored or published.
 	count := func(name string, v float64) {
-		out = append(out, Stat{Name: name, Value: v, Defined: true, Count: true})
+		out = append(out, Stat{Name: name, Value: v, Defined: finite(v), Count: true})
 	}
 	value := func(name string, defined bool, v float64) {
-		out = append(out, Stat{Name: name, Value: v, Defined: defined})
+		out = append(out, Stat{Name: name, Value: v, Defined: defined && finite(v)})
 	}
 	ratio := func(name string, num, den, scale float64) {
 		if den > 0 {
@@ -104,6 +107,8 @@ func AppendWindow(out []Stat, t *Counters, active, retained int64) []Stat {
 	}
 	return out
 }
+
+func finite(v float64) bool { return !math.IsInf(v, 0) && !math.IsNaN(v) }
 
 // Names lists every public stat of a window, in AppendWindow order.
 func Names() []string {

@@ -305,3 +305,56 @@ func (s *Store) ConversionsByReferrer(ctx context.Context, tenant string, since 
 	}
 	return byReferrer, nil
 }
+
+// problemsKey holds, per tenant, what keeps its outputs from being
+// published or its windows from being swept.
+const problemsKey = prefix + "problems"
+
+// TenantProblem is why a tenant's outputs are not published or its
+// windows not swept.
+type TenantProblem struct {
+	Stage   string `json:"stage"` // "publishing" or "sweeping"
+	Problem string `json:"problem"`
+	Since   int64  `json:"since"` // unix ms
+}
+
+// TenantProblems returns the recorded tenant problems by tenant and stage
+// (tenant \x00 stage → problem).
+func (s *Store) TenantProblems(ctx context.Context) (map[string]TenantProblem, error) {
+	raw, err := s.rdb.HGetAll(ctx, problemsKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading tenant problems: %w", err)
+	}
+	out := make(map[string]TenantProblem, len(raw))
+	for k, v := range raw {
+		var p TenantProblem
+		if err := json.Unmarshal([]byte(v), &p); err != nil {
+			return nil, fmt.Errorf("tenant problem %q: %w", k, err)
+		}
+		out[k] = p
+	}
+	return out, nil
+}
+
+// ProblemField names a tenant's problem at one stage in TenantProblems.
+func ProblemField(tenant, stage string) string { return tenant + "\x00" + stage }
+
+// SetTenantProblem records a tenant's problem at one stage.
+func (s *Store) SetTenantProblem(ctx context.Context, tenant string, p TenantProblem) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding the problem of %s: %w", tenant, err)
+	}
+	if err := s.rdb.HSet(ctx, problemsKey, ProblemField(tenant, p.Stage), b).Err(); err != nil {
+		return fmt.Errorf("recording the problem of %s: %w", tenant, err)
+	}
+	return nil
+}
+
+// ClearTenantProblem forgets a tenant's problem at one stage.
+func (s *Store) ClearTenantProblem(ctx context.Context, tenant, stage string) error {
+	if err := s.rdb.HDel(ctx, problemsKey, ProblemField(tenant, stage)).Err(); err != nil {
+		return fmt.Errorf("clearing the problem of %s: %w", tenant, err)
+	}
+	return nil
+}

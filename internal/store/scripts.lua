@@ -107,11 +107,18 @@ local touched = {}
 -- windows and, per window, its name, new packed totals and the customers
 -- retained through it (active in a spell that began before the window's
 -- first bucket). A scope seen for the first time returns every window, so
--- its view gets every count (as 0). The caller writes the views.
+-- its view gets every count (as 0); so does a scope whose view is still
+-- pending from an earlier call (its writer died before writing it), so
+-- that this view write carries that call's changes too. The caller writes
+-- the views.
 local function flush(skeys, akeys, names, dirty, pending, windows, now)
   local out, marks = {#order}, {}
-  for _, i in ipairs(order) do
-    local all = touched[i] or redis.call('HEXISTS', skeys[i], 'v') == 0
+  local scopeNames = {}
+  for k, i in ipairs(order) do scopeNames[k] = names[i] end
+  local behind = {}
+  if #scopeNames > 0 then behind = hmget(pending, scopeNames) end
+  for k, i in ipairs(order) do
+    local all = touched[i] or behind[k] or redis.call('HEXISTS', skeys[i], 'v') == 0
     local fields, ws = {}, {}
     for _, w in ipairs(windows) do
       if acc[i][w.name] or all then

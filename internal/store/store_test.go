@@ -325,3 +325,55 @@ func TestSweepForgetsEveryOldIDPeriod(t *testing.T) {
 		require.Equal(t, want, n, "period %d (now is %d)", p, period(now))
 	}
 }
+
+// TestViewAfterACrashBetweenScriptAndView: a slice's script runs and the
+// instance dies before writing the view (its 1h window changed); the next
+// slice of the scope changes only the 24h window. The view written then
+// must carry the 1h change too, on this instance and on one that wrote the
+// view before the crash (its cached base is still the view in Redis).
+func TestViewAfterACrashBetweenScriptAndView(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cached bool // the writing instance wrote the view before the crash
+	}{{"fresh instance", false}, {"instance with a cached view", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s1, rdb := newStoreWith(t, "1h,24h")
+			ctx := t.Context()
+			now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+			w1h, w24h := s1.Windows()[0], s1.Windows()[1]
+			var seq sequence
+			recent, old := now.Add(-10*time.Minute), now.Add(-5*time.Hour)
+			both := func(at time.Time, c stats.Counters) []store.Delta {
+				d := []store.Delta{{Scope: "store=1", Window: 1, Bucket: w24h.Index(at), Counters: c}}
+				if w1h.Holds(w1h.Index(at), now) {
+					d = append(d, store.Delta{Scope: "store=1", Window: 0, Bucket: w1h.Index(at), Counters: c})
+				}
+				return d
+			}
+			writer := s1
+			if tc.cached {
+				seq.apply(t, s1, &store.Slice{Tenant: "acme", Now: now, Deltas: both(recent, nps(10))})
+			} else {
+				writer = store.New(rdb, s1.Windows(), 24*time.Hour)
+			}
+			// The crashed instance: script only.
+			sl := &store.Slice{Tenant: "acme", Now: now, Deltas: both(recent, nps(3)),
+				Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: seq.offset, End: seq.offset + 1}}}
+			seq.offset++
+			res, err := store.New(rdb, s1.Windows(), 24*time.Hour).ApplyScript(ctx, sl)
+			require.NoError(t, err)
+			require.Equal(t, store.Applied, res.Outcome)
+			// The next slice: an event five hours old, in 24h only.
+			seq.apply(t, writer, &store.Slice{Tenant: "acme", Now: now, Deltas: both(old, nps(9))})
+			v, err := writer.View(ctx, "acme", "store=1")
+			require.NoError(t, err)
+			n1h, n24h := 1, 2
+			if tc.cached {
+				n1h, n24h = 2, 3
+			}
+			require.Equal(t, fmt.Sprint(n1h), v["1h:nps_responses"], "1h holds the crashed slice's response")
+			require.Equal(t, "1", v["1h:nps_detractors"])
+			require.Equal(t, fmt.Sprint(n24h), v["24h:nps_responses"])
+		})
+	}
+}

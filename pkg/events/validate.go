@@ -22,6 +22,13 @@ const (
 	MaxCategoryLen   = 128
 	MaxReferralCode  = 128
 	currencyCodeSize = 3
+	// MaxAmount is the largest purchase amount, in the currency: room for
+	// a purchase in currencies of small units (rials, won), and counted
+	// exactly to 1/10000.
+	MaxAmount = 1e11
+	// MaxSeconds is the largest first_response_seconds or handle_seconds
+	// (about 31 years).
+	MaxSeconds = 1e9
 )
 
 // Problem is one reason an event is invalid: the JSON path of the field and
@@ -194,14 +201,14 @@ func (t *Ticket) validate(ps *problems, typ Type) {
 		case typ != TypeTicketResolved:
 			ps.add(d.field, "only allowed on ticket.resolved")
 		default:
-			checkAmount(ps, d.field, *d.v)
+			checkNumber(ps, d.field, *d.v, MaxSeconds)
 		}
 	}
 }
 
 func (p *Purchase) validate(ps *problems, typ Type) {
 	checkText(ps, "purchase.order_id", p.OrderID, MaxIDLen, true)
-	checkAmount(ps, "purchase.amount", p.Amount)
+	checkNumber(ps, "purchase.amount", p.Amount, MaxAmount)
 	if p.Currency != "" && !ValidCurrency(p.Currency) {
 		ps.add("purchase.currency", "%q is not an ISO 4217 code (three capital letters)", p.Currency)
 	}
@@ -273,12 +280,16 @@ func checkText(ps *problems, field, s string, max int, required bool) {
 	}
 }
 
-func checkAmount(ps *problems, field string, v float64) {
+// checkNumber checks a summed quantity: finite, from 0 to max, so that no
+// sum or sum of squares of it can overflow.
+func checkNumber(ps *problems, field string, v, max float64) {
 	switch {
 	case math.IsNaN(v) || math.IsInf(v, 0):
 		ps.add(field, "must be a finite number")
 	case v < 0:
 		ps.add(field, "%v must be 0 or more", v)
+	case v > max:
+		ps.add(field, "%v is more than the largest allowed, %v", v, max)
 	}
 }
 

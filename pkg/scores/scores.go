@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -30,7 +31,7 @@ func Key(tenant, scope string) string {
 }
 
 // FromHash turns the fields of a view hash into Scores. Fields that are not
-// numbers are skipped.
+// finite numbers are skipped.
 func FromHash(tenant, scope string, fields map[string]string) Scores {
 	s := Scores{Tenant: tenant, Scope: scope, Windows: map[string]map[string]float64{}}
 	for k, v := range fields {
@@ -47,7 +48,7 @@ func FromHash(tenant, scope string, fields map[string]string) Scores {
 			continue
 		}
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil {
+		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			continue
 		}
 		if s.Windows[w] == nil {

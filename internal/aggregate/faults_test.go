@@ -1,0 +1,100 @@
+package aggregate_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/api"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
+)
+
+// metricValue returns the value of the first /metrics sample whose line
+// starts with series (name and labels), and whether there is one.
+func metricValue(t *testing.T, base, series string) (string, bool) {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			return rest, true
+		}
+	}
+	return "", false
+}
+
+// latestScores returns the newest cx.scores snapshot of each key.
+func latestScores(t *testing.T, broker string) map[string]scores.Scores {
+	t.Helper()
+	out := map[string]scores.Scores{}
+	n := int(testenv.Count(t, broker, "cx.scores"))
+	for _, r := range testenv.Consume(t, broker, "cx.scores", n) {
+		var s scores.Scores
+		require.NoError(t, json.Unmarshal(r.Value, &s))
+		if s.Seq >= out[string(r.Key)].Seq {
+			out[string(r.Key)] = s
+		}
+	}
+	return out
+}
+
+// TestOneTenantNeverStopsAnother: a purchase too large to sum is refused
+// by name; a tenant whose outputs cannot be built (its stored counters
+// corrupt) is skipped loudly — logged, counted, listed in /v1/status —
+// while the other tenant's scores are still published.
+func TestOneTenantNeverStopsAnother(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 2, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_EMIT_INTERVAL": "1h"}, newClock(now))
+	huge := events.Event{ID: "p-huge", Type: events.TypePurchaseCompleted, Tenant: "evil", OccurredAt: now.Add(-time.Minute),
+		CustomerID: "c-1", Purchase: &events.Purchase{OrderID: "o-1", Amount: 1e305}}
+	sources := produce(t, broker, []msg{eventMsg(survey("e-1", "evil", "s1", 3, now.Add(-time.Minute))),
+		eventMsg(survey("g-1", "good", "s1", 9, now.Add(-time.Minute))), eventMsg(huge)})
+	waitApplied(t, in.base)
+	letters := waitDeadLetters(t, broker, 1)
+	require.Equal(t, "invalid_event", letters[sources[2]])
+	require.NoError(t, in.agg.PublishOnce(t.Context()))
+
+	// One of evil's hourly buckets turns unreadable (the alert evaluation
+	// reads it); both tenants get a new event.
+	bucket := fmt.Sprintf("24h:%d", now.Add(-10*time.Hour).Unix()/3600)
+	require.NoError(t, rdb.HSet(t.Context(), "cxpulse:{evil}:s:all", bucket, "\xc1 not counters").Err())
+	produce(t, broker, []msg{eventMsg(survey("e-2", "evil", "s1", 4, now.Add(-time.Minute))),
+		eventMsg(survey("g-2", "good", "s1", 10, now.Add(-time.Minute)))})
+	waitApplied(t, in.base)
+	err := in.agg.PublishOnce(t.Context())
+	require.ErrorContains(t, err, "tenant evil")
+	require.NotContains(t, err.Error(), "tenant good")
+
+	got := latestScores(t, broker)
+	require.EqualValues(t, 2, got["good/all"].Windows["24h"]["nps_responses"], "good's scores are published")
+	var st api.Status
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/status", &st))
+	require.Len(t, st.Tenants, 1)
+	require.Equal(t, "evil", st.Tenants[0].Tenant)
+	require.Equal(t, "publishing", st.Tenants[0].Stage)
+	require.Contains(t, st.Tenants[0].Problem, bucket)
+	v, ok := metricValue(t, in.base, `cxpulse_tenant_failures_total{stage="publishing"}`)
+	require.True(t, ok)
+	require.NotEqual(t, "0", v)
+
+	// Repaired, the tenant is published again and its problem cleared.
+	require.NoError(t, rdb.HDel(t.Context(), "cxpulse:{evil}:s:all", bucket).Err())
+	require.NoError(t, in.agg.PublishOnce(t.Context()))
+	st = api.Status{}
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/status", &st))
+	require.Empty(t, st.Tenants)
+}
