@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/testenv"
@@ -97,4 +98,41 @@ func TestOneTenantNeverStopsAnother(t *testing.T) {
 	st = api.Status{}
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/status", &st))
 	require.Empty(t, st.Tenants)
+}
+
+// TestHugePoisonMessageMovesOn: a message too large to dead-letter whole
+// (with its headers it exceeds the broker's limit) is written truncated,
+// with headers saying so, and the valid events behind it on the same
+// partition are counted.
+func TestHugePoisonMessageMovesOn(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	_, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, newClock(now))
+	poison := make([]byte, 1_048_420) // fits kfake's 1,048,588-byte batch limit; with headers it would not
+	for i := range poison {
+		poison[i] = 'x'
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ProducerBatchMaxBytes(2<<20), kgo.RequiredAcks(kgo.AllISRAcks()))
+	require.NoError(t, err)
+	defer cl.Close()
+	require.NoError(t, cl.ProduceSync(t.Context(), &kgo.Record{Topic: "cx.surveys", Key: []byte("acme/x"), Value: poison}).FirstErr())
+	produce(t, broker, []msg{eventMsg(survey("a-1", "acme", "s1", 9, now.Add(-time.Minute))),
+		eventMsg(survey("a-2", "acme", "s1", 2, now.Add(-time.Minute)))})
+	waitApplied(t, in.base)
+
+	var got scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores", &got))
+	require.EqualValues(t, 2, got.Windows["1h"]["nps_responses"])
+	recs := testenv.Consume(t, broker, "cx.deadletter", 1)
+	h := map[string]string{}
+	for _, hd := range recs[0].Headers {
+		h[hd.Key] = string(hd.Value)
+	}
+	require.Equal(t, "malformed_json", h["cxpulse-error"])
+	require.Equal(t, "true", h["cxpulse-truncated"])
+	require.Equal(t, "1048420", h["cxpulse-original-size"])
+	require.Equal(t, "cx.surveys/0/0", h["cxpulse-source"])
+	require.Less(t, len(recs[0].Value), len(poison))
+	require.Equal(t, poison[:len(recs[0].Value)], recs[0].Value, "the head of the original bytes")
 }

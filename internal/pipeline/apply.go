@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cxpulse/cxpulse/internal/claims"
+	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/retry"
 	"github.com/cxpulse/cxpulse/internal/store"
 )
@@ -76,6 +78,13 @@ func (p *Pipeline) applyBatches(ctx context.Context, reqs []*batch) {
 			}
 			return
 		}
+		if permanent(err) {
+			// Retrying cannot mend it: the partitions halt, loudly.
+			for _, r := range reqs {
+				r.done <- &haltError{reason: err.Error()}
+			}
+			return
+		}
 		p.log.Warn("applying batches; will retry", zap.Int("batches", len(reqs)), zap.Error(err))
 		retry.Wait(ctx, n) // an ended ctx answers every request below
 		kept := reqs[:0]
@@ -91,6 +100,13 @@ func (p *Pipeline) applyBatches(ctx context.Context, reqs []*batch) {
 		}
 		reqs = kept
 	}
+}
+
+// permanent reports whether applying failed in a way retrying cannot
+// mend.
+func permanent(err error) bool {
+	var perm *deadletter.PermanentError
+	return errors.As(err, &perm)
 }
 
 // processBatches applies fetched batches of several partitions: dead

@@ -18,6 +18,12 @@ import (
 
 var errFenced = errors.New("partition taken over by a newer claim")
 
+// haltError stops work on a partition, loudly, until the next generation
+// or a restart tries it again.
+type haltError struct{ reason string }
+
+func (e *haltError) Error() string { return e.reason }
+
 // consume runs the consumer-group loop: each generation's partitions are
 // worked on until the group rebalances.
 func (p *Pipeline) consume(ctx context.Context) error {
@@ -81,6 +87,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 			return
 		}
 	}
+	p.unhalt(tp) // a halt is decided anew by every claim
 	first, err := p.logStart(ctx, topic, id)
 	for n := 0; err != nil; n++ {
 		log.Warn("reading log start offset", zap.Error(err))
@@ -132,8 +139,13 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		b := inflight
 		inflight = nil
 		if err != nil {
-			if errors.Is(err, errFenced) {
+			var halt *haltError
+			switch {
+			case errors.Is(err, errFenced):
 				log.Warn("partition fenced by a newer claim; stopping work on it")
+			case errors.As(err, &halt):
+				log.Error("partition halted", zap.String("reason", halt.reason))
+				p.halt(tp, halt.reason)
 			}
 			return false
 		}

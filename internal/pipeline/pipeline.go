@@ -155,6 +155,15 @@ func (p *Pipeline) halt(partition, reason string) {
 	p.metrics.halted.WithLabelValues(partition).Set(1)
 }
 
+func (p *Pipeline) unhalt(partition string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.halted[partition]; ok {
+		delete(p.halted, partition)
+		p.metrics.halted.WithLabelValues(partition).Set(0)
+	}
+}
+
 type metrics struct {
 	consumed      *prometheus.CounterVec
 	applied       prometheus.Counter
@@ -196,7 +205,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
 		halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "cxpulse_partition_halted", Help: "1 for a partition halted because its resume offset was deleted by retention.",
+			Name: "cxpulse_partition_halted", Help: "1 for a partition this instance halted rather than skip or lose data (the reason is in /v1/status and /readyz).",
 		}, []string{"partition"}),
 	}
 	reg.MustRegister(m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
