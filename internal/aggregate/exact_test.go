@@ -17,7 +17,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/aggregate"
 	"github.com/cxpulse/cxpulse/internal/api"
-	"github.com/cxpulse/cxpulse/internal/pipeline"
+	"github.com/cxpulse/cxpulse/internal/scopes"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
@@ -214,7 +214,7 @@ func exactCounts(t *testing.T, env map[string]string) {
 		admitted := map[string]bool{}
 		for _, s := range scopeList.Scopes {
 			v := strings.TrimPrefix(s, "store=")
-			if v != pipeline.Other {
+			if v != scopes.Other {
 				admitted[v] = true
 			}
 		}
@@ -225,7 +225,7 @@ func exactCounts(t *testing.T, env map[string]string) {
 			for _, d := range []string{"store", "region", "channel", "product", "agent"} {
 				if v, ok := ev.Dims[d]; ok {
 					if d == "store" && !admitted[v] {
-						v = pipeline.Other
+						v = scopes.Other
 					}
 					out = append(out, d+"="+v)
 				}

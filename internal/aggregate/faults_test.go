@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -135,4 +136,97 @@ func TestHugePoisonMessageMovesOn(t *testing.T) {
 	require.Equal(t, "cx.surveys/0/0", h["cxpulse-source"])
 	require.Less(t, len(recs[0].Value), len(poison))
 	require.Equal(t, poison[:len(recs[0].Value)], recs[0].Value, "the head of the original bytes")
+}
+
+// haltedLoudly waits until base's /readyz answers 503 naming want, then
+// checks that /v1/status and the metric show partition halted with it.
+func haltedLoudly(t *testing.T, base, partition, want string) api.PartitionStatus {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(string(b), want)
+	}, 60*time.Second, 50*time.Millisecond, "/readyz does not report %q", want)
+	var st api.Status
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/status", &st))
+	var ps api.PartitionStatus
+	for _, p := range st.Partitions {
+		if fmt.Sprintf("%s/%d", p.Topic, p.Partition) == partition {
+			ps = p
+		}
+	}
+	require.Contains(t, ps.Halted, want, "/v1/status of %s", partition)
+	v, ok := metricValue(t, base, fmt.Sprintf(`cxpulse_partition_halted{partition=%q}`, partition))
+	require.True(t, ok)
+	require.Equal(t, "1", v)
+	return ps
+}
+
+// TestRetentionWhileRunning: the aggregator pauses (SIGSTOP, shorter than
+// the session timeout) while retention deletes offsets it has not read;
+// resumed, it halts the partition naming the deleted range instead of
+// skipping to the log start.
+func TestRetentionWhileRunning(t *testing.T) {
+	now := time.Now()
+	bin := buildAggregator(t)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	_, redisAddr := testenv.Redis(t)
+	p := startProcess(t, bin, "a", []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr,
+		"CXPULSE_INSECURE_NO_AUTH=1", "CXPULSE_GROUP_ID=ret", "CXPULSE_LOG_FORMAT=json"})
+	batch := func(from, n int) []msg {
+		var out []msg
+		for i := from; i < from+n; i++ {
+			out = append(out, eventMsg(survey(fmt.Sprintf("r%d", i), "acme", "s1", 9, now.Add(-time.Minute))))
+		}
+		return out
+	}
+	produce(t, broker, batch(0, 1300))
+	waitApplied(t, p.base)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGSTOP))
+	// The fetch it had pending runs out (its 250 ms wait) before anything
+	// new is produced: what follows is not on its way to it already.
+	time.Sleep(time.Second)
+	produce(t, broker, batch(1300, 2000))
+	testenv.DeleteRecords(t, broker, "cx.surveys", 0, 3300)
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGCONT))
+
+	ps := haltedLoudly(t, p.base, "cx.surveys/0", "deleted by retention")
+	require.Contains(t, ps.Halted, "1300")
+	require.EqualValues(t, 1300, ps.AppliedOffset)
+	var st api.Status
+	require.Equal(t, http.StatusOK, getJSON(t, p.base+"/v1/status", &st))
+	require.EqualValues(t, 2000, st.Lag, "the deleted messages count as not applied")
+	var got scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, p.base+"/v1/tenants/acme/scores", &got))
+	require.EqualValues(t, 1300, got.Windows["1h"]["nps_responses"])
+}
+
+// TestTopicRecreated: an input topic deleted and recreated under a running
+// aggregator halts its partition, loudly, rather than skipping the new
+// log's messages below the old offset; /v1/status names the problem.
+func TestTopicRecreated(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	_, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, newClock(now))
+	var old, fresh []msg
+	for i := range 100 {
+		old = append(old, eventMsg(survey(fmt.Sprintf("o%d", i), "acme", "s1", 9, now.Add(-time.Minute))))
+	}
+	for i := range 20 {
+		fresh = append(fresh, eventMsg(survey(fmt.Sprintf("n%d", i), "acme", "s1", 3, now.Add(-time.Minute))))
+	}
+	produce(t, broker, old)
+	waitApplied(t, in.base)
+	testenv.RecreateTopic(t, broker, "cx.surveys", 1)
+	produce(t, broker, fresh)
+
+	ps := haltedLoudly(t, in.base, "cx.surveys/0", "recreated")
+	require.EqualValues(t, 100, ps.AppliedOffset)
+	require.EqualValues(t, 20, ps.HighWatermark)
+	require.Contains(t, ps.Problem, "below the applied offset 100")
 }

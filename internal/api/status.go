@@ -29,6 +29,9 @@ type PartitionStatus struct {
 	AppliedOffset int64  `json:"applied_offset"`
 	HighWatermark int64  `json:"high_watermark"`
 	Halted        string `json:"halted,omitempty"`
+	// Problem says what is wrong with the partition as the group sees it,
+	// such as a log that ends below the applied offset.
+	Problem string `json:"problem,omitempty"`
 }
 
 // TenantProblem is a tenant whose outputs are not published, or whose
@@ -96,8 +99,14 @@ func (s *Server) Status(ctx context.Context) (Status, error) {
 			if !ok {
 				applied = p.FirstOffset
 			}
-			st.Partitions = append(st.Partitions, PartitionStatus{Topic: topic, Partition: p.Partition,
-				AppliedOffset: applied, HighWatermark: p.LastOffset, Halted: halted[name]})
+			ps := PartitionStatus{Topic: topic, Partition: p.Partition,
+				AppliedOffset: applied, HighWatermark: p.LastOffset, Halted: halted[name]}
+			if p.LastOffset < applied {
+				// Not a lag of 0: the log was replaced or truncated.
+				ps.Problem = fmt.Sprintf("the log ends at %d, below the applied offset %d: the topic was deleted and recreated, or truncated",
+					p.LastOffset, applied)
+			}
+			st.Partitions = append(st.Partitions, ps)
 			st.Lag += max(0, p.LastOffset-applied)
 		}
 	}

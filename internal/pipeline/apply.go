@@ -184,11 +184,11 @@ func (p *Pipeline) applyTenant(ctx context.Context, tenant string, items []*item
 	for i, it := range items {
 		dims[i] = it.ev.Dims
 	}
-	if err := p.scoper.resolve(ctx, tenant, dims); err != nil {
+	if err := p.scoper.Resolve(ctx, tenant, dims); err != nil {
 		return "", err
 	}
 	for _, it := range items {
-		it.scopes = p.scoper.scopes(tenant, it.ev.Dims)
+		it.scopes = p.scoper.Scopes(tenant, it.ev.Dims)
 	}
 	if _, known := p.knownTenants.Load(tenant); !known {
 		if err := p.store.AddTenant(ctx, tenant); err != nil {

@@ -70,8 +70,8 @@ func (p *Pipeline) consume(ctx context.Context) error {
 }
 
 // runPartition claims a partition, resumes from the offset recorded in
-// Redis and applies batch after batch until the generation ends or a newer
-// claim fences this one.
+// Redis and applies batch after batch until the generation ends, a newer
+// claim fences this one, or a gap in the log halts it.
 func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topic string, id int) {
 	tp := fmt.Sprintf("%s/%d", topic, id)
 	log := p.log.With(zap.String("partition", tp))
@@ -88,19 +88,16 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		}
 	}
 	p.unhalt(tp) // a halt is decided anew by every claim
-	first, err := p.logStart(ctx, topic, id)
+	first, end, err := p.logOffsets(ctx, topic, id)
 	for n := 0; err != nil; n++ {
-		log.Warn("reading log start offset", zap.Error(err))
+		log.Warn("reading the log offsets", zap.Error(err))
 		if !retry.Wait(ctx, n) {
 			return
 		}
-		first, err = p.logStart(ctx, topic, id)
+		first, end, err = p.logOffsets(ctx, topic, id)
 	}
-	switch {
-	case !found:
-		resume = first
-	case resume < first:
-		reason := fmt.Sprintf("resume offset %d was deleted by retention (log starts at %d): not skipping silently; reset the claim in Redis deliberately to go on", resume, first)
+	resume, reason := resumeAt(found, resume, first, end)
+	if reason != "" {
 		log.Error("partition halted", zap.String("reason", reason))
 		p.halt(tp, reason)
 		<-ctx.Done()
@@ -108,6 +105,13 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 	}
 	log.Info("partition claimed", zap.Int64("epoch", epoch), zap.Int64("resume", resume))
 
+	// The offsets fetched must follow on from resume; the reader's own
+	// reports and a watch on the log halt the partition when the log no
+	// longer holds what is next.
+	wctx, halt := context.WithCancelCause(ctx)
+	defer halt(nil)
+	next := &nextOffset{}
+	next.n.Store(resume)
 	r := p.kafka.Reader(kafka.ReaderConfig{
 		Topic:          topic,
 		Partition:      id,
@@ -117,12 +121,22 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		QueueCapacity:  maxBatch,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
+		// What the reader does by itself is said out loud; skipping what
+		// retention deleted, or waiting past the end of a replaced log,
+		// halts the partition (readerHalt).
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			log.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
+			if h := readerHalt(msg, args); h != nil {
+				halt(h)
+			}
+		}),
 	})
 	defer r.Close()
 	if err := r.SetOffset(resume); err != nil {
 		log.Error("seeking", zap.Error(err))
 		return
 	}
+	go p.watchLog(wctx, topic, id, next, halt)
 	dec := events.NewDecoder(events.Tolerant)
 	// One batch is in flight at the applier while the next one is fetched
 	// and decoded; the next is handed over only once the one before it is
@@ -139,13 +153,12 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		b := inflight
 		inflight = nil
 		if err != nil {
-			var halt *haltError
+			var h *haltError
 			switch {
 			case errors.Is(err, errFenced):
 				log.Warn("partition fenced by a newer claim; stopping work on it")
-			case errors.As(err, &halt):
-				log.Error("partition halted", zap.String("reason", halt.reason))
-				p.halt(tp, halt.reason)
+			case errors.As(err, &h):
+				halt(h)
 			}
 			return false
 		}
@@ -154,15 +167,27 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		_ = gen.CommitOffsets(map[string]map[int]int64{topic: {id: b.end()}})
 		return true
 	}
-	defer wait()
-	last := 0 // size of the previous batch, to size the next one
-	for ctx.Err() == nil {
-		msgs, err := fetchBatch(ctx, r, maxBatch, last)
+	defer func() {
+		wait()
+		var h *haltError
+		if errors.As(context.Cause(wctx), &h) {
+			log.Error("partition halted", zap.String("reason", h.reason))
+			p.halt(tp, h.reason)
+			<-ctx.Done() // keep the assignment, so the group does not hand it on
+		}
+	}()
+	size := 0 // of the previous batch, to size the next one
+	for wctx.Err() == nil {
+		msgs, err := fetchBatch(wctx, r, maxBatch, size)
 		if err != nil {
-			if ctx.Err() == nil {
+			if wctx.Err() == nil {
 				log.Warn("fetching", zap.Error(err))
 			}
 			continue
+		}
+		if h := p.checkFetched(wctx, topic, id, next, msgs); h != nil {
+			halt(h)
+			return
 		}
 		// Decoding happens here, in parallel across partitions and while the
 		// applier is busy with earlier batches.
@@ -175,14 +200,18 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		// What arrived while the batch before was applied joins this one,
 		// so that it waits for one application rather than two.
 		if n := len(req.msgs); n < maxBatch {
-			req.msgs = fetchAvailable(ctx, r, req.msgs, maxBatch, topUpWait)
+			req.msgs = fetchAvailable(wctx, r, req.msgs, maxBatch, topUpWait)
+			if h := p.checkFetched(wctx, topic, id, next, req.msgs[n:]); h != nil {
+				halt(h)
+				return
+			}
 			p.classifyAll(dec, req, req.msgs[n:])
 		}
-		last = len(req.msgs)
+		size = len(req.msgs)
 		select {
 		case p.batches <- req:
 			inflight = req
-		case <-ctx.Done():
+		case <-wctx.Done():
 			return
 		}
 	}
@@ -213,19 +242,6 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, limit, hint int) ([]kafka.
 	msgs := make([]kafka.Message, 1, min(limit, max(hint+hint/4, 16)))
 	msgs[0] = m
 	return fetchAvailable(ctx, r, msgs, limit, batchGather), nil
-}
-
-func (p *Pipeline) logStart(ctx context.Context, topic string, id int) (int64, error) {
-	res, err := p.admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.FirstOffsetOf(id)}}})
-	if err != nil {
-		return 0, fmt.Errorf("listing the log start of %s/%d: %w", topic, id, err)
-	}
-	for _, part := range res.Topics[topic] {
-		if part.Partition == id {
-			return part.FirstOffset, part.Error
-		}
-	}
-	return 0, fmt.Errorf("no offsets for %s/%d", topic, id)
 }
 
 // batch is one fetched batch of one partition, handed to the applier.

@@ -21,6 +21,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
+	"github.com/cxpulse/cxpulse/internal/scopes"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/pkg/events"
@@ -88,7 +89,7 @@ type Pipeline struct {
 	rules   *deadletter.Rules
 	letters *deadletter.Writer
 	metrics *metrics
-	scoper  *scoper
+	scoper  *scopes.Scoper
 	largest window.Window
 	// customers caches customer records (see customerCache).
 	customers *customerCache
@@ -123,7 +124,7 @@ func New(cfg Config, parts Parts, logger *zap.Logger) *Pipeline {
 		kafka: parts.Kafka, admin: parts.Admin, store: parts.Store, claims: parts.Claims, tenants: parts.Tenants,
 		rules:   deadletter.NewRules(parts.Tenants, cfg.TopicPrefix, largest),
 		letters: parts.Letters, metrics: newMetrics(parts.Registry),
-		scoper:  newScoper(cfg.Dimensions, cfg.ScopeCombos, cfg.MaxScopesPerDim, parts.Store),
+		scoper:  scopes.New(cfg.Dimensions, cfg.ScopeCombos, cfg.MaxScopesPerDim, parts.Store),
 		largest: largest, customers: newCustomerCache(customerCacheSize),
 		batches: make(chan *batch), halted: map[string]string{},
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/cxpulse/cxpulse/internal/redisproc"
 )
@@ -154,4 +155,50 @@ func RedisCluster(t testing.TB, n int) string {
 		url += sep + "addr=" + a
 	}
 	return url
+}
+
+// DeleteRecords deletes the records of topic's partition below offset, as
+// retention would.
+func DeleteRecords(t testing.TB, addr, topic string, partition int32, offset int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	rp.Partition, rp.Offset = partition, offset
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 5000
+	resp, err := req.RequestWith(context.Background(), cl)
+	require.NoError(t, err)
+	require.Zero(t, resp.Topics[0].Partitions[0].ErrorCode, "deleting records of %s/%d", topic, partition)
+}
+
+// RecreateTopic deletes topic and creates it again, empty, with the given
+// partitions.
+func RecreateTopic(t testing.TB, addr, topic string, partitions int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	require.NoError(t, err)
+	defer cl.Close()
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.TopicNames = []string{topic}
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.Topic = &topic
+	del.Topics = append(del.Topics, dt)
+	del.TimeoutMillis = 5000
+	dresp, err := del.RequestWith(context.Background(), cl)
+	require.NoError(t, err)
+	require.Zero(t, dresp.Topics[0].ErrorCode, "deleting %s", topic)
+	create := kmsg.NewPtrCreateTopicsRequest()
+	ct := kmsg.NewCreateTopicsRequestTopic()
+	ct.Topic, ct.NumPartitions, ct.ReplicationFactor = topic, partitions, 1
+	create.Topics = append(create.Topics, ct)
+	create.TimeoutMillis = 5000
+	cresp, err := create.RequestWith(context.Background(), cl)
+	require.NoError(t, err)
+	require.Zero(t, cresp.Topics[0].ErrorCode, "creating %s", topic)
 }

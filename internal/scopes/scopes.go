@@ -1,4 +1,8 @@
-package pipeline
+// Package scopes turns an event's dims into the names of the scopes it
+// counts in ("all", "store=42", "channel=web,region=eu"), admitting each
+// tenant's dimension values in Redis up to the per-dimension cap and
+// sending the rest to <dim>=__other__. Counting is left to the pipeline.
+package scopes
 
 import (
 	"context"
@@ -13,11 +17,11 @@ import (
 // CXPULSE_MAX_SCOPES_PER_DIM distinct values of it.
 const Other = "__other__"
 
-// scoper turns an event's dims into the names of its scopes: "all", one
+// Scoper turns an event's dims into the names of its scopes: "all", one
 // per configured dimension ("store=42") and one per combination
 // ("channel=web,region=eu", dims sorted). It caches each tenant's admitted
 // values; an answer never changes once Redis has given it.
-type scoper struct {
+type Scoper struct {
 	dims   []string
 	combos [][]string
 	limit  int
@@ -29,8 +33,9 @@ type scoper struct {
 	names map[string]map[string]map[string]string
 }
 
-func newScoper(dims, combos []string, limit int, st *store.Store) *scoper {
-	sc := &scoper{dims: dims, limit: limit, store: st, names: map[string]map[string]map[string]string{}}
+// New returns a Scoper of the configured dimensions and combinations.
+func New(dims, combos []string, limit int, st *store.Store) *Scoper {
+	sc := &Scoper{dims: dims, limit: limit, store: st, names: map[string]map[string]map[string]string{}}
 	for _, c := range combos {
 		parts := strings.Split(c, "+")
 		slices.Sort(parts)
@@ -39,9 +44,9 @@ func newScoper(dims, combos []string, limit int, st *store.Store) *scoper {
 	return sc
 }
 
-// resolve makes sure every configured dim value of dims is decided for the
+// Resolve makes sure every configured dim value of dims is decided for the
 // tenant, asking Redis for the ones not cached.
-func (sc *scoper) resolve(ctx context.Context, tenant string, all []map[string]string) error {
+func (sc *Scoper) Resolve(ctx context.Context, tenant string, all []map[string]string) error {
 	missing := map[string][]string{}
 	sc.mu.Lock()
 	known := sc.names[tenant]
@@ -82,9 +87,9 @@ func (sc *scoper) resolve(ctx context.Context, tenant string, all []map[string]s
 	return nil
 }
 
-// scopes returns the scope names of an event with these dims; resolve must
+// Scopes returns the scope names of an event with these dims; resolve must
 // have been called for them.
-func (sc *scoper) scopes(tenant string, dims map[string]string) []string {
+func (sc *Scoper) Scopes(tenant string, dims map[string]string) []string {
 	out := make([]string, 1, 1+len(sc.dims)+len(sc.combos))
 	out[0] = "all"
 	sc.mu.Lock()

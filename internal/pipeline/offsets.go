@@ -1,0 +1,142 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+)
+
+// logWatchInterval is how often a consumed partition's log offsets are
+// compared with what is next to fetch.
+const logWatchInterval = 5 * time.Second
+
+// nextOffset is the next offset a partition's reader is to fetch.
+type nextOffset struct{ n atomic.Int64 }
+
+// logOffsets returns the first offset a partition's log holds and its end
+// (the next offset to be written).
+func (p *Pipeline) logOffsets(ctx context.Context, topic string, id int) (first, end int64, err error) {
+	res, err := p.admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{
+		topic: {kafka.FirstOffsetOf(id), kafka.LastOffsetOf(id)}}})
+	if err != nil {
+		return 0, 0, fmt.Errorf("listing the offsets of %s/%d: %w", topic, id, err)
+	}
+	for _, part := range res.Topics[topic] {
+		if part.Partition == id {
+			if part.Error != nil {
+				return 0, 0, fmt.Errorf("offsets of %s/%d: %w", topic, id, part.Error)
+			}
+			return part.FirstOffset, part.LastOffset, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("no offsets for %s/%d", topic, id)
+}
+
+// resumeAt decides where a claimed partition resumes: from its recorded
+// resume offset, or from the log start when nothing was applied from it.
+// A recorded offset the log no longer holds gives the reason to halt.
+func resumeAt(found bool, resume, first, end int64) (int64, string) {
+	switch {
+	case !found:
+		return first, ""
+	case resume < first:
+		return 0, fmt.Sprintf("offsets %d to %d were deleted by retention before they were applied (the log starts at %d): "+
+			"not skipping them silently; docs/operations.md says how to go on", resume, first-1, first)
+	case resume > end:
+		return 0, fmt.Sprintf("the log ends at %d, below the %d already applied: the topic was deleted and recreated, or truncated, "+
+			"and the new messages below %d would be skipped; docs/operations.md says how to go on", end, resume, resume)
+	}
+	return resume, ""
+}
+
+// readerHalt returns the halt a kafka-go reader's error report calls for:
+// it skips, by itself, from an offset retention deleted to the log start,
+// and waits, silently, at an offset past the end of a replaced log.
+func readerHalt(msg string, args []any) *haltError {
+	switch {
+	case strings.HasPrefix(msg, "the kafka reader is reading before the first offset") && len(args) >= 4:
+		return &haltError{reason: fmt.Sprintf("offsets %v up to %v were deleted by retention before they were applied; "+
+			"docs/operations.md says how to go on", args[2], args[3])}
+	case strings.HasPrefix(msg, "the kafka reader is reading passed the last offset") && len(args) >= 3:
+		return &haltError{reason: fmt.Sprintf("offset %v is past the end of the log: the topic was deleted and recreated, or truncated, "+
+			"and the new messages below it would be skipped; docs/operations.md says how to go on", args[2])}
+	}
+	return nil
+}
+
+// checkFetched checks that fetched messages follow on from next, and
+// advances it. An offset below next means the log was replaced; one above
+// it is a gap, fine where compaction or transaction markers left it, but a
+// halt where retention deleted messages not yet applied (the reader then
+// skips to the log start by itself).
+func (p *Pipeline) checkFetched(ctx context.Context, topic string, id int, next *nextOffset, msgs []kafka.Message) *haltError {
+	for i := range msgs {
+		want, got := next.n.Load(), msgs[i].Offset
+		switch {
+		case got < want:
+			return &haltError{reason: fmt.Sprintf("the reader went back from offset %d to %d: the partition's log was replaced "+
+				"(the topic deleted and recreated?), and what it holds now is not what was applied; docs/operations.md says how to go on", want, got)}
+		case got > want:
+			first, _, err := p.logOffsets(ctx, topic, id)
+			if err != nil {
+				// Without the log start the gap cannot be told apart from
+				// compaction: halting is the safe side.
+				return &haltError{reason: fmt.Sprintf("offsets %d to %d were skipped and the log start could not be read: %v", want, got-1, err)}
+			}
+			if first > want {
+				return &haltError{reason: fmt.Sprintf("offsets %d to %d were deleted by retention before they were applied "+
+					"(the log starts at %d); docs/operations.md says how to go on", want, first-1, first)}
+			}
+		}
+		next.n.Store(got + 1)
+	}
+	return nil
+}
+
+// watchLog compares, every logWatchInterval until ctx ends, the
+// partition's log with the next offset to fetch, and halts the partition
+// when the log no longer holds it: its end below it (the topic was
+// recreated or truncated, and the reader would wait, silently, for the new
+// log to pass the old offset), or its start above it at two checks in a
+// row with nothing fetched between them (retention deleted it, and the
+// reader is stuck or skipping; what the reader holds already is fetched
+// within a check, and checkFetched judges it).
+func (p *Pipeline) watchLog(ctx context.Context, topic string, id int, next *nextOffset, halt context.CancelCauseFunc) {
+	t := time.NewTicker(logWatchInterval)
+	defer t.Stop()
+	suspect := int64(-1) // the next offset at the last check, when the log started above it
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		first, end, err := p.logOffsets(ctx, topic, id)
+		if err != nil {
+			if ctx.Err() == nil {
+				p.log.Debug("watching the log", zap.String("topic", topic), zap.Int("partition", id), zap.Error(err))
+			}
+			continue
+		}
+		n := next.n.Load()
+		switch {
+		case end < n:
+			halt(&haltError{reason: fmt.Sprintf("the log ends at %d, below the next offset %d: the topic was deleted and recreated, "+
+				"or truncated, and the new messages below %d would be skipped; docs/operations.md says how to go on", end, n, n)})
+			return
+		case first > n && suspect == n:
+			halt(&haltError{reason: fmt.Sprintf("offsets %d to %d were deleted by retention before they were applied "+
+				"(the log starts at %d); docs/operations.md says how to go on", n, first-1, first)})
+			return
+		case first > n:
+			suspect = n
+		default:
+			suspect = -1
+		}
+	}
+}
