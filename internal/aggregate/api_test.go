@@ -181,4 +181,13 @@ func TestRetentionHaltsPartitionLoudly(t *testing.T) {
 	// Nothing was applied from the halted partition.
 	var s scores.Scores
 	require.Equal(t, http.StatusNotFound, getJSON(t, in.base+"/v1/tenants/acme/scores", &s))
+
+	// The runbook (docs/operations.md): accept the loss by resuming from
+	// the log start, then restart. What retention kept is counted.
+	in.stop()
+	require.NoError(t, rdb.HSet(t.Context(), "cxpulse:{p:ret:cx.surveys/0}", "resume", 5).Err())
+	again := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr, "CXPULSE_GROUP_ID": "ret"}, newClock(now))
+	waitApplied(t, again.base)
+	require.Equal(t, http.StatusOK, getJSON(t, again.base+"/v1/tenants/acme/scores", &s))
+	require.EqualValues(t, 5, s.Windows["1h"]["nps_responses"])
 }

@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cxpulse/cxpulse/internal/api"
+	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
@@ -229,4 +231,91 @@ func TestTopicRecreated(t *testing.T) {
 	require.EqualValues(t, 100, ps.AppliedOffset)
 	require.EqualValues(t, 20, ps.HighWatermark)
 	require.Contains(t, ps.Problem, "below the applied offset 100")
+}
+
+// surveys returns n NPS responses of tenant at at, ids prefix-0 onwards.
+func surveys(tenant, prefix string, n int, at time.Time) []msg {
+	var out []msg
+	for i := range n {
+		out = append(out, eventMsg(survey(fmt.Sprintf("%s-%d", prefix, i), tenant, "s1", 9, at)))
+	}
+	return out
+}
+
+// TestRedisRestartsEmpty: Redis loses every key under a running
+// aggregator; the next events halt their partition naming the lost
+// state, instead of counting into an empty Redis. A new instance on the
+// emptied Redis halts too (the group committed offsets to Kafka), instead
+// of starting over from the log start. Following docs/operations.md
+// (rebuild) makes every count exact again.
+func TestRedisRestartsEmpty(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	env := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr, "CXPULSE_GROUP_ID": "empty"}
+	in := startAggregator(t, env, newClock(now))
+	produce(t, broker, surveys("acme", "a", 300, now.Add(-time.Minute)))
+	waitApplied(t, in.base)
+	require.NoError(t, rdb.FlushAll(t.Context()).Err())
+	produce(t, broker, surveys("acme", "b", 600, now.Add(-time.Minute)))
+	haltedLoudly(t, in.base, "cx.surveys/0", "tenant acme's state is behind what the group applied")
+	in.stop()
+
+	again := startAggregator(t, env, newClock(now))
+	haltedLoudly(t, again.base, "cx.surveys/0", "Redis holds no state for this partition, but group empty committed offset")
+	again.stop()
+
+	// The runbook: delete cxpulse's state, resume every input partition
+	// from its log start, start again.
+	rebuild(t, rdb, "empty", map[string]int64{"cx.surveys/0": 0, "cx.tickets/0": 0, "cx.purchases/0": 0})
+	fixed := startAggregator(t, env, newClock(now))
+	waitApplied(t, fixed.base)
+	var got scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, fixed.base+"/v1/tenants/acme/scores", &got))
+	require.EqualValues(t, 900, got.Windows["1h"]["nps_responses"])
+}
+
+// rebuild follows the rebuild steps of docs/operations.md: every cxpulse
+// key deleted, each input partition's claim resuming from its log start.
+func rebuild(t *testing.T, rdb *redis.Client, group string, logStarts map[string]int64) {
+	t.Helper()
+	ctx := t.Context()
+	keys, err := rdb.Keys(ctx, "cxpulse:*").Result()
+	require.NoError(t, err)
+	if len(keys) > 0 {
+		require.NoError(t, rdb.Del(ctx, keys...).Err())
+	}
+	for part, start := range logStarts {
+		require.NoError(t, rdb.HSet(ctx, claims.Key(group, part), "resume", start).Err())
+	}
+}
+
+// TestTenantRolledBack: an older copy of one tenant's keys is written back
+// under a running aggregator (as a failover to a replica behind, or a
+// restore of one node, would); the tenant's next events halt the partition
+// naming the tenant, instead of skipping what the copy lacks.
+func TestTenantRolledBack(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, newClock(now))
+	ctx := t.Context()
+	produce(t, broker, append(surveys("acme", "a", 100, now.Add(-time.Minute)), surveys("globex", "g", 100, now.Add(-time.Minute))...))
+	waitApplied(t, in.base)
+	keys, err := rdb.Keys(ctx, "cxpulse:{acme}:*").Result()
+	require.NoError(t, err)
+	copies := map[string]string{}
+	for _, k := range keys {
+		copies[k] = rdb.Dump(ctx, k).Val()
+	}
+	produce(t, broker, surveys("acme", "b", 100, now.Add(-time.Minute)))
+	waitApplied(t, in.base)
+	now2, err := rdb.Keys(ctx, "cxpulse:{acme}:*").Result()
+	require.NoError(t, err)
+	require.NoError(t, rdb.Del(ctx, now2...).Err())
+	for k, v := range copies {
+		require.NoError(t, rdb.RestoreReplace(ctx, k, 0, v).Err())
+	}
+	produce(t, broker, surveys("acme", "c", 10, now.Add(-time.Minute)))
+	haltedLoudly(t, in.base, "cx.surveys/0", "tenant acme's state is behind what the group applied")
 }

@@ -1,8 +1,10 @@
 // Package claims records in Redis which consumer owns each input
 // partition and how far the group has applied it. A claim takes a new
 // epoch, higher than every earlier one, with which the apply script fences
-// older claims; a commit records the resume offset, and only for the
-// current claim. What is applied is left to the pipeline and the store.
+// older claims; a commit records, for the current claim only, the resume
+// offset and, per tenant of the batch, how far that tenant was applied, so
+// that a tenant's state found behind it is known to be lost. What is
+// applied is left to the pipeline and the store.
 package claims
 
 import (
@@ -10,15 +12,27 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// commitLua records a partition's resume offset unless a newer claim exists.
+// commitLua records a partition's resume offset and the tenants of the
+// batch, for the current claim: 1 when recorded, 0 when a newer claim
+// exists, -1 when the claim is gone (Redis lost its state).
 const commitLua = `
-local e = tonumber(redis.call('HGET', KEYS[1], 'epoch') or '0')
-if e ~= tonumber(ARGV[1]) then return 0 end
+local e = redis.call('HGET', KEYS[1], 'epoch')
+if not e then return -1 end
+if tonumber(e) ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'resume', ARGV[2])
+for i = 3, #ARGV, 500 do
+  local set = {}
+  for j = i, math.min(i + 499, #ARGV) do
+    set[#set + 1] = 't:' .. ARGV[j]
+    set[#set + 1] = ARGV[2]
+  end
+  redis.call('HSET', KEYS[1], unpack(set))
+end
 return 1`
 
 // Claims reads and writes partition claims.
@@ -32,84 +46,116 @@ func New(rdb redis.UniversalClient) *Claims {
 	return &Claims{rdb: rdb, commit: redis.NewScript(commitLua)}
 }
 
-// key holds a partition's claim epoch and resume offset; it is no
-// tenant's key (a partition carries many tenants).
-func claimKey(group, partition string) string {
+// Key is the hash of a partition's claim: its epoch, resume offset and
+// per tenant ("t:<tenant>") the end of the last batch that tenant was
+// applied in. It is no tenant's key (a partition carries many tenants).
+func Key(group, partition string) string {
 	return "cxpulse:{p:" + group + ":" + partition + "}"
 }
 
-// Offset is a partition's resume offset under one claim.
+// Claim is a consumer's hold on a partition.
+type Claim struct {
+	Epoch int64
+	// Resume is the next offset to apply; Found is false when nothing was
+	// applied from the partition yet.
+	Resume int64
+	Found  bool
+	// Tenants holds, per tenant with messages in the partition, the end of
+	// the last batch it was applied in: its watermark for the partition is
+	// at least that, or its state was lost.
+	Tenants map[string]int64
+}
+
+// Offset is a partition's resume offset under one claim, with the tenants
+// of the batch that ends there.
 type Offset struct {
 	Partition string // topic/partition
 	Epoch     int64
 	End       int64 // the next offset to apply
+	Tenants   []string
 }
 
-// ErrFenced means a newer claim owns the partition.
-var ErrFenced = errors.New("partition claimed by a newer consumer")
-
-// Claim takes a partition for a consumer: it returns a new epoch, higher
-// than every earlier claim's, and the offset to resume from (found is false
-// for a partition nothing was applied from yet).
-func (c *Claims) Claim(ctx context.Context, group, partition string) (epoch, resume int64, found bool, err error) {
-	key := claimKey(group, partition)
+// Take claims a partition for a consumer: a new epoch, higher than every
+// earlier claim's, and what the claim records.
+func (c *Claims) Take(ctx context.Context, group, partition string) (Claim, error) {
+	key := Key(group, partition)
 	var inc *redis.IntCmd
-	var get *redis.StringCmd
-	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	var all *redis.MapStringStringCmd
+	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		inc = p.HIncrBy(ctx, key, "epoch", 1)
-		get = p.HGet(ctx, key, "resume")
+		all = p.HGetAll(ctx, key)
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, 0, false, fmt.Errorf("claiming %s: %w", partition, err)
-	}
-	resume, perr := get.Int64()
-	return inc.Val(), resume, perr == nil, nil
-}
-
-// Commit records that everything before offset is applied, for the claim
-// with epoch. It returns ErrFenced when a newer claim exists.
-func (c *Claims) Commit(ctx context.Context, group, partition string, epoch, offset int64) error {
-	ok, err := c.commit.Run(ctx, c.rdb, []string{claimKey(group, partition)}, epoch, offset).Int()
 	if err != nil {
-		return fmt.Errorf("recording resume offset of %s: %w", partition, err)
+		return Claim{}, fmt.Errorf("claiming %s: %w", partition, err)
 	}
-	if ok == 0 {
-		return ErrFenced
+	cl := Claim{Epoch: inc.Val(), Tenants: map[string]int64{}}
+	for k, v := range all.Val() {
+		switch tenant, ok := strings.CutPrefix(k, "t:"); {
+		case ok:
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return Claim{}, fmt.Errorf("claim of %s: %s is %q", partition, k, v)
+			}
+			cl.Tenants[tenant] = n
+		case k == "resume":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return Claim{}, fmt.Errorf("claim of %s: resume is %q", partition, v)
+			}
+			cl.Resume, cl.Found = n, true
+		}
 	}
-	return nil
+	return cl, nil
 }
 
-// CommitMany records several partitions' resume offsets in one round trip.
-// It returns the first partition whose claim was superseded, if any.
-func (c *Claims) CommitMany(ctx context.Context, group string, commits []Offset) (fenced string, err error) {
+// Outcome is what a commit found.
+type Outcome struct {
+	// Fenced is a partition whose claim a newer one superseded.
+	Fenced string
+	// Lost is a partition whose claim is gone from Redis.
+	Lost string
+}
+
+// CommitMany records several partitions' resume offsets in one round
+// trip. It reports the first partition whose claim was superseded or gone.
+func (c *Claims) CommitMany(ctx context.Context, group string, commits []Offset) (Outcome, error) {
+	args := func(o Offset) []any {
+		a := make([]any, 0, 2+len(o.Tenants))
+		a = append(a, o.Epoch, o.End)
+		for _, t := range o.Tenants {
+			a = append(a, t)
+		}
+		return a
+	}
 	cmds := make([]*redis.Cmd, len(commits))
-	_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, o := range commits {
-			cmds[i] = c.commit.EvalSha(ctx, p, []string{claimKey(group, o.Partition)}, o.Epoch, o.End)
+			cmds[i] = c.commit.EvalSha(ctx, p, []string{Key(group, o.Partition)}, args(o)...)
 		}
 		return nil
 	})
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		for _, o := range commits {
-			if err := c.Commit(ctx, group, o.Partition, o.Epoch, o.End); err != nil {
-				if errors.Is(err, ErrFenced) {
-					return o.Partition, nil
-				}
-				return "", err
-			}
+		for i, o := range commits {
+			cmds[i] = c.commit.Run(ctx, c.rdb, []string{Key(group, o.Partition)}, args(o)...)
 		}
-		return "", nil
+		err = nil
+		for _, cmd := range cmds {
+			err = errors.Join(err, cmd.Err())
+		}
 	}
 	if err != nil {
-		return "", fmt.Errorf("recording resume offsets: %w", err)
+		return Outcome{}, fmt.Errorf("recording resume offsets: %w", err)
 	}
 	for i, cmd := range cmds {
-		if ok, _ := cmd.Int(); ok == 0 {
-			return commits[i].Partition, nil
+		switch n, _ := cmd.Int(); n {
+		case 0:
+			return Outcome{Fenced: commits[i].Partition}, nil
+		case -1:
+			return Outcome{Lost: commits[i].Partition}, nil
 		}
 	}
-	return "", nil
+	return Outcome{}, nil
 }
 
 // ResumeOffsets returns the recorded resume offset of each partition that
@@ -118,7 +164,7 @@ func (c *Claims) ResumeOffsets(ctx context.Context, group string, partitions []s
 	cmds := make([]*redis.StringCmd, len(partitions))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, part := range partitions {
-			cmds[i] = p.HGet(ctx, claimKey(group, part), "resume")
+			cmds[i] = p.HGet(ctx, Key(group, part), "resume")
 		}
 		return nil
 	})

@@ -78,6 +78,21 @@ func (p *Pipeline) applyBatches(ctx context.Context, reqs []*batch) {
 			}
 			return
 		}
+		var h *haltError
+		if errors.As(err, &h) && h.partition != "" {
+			// One partition's state is not as the group left it: it halts,
+			// loudly; the others go on.
+			kept := reqs[:0]
+			for _, r := range reqs {
+				if r.partition == h.partition {
+					r.done <- h
+				} else {
+					kept = append(kept, r)
+				}
+			}
+			reqs = kept
+			continue
+		}
 		if permanent(err) {
 			// Retrying cannot mend it: the partitions halt, loudly.
 			for _, r := range reqs {
@@ -160,10 +175,17 @@ func (p *Pipeline) processBatches(ctx context.Context, reqs []*batch) (fenced st
 	}
 	commits := make([]claims.Offset, len(reqs))
 	for i, r := range reqs {
-		commits[i] = claims.Offset{Partition: r.partition, Epoch: r.epoch, End: r.end()}
+		commits[i] = claims.Offset{Partition: r.partition, Epoch: r.epoch, End: r.end(), Tenants: r.tenants()}
 	}
-	if fenced, err := p.claims.CommitMany(ctx, p.cfg.GroupID, commits); fenced != "" || err != nil {
-		return fenced, err
+	out, err := p.claims.CommitMany(ctx, p.cfg.GroupID, commits)
+	switch {
+	case err != nil:
+		return "", err
+	case out.Fenced != "":
+		return out.Fenced, nil
+	case out.Lost != "":
+		return "", &haltError{partition: out.Lost, reason: "the claim of this partition is gone from Redis while it was being applied: " +
+			"Redis lost its state (restarted empty, flushed, or failed over to a replica behind); docs/operations.md says how to rebuild"}
 	}
 	for _, l := range direct {
 		p.metrics.deadLetters.WithLabelValues(l.Reason).Inc()
@@ -196,12 +218,25 @@ func (p *Pipeline) applyTenant(ctx context.Context, tenant string, items []*item
 		}
 		p.knownTenants.Store(tenant, true)
 	}
-	for _, sl := range cut(items, batches, MaxSliceEvents) {
+	for _, sl := range cut(tenant, items, batches, MaxSliceEvents) {
 		if fenced, err := p.applySlice(ctx, tenant, sl.items, sl.ranges, nil, now); fenced != "" || err != nil {
 			return fenced, err
 		}
 	}
 	return "", nil
+}
+
+// tenants returns the tenants of a batch's items.
+func (b *batch) tenants() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, it := range b.items {
+		if t := it.ev.Tenant; !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // piece is one script call's share of a tenant's items.
@@ -213,8 +248,9 @@ type piece struct {
 // cut splits a tenant's items (grouped by partition, in offset order) into
 // pieces of at most max items. Each piece covers, per partition, a
 // contiguous offset range; together the pieces cover each batch's range
-// exactly once, so watermarks advance in order.
-func cut(items []*item, batches map[string]*batch, max int) []piece {
+// exactly once, so watermarks advance in order. Each range expects the
+// tenant's watermark where the group last left it.
+func cut(tenant string, items []*item, batches map[string]*batch, max int) []piece {
 	byPart := map[string][]*item{}
 	var parts []string
 	for _, it := range items {
@@ -241,7 +277,7 @@ func cut(items []*item, batches map[string]*batch, max int) []piece {
 				end = list[take].msg.Offset
 			}
 			cur.items = append(cur.items, list[:take]...)
-			cur.ranges = append(cur.ranges, store.Range{Partition: part, Epoch: b.epoch, Start: start, End: end})
+			cur.ranges = append(cur.ranges, store.Range{Partition: part, Epoch: b.epoch, Start: start, End: end, Expect: b.expect[tenant]})
 			list, start = list[take:], end
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxpulse/cxpulse/internal/alerts"
+	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/retry"
 	"github.com/cxpulse/cxpulse/internal/store"
@@ -19,8 +20,9 @@ import (
 var errFenced = errors.New("partition taken over by a newer claim")
 
 // haltError stops work on a partition, loudly, until the next generation
-// or a restart tries it again.
-type haltError struct{ reason string }
+// or a restart tries it again; partition names it when the error is about
+// one partition of a combined batch.
+type haltError struct{ partition, reason string }
 
 func (e *haltError) Error() string { return e.reason }
 
@@ -75,11 +77,10 @@ func (p *Pipeline) consume(ctx context.Context) error {
 func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topic string, id int) {
 	tp := fmt.Sprintf("%s/%d", topic, id)
 	log := p.log.With(zap.String("partition", tp))
-	var epoch, resume int64
-	var found bool
+	var cl claims.Claim
 	for n := 0; ; n++ {
 		var err error
-		if epoch, resume, found, err = p.claims.Claim(ctx, p.cfg.GroupID, tp); err == nil {
+		if cl, err = p.claims.Take(ctx, p.cfg.GroupID, tp); err == nil {
 			break
 		}
 		log.Warn("claiming partition", zap.Error(err))
@@ -96,13 +97,28 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		}
 		first, end, err = p.logOffsets(ctx, topic, id)
 	}
-	resume, reason := resumeAt(found, resume, first, end)
+	resume, reason := resumeAt(cl.Found, cl.Resume, first, end)
+	if reason == "" && !cl.Found {
+		reason, err = p.stateLost(ctx, topic, id)
+		for n := 0; err != nil; n++ {
+			log.Warn("reading the group's committed offset", zap.Error(err))
+			if !retry.Wait(ctx, n) {
+				return
+			}
+			reason, err = p.stateLost(ctx, topic, id)
+		}
+	}
 	if reason != "" {
 		log.Error("partition halted", zap.String("reason", reason))
 		p.halt(tp, reason)
 		<-ctx.Done()
 		return
 	}
+	epoch := cl.Epoch
+	// ends holds, per tenant, how far the group applied its messages of
+	// the partition; a batch reads it while in flight and it is updated
+	// only between batches, once the one in flight is applied.
+	ends := cl.Tenants
 	log.Info("partition claimed", zap.Int64("epoch", epoch), zap.Int64("resume", resume))
 
 	// The offsets fetched must follow on from resume; the reader's own
@@ -149,7 +165,8 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		// Wait for the outcome even if the generation ends meanwhile: the
 		// next generation must not start on this partition while a batch
 		// of it is being applied.
-		err := <-inflight.done
+		<-inflight.settled
+		err := inflight.err
 		b := inflight
 		inflight = nil
 		if err != nil {
@@ -162,8 +179,12 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 			}
 			return false
 		}
-		// The Kafka commit is only a hint for lag tools: Redis holds the
-		// truth about what is applied.
+		for _, it := range b.items {
+			ends[it.ev.Tenant] = b.end()
+		}
+		// The Kafka commit is a hint for lag tools, and the sign that Redis
+		// held this partition's state: Redis holds the truth about what is
+		// applied.
 		_ = gen.CommitOffsets(map[string]map[int]int64{topic: {id: b.end()}})
 		return true
 	}
@@ -191,8 +212,8 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		}
 		// Decoding happens here, in parallel across partitions and while the
 		// applier is busy with earlier batches.
-		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1),
-			items: make([]*item, 0, len(msgs))}
+		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1), settled: make(chan struct{}),
+			items: make([]*item, 0, len(msgs)), expect: ends}
 		p.classifyAll(dec, req, msgs)
 		if !wait() {
 			return
@@ -211,6 +232,16 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		select {
 		case p.batches <- req:
 			inflight = req
+			// A batch that halts the partition stops the fetch at once, even
+			// when nothing more arrives to fetch.
+			go func() {
+				req.err = <-req.done
+				close(req.settled)
+				var h *haltError
+				if errors.As(req.err, &h) {
+					halt(h)
+				}
+			}()
 		case <-wctx.Done():
 			return
 		}
@@ -252,7 +283,14 @@ type batch struct {
 	msgs      []kafka.Message
 	items     []*item        // the messages to count, decoded
 	direct    []store.Letter // dead letters that need no stored state
-	done      chan error
+	// expect holds, per tenant, how far the group applied its messages of
+	// the partition (read only while the batch is in flight).
+	expect map[string]int64
+	// done receives the applier's outcome; settled is closed once err
+	// holds it.
+	done    chan error
+	settled chan struct{}
+	err     error
 }
 
 func (b *batch) start() int64 { return b.msgs[0].Offset }

@@ -18,16 +18,17 @@ func TestCutCoversEachBatchOnce(t *testing.T) {
 	// partition b: offsets 0..2, the tenant's items at 1.
 	msgsA := []kafka.Message{{Offset: 10}, {Offset: 11}, {Offset: 12}, {Offset: 13}, {Offset: 14}, {Offset: 15}, {Offset: 16}}
 	msgsB := []kafka.Message{{Offset: 0}, {Offset: 1}, {Offset: 2}}
-	batches := map[string]*batch{"a": {partition: "a", epoch: 4, msgs: msgsA}, "b": {partition: "b", epoch: 7, msgs: msgsB}}
+	batches := map[string]*batch{"a": {partition: "a", epoch: 4, msgs: msgsA, expect: map[string]int64{"acme": 8}},
+		"b": {partition: "b", epoch: 7, msgs: msgsB}}
 	var items []*item
 	for _, i := range []int{0, 2, 3, 6} {
 		items = append(items, &item{msg: &msgsA[i], partition: "a"})
 	}
 	items = append(items, &item{msg: &msgsB[1], partition: "b"})
-	got := cut(items, batches, 3)
+	got := cut("acme", items, batches, 3)
 	require.Len(t, got, 2)
-	require.Equal(t, []store.Range{{Partition: "a", Epoch: 4, Start: 10, End: 16}}, got[0].ranges)
+	require.Equal(t, []store.Range{{Partition: "a", Epoch: 4, Start: 10, End: 16, Expect: 8}}, got[0].ranges)
 	require.Len(t, got[0].items, 3)
-	require.Equal(t, []store.Range{{Partition: "a", Epoch: 4, Start: 16, End: 17}, {Partition: "b", Epoch: 7, Start: 0, End: 3}}, got[1].ranges)
+	require.Equal(t, []store.Range{{Partition: "a", Epoch: 4, Start: 16, End: 17, Expect: 8}, {Partition: "b", Epoch: 7, Start: 0, End: 3}}, got[1].ranges)
 	require.Len(t, got[1].items, 2)
 }

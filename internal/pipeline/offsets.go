@@ -69,6 +69,29 @@ func readerHalt(msg string, args []any) *haltError {
 	return nil
 }
 
+// stateLost returns why a partition with no claim recorded in Redis may
+// not start over from its log start: the group committed an offset to
+// Kafka for it, which it does only after Redis recorded the partition's
+// state, so Redis lost that state (restarted empty, flushed, or failed
+// over to a replica behind). "" when the group committed nothing.
+func (p *Pipeline) stateLost(ctx context.Context, topic string, id int) (string, error) {
+	res, err := p.admin.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: p.cfg.GroupID, Topics: map[string][]int{topic: {id}}})
+	if err != nil {
+		return "", fmt.Errorf("fetching the committed offset of %s/%d: %w", topic, id, err)
+	}
+	if res.Error != nil {
+		return "", fmt.Errorf("fetching the committed offset of %s/%d: %w", topic, id, res.Error)
+	}
+	for _, part := range res.Topics[topic] {
+		if part.Partition == id && part.Error == nil && part.CommittedOffset >= 0 {
+			return fmt.Sprintf("Redis holds no state for this partition, but group %s committed offset %d to Kafka: "+
+				"Redis lost its state (restarted empty, flushed, or failed over to a replica behind); not starting over "+
+				"from the log start silently; docs/operations.md says how to rebuild", p.cfg.GroupID, part.CommittedOffset), nil
+		}
+	}
+	return "", nil
+}
+
 // checkFetched checks that fetched messages follow on from next, and
 // advances it. An offset below next means the log was replaced; one above
 // it is a gap, fine where compaction or transaction markers left it, but a

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cxpulse/cxpulse/internal/claims"
+	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/scopes"
@@ -91,8 +92,8 @@ type Pipeline struct {
 	metrics *metrics
 	scoper  *scopes.Scoper
 	largest window.Window
-	// customers caches customer records (see customerCache).
-	customers *customerCache
+	// customers caches customer records (see customers.Cache).
+	customers *customers.Cache
 	batches   chan *batch
 	// knownTenants are the tenants already recorded in store.TenantsKey.
 	knownTenants sync.Map
@@ -125,7 +126,7 @@ func New(cfg Config, parts Parts, logger *zap.Logger) *Pipeline {
 		rules:   deadletter.NewRules(parts.Tenants, cfg.TopicPrefix, largest),
 		letters: parts.Letters, metrics: newMetrics(parts.Registry),
 		scoper:  scopes.New(cfg.Dimensions, cfg.ScopeCombos, cfg.MaxScopesPerDim, parts.Store),
-		largest: largest, customers: newCustomerCache(customerCacheSize),
+		largest: largest, customers: customers.NewCache(customerCacheSize),
 		batches: make(chan *batch), halted: map[string]string{},
 	}
 }

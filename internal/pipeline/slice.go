@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"sync"
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/customers"
@@ -39,18 +38,18 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 	in := &planInput{windows: p.cfg.Windows, now: now, known: map[string]*dedupe.Record{}, horizon: p.customerHorizon(tenant), due: due}
 	// Customer records come from the cache, else are read up front; the
 	// script checks their versions either way.
-	cached, missing := p.customers.get(tenant, append(historyCustomers(items), due...))
+	cached, missing := p.customers.Get(tenant, append(historyCustomers(items), due...))
 	in.customers = cached
 	if len(missing) > 0 {
 		read, err := p.store.Customers(ctx, tenant, missing)
 		if err != nil {
 			return "", err
 		}
-		fetched := make(map[string]*store.CustomerRecord, len(missing))
+		fetched := make(map[string]*customers.StoredRecord, len(missing))
 		for _, id := range missing {
 			fetched[id] = read[id]
 		}
-		maps.Copy(in.customers, p.customers.putRecords(tenant, fetched))
+		maps.Copy(in.customers, p.customers.PutStored(tenant, fetched))
 	}
 	for attempt := 0; attempt < 20; attempt++ {
 		if len(ranges) == 0 && len(due) == 0 {
@@ -67,7 +66,7 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 		}
 		switch res.Outcome {
 		case store.Applied:
-			p.customers.put(tenant, pl.known)
+			p.customers.Put(tenant, pl.known)
 			p.metrics.applied.Add(float64(pl.applied))
 			p.metrics.revisions.Add(float64(pl.revisions))
 			p.metrics.duplicates.Add(float64(pl.dups))
@@ -77,6 +76,14 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			return "", nil
 		case store.Fenced:
 			return res.Partition, nil
+		case store.Behind:
+			wm := res.Watermark
+			if wm == "" {
+				wm = "gone"
+			}
+			return "", &haltError{partition: res.Partition, reason: fmt.Sprintf("tenant %s's state is behind what the group applied "+
+				"(its watermark for this partition is %s, the group applied it up to %d): it was lost or rolled back (Redis restarted "+
+				"empty, flushed, restored, or failed over to a replica behind); docs/operations.md says how to rebuild", tenant, wm, res.Expected)}
 		case store.Skipped:
 			// Replayed ranges need not have the old bounds: keep what lies
 			// at or above each partition's watermark.
@@ -99,7 +106,7 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			ranges = left
 		case store.Conflict:
 			maps.Copy(in.known, res.Conflicts)
-			maps.Copy(in.customers, p.customers.putRecords(tenant, res.CustomerConflicts))
+			maps.Copy(in.customers, p.customers.PutStored(tenant, res.CustomerConflicts))
 		}
 	}
 	return "", fmt.Errorf("applying a slice of tenant %s: %w", tenant, errUnsettled)
@@ -116,69 +123,4 @@ func historyCustomers(items []*item) []string {
 		}
 	}
 	return out
-}
-
-// customerCache remembers the customer records this instance last wrote or
-// read, with their decoded histories when this instance wrote them. A
-// customer's events share a Kafka key, so they arrive on one partition and
-// one instance: its cached record is almost always current, which saves
-// reading it before planning. The apply script checks every record's
-// version, so a stale entry costs a retry, never a wrong count.
-type customerCache struct {
-	mu      sync.Mutex
-	max     int
-	records map[string]*customers.Known // tenant + "\x00" + customer
-}
-
-func newCustomerCache(max int) *customerCache {
-	return &customerCache{max: max, records: map[string]*customers.Known{}}
-}
-
-func cacheKey(tenant, id string) string { return tenant + "\x00" + id }
-
-// get returns the cached records of ids and the ids not cached.
-func (c *customerCache) get(tenant string, ids []string) (map[string]*customers.Known, []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]*customers.Known, len(ids))
-	var missing []string
-	for _, id := range ids {
-		if rec, ok := c.records[cacheKey(tenant, id)]; ok {
-			out[id] = rec
-		} else {
-			missing = append(missing, id)
-		}
-	}
-	return out, missing
-}
-
-// put caches what is known of customers.
-func (c *customerCache) put(tenant string, records map[string]*customers.Known) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for id, rec := range records {
-		c.records[cacheKey(tenant, id)] = rec
-	}
-	// Over the bound, drop arbitrary entries (map order is random).
-	for k := range c.records {
-		if len(c.records) <= c.max {
-			break
-		}
-		delete(c.records, k)
-	}
-}
-
-// putRecords caches records read from Redis (nil: the customer has no
-// record).
-func (c *customerCache) putRecords(tenant string, records map[string]*store.CustomerRecord) map[string]*customers.Known {
-	known := make(map[string]*customers.Known, len(records))
-	for id, rec := range records {
-		if rec == nil {
-			known[id] = customers.Absent()
-		} else {
-			known[id] = customers.Stored(rec.Version, rec.Data)
-		}
-	}
-	c.put(tenant, known)
-	return known
 }

@@ -88,7 +88,7 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		8*len(sl.Customers)+2*len(sl.Codes)+2*len(samples))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
 	for _, r := range sl.Ranges {
-		args = append(args, r.Partition, r.Epoch, r.Start, r.End)
+		args = append(args, r.Partition, r.Epoch, r.Start, r.End, r.Expect)
 	}
 	args = append(args, len(scopes))
 	for _, sc := range scopes {
@@ -155,6 +155,12 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		return out, nil
 	case "fenced":
 		return Result{Outcome: Fenced, Partition: res[1]}, nil
+	case "behind":
+		exp, err := strconv.ParseInt(res[3], 10, 64)
+		if err != nil {
+			return Result{}, fmt.Errorf("apply script answered %q", res)
+		}
+		return Result{Outcome: Behind, Partition: res[1], Watermark: res[2], Expected: exp}, nil
 	case "conflict":
 		return parseConflicts(res)
 	}
@@ -219,7 +225,7 @@ func customersBlob(customers []CustomerUpdate, scopeIndex map[string]int) []byte
 // parseConflicts reads a conflict answer: 'conflict', the number of ids
 // and (id, record) pairs, the number of customers and (id, record) pairs.
 func parseConflicts(res []string) (Result, error) {
-	out := Result{Outcome: Conflict, Conflicts: map[string]*dedupe.Record{}, CustomerConflicts: map[string]*CustomerRecord{}}
+	out := Result{Outcome: Conflict, Conflicts: map[string]*dedupe.Record{}, CustomerConflicts: map[string]*customers.StoredRecord{}}
 	i := 1
 	pairs := func(each func(id, rec string) error) error {
 		if i >= len(res) {
@@ -265,13 +271,13 @@ func parseConflicts(res []string) (Result, error) {
 	return out, nil
 }
 
-func parseCustomerRecord(id, s string) (*CustomerRecord, error) {
+func parseCustomerRecord(id, s string) (*customers.StoredRecord, error) {
 	v, data, ok := strings.Cut(s, "|")
 	n, err := strconv.ParseInt(v, 10, 64)
 	if !ok || err != nil {
 		return nil, fmt.Errorf("record of customer %q is corrupt", id)
 	}
-	return &CustomerRecord{Version: n, Data: []byte(data)}, nil
+	return &customers.StoredRecord{Version: n, Data: []byte(data)}, nil
 }
 
 // Slice is one tenant's part of fetched batches of one or more partitions:
@@ -306,6 +312,10 @@ type Range struct {
 	Epoch     int64  // the claim this consumer holds
 	Start     int64
 	End       int64
+	// Expect is how far the group applied the tenant's messages of the
+	// partition (0: none known): a watermark below it means the tenant's
+	// state was lost or rolled back, and the slice is refused (Behind).
+	Expect int64
 }
 
 // Delta adds counters to one bucket of one window of one scope.
@@ -367,12 +377,6 @@ type CustomerUpdate struct {
 // DueUnchanged leaves a customer's due time as stored.
 const DueUnchanged = -1
 
-// CustomerRecord is a stored customer record and its version.
-type CustomerRecord struct {
-	Version int64
-	Data    []byte
-}
-
 // Letter is a dead letter waiting in a tenant's outbox.
 type Letter struct {
 	Key    []byte `json:"k"`
@@ -398,17 +402,25 @@ const (
 	// Conflict: some ids were not as assumed; nothing was written.
 	// Conflicts holds their stored records (nil: not remembered).
 	Conflict
+	// Behind: the tenant's watermark for Partition is below what the group
+	// applied (Range.Expect): its state was lost or rolled back; nothing
+	// was written.
+	Behind
 )
 
 // Result is the answer of Apply.
 type Result struct {
 	Outcome    Outcome
 	Watermarks map[string]int64 // Skipped: partition → watermark
-	Partition  string           // Fenced
-	Conflicts  map[string]*dedupe.Record
+	Partition  string           // Fenced, Behind
+	// Watermark is, when Behind, the tenant's watermark ("" when it has
+	// none) and Expected what the group applied.
+	Watermark string
+	Expected  int64
+	Conflicts map[string]*dedupe.Record
 	// CustomerConflicts holds the stored records of customers that were not
 	// at the expected version (nil: none stored).
-	CustomerConflicts map[string]*CustomerRecord
+	CustomerConflicts map[string]*customers.StoredRecord
 	// Views holds, when Applied, the new totals of every scope the slice
 	// changed, whose views Apply wrote.
 	Views []ScopeTotals

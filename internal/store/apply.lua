@@ -6,7 +6,8 @@
 --       10+3i counters hash, 11+3i active customers zset, 12+3i comment
 --       samples list; then the theme bucket hashes.
 -- ARGV: 1 now ms, 2 dedupe horizon ms, 3 windows csv,
---       4 nranges and (topic/partition, epoch, range start, range end) each,
+--       4 nranges and (topic/partition, epoch, range start, range end,
+--       the watermark expected at least) each,
 --       then nscopes and the scope names,
 --       the ids as a MessagePack array, the revisions expected of them
 --       (-1: new) as another, the (id, record) pairs as a third,
@@ -24,10 +25,14 @@ local pos = 5
 local ranges, skips = {}, {}
 for r = 1, nranges do
   local tp, epoch, start, stop = ARGV[pos], tonumber(ARGV[pos + 1]), tonumber(ARGV[pos + 2]), ARGV[pos + 3]
-  pos = pos + 4
+  local expect = tonumber(ARGV[pos + 4])
+  pos = pos + 5
   local e = redis.call('HGET', wm, tp .. ':e')
   if e and tonumber(e) > epoch then return {'fenced', tp} end
   local w = redis.call('HGET', wm, tp)
+  -- The group applied this tenant's messages up to expect: a watermark
+  -- below it means the tenant's state was lost or rolled back.
+  if expect > 0 and (not w or tonumber(w) < expect) then return {'behind', tp, w or '', expect} end
   if w and start < tonumber(w) then
     skips[#skips + 1] = tp
     skips[#skips + 1] = w

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/mpack"
 	"github.com/cxpulse/cxpulse/internal/stats"
 )
@@ -220,8 +221,8 @@ func (s *Store) TrimOutbox(ctx context.Context, tenant string, n int) error {
 
 // Customers returns the stored records of the given customers of a tenant;
 // a customer without one is absent from the map.
-func (s *Store) Customers(ctx context.Context, tenant string, ids []string) (map[string]*CustomerRecord, error) {
-	out := make(map[string]*CustomerRecord, len(ids))
+func (s *Store) Customers(ctx context.Context, tenant string, ids []string) (map[string]*customers.StoredRecord, error) {
+	out := make(map[string]*customers.StoredRecord, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
