@@ -12,6 +12,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/customers"
+	"github.com/cxpulse/cxpulse/internal/logwatch"
 	"github.com/cxpulse/cxpulse/internal/retry"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
@@ -89,23 +90,24 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		}
 	}
 	p.unhalt(tp) // a halt is decided anew by every claim
-	first, end, err := p.logOffsets(ctx, topic, id)
+	lw := &logwatch.Partition{Admin: p.admin, Group: p.cfg.GroupID, Topic: topic, ID: id}
+	first, end, err := lw.Offsets(ctx)
 	for n := 0; err != nil; n++ {
 		log.Warn("reading the log offsets", zap.Error(err))
 		if !retry.Wait(ctx, n) {
 			return
 		}
-		first, end, err = p.logOffsets(ctx, topic, id)
+		first, end, err = lw.Offsets(ctx)
 	}
-	resume, reason := resumeAt(cl.Found, cl.Resume, first, end)
+	resume, reason := logwatch.ResumeAt(cl.Found, cl.Resume, first, end)
 	if reason == "" && !cl.Found {
-		reason, err = p.stateLost(ctx, topic, id)
+		reason, err = lw.StateLost(ctx)
 		for n := 0; err != nil; n++ {
 			log.Warn("reading the group's committed offset", zap.Error(err))
 			if !retry.Wait(ctx, n) {
 				return
 			}
-			reason, err = p.stateLost(ctx, topic, id)
+			reason, err = lw.StateLost(ctx)
 		}
 	}
 	if reason != "" {
@@ -124,10 +126,10 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 	// The offsets fetched must follow on from resume; the reader's own
 	// reports and a watch on the log halt the partition when the log no
 	// longer holds what is next.
-	wctx, halt := context.WithCancelCause(ctx)
-	defer halt(nil)
-	next := &nextOffset{}
-	next.n.Store(resume)
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	halt := func(h *haltError) { cancel(h) }
+	lw.Next.Store(resume)
 	r := p.kafka.Reader(kafka.ReaderConfig{
 		Topic:          topic,
 		Partition:      id,
@@ -142,8 +144,8 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		// halts the partition (readerHalt).
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			log.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
-			if h := readerHalt(msg, args); h != nil {
-				halt(h)
+			if reason := logwatch.ReaderReport(msg, args); reason != "" {
+				halt(&haltError{reason: reason})
 			}
 		}),
 	})
@@ -152,7 +154,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		log.Error("seeking", zap.Error(err))
 		return
 	}
-	go p.watchLog(wctx, topic, id, next, halt)
+	go lw.Watch(wctx, log, func(reason string) { halt(&haltError{reason: reason}) })
 	dec := events.NewDecoder(events.Tolerant)
 	// One batch is in flight at the applier while the next one is fetched
 	// and decoded; the next is handed over only once the one before it is
@@ -206,8 +208,8 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 			}
 			continue
 		}
-		if h := p.checkFetched(wctx, topic, id, next, msgs); h != nil {
-			halt(h)
+		if reason := lw.CheckFetched(wctx, msgs); reason != "" {
+			halt(&haltError{reason: reason})
 			return
 		}
 		// Decoding happens here, in parallel across partitions and while the
@@ -222,8 +224,8 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		// so that it waits for one application rather than two.
 		if n := len(req.msgs); n < maxBatch {
 			req.msgs = fetchAvailable(wctx, r, req.msgs, maxBatch, topUpWait)
-			if h := p.checkFetched(wctx, topic, id, next, req.msgs[n:]); h != nil {
-				halt(h)
+			if reason := lw.CheckFetched(wctx, req.msgs[n:]); reason != "" {
+				halt(&haltError{reason: reason})
 				return
 			}
 			p.classifyAll(dec, req, req.msgs[n:])
