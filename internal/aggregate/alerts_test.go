@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -345,4 +346,49 @@ func TestAlertSurvivesKillAndReplay(t *testing.T) {
 		require.Equal(t, float64(want["store=s03"][w.name].npsN), got.Windows[w.name]["nps_responses"], w.name)
 		require.Equal(t, float64(want["store=s03"][w.name].npsD), got.Windows[w.name]["nps_detractors"], w.name)
 	}
+}
+
+// TestAlertDeliverySurvivesRestart: Alertmanager is down when the spike
+// alert fires; the notification waits in Redis, not in memory, so after
+// the aggregator restarts and Alertmanager comes back it is delivered.
+func TestAlertDeliverySurvivesRestart(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 4, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	am := &alertmanager{}
+	var down atomic.Bool
+	down.Store(true)
+	amSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			http.Error(w, "down for maintenance", http.StatusServiceUnavailable)
+			return
+		}
+		am.ServeHTTP(w, r)
+	}))
+	defer amSrv.Close()
+	env := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_EMIT_INTERVAL": "200ms", "CXPULSE_ALERTMANAGER_URL": amSrv.URL, "CXPULSE_ALERT_RESEND": "1h"}
+	in := startAggregator(t, env, newClock(now))
+	baseline, spike := spikeData(now)
+	produce(t, broker, append(baseline, spike...))
+	waitApplied(t, in.base)
+	require.NoError(t, in.agg.PublishOnce(t.Context()))
+	queued, err := rdb.LLen(t.Context(), "cxpulse:{acme}:sinkq:alertmanager").Result()
+	require.NoError(t, err)
+	require.Positive(t, queued, "the notifications wait in Redis")
+	in.stop()
+
+	down.Store(false)
+	again := startAggregator(t, env, newClock(now))
+	require.Eventually(t, func() bool {
+		return slices.ContainsFunc(am.received(), func(a map[string]any) bool {
+			l := a["labels"].(map[string]any)
+			return l["scope"] == "store=s03" && l["severity"] == "critical"
+		})
+	}, 20*time.Second, 50*time.Millisecond, "the queued alert reaches Alertmanager after the restart")
+	require.Eventually(t, func() bool {
+		n, err := rdb.LLen(t.Context(), "cxpulse:{acme}:sinkq:alertmanager").Result()
+		return err == nil && n == 0
+	}, 10*time.Second, 50*time.Millisecond, "delivered notifications leave the queue")
+	_ = again
 }

@@ -201,105 +201,49 @@ func (s *PagerDuty) Send(ctx context.Context, ns []Notification) error {
 	return nil
 }
 
-// Dispatcher hands notifications to every sink, each with its own queue
-// and goroutine, so a failing or slow sink never holds up the others or
-// the caller. Failed sends are retried with backoff while they may succeed.
-type Dispatcher struct {
-	log    *zap.Logger
-	queues map[string]chan []Notification
-	sinks  []Sink
-	// Backoff is the first retry delay, doubled up to MaxBackoff;
-	// Attempts bounds the tries of one batch.
+// Retry is how a batch of notifications is retried at one sink: network
+// errors, 429 and 5xx are retried, with a backoff from Backoff doubling up
+// to MaxBackoff, Attempts times in all.
+type Retry struct {
 	Backoff, MaxBackoff time.Duration
 	Attempts            int
-	// OnResult, when set, is told of every send: the sink and its error.
-	OnResult func(sink string, err error)
+	// Timeout bounds one send.
+	Timeout time.Duration
 }
 
-// QueueLength bounds the batches waiting for one sink; when full the
-// oldest is dropped (a later batch carries the current state anyway).
-const QueueLength = 256
+// DefaultRetry is the retry of every sink.
+var DefaultRetry = Retry{Backoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, Attempts: 10, Timeout: 10 * time.Second}
 
-// NewDispatcher returns a Dispatcher over sinks.
-func NewDispatcher(log *zap.Logger, sinks ...Sink) *Dispatcher {
-	d := &Dispatcher{log: log, queues: map[string]chan []Notification{}, sinks: sinks,
-		Backoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, Attempts: 10}
-	for _, s := range sinks {
-		d.queues[s.Name()] = make(chan []Notification, QueueLength)
-	}
-	return d
-}
-
-// Send queues ns for every sink without waiting.
-func (d *Dispatcher) Send(ns []Notification) {
-	if len(ns) == 0 {
-		return
-	}
-	for _, s := range d.sinks {
-		q := d.queues[s.Name()]
-		for {
-			select {
-			case q <- ns:
-			default:
-				select { // full: drop the oldest batch
-				case <-q:
-					d.log.Warn("alert sink queue full; dropped the oldest batch", zap.String("sink", s.Name()))
-				default:
-				}
-				continue
-			}
-			break
+// Deliver sends ns to s, retrying while the failure may pass, and tells
+// onResult (when set) of every try. It returns nil once s took them, the
+// last error once it gave up (a refusal, or out of attempts), or ctx's
+// error when ctx ended first.
+func (r Retry) Deliver(ctx context.Context, log *zap.Logger, s Sink, ns []Notification, onResult func(error)) error {
+	wait := r.Backoff
+	for attempt := 1; ; attempt++ {
+		sctx, cancel := context.WithTimeout(ctx, r.Timeout)
+		err := s.Send(sctx, ns)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
-	}
-}
-
-// Run delivers until ctx ends.
-func (d *Dispatcher) Run(ctx context.Context) {
-	done := make(chan struct{})
-	for _, s := range d.sinks {
-		go func() {
-			defer func() { done <- struct{}{} }()
-			d.run(ctx, s)
-		}()
-	}
-	for range d.sinks {
-		<-done
-	}
-}
-
-func (d *Dispatcher) run(ctx context.Context, s Sink) {
-	q := d.queues[s.Name()]
-	for {
-		var ns []Notification
+		if onResult != nil {
+			onResult(err)
+		}
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) || attempt >= r.Attempts {
+			return err
+		}
+		log.Warn("alert sink failed; will retry", zap.String("sink", s.Name()), zap.Duration("in", wait), zap.Error(err))
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			return
-		case ns = <-q:
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
 		}
-		wait := d.Backoff
-		for attempt := 1; ; attempt++ {
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			err := s.Send(sctx, ns)
-			cancel()
-			if d.OnResult != nil {
-				d.OnResult(s.Name(), err)
-			}
-			if err == nil {
-				break
-			}
-			if !retryable(err) || attempt >= d.Attempts {
-				d.log.Error("alert sink gave up on a batch", zap.String("sink", s.Name()), zap.Int("alerts", len(ns)), zap.Error(err))
-				break
-			}
-			d.log.Warn("alert sink failed; will retry", zap.String("sink", s.Name()), zap.Duration("in", wait), zap.Error(err))
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			wait = min(2*wait, d.MaxBackoff)
-		}
+		wait = min(2*wait, r.MaxBackoff)
 	}
 }

@@ -45,7 +45,7 @@ func (r *receiver) got() ([][]byte, []string) {
 
 // TestSinks: Alertmanager answers 503 twice, then takes the alerts; the
 // webhook is down for good; PagerDuty refuses with 400 (not retried). Each
-// sink gets its own outcome and none holds up the others.
+// sink gets its own outcome.
 func TestSinks(t *testing.T) {
 	am := &receiver{fail: 2, status: http.StatusServiceUnavailable}
 	pd := &receiver{fail: 1, status: http.StatusBadRequest}
@@ -55,38 +55,44 @@ func TestSinks(t *testing.T) {
 	defer pdSrv.Close()
 	hookSrv.Close() // down
 	client := &http.Client{Timeout: time.Second}
-	d := NewDispatcher(zaptest.NewLogger(t),
-		&Alertmanager{URL: amSrv.URL, Client: client},
+	sinks := []Sink{&Alertmanager{URL: amSrv.URL, Client: client},
 		&Webhook{URL: hookSrv.URL, ExternalURL: "http://cx", Client: client},
-		&PagerDuty{URL: pdSrv.URL, RoutingKey: "rk", Client: client})
-	d.Backoff, d.MaxBackoff, d.Attempts = 10*time.Millisecond, 20*time.Millisecond, 4
+		&PagerDuty{URL: pdSrv.URL, RoutingKey: "rk", Client: client}}
+	r := Retry{Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Attempts: 4, Timeout: time.Second}
 	var mu sync.Mutex
 	results := map[string][]bool{}
-	d.OnResult = func(sink string, err error) {
-		mu.Lock()
-		results[sink] = append(results[sink], err == nil)
-		mu.Unlock()
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go d.Run(ctx)
 
 	start := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	labels := Labels("acme", "store=s1", Critical)
 	n := Notification{Status: Firing, Labels: labels, Annotations: map[string]string{"summary": "spike"},
 		StartsAt: start, EndsAt: start.Add(3 * time.Minute), Fingerprint: Fingerprint(labels), GeneratorURL: "http://cx/x"}
-	d.Send([]Notification{n})
 	resolved := n
 	resolved.Status, resolved.EndsAt = Resolved, start.Add(time.Hour)
-	d.Send([]Notification{resolved})
-
-	require.Eventually(t, func() bool {
-		b, _ := am.got()
-		p, _ := pd.got()
-		mu.Lock()
-		defer mu.Unlock()
-		return len(b) == 2 && len(p) == 1 && len(results["webhook"]) == 2*4
-	}, 5*time.Second, 10*time.Millisecond)
+	// Each sink is delivered to on its own, the firing notification first.
+	gave := map[string][]error{}
+	var wg sync.WaitGroup
+	for _, s := range sinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, ns := range [][]Notification{{n}, {resolved}} {
+				err := r.Deliver(context.Background(), zaptest.NewLogger(t), s, ns, func(err error) {
+					mu.Lock()
+					results[s.Name()] = append(results[s.Name()], err == nil)
+					mu.Unlock()
+				})
+				mu.Lock()
+				gave[s.Name()] = append(gave[s.Name()], err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, gave["alertmanager"][0])
+	require.Len(t, results["webhook"], 2*4, "the webhook is tried 4 times per batch, then given up")
+	require.Error(t, gave["webhook"][1])
+	var he *HTTPError
+	require.ErrorAs(t, gave["pagerduty"][0], &he, "the 400 is given up at once")
 
 	bodies, paths := am.got()
 	require.Equal(t, "/api/v2/alerts", paths[0])

@@ -145,17 +145,19 @@ func permanent(err error) bool {
 
 // PublishOutbox writes the dead letters queued in a tenant's outbox (those
 // whose reason depended on stored state, queued atomically with their
-// slice) and removes them once written.
+// slice) and removes them once written, never an entry it did not write.
 func (w *Writer) PublishOutbox(ctx context.Context, st *store.Store, tenant string) error {
 	for {
-		letters, err := st.Outbox(ctx, tenant, outboxBatch)
+		letters, head, err := st.Outbox(ctx, tenant, outboxBatch)
 		if err != nil || len(letters) == 0 {
 			return err
 		}
 		if err := w.Write(ctx, letters); err != nil {
 			return err
 		}
-		if err := st.TrimOutbox(ctx, tenant, len(letters)); err != nil {
+		// Only what was read and written is removed: another publisher may
+		// have published it too, and removed it first.
+		if err := st.TrimOutbox(ctx, tenant, head); err != nil {
 			return err
 		}
 		if len(letters) < outboxBatch {

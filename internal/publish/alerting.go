@@ -228,14 +228,15 @@ func (p *Publisher) EvaluateAlerts(ctx context.Context, tenant string, scopes []
 	// The transitions are recorded before anything is sent: a crash in
 	// between sends them again, which receivers deduplicate by
 	// fingerprint and status.
-	if err := p.saveAlerts(ctx, tenant, set, del); err != nil {
+	if err := p.saveAlerts(ctx, tenant, set, del, nil); err != nil {
 		return err
 	}
 	if len(notes) == 0 {
 		return nil
 	}
 	// cx.alerts is the record of what was sent: written before the state
-	// says so; the other sinks follow from their queues.
+	// says so. The other sinks get the notifications queued durably in the
+	// same step that marks them sent.
 	if err := p.alertsTo.Send(ctx, notes); err != nil {
 		return err
 	}
@@ -247,17 +248,18 @@ func (p *Publisher) EvaluateAlerts(ctx context.Context, tenant string, scopes []
 		}
 		set[al.Fingerprint] = al
 	}
-	if err := p.saveAlerts(ctx, tenant, set, nil); err != nil {
+	if err := p.saveAlerts(ctx, tenant, set, nil, notes); err != nil {
 		return err
 	}
 	for _, n := range notes {
 		p.metrics.alertSends.WithLabelValues(p.alertsTo.Name(), n.Status).Inc()
 	}
-	p.dispatch.Send(notes)
 	return nil
 }
 
-func (p *Publisher) saveAlerts(ctx context.Context, tenant string, set map[string]*alerts.Alert, del []string) error {
+// saveAlerts writes alert states and queues notes for every HTTP sink, in
+// one step fenced by this instance's lease epoch.
+func (p *Publisher) saveAlerts(ctx context.Context, tenant string, set map[string]*alerts.Alert, del []string, notes []alerts.Notification) error {
 	enc := make(map[string][]byte, len(set))
 	for fp, al := range set {
 		b, err := json.Marshal(al)
@@ -266,7 +268,30 @@ func (p *Publisher) saveAlerts(ctx context.Context, tenant string, set map[strin
 		}
 		enc[fp] = b
 	}
-	return p.store.SaveAlertStates(ctx, tenant, enc, del)
+	var queue map[string][][]byte
+	if len(notes) > 0 && len(p.sinks) > 0 {
+		queued := make([][]byte, len(notes))
+		for i, n := range notes {
+			b, err := json.Marshal(n)
+			if err != nil {
+				return fmt.Errorf("encoding alert %s: %w", n.Fingerprint, err)
+			}
+			queued[i] = b
+		}
+		queue = map[string][][]byte{}
+		for _, s := range p.sinks {
+			queue[s.Name()] = queued
+		}
+	}
+	dropped, err := p.store.SaveAlerts(ctx, tenant, p.epoch.Load(), enc, del, queue)
+	if err != nil {
+		return err
+	}
+	if dropped > 0 {
+		p.log.Warn("alert sink queue full: dropped the oldest notifications", zap.String("tenant", tenant), zap.Int64("dropped", dropped))
+		p.metrics.alertsDropped.Add(float64(dropped))
+	}
+	return nil
 }
 
 func (p *Publisher) generatorURL(tenant, scope string) string {

@@ -10,6 +10,8 @@ type metrics struct {
 	published      prometheus.Counter
 	// tenantFailures counts the tenants skipped at a stage, per round.
 	tenantFailures *prometheus.CounterVec
+	alertsGivenUp  *prometheus.CounterVec
+	alertsDropped  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -30,6 +32,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cxpulse_tenant_failures_total", Help: "Tenants skipped in a publishing or sweeping round because their work failed (the reason is in /v1/status).",
 		}, []string{"stage"}),
 	}
-	reg.MustRegister(m.swept, m.customersSwept, m.alertSends, m.published, m.tenantFailures)
+	m.alertsGivenUp = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cxpulse_alert_notifications_given_up_total", Help: "Alert notifications a sink refused for good, or failed to take after every retry.",
+	}, []string{"sink"})
+	m.alertsDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cxpulse_alert_notifications_dropped_total", Help: "Alert notifications dropped, oldest first, from a sink queue over its bound (a sink down for long).",
+	})
+	reg.MustRegister(m.swept, m.customersSwept, m.alertSends, m.published, m.tenantFailures, m.alertsGivenUp, m.alertsDropped)
 	return m
 }

@@ -9,15 +9,16 @@ package publish
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -58,7 +59,6 @@ type Config struct {
 // Parts are the connections, registries and hooks the publisher works
 // with.
 type Parts struct {
-	Redis   redis.UniversalClient // for the lease
 	Store   *store.Store
 	Tenants *tenants.Registry
 	// Writer writes cx.scores and cx.alerts.
@@ -85,7 +85,13 @@ type Publisher struct {
 	metrics  *metrics
 	largest  window.Window
 	alertsTo *kafkaSink
-	dispatch *alerts.Dispatcher
+	// sinks are the HTTP sinks, fed from durable queues; retry is how a
+	// batch is retried at each.
+	sinks []alerts.Sink
+	retry alerts.Retry
+	// epoch is this instance's publisher lease epoch while it holds the
+	// lease, 0 otherwise.
+	epoch atomic.Int64
 	// alertMu serialises alert evaluations: PublishOnce may be called
 	// while the publish loop runs.
 	alertMu sync.Mutex
@@ -98,7 +104,7 @@ func New(cfg Config, parts Parts, logger *zap.Logger) *Publisher {
 	p := &Publisher{cfg: cfg, log: log, parts: parts, store: parts.Store, now: parts.Now, metrics: m,
 		largest:  cfg.Windows[len(cfg.Windows)-1],
 		alertsTo: &kafkaSink{w: parts.Writer, topic: cfg.TopicPrefix + "alerts"},
-		dispatch: newDispatcher(cfg, log, m)}
+		sinks:    newSinks(cfg), retry: alerts.DefaultRetry}
 	if _, ok := hourlyWindow(cfg.Windows); !ok {
 		log.Warn("no configured window has hourly buckets (one from 24h to 5d does): detractor-spike alerts are off")
 	}
@@ -110,53 +116,56 @@ func (p *Publisher) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.sweepLoop(gctx) })
 	g.Go(func() error { return p.publishLoop(gctx) })
-	g.Go(func() error { p.dispatch.Run(gctx); return nil })
+	for _, s := range p.sinks {
+		g.Go(func() error { p.deliverLoop(gctx, s); return nil })
+	}
 	return g.Wait()
 }
 
-// leaseScript takes or renews the publisher lease.
-var leaseScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur == false or cur == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0`)
-
-// publishLoop publishes, from one instance at a time (a Redis lease), the
-// changed scopes of every tenant to cx.scores at most once per
-// CXPULSE_EMIT_INTERVAL, and the queued dead letters.
+// publishLoop publishes, from one instance at a time (the publisher
+// lease), the changed scopes of every tenant to cx.scores at most once per
+// CXPULSE_EMIT_INTERVAL, the queued dead letters and the alerts.
 func (p *Publisher) publishLoop(ctx context.Context) error {
 	t := time.NewTicker(p.cfg.EmitInterval)
 	defer t.Stop()
-	key := "cxpulse:publisher:" + p.cfg.GroupID
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		ttl := max(3*p.cfg.EmitInterval, 3*time.Second)
-		ok, err := leaseScript.Run(ctx, p.parts.Redis, []string{key}, p.parts.Instance, ttl.Milliseconds()).Int()
-		if err != nil {
-			if ctx.Err() == nil {
-				p.log.Warn("taking the publisher lease", zap.Error(err))
-			}
-			continue
-		}
-		if ok == 0 {
-			continue // another instance publishes
-		}
-		if err := p.PublishOnce(ctx); err != nil && ctx.Err() == nil {
+		if err := p.PublishOnce(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, errNotPublisher) {
 			p.log.Warn("publishing", zap.String("error", problemSummary(err)))
 		}
 	}
+}
+
+// errNotPublisher means another instance holds the publisher lease.
+var errNotPublisher = errors.New("another instance holds the publisher lease")
+
+// takeLease takes or renews the publisher lease; its epoch fences the
+// alert states this instance writes.
+func (p *Publisher) takeLease(ctx context.Context) error {
+	ttl := max(3*p.cfg.EmitInterval, 3*time.Second)
+	ep, err := p.store.TakeLease(ctx, p.cfg.GroupID, p.parts.Instance, ttl)
+	if err != nil {
+		p.epoch.Store(0)
+		return err
+	}
+	p.epoch.Store(ep)
+	if ep == 0 {
+		return errNotPublisher
+	}
+	return nil
 }
 
 // PublishOnce publishes every tenant's dirty scopes and outbox once, and
 // evaluates the alerts of the changed scopes and of live alerts. A tenant
 // that fails is skipped, loudly, and the others are published.
 func (p *Publisher) PublishOnce(ctx context.Context) error {
+	if err := p.takeLease(ctx); err != nil {
+		return err
+	}
 	return p.eachTenant(ctx, stagePublishing, p.publishTenant)
 }
 

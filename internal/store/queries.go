@@ -165,60 +165,6 @@ func (s *Store) Samples(ctx context.Context, tenant, scope string) ([]Sample, er
 	return out, nil
 }
 
-// AlertStates returns a tenant's alert states by fingerprint, as stored.
-func (s *Store) AlertStates(ctx context.Context, tenant string) (map[string]string, error) {
-	h, err := s.rdb.HGetAll(ctx, alertsKey(tenant)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading alerts of %s: %w", tenant, err)
-	}
-	return h, nil
-}
-
-// SaveAlertStates writes changed alert states and forgets others. Only
-// the instance holding the publisher lease evaluates alerts, so plain
-// writes suffice.
-func (s *Store) SaveAlertStates(ctx context.Context, tenant string, set map[string][]byte, del []string) error {
-	pipe := s.rdb.TxPipeline()
-	if len(set) > 0 {
-		pairs := make([]any, 0, 2*len(set))
-		for k, v := range set {
-			pairs = append(pairs, k, v)
-		}
-		pipe.HSet(ctx, alertsKey(tenant), pairs...)
-	}
-	if len(del) > 0 {
-		pipe.HDel(ctx, alertsKey(tenant), del...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("writing alerts of %s: %w", tenant, err)
-	}
-	return nil
-}
-
-// Outbox returns up to n queued dead letters of a tenant, oldest first.
-func (s *Store) Outbox(ctx context.Context, tenant string, n int) ([]Letter, error) {
-	raw, err := s.rdb.LRange(ctx, outboxKey(tenant), 0, int64(n-1)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading outbox of %s: %w", tenant, err)
-	}
-	out := make([]Letter, len(raw))
-	for i, r := range raw {
-		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
-			return nil, fmt.Errorf("outbox entry of %s: %w", tenant, err)
-		}
-	}
-	return out, nil
-}
-
-// TrimOutbox drops the n oldest entries of a tenant's outbox, once
-// published.
-func (s *Store) TrimOutbox(ctx context.Context, tenant string, n int) error {
-	if err := s.rdb.LTrim(ctx, outboxKey(tenant), int64(n), -1).Err(); err != nil {
-		return fmt.Errorf("trimming outbox of %s: %w", tenant, err)
-	}
-	return nil
-}
-
 // Customers returns the stored records of the given customers of a tenant;
 // a customer without one is absent from the map.
 func (s *Store) Customers(ctx context.Context, tenant string, ids []string) (map[string]*customers.StoredRecord, error) {

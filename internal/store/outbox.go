@@ -1,0 +1,209 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The publisher's protocol: one instance of a group holds the lease at a
+// time, with an epoch that grows with every new holder; its writes of
+// alert states are fenced by that epoch, and it removes from an outbox or
+// a sink queue only the entries it published.
+
+func leaseKey(group string) string       { return prefix + "{publisher:" + group + "}" }
+func leaseEpochKey(group string) string  { return prefix + "{publisher:" + group + "}:epoch" }
+func alertFenceKey(tenant string) string { return tenantKey(tenant, "alerts", "fence") }
+
+// SinkQueueKey holds, for one tenant and alert sink, the notifications
+// waiting for the sink to take them.
+func SinkQueueKey(tenant, sink string) string { return tenantKey(tenant, "sinkq", sink) }
+
+// SinkQueueCap bounds the notifications waiting for one sink per tenant;
+// beyond it the oldest are dropped (a later notification of the same alert
+// carries its current state), and counted.
+const SinkQueueCap = 10000
+
+// ErrFenced means a newer publisher wrote: this one must stop.
+var ErrFenced = errors.New("a newer publisher holds the lease")
+
+var leaseScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local id, ep = string.match(cur, '^(.*):(%d+)$')
+  if id == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(ep)
+  end
+  return 0
+end
+local ep = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ep, 'PX', ARGV[2])
+return ep`)
+
+// TakeLease takes or renews the publisher lease of group for instance and
+// returns its epoch, or 0 when another instance holds it.
+func (s *Store) TakeLease(ctx context.Context, group, instance string, ttl time.Duration) (int64, error) {
+	ep, err := leaseScript.Run(ctx, s.rdb, []string{leaseKey(group), leaseEpochKey(group)}, instance, ttl.Milliseconds()).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("taking the publisher lease: %w", err)
+	}
+	return ep, nil
+}
+
+// Head names the entries read from the head of a list, so that exactly
+// those are removed once published.
+type Head struct {
+	N           int
+	First, Last string
+}
+
+// trimHead removes the n entries of a list's head if they are still the
+// ones read (another publisher may have removed them, and new ones come
+// after): 1 when removed, 0 when left alone.
+var trimHead = redis.NewScript(`
+local n = tonumber(ARGV[1])
+if redis.call('LINDEX', KEYS[1], 0) == ARGV[2] and redis.call('LINDEX', KEYS[1], n - 1) == ARGV[3] then
+  redis.call('LTRIM', KEYS[1], n, -1)
+  return 1
+end
+return 0`)
+
+func (s *Store) head(ctx context.Context, key string, n int) ([]string, Head, error) {
+	raw, err := s.rdb.LRange(ctx, key, 0, int64(n-1)).Result()
+	if err != nil || len(raw) == 0 {
+		return nil, Head{}, err
+	}
+	return raw, Head{N: len(raw), First: raw[0], Last: raw[len(raw)-1]}, nil
+}
+
+func (s *Store) trim(ctx context.Context, key string, h Head) error {
+	if h.N == 0 {
+		return nil
+	}
+	return trimHead.Run(ctx, s.rdb, []string{key}, h.N, h.First, h.Last).Err()
+}
+
+// Outbox returns up to n queued dead letters of a tenant, oldest first,
+// and their head for TrimOutbox.
+func (s *Store) Outbox(ctx context.Context, tenant string, n int) ([]Letter, Head, error) {
+	raw, head, err := s.head(ctx, outboxKey(tenant), n)
+	if err != nil {
+		return nil, Head{}, fmt.Errorf("reading outbox of %s: %w", tenant, err)
+	}
+	out := make([]Letter, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
+			return nil, Head{}, fmt.Errorf("outbox entry of %s: %w", tenant, err)
+		}
+	}
+	return out, head, nil
+}
+
+// TrimOutbox removes the published head of a tenant's outbox, unless
+// another publisher removed it first.
+func (s *Store) TrimOutbox(ctx context.Context, tenant string, h Head) error {
+	if err := s.trim(ctx, outboxKey(tenant), h); err != nil {
+		return fmt.Errorf("trimming outbox of %s: %w", tenant, err)
+	}
+	return nil
+}
+
+// SinkQueue returns up to n notifications (JSON) waiting for a sink, oldest
+// first, and their head for TrimSinkQueue.
+func (s *Store) SinkQueue(ctx context.Context, tenant, sink string, n int) ([]string, Head, error) {
+	raw, head, err := s.head(ctx, SinkQueueKey(tenant, sink), n)
+	if err != nil {
+		return nil, Head{}, fmt.Errorf("reading the %s queue of %s: %w", sink, tenant, err)
+	}
+	return raw, head, nil
+}
+
+// TrimSinkQueue removes the delivered head of a sink queue.
+func (s *Store) TrimSinkQueue(ctx context.Context, tenant, sink string, h Head) error {
+	if err := s.trim(ctx, SinkQueueKey(tenant, sink), h); err != nil {
+		return fmt.Errorf("trimming the %s queue of %s: %w", sink, tenant, err)
+	}
+	return nil
+}
+
+// AlertStates returns a tenant's alert states by fingerprint, as stored.
+func (s *Store) AlertStates(ctx context.Context, tenant string) (map[string]string, error) {
+	h, err := s.rdb.HGetAll(ctx, alertsKey(tenant)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading alerts of %s: %w", tenant, err)
+	}
+	return h, nil
+}
+
+// saveAlerts writes alert states and queues notifications for the sinks,
+// fenced by the publisher's epoch. KEYS: 1 alerts, 2 fence, then the sink
+// queues. ARGV: 1 epoch, 2 queue cap, nset and (fingerprint, state) pairs,
+// ndel and fingerprints, then per queue n and its notifications. Answers
+// -1 when fenced, else the notifications dropped over the cap.
+var saveAlerts = redis.NewScript(`
+local epoch = tonumber(ARGV[1])
+local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
+if fence > epoch then return -1 end
+if fence < epoch then redis.call('SET', KEYS[2], epoch) end
+local cap = tonumber(ARGV[2])
+local pos = 3
+local nset = tonumber(ARGV[pos]); pos = pos + 1
+for i = 1, nset do
+  redis.call('HSET', KEYS[1], ARGV[pos], ARGV[pos + 1])
+  pos = pos + 2
+end
+local ndel = tonumber(ARGV[pos]); pos = pos + 1
+for i = 1, ndel do
+  redis.call('HDEL', KEYS[1], ARGV[pos])
+  pos = pos + 1
+end
+local dropped = 0
+for q = 3, #KEYS do
+  local n = tonumber(ARGV[pos]); pos = pos + 1
+  for i = 1, n do
+    redis.call('RPUSH', KEYS[q], ARGV[pos])
+    pos = pos + 1
+  end
+  local len = redis.call('LLEN', KEYS[q])
+  if len > cap then
+    redis.call('LTRIM', KEYS[q], len - cap, -1)
+    dropped = dropped + len - cap
+  end
+end
+return dropped`)
+
+// SaveAlerts writes changed alert states, forgets others and queues
+// notifications (JSON) for each sink, in one step fenced by the
+// publisher's epoch: ErrFenced when a newer publisher wrote. It returns
+// the notifications dropped from full queues.
+func (s *Store) SaveAlerts(ctx context.Context, tenant string, epoch int64, set map[string][]byte, del []string, queue map[string][][]byte) (int64, error) {
+	keys := []string{alertsKey(tenant), alertFenceKey(tenant)}
+	args := []any{epoch, SinkQueueCap, len(set)}
+	for fp, st := range set {
+		args = append(args, fp, st)
+	}
+	args = append(args, len(del))
+	for _, fp := range del {
+		args = append(args, fp)
+	}
+	for sink, notes := range queue {
+		keys = append(keys, SinkQueueKey(tenant, sink))
+		args = append(args, len(notes))
+		for _, n := range notes {
+			args = append(args, n)
+		}
+	}
+	dropped, err := saveAlerts.Run(ctx, s.rdb, keys, args...).Int64()
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("writing alerts of %s: %w", tenant, err)
+	case dropped < 0:
+		return 0, ErrFenced
+	}
+	return dropped, nil
+}
