@@ -25,6 +25,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/claims"
+	"github.com/cxpulse/cxpulse/internal/clock"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/pipeline"
 	"github.com/cxpulse/cxpulse/internal/publish"
@@ -46,20 +47,26 @@ type Aggregator struct {
 	publisher *publish.Publisher
 	api       *api.Server
 	id        string
+	// clock is the shared Redis time, nil when a test injected the time.
+	clock *clock.Redis
 }
 
 // Option adjusts an Aggregator.
 type Option func(*options)
 
-type options struct{ now func() time.Time }
+type options struct{ now, local func() time.Time }
 
 // WithClock sets the clock that decides windows, lateness and expiry
-// (default time.Now).
+// (default: the Redis server's time, see package clock).
 func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLocalClock sets this machine's clock under the Redis time (default
+// time.Now), for tests of an instance whose clock is off.
+func WithLocalClock(local func() time.Time) Option { return func(o *options) { o.local = local } }
 
 // New builds an aggregator from a validated Config.
 func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
-	o := options{now: time.Now}
+	o := options{local: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -92,6 +99,12 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	cl := claims.New(a.rdb)
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if o.now == nil {
+		// Every instance follows the Redis server's time: one clock for
+		// windows, lateness and sweeps, whatever this machine's says.
+		a.clock = clock.NewRedis(a.rdb, o.local, logger, metrics)
+		o.now = a.clock.Now
+	}
 	letters := deadletter.NewWriter(a.letters, cfg.TopicPrefix)
 
 	a.pipeline = pipeline.New(pipeline.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,
@@ -135,6 +148,12 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	a.log.Info("aggregator started", zap.Strings("windows", names),
 		zap.Strings("dimensions", a.cfg.Dimensions), zap.String("group", a.cfg.GroupID), zap.String("instance", a.id))
 	g, gctx := errgroup.WithContext(ctx)
+	if a.clock != nil {
+		if err := a.clock.Sync(ctx); err != nil {
+			a.log.Warn("reading the Redis time; using this machine's until Redis answers", zap.Error(err))
+		}
+		g.Go(func() error { a.clock.Run(gctx); return nil })
+	}
 	g.Go(func() error { return serve.Run(gctx, ln, a.Handler(), a.cfg.ShutdownTimeout, a.log) })
 	g.Go(func() error { return a.pipeline.Run(gctx) })
 	g.Go(func() error { return a.publisher.Run(gctx) })

@@ -1,6 +1,7 @@
 package aggregate_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,7 +14,10 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
+	"github.com/cxpulse/cxpulse/internal/aggregate"
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/testenv"
@@ -318,4 +322,54 @@ func TestTenantRolledBack(t *testing.T) {
 	}
 	produce(t, broker, surveys("acme", "c", 10, now.Add(-time.Minute)))
 	haltedLoudly(t, in.base, "cx.surveys/0", "tenant acme's state is behind what the group applied")
+}
+
+// TestClocksDisagree: two instances of one group, one whose own clock is
+// two hours fast and one ten minutes slow, share the work; both follow the
+// Redis time, so every fresh event counts in the 1h window and none is
+// taken for a future one.
+func TestClocksDisagree(t *testing.T) {
+	_, broker := testenv.Kafka(t, 4, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	start := func(local func() time.Time) *instance {
+		t.Helper()
+		port := testenv.FreePort(t)
+		env := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr, "CXPULSE_GROUP_ID": "clocks",
+			"CXPULSE_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", port), "CXPULSE_INSECURE_NO_AUTH": "1"}
+		cfg, err := load(t, env)
+		require.NoError(t, err)
+		a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), aggregate.WithLocalClock(local))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		t.Cleanup(func() { cancel(); <-done })
+		base := "http://" + env["CXPULSE_HTTP_ADDR"]
+		require.Eventually(t, func() bool {
+			resp, err := http.Get(base + "/healthz")
+			if err == nil {
+				_ = resp.Body.Close()
+			}
+			return err == nil
+		}, 10*time.Second, 20*time.Millisecond)
+		return &instance{base: base, agg: a}
+	}
+	fast := start(func() time.Time { return time.Now().Add(2 * time.Hour) })
+	slow := start(func() time.Time { return time.Now().Add(-10 * time.Minute) })
+	now := time.Now()
+	var msgs []msg
+	for i := range 400 {
+		ev := survey(fmt.Sprintf("c-%d", i), "acme", "s1", 9, now.Add(-time.Duration(i%50)*time.Minute))
+		ev.CustomerID = fmt.Sprintf("cust-%d", i) // keys spread over every partition
+		msgs = append(msgs, eventMsg(ev))
+	}
+	produce(t, broker, msgs)
+	waitApplied(t, fast.base)
+	var got scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, slow.base+"/v1/tenants/acme/scores", &got))
+	require.EqualValues(t, 400, got.Windows["1h"]["nps_responses"], "every event of the last 50 minutes is in the 1h window")
+	require.Zero(t, testenv.Count(t, broker, "cx.deadletter"), "no fresh event taken for a future one")
+	stored, err := rdb.HGet(t.Context(), "cxpulse:{acme}:wm", "now").Int64()
+	require.NoError(t, err)
+	require.Less(t, time.UnixMilli(stored).Sub(time.Now()), time.Minute, "the tenant's clock is the Redis time, not the fast one")
 }
