@@ -12,6 +12,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/config"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
+	"github.com/cxpulse/cxpulse/internal/scopes"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -34,11 +35,12 @@ type Config struct {
 	// Dimensions are the dims that get a scope each.
 	// Default "store,region,channel,product,agent".
 	Dimensions []string
-	// ScopeCombos are combined scopes such as "channel+region".
-	// Default none.
+	// ScopeCombos are combined scopes such as "channel+region", at most
+	// scopes.MaxCombos. Default none.
 	ScopeCombos []string
-	// MaxScopesPerDim caps distinct values per dimension per tenant; more
-	// go to <dim>=__other__. Default 10000.
+	// MaxScopesPerDim caps distinct values per dimension, and distinct
+	// value combinations per combination, per tenant; more go to
+	// <dim>=__other__. Default 10000.
 	MaxScopesPerDim int
 	// WindowsSpec lists the rolling windows. Default "1h,24h,7d,30d,90d".
 	WindowsSpec string
@@ -79,8 +81,8 @@ func (c *Config) Register(s *config.Set) {
 	s.Bool(&c.RedisCluster, "CXPULSE_REDIS_CLUSTER", false, "use Redis Cluster")
 	s.String(&c.GroupID, "CXPULSE_GROUP_ID", "cxpulse-aggregator", "Kafka consumer group")
 	s.List(&c.Dimensions, "CXPULSE_DIMENSIONS", "store,region,channel,product,agent", "dims that get a scope each")
-	s.List(&c.ScopeCombos, "CXPULSE_SCOPE_COMBOS", "", "combined scopes, e.g. channel+region")
-	s.Int(&c.MaxScopesPerDim, "CXPULSE_MAX_SCOPES_PER_DIM", 10000, "distinct values per dimension per tenant before __other__")
+	s.List(&c.ScopeCombos, "CXPULSE_SCOPE_COMBOS", "", "combined scopes, e.g. channel+region (at most 8)")
+	s.Int(&c.MaxScopesPerDim, "CXPULSE_MAX_SCOPES_PER_DIM", 10000, "distinct values per dimension, or value pairs per combination, per tenant before __other__")
 	s.String(&c.WindowsSpec, "CXPULSE_WINDOWS", "1h,24h,7d,30d,90d", "rolling windows (each at least 24m)")
 	s.Duration(&c.EmitInterval, "CXPULSE_EMIT_INTERVAL", "1s", "least time between two cx.scores snapshots of a scope")
 	s.Duration(&c.DedupeHorizon, "CXPULSE_DEDUPE_HORIZON", "24h", "how long an event id is remembered after its last arrival")
@@ -111,6 +113,9 @@ func (c *Config) Validate() error {
 		if !validDim(d) {
 			add("CXPULSE_DIMENSIONS: %q must match [a-z][a-z0-9_]{0,31}", d)
 		}
+	}
+	if len(c.ScopeCombos) > scopes.MaxCombos {
+		add("CXPULSE_SCOPE_COMBOS: %d combinations is more than %d (each multiplies the scopes of every event)", len(c.ScopeCombos), scopes.MaxCombos)
 	}
 	for _, combo := range c.ScopeCombos {
 		parts := strings.Split(combo, "+")

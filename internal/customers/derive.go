@@ -36,9 +36,16 @@ type Horizon struct {
 	forget int64
 }
 
+// OffInactivity is the inactivity horizon of a tenant whose
+// churn_inactivity is off: such a customer is lost at a cancellation, or
+// after two years without a purchase, so that what is kept of customers
+// stays bounded (docs/metrics.md).
+const OffInactivity = 730 * 24 * time.Hour
+
 // NewHorizon returns the customer-state durations of a tenant whose
 // largest window is largest and whose inactivity horizon is inactivity
-// (0: off).
+// (0: none, as the model's tests use; a tenant with churn_inactivity off
+// gets OffInactivity).
 func NewHorizon(largest window.Window, inactivity time.Duration) Horizon {
 	vis := (largest.Length + largest.Bucket).Milliseconds()
 	return Horizon{inactivity: inactivity.Milliseconds(), visible: vis, forget: vis + inactivity.Milliseconds()}

@@ -206,11 +206,12 @@ func (p *Pipeline) applyTenant(ctx context.Context, tenant string, items []*item
 	for i, it := range items {
 		dims[i] = it.ev.Dims
 	}
-	if err := p.scoper.Resolve(ctx, tenant, dims); err != nil {
+	names, err := p.scoper.Resolve(ctx, tenant, dims)
+	if err != nil {
 		return "", err
 	}
 	for _, it := range items {
-		it.scopes = p.scoper.Scopes(tenant, it.ev.Dims)
+		it.scopes = names.Scopes(it.ev.Dims)
 	}
 	if _, known := p.knownTenants.Load(tenant); !known {
 		if err := p.store.AddTenant(ctx, tenant); err != nil {

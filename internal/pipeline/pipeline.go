@@ -176,6 +176,7 @@ type metrics struct {
 	batchSize     prometheus.Histogram
 	applySeconds  prometheus.Histogram
 	halted        *prometheus.GaugeVec
+	outboxFull    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -210,7 +211,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cxpulse_partition_halted", Help: "1 for a partition this instance halted rather than skip or lose data (the reason is in /v1/status and /readyz).",
 		}, []string{"partition"}),
 	}
+	m.outboxFull = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cxpulse_outbox_full_total", Help: "Slices that waited because their tenant's outbox of dead letters was full (the publisher cannot write cx.deadletter).",
+	})
 	reg.MustRegister(m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
-		m.batchSize, m.applySeconds, m.halted)
+		m.batchSize, m.applySeconds, m.halted, m.outboxFull)
 	return m
 }

@@ -20,7 +20,11 @@ var errUnsettled = errors.New("slice did not settle")
 // customerHorizon returns the customer-state durations of a tenant.
 func (p *Pipeline) customerHorizon(tenant string) customers.Horizon {
 	t, _ := p.tenants.Get(tenant)
-	return customers.NewHorizon(p.largest, t.ChurnInactivity)
+	inactivity := t.ChurnInactivity
+	if inactivity == 0 {
+		inactivity = customers.OffInactivity
+	}
+	return customers.NewHorizon(p.largest, inactivity)
 }
 
 // ApplyDue looks again at customers of a tenant whose inactivity loss, or
@@ -76,6 +80,9 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			return "", nil
 		case store.Fenced:
 			return res.Partition, nil
+		case store.OutboxFull:
+			p.metrics.outboxFull.Inc()
+			return "", fmt.Errorf("applying a slice of tenant %s: its outbox holds %d dead letters not yet published (is cx.deadletter writable?)", tenant, store.OutboxCap)
 		case store.Behind:
 			wm := res.Watermark
 			if wm == "" {

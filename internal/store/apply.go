@@ -155,6 +155,8 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		return out, nil
 	case "fenced":
 		return Result{Outcome: Fenced, Partition: res[1]}, nil
+	case "outbox_full":
+		return Result{Outcome: OutboxFull}, nil
 	case "behind":
 		exp, err := strconv.ParseInt(res[3], 10, 64)
 		if err != nil {
@@ -406,6 +408,9 @@ const (
 	// applied (Range.Expect): its state was lost or rolled back; nothing
 	// was written.
 	Behind
+	// OutboxFull: the slice's dead letters would pass OutboxCap; nothing
+	// was written. Retry once the publisher drained the outbox.
+	OutboxFull
 )
 
 // Result is the answer of Apply.

@@ -90,7 +90,14 @@ end
 local cpos = pos
 cpos = cpos + 1                              -- records
 cpos = cpos + 1                              -- deltas
-cpos = cpos + 1 + tonumber(ARGV[cpos])       -- letters
+-- The outbox is bounded: while the publisher cannot drain it, slices that
+-- would add to it wait (answered 'outbox_full', retried, counted).
+local nletters = tonumber(ARGV[cpos])
+if nletters > 0 then
+  local queued = redis.call('LLEN', KEYS[7])
+  if queued + nletters > OUTBOX_CAP then return {'outbox_full', queued} end
+end
+cpos = cpos + 1 + nletters                   -- letters
 -- One MessagePack array: per customer id, expected version (-1: none),
 -- record ('' to forget), new version, due ms (0: never, -1: unchanged),
 -- nactive and (scope number, spell start ms or -1 to remove) each, the
@@ -294,12 +301,16 @@ for _, b in ipairs(bucketOrder) do
   for n, k in ipairs(g) do fields[n] = T[k + 1] end
   local old = hmget(key, fields)
   local set, del = {}, {}
+  -- A bucket holds at most TERMS_KEPT terms: a new term beyond them is not
+  -- counted (the most frequent ones come first in a spike anyway).
+  local size = redis.call('HLEN', key)
   for n, k in ipairs(g) do
     local count = tonumber(old[n] or 0) + T[k + 2]
-    if count > 0 then
+    if count > 0 and (old[n] or size < TERMS_KEPT) then
+      if not old[n] then size = size + 1 end
       set[#set + 1] = fields[n]
       set[#set + 1] = count
-    else
+    elseif count <= 0 then
       del[#del + 1] = fields[n]
     end
   end

@@ -39,8 +39,17 @@ var (
 // they are generated here so the two cannot drift.
 func luaConstants() string {
 	return fmt.Sprintf("local NC = %d -- counters per bucket, in the order of stats.Counter\n"+
-		"local SAMPLES_KEPT = %d -- recent detractor comments kept per scope\n", stats.NumCounters, SamplesKept)
+		"local SAMPLES_KEPT = %d -- recent detractor comments kept per scope\n"+
+		"local TERMS_KEPT = %d -- theme terms kept per scope and bucket\n"+
+		"local OUTBOX_CAP = %d -- dead letters a tenant's outbox holds\n", stats.NumCounters, SamplesKept, TermsKept, OutboxCap)
 }
+
+// TermsKept bounds the theme terms of one scope's hour or day bucket.
+const TermsKept = 1000
+
+// OutboxCap bounds a tenant's outbox of dead letters waiting to be
+// published; while it is full, slices that would add to it wait.
+const OutboxCap = 100_000
 
 // sharedLua is what every script that packs counters starts with.
 var sharedLua = luaConstants() + msgpackLua + scriptsLua

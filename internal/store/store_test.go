@@ -286,9 +286,9 @@ func (q *sequence) apply(t *testing.T, s *store.Store, sl *store.Slice) []store.
 // the Go values, as the server sees them.
 func TestScriptConstantsFollowGo(t *testing.T) {
 	rdb, _ := testenv.Redis(t)
-	got, err := rdb.Eval(t.Context(), store.LuaConstants()+"return {NC, SAMPLES_KEPT}", nil).Int64Slice()
+	got, err := rdb.Eval(t.Context(), store.LuaConstants()+"return {NC, SAMPLES_KEPT, TERMS_KEPT, OUTBOX_CAP}", nil).Int64Slice()
 	require.NoError(t, err)
-	require.Equal(t, []int64{int64(stats.NumCounters), store.SamplesKept}, got)
+	require.Equal(t, []int64{int64(stats.NumCounters), store.SamplesKept, store.TermsKept, store.OutboxCap}, got)
 }
 
 // TestSweepForgetsEveryOldIDPeriod: after an outage longer than several
@@ -431,4 +431,35 @@ func TestAlertStatesAreFenced(t *testing.T) {
 	n, err := rdb.LLen(ctx, store.SinkQueueKey("acme", "webhook")).Result()
 	require.NoError(t, err)
 	require.Zero(t, n)
+}
+
+// TestBoundedThemesAndOutbox: a theme bucket keeps at most TermsKept
+// terms, and a slice whose dead letters would overfill its tenant's outbox
+// writes nothing and says so.
+func TestBoundedThemesAndOutbox(t *testing.T) {
+	s, rdb := newStoreWith(t, "1h,24h")
+	ctx := t.Context()
+	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	var seq sequence
+	var terms []store.TermDelta
+	for i := range store.TermsKept + 5 {
+		terms = append(terms, store.TermDelta{Scope: "all", Bucket: "h1", Term: fmt.Sprintf("w%04d", i), N: 1})
+	}
+	seq.apply(t, s, &store.Slice{Tenant: "acme", Now: now, Terms: terms})
+	n, err := rdb.HLen(ctx, "cxpulse:{acme}:terms:all:h1").Result()
+	require.NoError(t, err)
+	require.EqualValues(t, store.TermsKept, n)
+
+	filler := make([]any, store.OutboxCap)
+	for i := range filler {
+		filler[i] = "x"
+	}
+	require.NoError(t, rdb.RPush(ctx, "cxpulse:{acme}:outbox", filler...).Err())
+	res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Now: now, Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: seq.offset, End: seq.offset + 1}},
+		Letters: []store.Letter{{Reason: "too_late", Source: "cx.surveys/0/9"}}})
+	require.NoError(t, err)
+	require.Equal(t, store.OutboxFull, res.Outcome)
+	wm, err := rdb.HGet(ctx, "cxpulse:{acme}:wm", "cx.surveys/0").Int64()
+	require.NoError(t, err)
+	require.Equal(t, seq.offset, wm, "nothing written")
 }
