@@ -117,7 +117,8 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		PagerDutyRoutingKey: cfg.PagerDutyRoutingKey, PagerDutyURL: cfg.PagerDutyURL},
 		publish.Parts{Store: st, Tenants: reg, Writer: a.outputs, Letters: letters,
 			ApplyDue: a.pipeline.ApplyDue, Registry: metrics, Now: o.now, Instance: a.id}, logger)
-	a.api = api.New(api.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows, DebugPprof: cfg.DebugPprof},
+	a.api = api.New(api.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows, DebugPprof: cfg.DebugPprof,
+		ProtectOps: cfg.ProtectOpsEndpoints},
 		api.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Redis: a.rdb, Store: st, Claims: cl, Auth: authn,
 			Halted: a.pipeline.Halted, Registry: metrics, Now: o.now}, logger)
 	return a, nil

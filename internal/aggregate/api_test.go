@@ -191,3 +191,33 @@ func TestRetentionHaltsPartitionLoudly(t *testing.T) {
 	require.Equal(t, http.StatusOK, getJSON(t, again.base+"/v1/tenants/acme/scores", &s))
 	require.EqualValues(t, 5, s.Windows["1h"]["nps_responses"])
 }
+
+// TestOpsEndpointsProtected: with CXPULSE_PROTECT_OPS_ENDPOINTS=1,
+// /metrics and /v1/status ask for a read key; the probes do not.
+func TestOpsEndpointsProtected(t *testing.T) {
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	_, addr := testenv.Redis(t)
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	require.NoError(t, os.WriteFile(keys, []byte(fmt.Sprintf("keys:\n- {tenant: acme, sha256: %s, scopes: [read]}\n- {tenant: acme, sha256: %s, scopes: [write]}\n",
+		auth.Digest("acme-read"), auth.Digest("acme-write"))), 0o600))
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_API_KEYS_FILE": keys, "CXPULSE_INSECURE_NO_AUTH": "0", "CXPULSE_PROTECT_OPS_ENDPOINTS": "1"}, newClock(time.Now()))
+	for _, tc := range []struct {
+		path, key string
+		status    int
+	}{
+		{"/metrics", "", 401}, {"/metrics", "acme-write", 403}, {"/metrics", "acme-read", 200},
+		{"/v1/status", "", 401}, {"/v1/status", "acme-read", 200},
+		{"/healthz", "", 200},
+	} {
+		req, err := http.NewRequest(http.MethodGet, in.base+tc.path, nil)
+		require.NoError(t, err)
+		if tc.key != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		require.Equal(t, tc.status, resp.StatusCode, "%s with %q", tc.path, tc.key)
+	}
+}

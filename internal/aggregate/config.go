@@ -70,6 +70,9 @@ type Config struct {
 	PagerDutyURL        string
 	// AlertResend is how often a firing alert is sent again. Default 1m.
 	AlertResend time.Duration
+	// ProtectOpsEndpoints makes /v1/status and /metrics ask for an API key
+	// with the read scope (of any tenant). Default 0.
+	ProtectOpsEndpoints bool
 }
 
 // Register adds the aggregator settings to s.
@@ -94,6 +97,7 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.PagerDutyRoutingKey, "CXPULSE_PAGERDUTY_ROUTING_KEY", "", "PagerDuty Events v2 routing key; set to send alerts to PagerDuty")
 	s.String(&c.PagerDutyURL, "CXPULSE_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events v2 endpoint")
 	s.Duration(&c.AlertResend, "CXPULSE_ALERT_RESEND", "1m", "how often a firing alert is sent again")
+	s.Bool(&c.ProtectOpsEndpoints, "CXPULSE_PROTECT_OPS_ENDPOINTS", false, "ask for an API key with the read scope on /v1/status and /metrics")
 }
 
 // Validate checks every setting, names the bad ones and fills Windows.
@@ -155,6 +159,9 @@ func (c *Config) Validate() error {
 		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			add("%s: %q is not an http(s) URL", u.name, u.val)
 		}
+	}
+	if c.ProtectOpsEndpoints && c.APIKeysFile == "" {
+		add("CXPULSE_PROTECT_OPS_ENDPOINTS: needs CXPULSE_API_KEYS_FILE (the keys it asks for)")
 	}
 	if c.AlertResend <= 0 {
 		add("CXPULSE_ALERT_RESEND: must be positive")

@@ -43,6 +43,9 @@ type Config struct {
 	Windows []window.Window
 	// DebugPprof serves Go's profiler under /debug/pprof.
 	DebugPprof bool
+	// ProtectOps asks for a key with the read scope on /v1/status and
+	// /metrics.
+	ProtectOps bool
 }
 
 // Parts are the connections and registries the read side works with.
@@ -99,8 +102,12 @@ func (s *Server) Handler() http.Handler {
 	reg := s.parts.Registry
 	r.Get("/healthz", serve.Healthz)
 	r.Get("/readyz", serve.Readyz(s.ready))
-	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	r.Get("/v1/status", s.handleStatus)
+	ops := r.With()
+	if s.cfg.ProtectOps {
+		ops = r.With(s.parts.Auth.Require(auth.ScopeRead, serve.Error))
+	}
+	ops.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	ops.Get("/v1/status", s.handleStatus)
 	r.Get("/", handleDashboard)
 	r.Method(http.MethodGet, "/assets/*", dashboardFS())
 	r.With(s.parts.Auth.Require(auth.ScopeRead, serve.Error)).Get("/v1/tenants", s.handleTenants)
