@@ -2,7 +2,7 @@
 GO       ?= go
 FUZZTIME ?= 60s
 
-.PHONY: help build test test-short lint fuzz demo bench
+.PHONY: help build test test-short lint fuzz demo bench soak
 help:
 	@echo "make demo        run everything in one process with synthetic traffic"
 	@echo "make test        run every test (needs redis-server and kcat; .ci/run installs them)"
@@ -11,6 +11,7 @@ help:
 	@echo "make fuzz        fuzz the event decoder for FUZZTIME ($(FUZZTIME))"
 	@echo "make build       build the binaries into bin/"
 	@echo "make bench       end-to-end benchmark (bench/results.json) and micro-benchmarks"
+	@echo "make soak        SOAK_DURATION (30m) of traffic with random faults; ends exact or halted loudly (not in CI)"
 
 build:
 	$(GO) build -trimpath -o bin/ ./cmd/...
@@ -39,3 +40,10 @@ BENCH_EVENTS ?= 1000000
 bench:
 	$(GO) run ./cmd/bench -events $(BENCH_EVENTS) -out bench/results.json
 	$(GO) test -run '^$$' -bench . -benchmem ./pkg/events ./internal/store ./internal/aggregate
+
+# Traffic for three tenants with random faults (aggregator SIGKILL and
+# SIGSTOP, the broker unavailable, Redis SIGSTOP and restart, records
+# deleted under the consumer, a clock step); not part of make test.
+SOAK_DURATION ?= 30m
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -run TestSoak -timeout 90m -v ./internal/aggregate

@@ -25,13 +25,21 @@ func survey(id, tenant, store string, score int, at time.Time) events.Event {
 		Dims: map[string]string{"store": store}, Survey: &events.Survey{Metric: events.MetricNPS, Score: score}}
 }
 
+// acmeKeys writes a keys file with acme's keys "acme-read" (read) and
+// "acme-write" (write) and returns its path.
+func acmeKeys(t *testing.T) string {
+	t.Helper()
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	require.NoError(t, os.WriteFile(keys, []byte(fmt.Sprintf("keys:\n- {tenant: acme, sha256: %s, scopes: [read]}\n- {tenant: acme, sha256: %s, scopes: [write]}\n",
+		auth.Digest("acme-read"), auth.Digest("acme-write"))), 0o600))
+	return keys
+}
+
 func TestReadAPIAuth(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	_, broker := testenv.Kafka(t, 1, allTopics...)
 	_, addr := testenv.Redis(t)
-	keys := filepath.Join(t.TempDir(), "keys.yaml")
-	require.NoError(t, os.WriteFile(keys, []byte(fmt.Sprintf("keys:\n- {tenant: acme, sha256: %s, scopes: [read]}\n- {tenant: acme, sha256: %s, scopes: [write]}\n",
-		auth.Digest("acme-read"), auth.Digest("acme-write"))), 0o600))
+	keys := acmeKeys(t)
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
 		"CXPULSE_API_KEYS_FILE": keys, "CXPULSE_INSECURE_NO_AUTH": "0"}, newClock(now))
 	produce(t, broker, []msg{eventMsg(survey("r1", "acme", "s1", 10, now.Add(-time.Minute))), eventMsg(survey("r2", "acme", "s2", 3, now.Add(-time.Minute)))})
@@ -197,9 +205,7 @@ func TestRetentionHaltsPartitionLoudly(t *testing.T) {
 func TestOpsEndpointsProtected(t *testing.T) {
 	_, broker := testenv.Kafka(t, 1, allTopics...)
 	_, addr := testenv.Redis(t)
-	keys := filepath.Join(t.TempDir(), "keys.yaml")
-	require.NoError(t, os.WriteFile(keys, []byte(fmt.Sprintf("keys:\n- {tenant: acme, sha256: %s, scopes: [read]}\n- {tenant: acme, sha256: %s, scopes: [write]}\n",
-		auth.Digest("acme-read"), auth.Digest("acme-write"))), 0o600))
+	keys := acmeKeys(t)
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
 		"CXPULSE_API_KEYS_FILE": keys, "CXPULSE_INSECURE_NO_AUTH": "0", "CXPULSE_PROTECT_OPS_ENDPOINTS": "1"}, newClock(time.Now()))
 	for _, tc := range []struct {

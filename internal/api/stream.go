@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cxpulse/cxpulse/internal/retry"
+	"github.com/cxpulse/cxpulse/internal/pace"
 	"github.com/cxpulse/cxpulse/internal/serve"
 )
 
@@ -88,7 +88,7 @@ func (s *Server) relay(ctx context.Context) error {
 			break
 		}
 		s.log.Warn("stream relay", zap.Error(err))
-		if !retry.Wait(ctx, n) {
+		if !pace.Wait(ctx, n) {
 			break
 		}
 	}

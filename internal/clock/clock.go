@@ -1,9 +1,9 @@
 // Package clock gives every aggregator instance one time: the Redis
-// server's, read once a second and followed with the local monotonic clock
-// in between, so that an instance whose own clock is off neither moves a
-// tenant's windows ahead nor takes fresh events for future ones. How far
-// the local clock is off is logged and exported; what the time decides is
-// left to callers.
+// server's, read once a second and followed with the monotonic clock in
+// between, so that an instance whose own clock is off, or is stepped,
+// neither moves a tenant's windows ahead nor takes fresh events for future
+// ones. How far the machine's clock is off is logged and exported; what
+// the time decides is left to callers.
 package clock
 
 import (
@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/cxpulse/cxpulse/internal/pace"
 )
 
 const (
@@ -28,12 +30,19 @@ const (
 
 // Redis is a clock that follows the Redis server's time.
 type Redis struct {
-	rdb    redis.UniversalClient
-	local  func() time.Time
-	log    *zap.Logger
-	offset atomic.Int64 // Redis time − local time, ns
+	rdb   redis.UniversalClient
+	local func() time.Time
+	log   *zap.Logger
+	// last is the Redis time at the last reading and the monotonic
+	// instant it was read at.
+	last   atomic.Pointer[reading]
 	skew   prometheus.Gauge
 	warned bool
+}
+
+type reading struct {
+	redis time.Time // the server's time, without a monotonic reading
+	at    time.Time // time.Now() then: its monotonic reading counts
 }
 
 // NewRedis returns a clock following rdb's time, with local as the clock
@@ -48,10 +57,15 @@ func NewRedis(rdb redis.UniversalClient, local func() time.Time, log *zap.Logger
 	return c
 }
 
-// Now returns the Redis server's time as last read, moved on by the local
-// clock since.
+// Now returns the Redis server's time as last read, moved on by the
+// monotonic clock since (the machine's own clock until Redis answered
+// once).
 func (c *Redis) Now() time.Time {
-	return c.local().Add(time.Duration(c.offset.Load()))
+	r := c.last.Load()
+	if r == nil {
+		return c.local()
+	}
+	return r.redis.Add(time.Since(r.at))
 }
 
 // Sync reads the Redis time once.
@@ -64,16 +78,15 @@ func (c *Redis) Sync(ctx context.Context) error {
 		}
 		node = n
 	}
-	before := c.local()
+	before := time.Now()
 	t, err := node.Time(ctx).Result()
 	if err != nil {
 		return err
 	}
-	after := c.local()
 	// The server read its clock about halfway through the round trip.
-	local := before.Add(after.Sub(before) / 2)
-	off := t.Sub(local)
-	c.offset.Store(int64(off))
+	at := before.Add(time.Since(before) / 2)
+	c.last.Store(&reading{redis: t.Round(0), at: at})
+	off := t.Sub(c.local().Round(0)) // how far this machine's clock is off
 	c.skew.Set(-off.Seconds())
 	if abs(off) > warnSkew && !c.warned {
 		c.log.Warn("this machine's clock is off from the Redis server's; following the Redis time", zap.Duration("redis_minus_local", off))
@@ -86,18 +99,12 @@ func (c *Redis) Sync(ctx context.Context) error {
 
 // Run reads the Redis time every second until ctx ends.
 func (c *Redis) Run(ctx context.Context) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	pace.Every(ctx, every, func() bool {
 		if err := c.Sync(ctx); err != nil && ctx.Err() == nil {
 			c.log.Debug("reading the Redis time", zap.Error(err))
 		}
-	}
+		return true
+	})
 }
 
 func abs(d time.Duration) time.Duration {

@@ -14,6 +14,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
+
+	"github.com/cxpulse/cxpulse/internal/pace"
 )
 
 // Interval is how often a consumed partition's log offsets are compared
@@ -145,36 +147,30 @@ func (l *Partition) CheckFetched(ctx context.Context, msgs []kafka.Message) stri
 // reader is stuck or skipping; what the reader holds already is fetched
 // within a check, and CheckFetched judges it).
 func (l *Partition) Watch(ctx context.Context, log *zap.Logger, halt func(reason string)) {
-	t := time.NewTicker(Interval)
-	defer t.Stop()
 	suspect := int64(-1) // the next offset at the last check, when the log started above it
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	pace.Every(ctx, Interval, func() bool {
 		first, end, err := l.Offsets(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Debug("watching the log", zap.Error(err))
 			}
-			continue
+			return true
 		}
 		n := l.Next.Load()
 		switch {
 		case end < n:
 			halt(fmt.Sprintf("the log ends at %d, below the next offset %d: the topic was deleted and recreated, "+
 				"or truncated, and the new messages below %d would be skipped; docs/operations.md says how to go on", end, n, n))
-			return
+			return false
 		case first > n && suspect == n:
 			halt(fmt.Sprintf("offsets %d to %d were deleted by retention before they were applied "+
 				"(the log starts at %d); docs/operations.md says how to go on", n, first-1, first))
-			return
+			return false
 		case first > n:
 			suspect = n
 		default:
 			suspect = -1
 		}
-	}
+		return true
+	})
 }

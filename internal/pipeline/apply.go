@@ -11,7 +11,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
-	"github.com/cxpulse/cxpulse/internal/retry"
+	"github.com/cxpulse/cxpulse/internal/pace"
 	"github.com/cxpulse/cxpulse/internal/store"
 )
 
@@ -101,7 +101,7 @@ func (p *Pipeline) applyBatches(ctx context.Context, reqs []*batch) {
 			return
 		}
 		p.log.Warn("applying batches; will retry", zap.Int("batches", len(reqs)), zap.Error(err))
-		retry.Wait(ctx, n) // an ended ctx answers every request below
+		pace.Wait(ctx, n) // an ended ctx answers every request below
 		kept := reqs[:0]
 		for _, r := range reqs {
 			switch {

@@ -13,7 +13,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/logwatch"
-	"github.com/cxpulse/cxpulse/internal/retry"
+	"github.com/cxpulse/cxpulse/internal/pace"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -53,7 +53,7 @@ func (p *Pipeline) consume(ctx context.Context) error {
 		}
 		if err != nil {
 			p.log.Warn("joining consumer group", zap.Error(err))
-			if !retry.Wait(ctx, n) {
+			if !pace.Wait(ctx, n) {
 				return nil
 			}
 			n++
@@ -85,7 +85,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 			break
 		}
 		log.Warn("claiming partition", zap.Error(err))
-		if !retry.Wait(ctx, n) {
+		if !pace.Wait(ctx, n) {
 			return
 		}
 	}
@@ -94,7 +94,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 	first, end, err := lw.Offsets(ctx)
 	for n := 0; err != nil; n++ {
 		log.Warn("reading the log offsets", zap.Error(err))
-		if !retry.Wait(ctx, n) {
+		if !pace.Wait(ctx, n) {
 			return
 		}
 		first, end, err = lw.Offsets(ctx)
@@ -104,7 +104,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		reason, err = lw.StateLost(ctx)
 		for n := 0; err != nil; n++ {
 			log.Warn("reading the group's committed offset", zap.Error(err))
-			if !retry.Wait(ctx, n) {
+			if !pace.Wait(ctx, n) {
 				return
 			}
 			reason, err = lw.StateLost(ctx)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
+	"github.com/cxpulse/cxpulse/internal/pace"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/pkg/scores"
@@ -126,18 +127,13 @@ func (p *Publisher) Run(ctx context.Context) error {
 // lease), the changed scopes of every tenant to cx.scores at most once per
 // CXPULSE_EMIT_INTERVAL, the queued dead letters and the alerts.
 func (p *Publisher) publishLoop(ctx context.Context) error {
-	t := time.NewTicker(p.cfg.EmitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	pace.Every(ctx, p.cfg.EmitInterval, func() bool {
 		if err := p.PublishOnce(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, errNotPublisher) {
 			p.log.Warn("publishing", zap.String("error", problemSummary(err)))
 		}
-	}
+		return true
+	})
+	return nil
 }
 
 // errNotPublisher means another instance holds the publisher lease.

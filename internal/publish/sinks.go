@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxpulse/cxpulse/internal/alerts"
+	"github.com/cxpulse/cxpulse/internal/pace"
 )
 
 // kafkaSink writes notifications to cx.alerts, keyed by fingerprint. It is
@@ -73,28 +74,22 @@ const deliverBatch = 100
 // up another.
 func (p *Publisher) deliverLoop(ctx context.Context, s alerts.Sink) {
 	log := p.log.With(zap.String("sink", s.Name()))
-	t := time.NewTicker(deliverEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	pace.Every(ctx, deliverEvery, func() bool {
 		if p.epoch.Load() == 0 {
-			continue // another instance publishes
+			return true // another instance publishes
 		}
 		tenants, err := p.store.Tenants(ctx)
 		if err != nil {
 			log.Warn("listing tenants to deliver alerts", zap.Error(err))
-			continue
+			return true
 		}
 		for _, tenant := range tenants {
 			if err := p.deliverTenant(ctx, log, s, tenant); err != nil && ctx.Err() == nil {
 				log.Warn("delivering alerts", zap.String("tenant", tenant), zap.Error(err))
 			}
 		}
-	}
+		return true
+	})
 }
 
 // deliverTenant delivers what waits in one tenant's queue for s.

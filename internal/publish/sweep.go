@@ -5,23 +5,20 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/cxpulse/cxpulse/internal/pace"
 )
 
 // sweepLoop keeps windows sliding when no event arrives: every second it
 // drops, for every tenant, the buckets that left their windows.
 func (p *Publisher) sweepLoop(ctx context.Context) error {
-	t := time.NewTicker(sweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	pace.Every(ctx, sweepInterval, func() bool {
 		if err := p.SweepOnce(ctx); err != nil && ctx.Err() == nil {
 			p.log.Warn("sweeping", zap.String("error", problemSummary(err)))
 		}
-	}
+		return true
+	})
+	return nil
 }
 
 // SweepOnce sweeps every tenant at the current time. A tenant that fails

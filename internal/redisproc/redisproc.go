@@ -22,9 +22,11 @@ type Server struct {
 	// Addr is host:port on loopback.
 	Addr string
 	// Dir holds the server's log file.
-	Dir string
-	cmd *exec.Cmd
-	own bool
+	Dir  string
+	cmd  *exec.Cmd
+	own  bool
+	bin  string
+	args []string
 }
 
 // Start launches bin (redis-server) on a free port with extra arguments
@@ -51,7 +53,7 @@ func Start(bin, dir string, extra ...string) (*Server, error) {
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("starting %s: %w", bin, err)
 		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, cmd: cmd, own: own}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, cmd: cmd, own: own, bin: bin, args: args}
 		if last = s.wait(10 * time.Second); last == nil {
 			return s, nil
 		}
@@ -86,6 +88,20 @@ func (s *Server) wait(limit time.Duration) error {
 
 // Pid returns the server's process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Restart kills the server and starts it again on the same port and
+// directory, with what it kept on disk (when it was started to keep
+// anything, e.g. with --appendonly yes).
+func (s *Server) Restart() error {
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	cmd := exec.Command(s.bin, s.args...)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("restarting %s: %w", s.bin, err)
+	}
+	s.cmd = cmd
+	return s.wait(10 * time.Second)
+}
 
 // Stop kills the server and removes its directory if Start made it.
 func (s *Server) Stop() error {
