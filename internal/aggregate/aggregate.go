@@ -27,6 +27,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/clock"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
+	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/pipeline"
 	"github.com/cxpulse/cxpulse/internal/publish"
 	"github.com/cxpulse/cxpulse/internal/serve"
@@ -97,6 +98,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		admin: cfg.Kafka.Client(5 * time.Second)}
 	st := store.New(a.rdb, cfg.Windows, cfg.DedupeHorizon)
 	cl := claims.New(a.rdb)
+	ob := outbox.New(a.rdb)
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if o.now == nil {
@@ -115,11 +117,11 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		EmitInterval: cfg.EmitInterval, ExternalURL: cfg.ExternalURL, AlertResend: cfg.AlertResend,
 		AlertmanagerURL: cfg.AlertmanagerURL, AlertWebhookURL: cfg.AlertWebhookURL,
 		PagerDutyRoutingKey: cfg.PagerDutyRoutingKey, PagerDutyURL: cfg.PagerDutyURL},
-		publish.Parts{Store: st, Tenants: reg, Writer: a.outputs, Letters: letters,
+		publish.Parts{Store: st, Outbox: ob, Tenants: reg, Writer: a.outputs, Letters: letters,
 			ApplyDue: a.pipeline.ApplyDue, Registry: metrics, Now: o.now, Instance: a.id}, logger)
 	a.api = api.New(api.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows, DebugPprof: cfg.DebugPprof,
 		ProtectOps: cfg.ProtectOpsEndpoints},
-		api.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Redis: a.rdb, Store: st, Claims: cl, Auth: authn,
+		api.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Redis: a.rdb, Store: st, Outbox: ob, Claims: cl, Auth: authn,
 			Halted: a.pipeline.Halted, Registry: metrics, Now: o.now}, logger)
 	return a, nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
+	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
@@ -54,6 +55,7 @@ type Parts struct {
 	Admin  *kafka.Client // answers metadata and offset requests
 	Redis  redis.UniversalClient
 	Store  *store.Store
+	Outbox *outbox.Outbox
 	Claims *claims.Claims
 	Auth   *auth.Authenticator
 	// Halted lists the partitions this instance halted, with the reason.
@@ -238,7 +240,7 @@ func (s *Server) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		serve.Error(w, http.StatusBadRequest, fmt.Errorf("state: %q is not one of firing, pending, resolved, all", state))
 		return
 	}
-	raw, err := s.store.AlertStates(r.Context(), tenant)
+	raw, err := s.parts.Outbox.AlertStates(r.Context(), tenant)
 	if err != nil {
 		serve.Error(w, http.StatusServiceUnavailable, fmt.Errorf("reading alerts: %w", err))
 		return

@@ -117,7 +117,7 @@ func (s *Server) Status(ctx context.Context) (Status, error) {
 	if len(st.Partitions) == 0 {
 		return Status{}, errors.New("no input partitions found")
 	}
-	problems, err := s.store.TenantProblems(ctx)
+	problems, err := s.parts.Outbox.TenantProblems(ctx)
 	if err != nil {
 		return Status{}, err
 	}

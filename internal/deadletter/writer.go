@@ -8,6 +8,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/store"
 )
 
@@ -146,9 +147,9 @@ func permanent(err error) bool {
 // PublishOutbox writes the dead letters queued in a tenant's outbox (those
 // whose reason depended on stored state, queued atomically with their
 // slice) and removes them once written, never an entry it did not write.
-func (w *Writer) PublishOutbox(ctx context.Context, st *store.Store, tenant string) error {
+func (w *Writer) PublishOutbox(ctx context.Context, ob *outbox.Outbox, tenant string) error {
 	for {
-		letters, head, err := st.Outbox(ctx, tenant, outboxBatch)
+		letters, head, err := ob.Letters(ctx, tenant, outboxBatch)
 		if err != nil || len(letters) == 0 {
 			return err
 		}
@@ -157,7 +158,7 @@ func (w *Writer) PublishOutbox(ctx context.Context, st *store.Store, tenant stri
 		}
 		// Only what was read and written is removed: another publisher may
 		// have published it too, and removed it first.
-		if err := st.TrimOutbox(ctx, tenant, head); err != nil {
+		if err := ob.TrimLetters(ctx, tenant, head); err != nil {
 			return err
 		}
 		if len(letters) < outboxBatch {

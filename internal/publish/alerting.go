@@ -143,7 +143,7 @@ func (p *Publisher) EvaluateAlerts(ctx context.Context, tenant string, scopes []
 	defer p.alertMu.Unlock()
 	now := p.now()
 	params, life, horizon := p.alertSettings(tenant)
-	raw, err := p.store.AlertStates(ctx, tenant)
+	raw, err := p.outbox.AlertStates(ctx, tenant)
 	if err != nil {
 		return err
 	}
@@ -283,7 +283,7 @@ func (p *Publisher) saveAlerts(ctx context.Context, tenant string, set map[strin
 			queue[s.Name()] = queued
 		}
 	}
-	dropped, err := p.store.SaveAlerts(ctx, tenant, p.epoch.Load(), enc, del, queue)
+	dropped, err := p.outbox.SaveAlerts(ctx, tenant, p.epoch.Load(), enc, del, queue)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
+	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/pace"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/tenants"
@@ -61,6 +63,7 @@ type Config struct {
 // with.
 type Parts struct {
 	Store   *store.Store
+	Outbox  *outbox.Outbox
 	Tenants *tenants.Registry
 	// Writer writes cx.scores and cx.alerts.
 	Writer  *kafka.Writer
@@ -82,6 +85,7 @@ type Publisher struct {
 	log      *zap.Logger
 	parts    Parts
 	store    *store.Store
+	outbox   *outbox.Outbox
 	now      func() time.Time
 	metrics  *metrics
 	largest  window.Window
@@ -102,7 +106,7 @@ type Publisher struct {
 func New(cfg Config, parts Parts, logger *zap.Logger) *Publisher {
 	log := logger.With(zap.String("component", "publisher"))
 	m := newMetrics(parts.Registry)
-	p := &Publisher{cfg: cfg, log: log, parts: parts, store: parts.Store, now: parts.Now, metrics: m,
+	p := &Publisher{cfg: cfg, log: log, parts: parts, store: parts.Store, outbox: parts.Outbox, now: parts.Now, metrics: m,
 		largest:  cfg.Windows[len(cfg.Windows)-1],
 		alertsTo: &kafkaSink{w: parts.Writer, topic: cfg.TopicPrefix + "alerts"},
 		sinks:    newSinks(cfg), retry: alerts.DefaultRetry}
@@ -143,7 +147,7 @@ var errNotPublisher = errors.New("another instance holds the publisher lease")
 // alert states this instance writes.
 func (p *Publisher) takeLease(ctx context.Context) error {
 	ttl := max(3*p.cfg.EmitInterval, 3*time.Second)
-	ep, err := p.store.TakeLease(ctx, p.cfg.GroupID, p.parts.Instance, ttl)
+	ep, err := p.outbox.TakeLease(ctx, p.cfg.GroupID, p.parts.Instance, ttl)
 	if err != nil {
 		p.epoch.Store(0)
 		return err
@@ -166,7 +170,7 @@ func (p *Publisher) PublishOnce(ctx context.Context) error {
 }
 
 func (p *Publisher) publishTenant(ctx context.Context, t string) error {
-	if err := p.parts.Letters.PublishOutbox(ctx, p.store, t); err != nil {
+	if err := p.parts.Letters.PublishOutbox(ctx, p.outbox, t); err != nil {
 		return err
 	}
 	dirty, err := p.store.Dirty(ctx, t)
@@ -207,4 +211,68 @@ func (p *Publisher) publishScores(ctx context.Context, tenant string, dirty map[
 	}
 	p.metrics.published.Add(float64(len(msgs)))
 	return p.store.Undirty(ctx, tenant, published)
+}
+
+// Stages of the per-tenant work; a failure at one is recorded for the
+// tenant (docs/operations.md, /v1/status) and never stops the others.
+const (
+	stagePublishing = "publishing"
+	stageSweeping   = "sweeping"
+)
+
+// eachTenant does one stage's work for every tenant, each on its own: a
+// tenant that fails is logged, counted and recorded with its problem, and
+// the others go on; a tenant that recovers has its problem cleared. It
+// returns the failures joined.
+func (p *Publisher) eachTenant(ctx context.Context, stage string, work func(ctx context.Context, tenant string) error) error {
+	tenants, err := p.store.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	known, err := p.outbox.TenantProblems(ctx)
+	if err != nil {
+		return err
+	}
+	var failed []error
+	for _, t := range tenants {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		werr := work(ctx, t)
+		if werr == nil {
+			if _, had := known[outbox.ProblemField(t, stage)]; had {
+				if err := p.outbox.ClearTenantProblem(ctx, t, stage); err != nil {
+					return err
+				}
+				p.log.Info("tenant recovered", zap.String("tenant", t), zap.String("stage", stage))
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.metrics.tenantFailures.WithLabelValues(stage).Inc()
+		failed = append(failed, fmt.Errorf("tenant %s: %w", t, werr))
+		prob := outbox.TenantProblem{Stage: stage, Problem: werr.Error(), Since: p.now().UnixMilli()}
+		if old, had := known[outbox.ProblemField(t, stage)]; had && old.Problem == prob.Problem {
+			continue // recorded already, since then
+		}
+		p.log.Error("tenant skipped", zap.String("tenant", t), zap.String("stage", stage), zap.Error(werr))
+		if err := p.outbox.SetTenantProblem(ctx, t, prob); err != nil {
+			return errors.Join(append(failed, err)...)
+		}
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%s: %d of %d tenants failed: %w", stage, len(failed), len(tenants), errors.Join(failed...))
+	}
+	return nil
+}
+
+// problemSummary shortens an error for a log line.
+func problemSummary(err error) string {
+	s := err.Error()
+	if i := strings.IndexByte(s, '\n'); i > 0 {
+		return s[:i] + " …"
+	}
+	return s
 }

@@ -95,7 +95,7 @@ func (p *Publisher) deliverLoop(ctx context.Context, s alerts.Sink) {
 // deliverTenant delivers what waits in one tenant's queue for s.
 func (p *Publisher) deliverTenant(ctx context.Context, log *zap.Logger, s alerts.Sink, tenant string) error {
 	for ctx.Err() == nil && p.epoch.Load() != 0 {
-		raw, head, err := p.store.SinkQueue(ctx, tenant, s.Name(), deliverBatch)
+		raw, head, err := p.outbox.SinkQueue(ctx, tenant, s.Name(), deliverBatch)
 		if err != nil || len(raw) == 0 {
 			return err
 		}
@@ -122,7 +122,7 @@ func (p *Publisher) deliverTenant(ctx context.Context, log *zap.Logger, s alerts
 			log.Error("alert sink gave up on a batch", zap.String("tenant", tenant), zap.Int("alerts", len(ns)), zap.Error(err))
 			p.metrics.alertsGivenUp.WithLabelValues(s.Name()).Add(float64(len(ns)))
 		}
-		if err := p.store.TrimSinkQueue(ctx, tenant, s.Name(), head); err != nil {
+		if err := p.outbox.TrimSinkQueue(ctx, tenant, s.Name(), head); err != nil {
 			return err
 		}
 	}

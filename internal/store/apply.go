@@ -65,7 +65,7 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	}
 	keys := make([]string, 0, 12+3*len(scopes))
 	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
-		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), outboxKey(sl.Tenant), pendingKey(sl.Tenant),
+		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), OutboxKey(sl.Tenant), pendingKey(sl.Tenant),
 		customersKey(sl.Tenant), customersDueKey(sl.Tenant), conversionsKey(sl.Tenant), codesKey(sl.Tenant))
 	for _, sc := range scopes {
 		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc), samplesKey(sl.Tenant, sc))

@@ -122,16 +122,18 @@ func countersKey(tenant, scope string) string { return tenantKey(tenant, "s", sc
 func watermarksKey(tenant string) string      { return tenantKey(tenant, "wm") }
 func expiryKey(tenant string) string          { return tenantKey(tenant, "exp") }
 func dirtyKey(tenant string) string           { return tenantKey(tenant, "dirty") }
-func outboxKey(tenant string) string          { return tenantKey(tenant, "outbox") }
-func pendingKey(tenant string) string         { return tenantKey(tenant, "vpend") }
-func alertsKey(tenant string) string          { return tenantKey(tenant, "alerts") }
-func activeKey(tenant, scope string) string   { return tenantKey(tenant, "act", scope) }
-func customersKey(tenant string) string       { return tenantKey(tenant, "cust") }
-func customersDueKey(tenant string) string    { return tenantKey(tenant, "cdue") }
-func conversionsKey(tenant string) string     { return tenantKey(tenant, "conv") }
-func codesKey(tenant string) string           { return tenantKey(tenant, "codes") }
-func samplesKey(tenant, scope string) string  { return tenantKey(tenant, "samples", scope) }
-func dimKey(tenant, dim string) string        { return tenantKey(tenant, "dim", dim) }
+
+// OutboxKey is the list of a tenant's dead letters waiting for the
+// publisher (package outbox reads it).
+func OutboxKey(tenant string) string         { return tenantKey(tenant, "outbox") }
+func pendingKey(tenant string) string        { return tenantKey(tenant, "vpend") }
+func activeKey(tenant, scope string) string  { return tenantKey(tenant, "act", scope) }
+func customersKey(tenant string) string      { return tenantKey(tenant, "cust") }
+func customersDueKey(tenant string) string   { return tenantKey(tenant, "cdue") }
+func conversionsKey(tenant string) string    { return tenantKey(tenant, "conv") }
+func codesKey(tenant string) string          { return tenantKey(tenant, "codes") }
+func samplesKey(tenant, scope string) string { return tenantKey(tenant, "samples", scope) }
+func dimKey(tenant, dim string) string       { return tenantKey(tenant, "dim", dim) }
 func termsKey(tenant, scope, bucket string) string {
 	return tenantKey(tenant, "terms", scope, bucket)
 }

@@ -1,4 +1,11 @@
-package store
+// Package outbox is the publisher's side of Redis: the lease that elects
+// one publisher per group, with an epoch that grows with every holder;
+// fenced by that epoch, the alert states and the queues of notifications
+// waiting for each sink; the outboxes of dead letters the apply script
+// fills; and the problems of tenants skipped. A publisher removes from a
+// list only the head it read. What is published is left to package
+// publish.
+package outbox
 
 import (
 	"context"
@@ -8,20 +15,31 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cxpulse/cxpulse/internal/store"
 )
+
+// Outbox reads and writes the publisher's keys.
+type Outbox struct {
+	rdb redis.UniversalClient
+}
+
+// New returns an Outbox over rdb.
+func New(rdb redis.UniversalClient) *Outbox { return &Outbox{rdb: rdb} }
 
 // The publisher's protocol: one instance of a group holds the lease at a
 // time, with an epoch that grows with every new holder; its writes of
 // alert states are fenced by that epoch, and it removes from an outbox or
 // a sink queue only the entries it published.
 
-func leaseKey(group string) string       { return prefix + "{publisher:" + group + "}" }
-func leaseEpochKey(group string) string  { return prefix + "{publisher:" + group + "}:epoch" }
-func alertFenceKey(tenant string) string { return tenantKey(tenant, "alerts", "fence") }
+func leaseKey(group string) string       { return "cxpulse:{publisher:" + group + "}" }
+func leaseEpochKey(group string) string  { return "cxpulse:{publisher:" + group + "}:epoch" }
+func alertsKey(tenant string) string     { return "cxpulse:{" + tenant + "}:alerts" }
+func alertFenceKey(tenant string) string { return "cxpulse:{" + tenant + "}:alerts:fence" }
 
 // SinkQueueKey holds, for one tenant and alert sink, the notifications
 // waiting for the sink to take them.
-func SinkQueueKey(tenant, sink string) string { return tenantKey(tenant, "sinkq", sink) }
+func SinkQueueKey(tenant, sink string) string { return "cxpulse:{" + tenant + "}:sinkq:" + sink }
 
 // SinkQueueCap bounds the notifications waiting for one sink per tenant;
 // beyond it the oldest are dropped (a later notification of the same alert
@@ -47,7 +65,7 @@ return ep`)
 
 // TakeLease takes or renews the publisher lease of group for instance and
 // returns its epoch, or 0 when another instance holds it.
-func (s *Store) TakeLease(ctx context.Context, group, instance string, ttl time.Duration) (int64, error) {
+func (s *Outbox) TakeLease(ctx context.Context, group, instance string, ttl time.Duration) (int64, error) {
 	ep, err := leaseScript.Run(ctx, s.rdb, []string{leaseKey(group), leaseEpochKey(group)}, instance, ttl.Milliseconds()).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("taking the publisher lease: %w", err)
@@ -73,7 +91,7 @@ if redis.call('LINDEX', KEYS[1], 0) == ARGV[2] and redis.call('LINDEX', KEYS[1],
 end
 return 0`)
 
-func (s *Store) head(ctx context.Context, key string, n int) ([]string, Head, error) {
+func (s *Outbox) head(ctx context.Context, key string, n int) ([]string, Head, error) {
 	raw, err := s.rdb.LRange(ctx, key, 0, int64(n-1)).Result()
 	if err != nil || len(raw) == 0 {
 		return nil, Head{}, err
@@ -81,21 +99,21 @@ func (s *Store) head(ctx context.Context, key string, n int) ([]string, Head, er
 	return raw, Head{N: len(raw), First: raw[0], Last: raw[len(raw)-1]}, nil
 }
 
-func (s *Store) trim(ctx context.Context, key string, h Head) error {
+func (s *Outbox) trim(ctx context.Context, key string, h Head) error {
 	if h.N == 0 {
 		return nil
 	}
 	return trimHead.Run(ctx, s.rdb, []string{key}, h.N, h.First, h.Last).Err()
 }
 
-// Outbox returns up to n queued dead letters of a tenant, oldest first,
-// and their head for TrimOutbox.
-func (s *Store) Outbox(ctx context.Context, tenant string, n int) ([]Letter, Head, error) {
-	raw, head, err := s.head(ctx, outboxKey(tenant), n)
+// Letters returns up to n dead letters queued in a tenant's outbox,
+// oldest first, and their head for TrimLetters.
+func (s *Outbox) Letters(ctx context.Context, tenant string, n int) ([]store.Letter, Head, error) {
+	raw, head, err := s.head(ctx, store.OutboxKey(tenant), n)
 	if err != nil {
 		return nil, Head{}, fmt.Errorf("reading outbox of %s: %w", tenant, err)
 	}
-	out := make([]Letter, len(raw))
+	out := make([]store.Letter, len(raw))
 	for i, r := range raw {
 		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
 			return nil, Head{}, fmt.Errorf("outbox entry of %s: %w", tenant, err)
@@ -104,10 +122,10 @@ func (s *Store) Outbox(ctx context.Context, tenant string, n int) ([]Letter, Hea
 	return out, head, nil
 }
 
-// TrimOutbox removes the published head of a tenant's outbox, unless
+// TrimLetters removes the published head of a tenant's outbox, unless
 // another publisher removed it first.
-func (s *Store) TrimOutbox(ctx context.Context, tenant string, h Head) error {
-	if err := s.trim(ctx, outboxKey(tenant), h); err != nil {
+func (s *Outbox) TrimLetters(ctx context.Context, tenant string, h Head) error {
+	if err := s.trim(ctx, store.OutboxKey(tenant), h); err != nil {
 		return fmt.Errorf("trimming outbox of %s: %w", tenant, err)
 	}
 	return nil
@@ -115,7 +133,7 @@ func (s *Store) TrimOutbox(ctx context.Context, tenant string, h Head) error {
 
 // SinkQueue returns up to n notifications (JSON) waiting for a sink, oldest
 // first, and their head for TrimSinkQueue.
-func (s *Store) SinkQueue(ctx context.Context, tenant, sink string, n int) ([]string, Head, error) {
+func (s *Outbox) SinkQueue(ctx context.Context, tenant, sink string, n int) ([]string, Head, error) {
 	raw, head, err := s.head(ctx, SinkQueueKey(tenant, sink), n)
 	if err != nil {
 		return nil, Head{}, fmt.Errorf("reading the %s queue of %s: %w", sink, tenant, err)
@@ -124,7 +142,7 @@ func (s *Store) SinkQueue(ctx context.Context, tenant, sink string, n int) ([]st
 }
 
 // TrimSinkQueue removes the delivered head of a sink queue.
-func (s *Store) TrimSinkQueue(ctx context.Context, tenant, sink string, h Head) error {
+func (s *Outbox) TrimSinkQueue(ctx context.Context, tenant, sink string, h Head) error {
 	if err := s.trim(ctx, SinkQueueKey(tenant, sink), h); err != nil {
 		return fmt.Errorf("trimming the %s queue of %s: %w", sink, tenant, err)
 	}
@@ -132,7 +150,7 @@ func (s *Store) TrimSinkQueue(ctx context.Context, tenant, sink string, h Head) 
 }
 
 // AlertStates returns a tenant's alert states by fingerprint, as stored.
-func (s *Store) AlertStates(ctx context.Context, tenant string) (map[string]string, error) {
+func (s *Outbox) AlertStates(ctx context.Context, tenant string) (map[string]string, error) {
 	h, err := s.rdb.HGetAll(ctx, alertsKey(tenant)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading alerts of %s: %w", tenant, err)
@@ -181,7 +199,7 @@ return dropped`)
 // notifications (JSON) for each sink, in one step fenced by the
 // publisher's epoch: ErrFenced when a newer publisher wrote. It returns
 // the notifications dropped from full queues.
-func (s *Store) SaveAlerts(ctx context.Context, tenant string, epoch int64, set map[string][]byte, del []string, queue map[string][][]byte) (int64, error) {
+func (s *Outbox) SaveAlerts(ctx context.Context, tenant string, epoch int64, set map[string][]byte, del []string, queue map[string][][]byte) (int64, error) {
 	keys := []string{alertsKey(tenant), alertFenceKey(tenant)}
 	args := []any{epoch, SinkQueueCap, len(set)}
 	for fp, st := range set {
@@ -206,4 +224,57 @@ func (s *Store) SaveAlerts(ctx context.Context, tenant string, epoch int64, set 
 		return 0, ErrFenced
 	}
 	return dropped, nil
+}
+
+// problemsKey holds, per tenant, what keeps its outputs from being
+// published or its windows from being swept.
+const problemsKey = "cxpulse:problems"
+
+// TenantProblem is why a tenant's outputs are not published or its
+// windows not swept.
+type TenantProblem struct {
+	Stage   string `json:"stage"` // "publishing" or "sweeping"
+	Problem string `json:"problem"`
+	Since   int64  `json:"since"` // unix ms
+}
+
+// TenantProblems returns the recorded tenant problems by tenant and stage
+// (tenant \x00 stage → problem).
+func (s *Outbox) TenantProblems(ctx context.Context) (map[string]TenantProblem, error) {
+	raw, err := s.rdb.HGetAll(ctx, problemsKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading tenant problems: %w", err)
+	}
+	out := make(map[string]TenantProblem, len(raw))
+	for k, v := range raw {
+		var p TenantProblem
+		if err := json.Unmarshal([]byte(v), &p); err != nil {
+			return nil, fmt.Errorf("tenant problem %q: %w", k, err)
+		}
+		out[k] = p
+	}
+	return out, nil
+}
+
+// ProblemField names a tenant's problem at one stage in TenantProblems.
+func ProblemField(tenant, stage string) string { return tenant + "\x00" + stage }
+
+// SetTenantProblem records a tenant's problem at one stage.
+func (s *Outbox) SetTenantProblem(ctx context.Context, tenant string, p TenantProblem) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encoding the problem of %s: %w", tenant, err)
+	}
+	if err := s.rdb.HSet(ctx, problemsKey, ProblemField(tenant, p.Stage), b).Err(); err != nil {
+		return fmt.Errorf("recording the problem of %s: %w", tenant, err)
+	}
+	return nil
+}
+
+// ClearTenantProblem forgets a tenant's problem at one stage.
+func (s *Outbox) ClearTenantProblem(ctx context.Context, tenant, stage string) error {
+	if err := s.rdb.HDel(ctx, problemsKey, ProblemField(tenant, stage)).Err(); err != nil {
+		return fmt.Errorf("clearing the problem of %s: %w", tenant, err)
+	}
+	return nil
 }
