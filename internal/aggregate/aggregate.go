@@ -139,6 +139,15 @@ func (a *Aggregator) PublishOnce(ctx context.Context) error { return a.publisher
 // Run consumes, sweeps, publishes and serves HTTP until ctx ends, then
 // stops intake, flushes the writers, and closes Redis.
 func (a *Aggregator) Run(ctx context.Context) error {
+	for _, w := range a.cfg.Kafka.Warnings() {
+		a.log.Error(w)
+	}
+	// A refused login or an untrusted certificate is named and ends the
+	// process: retrying would only hide it.
+	if err := a.cfg.Kafka.Check(ctx); err != nil {
+		_ = a.Close()
+		return err
+	}
 	ln, err := net.Listen("tcp", a.cfg.HTTPAddr)
 	if err != nil {
 		_ = a.Close()

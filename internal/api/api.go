@@ -149,6 +149,9 @@ func (s *Server) ready(ctx context.Context) error {
 	if err := s.parts.Redis.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("redis unreachable: %w", err)
 	}
+	if err := s.parts.Kafka.Reachable(ctx, 2*time.Second); err != nil {
+		return err
+	}
 	if h := s.parts.Halted(); len(h) > 0 {
 		var parts []string
 		for p, why := range h {

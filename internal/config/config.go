@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,8 @@ type Set struct {
 	fs      *flag.FlagSet
 	getenv  func(string) string
 	entries []*entry
+	// after run once every entry is applied, for checks across entries.
+	after []func() error
 }
 
 // NewSet returns an empty Set for the named binary; getenv is usually
@@ -114,6 +117,32 @@ func (s *Set) Duration(p *time.Duration, env, def, usage string) {
 	})
 }
 
+// Secret registers a secret string setting: it is read from env (or its
+// flag) or from the file named by env_FILE (or its flag), the
+// Docker and Kubernetes secrets convention; a trailing newline of the file
+// is dropped. Setting both is an error naming both. A secret has no
+// default and is never echoed.
+func (s *Set) Secret(p *string, env, usage string) {
+	var direct, file string
+	s.add(env, "", usage+" (or put it in a file named by "+env+"_FILE)", func(v string) error { direct = v; return nil })
+	s.add(env+"_FILE", "", "file holding "+env, func(v string) error { file = v; return nil })
+	s.after = append(s.after, func() error {
+		switch {
+		case direct != "" && file != "":
+			return fmt.Errorf("%s and %s_FILE: set one of them, not both", env, env)
+		case file != "":
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return fmt.Errorf("%s_FILE: %w", env, err)
+			}
+			*p = strings.TrimRight(string(b), "\r\n")
+		default:
+			*p = direct
+		}
+		return nil
+	})
+}
+
 // List registers a comma-separated list; blanks are dropped.
 func (s *Set) List(p *[]string, env, def, usage string) {
 	s.add(env, def, usage, func(v string) error {
@@ -157,6 +186,9 @@ func (s *Set) Parse(args []string) error {
 		if err := e.apply(v); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w (from %s)", e.Env, err, from))
 		}
+	}
+	for _, check := range s.after {
+		errs = append(errs, check())
 	}
 	return errors.Join(errs...)
 }

@@ -266,6 +266,14 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger) error {
 	if err != nil {
 		return err
 	}
+	for _, w := range cfg.Kafka.Warnings() {
+		s.log.Error(w)
+	}
+	// A refused login or an untrusted certificate is named and ends the
+	// process: retrying would only hide it.
+	if err := cfg.Kafka.Check(ctx); err != nil {
+		return errors.Join(err, s.Close())
+	}
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s (CXPULSE_HTTP_ADDR): %w", cfg.HTTPAddr, err)

@@ -1,0 +1,152 @@
+package aggregate_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/cxpulse/cxpulse/internal/aggregate"
+	"github.com/cxpulse/cxpulse/internal/config"
+	"github.com/cxpulse/cxpulse/internal/ingest"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/scores"
+)
+
+// secureKafka starts a kfake broker asking for SASL mech (none when "")
+// with user cx and password s3cret, over TLS when tls (with client
+// certificates when mtls), and returns its address.
+func secureKafka(t *testing.T, pki *testenv.PKI, mech string, tls, mtls bool) string {
+	t.Helper()
+	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.SeedTopics(2, allTopics...)}
+	if mech != "" {
+		opts = append(opts, kfake.EnableSASL(), kfake.Superuser(mech, "cx", "s3cret"))
+	}
+	if tls {
+		opts = append(opts, kfake.TLS(pki.ServerTLS(mtls)))
+	}
+	c, err := kfake.NewCluster(opts...)
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	return c.ListenAddrs()[0]
+}
+
+// TestKafkaSecurity: ingest and the aggregator reach a broker that asks
+// for SASL (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) or mutual TLS, with the
+// password read from a file; events posted to ingest reach the view.
+func TestKafkaSecurity(t *testing.T) {
+	pki := testenv.NewPKI(t)
+	password := filepath.Join(t.TempDir(), "password")
+	require.NoError(t, os.WriteFile(password, []byte("s3cret\n"), 0o600))
+	for _, tc := range []struct {
+		name      string
+		mech      string
+		tls, mtls bool
+	}{
+		{"PLAIN over TLS", "PLAIN", true, false},
+		{"SCRAM-SHA-256", "SCRAM-SHA-256", false, false},
+		{"SCRAM-SHA-512 over TLS", "SCRAM-SHA-512", true, false},
+		{"mutual TLS", "", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"CXPULSE_KAFKA_BROKERS": secureKafka(t, pki, tc.mech, tc.tls, tc.mtls)}
+			if tc.mech != "" {
+				env["CXPULSE_KAFKA_SASL_MECHANISM"], env["CXPULSE_KAFKA_SASL_USERNAME"] = tc.mech, "cx"
+				env["CXPULSE_KAFKA_SASL_PASSWORD_FILE"] = password
+			}
+			if tc.tls {
+				env["CXPULSE_KAFKA_TLS_CA_FILE"] = pki.CAFile
+			}
+			if tc.mtls {
+				env["CXPULSE_KAFKA_TLS_CERT_FILE"], env["CXPULSE_KAFKA_TLS_KEY_FILE"] = pki.ClientCert, pki.ClientKey
+			}
+			ing := startIngest(t, env)
+			_, redisAddr := testenv.Redis(t)
+			aenv := map[string]string{"CXPULSE_REDIS_URL": "redis://" + redisAddr}
+			for k, v := range env {
+				aenv[k] = v
+			}
+			agg := startAggregator(t, aenv, newClock(time.Now()))
+			var body bytes.Buffer
+			for i := range 5 {
+				fmt.Fprintf(&body, `{"id":"s-%d","type":"survey.response","tenant":"acme","occurred_at":%q,"survey":{"metric":"nps","score":9}}`+"\n",
+					i, time.Now().Add(-time.Minute).UTC().Format(time.RFC3339))
+			}
+			resp, err := http.Post(ing+"/v1/events", "application/x-ndjson", &body)
+			require.NoError(t, err)
+			_ = resp.Body.Close()
+			require.Equal(t, http.StatusAccepted, resp.StatusCode)
+			require.Eventually(t, func() bool {
+				var s scores.Scores
+				return getJSON(t, agg.base+"/v1/tenants/acme/scores", &s) == http.StatusOK && s.Windows["1h"]["nps_responses"] == 5
+			}, 30*time.Second, 50*time.Millisecond)
+		})
+	}
+}
+
+// startIngest runs ingest in process with env over real HTTP.
+func startIngest(t *testing.T, env map[string]string) string {
+	t.Helper()
+	var cfg ingest.Config
+	set := config.NewSet("ingest", func(k string) string {
+		if k == "CXPULSE_INSECURE_NO_AUTH" {
+			return "1"
+		}
+		return env[k]
+	})
+	cfg.Register(set)
+	require.NoError(t, set.Parse(nil))
+	require.NoError(t, cfg.Validate())
+	s, err := ingest.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	require.NoError(t, err)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { srv.Close(); _ = s.Close() })
+	return srv.URL
+}
+
+// TestKafkaRefusalsAreNamed: a wrong password and an untrusted broker
+// certificate each stop the aggregator within seconds with one error that
+// names the cause and the setting, instead of retrying in silence.
+func TestKafkaRefusalsAreNamed(t *testing.T) {
+	pki, other := testenv.NewPKI(t), testenv.NewPKI(t)
+	_, redisAddr := testenv.Redis(t)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"wrong password", map[string]string{"CXPULSE_KAFKA_BROKERS": secureKafka(t, pki, "SCRAM-SHA-512", false, false),
+			"CXPULSE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "CXPULSE_KAFKA_SASL_USERNAME": "cx", "CXPULSE_KAFKA_SASL_PASSWORD": "wrong"},
+			"kafka: SASL authentication failed for user cx (SCRAM-SHA-512)"},
+		{"untrusted certificate", map[string]string{"CXPULSE_KAFKA_BROKERS": secureKafka(t, pki, "", true, false),
+			"CXPULSE_KAFKA_TLS_CA_FILE": other.CAFile},
+			"kafka: the brokers' TLS certificate is not trusted (CXPULSE_KAFKA_TLS_CA_FILE)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.env["CXPULSE_REDIS_URL"] = "redis://" + redisAddr
+			tc.env["CXPULSE_INSECURE_NO_AUTH"] = "1"
+			tc.env["CXPULSE_HTTP_ADDR"] = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+			cfg, err := load(t, tc.env)
+			require.NoError(t, err)
+			a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			err = a.Run(ctx)
+			require.ErrorContains(t, err, tc.want)
+			require.Less(t, time.Since(start), 15*time.Second, "named within seconds")
+			t.Logf("%s: %v", tc.name, err)
+		})
+	}
+}
