@@ -30,6 +30,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/pipeline"
 	"github.com/cxpulse/cxpulse/internal/publish"
+	"github.com/cxpulse/cxpulse/internal/redisconn"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/tenants"
@@ -72,9 +73,9 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		opt(&o)
 	}
 	log := logger.With(zap.String("component", "aggregator"))
-	ropts, err := cfg.redisOptions()
+	rdb, err := cfg.Redis.Client()
 	if err != nil {
-		return nil, fmt.Errorf("CXPULSE_REDIS_URL: %w", err)
+		return nil, err
 	}
 	var keys *auth.Keys
 	if cfg.APIKeysFile != "" {
@@ -94,7 +95,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	a := &Aggregator{cfg: cfg, log: log, id: hex.EncodeToString(b[:]),
-		rdb: redis.NewUniversalClient(ropts), letters: cfg.Kafka.Writer(), outputs: cfg.Kafka.Writer(),
+		rdb: rdb, letters: cfg.Kafka.Writer(), outputs: cfg.Kafka.Writer(),
 		admin: cfg.Kafka.Client(5 * time.Second)}
 	st := store.New(a.rdb, cfg.Windows, cfg.DedupeHorizon)
 	cl := claims.New(a.rdb)
@@ -145,6 +146,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	// A refused login or an untrusted certificate is named and ends the
 	// process: retrying would only hide it.
 	if err := a.cfg.Kafka.Check(ctx); err != nil {
+		_ = a.Close()
+		return err
+	}
+	if err := redisconn.Check(ctx, a.rdb); err != nil {
 		_ = a.Close()
 		return err
 	}

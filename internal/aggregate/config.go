@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cxpulse/cxpulse/internal/config"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
+	"github.com/cxpulse/cxpulse/internal/redisconn"
 	"github.com/cxpulse/cxpulse/internal/scopes"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
@@ -24,12 +23,8 @@ type Config struct {
 	// HTTPAddr is where the read API, /metrics and probes listen.
 	// Default ":9090".
 	HTTPAddr string
-	// RedisURL names the Redis server, or with RedisCluster the cluster
-	// nodes (redis://h:7000?addr=h:7001&addr=h:7002).
-	// Default "redis://localhost:6379/0".
-	RedisURL string
-	// RedisCluster selects Redis Cluster mode. Default 0.
-	RedisCluster bool
+	// Redis is how the aggregator connects to Redis.
+	Redis redisconn.Config
 	// GroupID is the Kafka consumer group. Default "cxpulse-aggregator".
 	GroupID string
 	// Dimensions are the dims that get a scope each.
@@ -80,8 +75,7 @@ func (c *Config) Register(s *config.Set) {
 	c.Kafka.Register(s)
 	c.Common.Register(s)
 	s.String(&c.HTTPAddr, "CXPULSE_HTTP_ADDR", ":9090", "address of the read API, /metrics and probes")
-	s.String(&c.RedisURL, "CXPULSE_REDIS_URL", "redis://localhost:6379/0", "Redis URL; with CXPULSE_REDIS_CLUSTER=1 the cluster nodes as redis://h:7000?addr=h:7001&addr=h:7002")
-	s.Bool(&c.RedisCluster, "CXPULSE_REDIS_CLUSTER", false, "use Redis Cluster")
+	c.Redis.Register(s)
 	s.String(&c.GroupID, "CXPULSE_GROUP_ID", "cxpulse-aggregator", "Kafka consumer group")
 	s.List(&c.Dimensions, "CXPULSE_DIMENSIONS", "store,region,channel,product,agent", "dims that get a scope each")
 	s.List(&c.ScopeCombos, "CXPULSE_SCOPE_COMBOS", "", "combined scopes, e.g. channel+region (at most 8)")
@@ -107,9 +101,7 @@ func (c *Config) Validate() error {
 	if c.HTTPAddr == "" {
 		add("CXPULSE_HTTP_ADDR: required")
 	}
-	if _, err := c.redisOptions(); err != nil {
-		add("CXPULSE_REDIS_URL: %v", err)
-	}
+	errs = append(errs, c.Redis.Validate())
 	if c.GroupID == "" {
 		add("CXPULSE_GROUP_ID: required")
 	}
@@ -167,22 +159,6 @@ func (c *Config) Validate() error {
 		add("CXPULSE_ALERT_RESEND: must be positive")
 	}
 	return errors.Join(errs...)
-}
-
-// redisOptions parses RedisURL for a single server or a cluster.
-func (c *Config) redisOptions() (*redis.UniversalOptions, error) {
-	if c.RedisCluster {
-		o, err := redis.ParseClusterURL(c.RedisURL)
-		if err != nil {
-			return nil, err
-		}
-		return &redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig, IsClusterMode: true}, nil
-	}
-	o, err := redis.ParseURL(c.RedisURL)
-	if err != nil {
-		return nil, err
-	}
-	return &redis.UniversalOptions{Addrs: []string{o.Addr}, DB: o.DB, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig}, nil
 }
 
 func validDim(s string) bool {

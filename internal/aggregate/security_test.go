@@ -150,3 +150,54 @@ func TestKafkaRefusalsAreNamed(t *testing.T) {
 		})
 	}
 }
+
+// TestRedisTLSAndACL: the aggregator counts into a Redis that speaks only
+// TLS and refuses the default user, through an ACL user whose password
+// comes from a file; a wrong password and an untrusted certificate stop it
+// at start with the cause named.
+func TestRedisTLSAndACL(t *testing.T) {
+	pki, other := testenv.NewPKI(t), testenv.NewPKI(t)
+	addr := testenv.RedisTLS(t, pki, true)
+	password := filepath.Join(t.TempDir(), "password")
+	require.NoError(t, os.WriteFile(password, []byte("s3cret\n"), 0o600))
+	_, broker := testenv.Kafka(t, 2, allTopics...)
+	good := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "rediss://cx@" + addr + "/0",
+		"CXPULSE_REDIS_PASSWORD_FILE": password, "CXPULSE_REDIS_TLS_CA_FILE": pki.CAFile,
+		"CXPULSE_REDIS_TLS_CERT_FILE": pki.ClientCert, "CXPULSE_REDIS_TLS_KEY_FILE": pki.ClientKey}
+	agg := startAggregator(t, good, newClock(time.Now()))
+	produce(t, broker, surveys("acme", "a", 20, time.Now().Add(-time.Minute)))
+	waitApplied(t, agg.base)
+	var s scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, agg.base+"/v1/tenants/acme/scores", &s))
+	require.EqualValues(t, 20, s.Windows["1h"]["nps_responses"])
+
+	for _, tc := range []struct {
+		name string
+		set  map[string]string
+		want string
+	}{
+		{"wrong password", map[string]string{"CXPULSE_REDIS_PASSWORD_FILE": "", "CXPULSE_REDIS_URL": "rediss://cx:wrong@" + addr + "/0"},
+			"redis: the user or password is refused"},
+		{"untrusted certificate", map[string]string{"CXPULSE_REDIS_TLS_CA_FILE": other.CAFile},
+			"redis: the server's TLS certificate is not trusted (CXPULSE_REDIS_TLS_CA_FILE)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{"CXPULSE_INSECURE_NO_AUTH": "1", "CXPULSE_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
+			for k, v := range good {
+				env[k] = v
+			}
+			for k, v := range tc.set {
+				env[k] = v
+			}
+			cfg, err := load(t, env)
+			require.NoError(t, err)
+			a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
+			require.NoError(t, err)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err = a.Run(ctx)
+			require.ErrorContains(t, err, tc.want)
+			t.Logf("%s: %v", tc.name, err)
+		})
+	}
+}

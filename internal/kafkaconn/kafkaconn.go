@@ -18,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 
 	"github.com/cxpulse/cxpulse/internal/config"
+	"github.com/cxpulse/cxpulse/internal/tlsfiles"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
@@ -42,7 +43,7 @@ type Config struct {
 	// TLS connects over TLS, trusting the system's roots unless
 	// TLSFiles.CAFile is set (which implies TLS). Default 0.
 	TLS      bool
-	TLSFiles TLSFiles
+	TLSFiles tlsfiles.Files
 	// SASLMechanism is PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM
 	// (the AWS default credential chain); empty for none. Default none.
 	SASLMechanism string

@@ -10,6 +10,8 @@ import (
 	"github.com/segmentio/kafka-go/sasl"
 	"github.com/segmentio/kafka-go/sasl/aws_msk_iam_v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/tlsfiles"
 )
 
 // TestMSKIAMSignedPayload: with AWS_MSK_IAM the credentials come from the
@@ -52,8 +54,8 @@ func TestSecurityErrorsNameTheSetting(t *testing.T) {
 		{Config{Brokers: []string{"k:9092"}, SASLMechanism: "GSSAPI"}, `CXPULSE_KAFKA_SASL_MECHANISM: "GSSAPI" is not PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or AWS_MSK_IAM`},
 		{Config{Brokers: []string{"k:9092"}, SASLMechanism: "PLAIN"}, "CXPULSE_KAFKA_SASL_USERNAME: required with PLAIN"},
 		{Config{Brokers: []string{"k:9092"}, SASLUsername: "cx"}, "CXPULSE_KAFKA_SASL_MECHANISM: required"},
-		{Config{Brokers: []string{"k:9092"}, TLSFiles: TLSFiles{CAFile: "/nonexistent.pem"}}, "CXPULSE_KAFKA_TLS_CA_FILE: open /nonexistent.pem"},
-		{Config{Brokers: []string{"k:9092"}, TLSFiles: TLSFiles{CertFile: "/c.pem"}}, "CXPULSE_KAFKA_TLS_CERT_FILE and CXPULSE_KAFKA_TLS_KEY_FILE: set both"},
+		{Config{Brokers: []string{"k:9092"}, TLSFiles: tlsfiles.Files{CAFile: "/nonexistent.pem"}}, "CXPULSE_KAFKA_TLS_CA_FILE: open /nonexistent.pem"},
+		{Config{Brokers: []string{"k:9092"}, TLSFiles: tlsfiles.Files{CertFile: "/c.pem"}}, "CXPULSE_KAFKA_TLS_CERT_FILE and CXPULSE_KAFKA_TLS_KEY_FILE: set both"},
 	} {
 		require.ErrorContains(t, tc.c.Validate(), tc.want)
 	}

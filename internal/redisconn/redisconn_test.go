@@ -1,4 +1,4 @@
-package aggregate
+package redisconn
 
 import (
 	"testing"
@@ -21,8 +21,8 @@ func TestRedisTLSURLs(t *testing.T) {
 		{"cluster, TLS", "rediss://h:7000?addr=h:7001", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := Config{RedisURL: tc.url, RedisCluster: tc.cluster}
-			o, err := c.redisOptions()
+			c := Config{URL: tc.url, Cluster: tc.cluster}
+			o, err := c.Options()
 			require.NoError(t, err)
 			require.Equal(t, tc.tls, o.TLSConfig != nil)
 			if tc.tls {
