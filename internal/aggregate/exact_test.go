@@ -82,6 +82,17 @@ func TestExactCountsOnRedisCluster(t *testing.T) {
 	exactCounts(t, map[string]string{"CXPULSE_REDIS_URL": testenv.RedisCluster(t, 3), "CXPULSE_REDIS_CLUSTER": "1"})
 }
 
+// TestExactCountsOnRedisClusterTLS runs the same on a Cluster that speaks
+// only TLS, through the ACL user holding only the documented rights.
+func TestExactCountsOnRedisClusterTLS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a Redis Cluster")
+	}
+	pki := testenv.NewPKI(t)
+	exactCounts(t, map[string]string{"CXPULSE_REDIS_URL": testenv.RedisClusterTLS(t, pki, 3), "CXPULSE_REDIS_CLUSTER": "1",
+		"CXPULSE_REDIS_PASSWORD": "s3cret", "CXPULSE_REDIS_TLS_CA_FILE": pki.CAFile})
+}
+
 func exactCounts(t *testing.T, env map[string]string) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/cxpulse/cxpulse/internal/aggregate"
+	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/config"
 	"github.com/cxpulse/cxpulse/internal/ingest"
 	"github.com/cxpulse/cxpulse/internal/testenv"
@@ -151,10 +152,11 @@ func TestKafkaRefusalsAreNamed(t *testing.T) {
 	}
 }
 
-// TestRedisTLSAndACL: the aggregator counts into a Redis that speaks only
-// TLS and refuses the default user, through an ACL user whose password
-// comes from a file; a wrong password and an untrusted certificate stop it
-// at start with the cause named.
+// TestRedisTLSAndACL: the aggregator counts, sweeps and publishes into a
+// Redis that speaks only TLS and refuses the default user, through an ACL
+// user holding only the documented rights whose password comes from a
+// file; a wrong password, an untrusted certificate and an ACL without
+// writes stop it at start with the cause named.
 func TestRedisTLSAndACL(t *testing.T) {
 	pki, other := testenv.NewPKI(t), testenv.NewPKI(t)
 	addr := testenv.RedisTLS(t, pki, true)
@@ -170,6 +172,8 @@ func TestRedisTLSAndACL(t *testing.T) {
 	var s scores.Scores
 	require.Equal(t, http.StatusOK, getJSON(t, agg.base+"/v1/tenants/acme/scores", &s))
 	require.EqualValues(t, 20, s.Windows["1h"]["nps_responses"])
+	require.NoError(t, agg.agg.SweepOnce(t.Context()), "sweeping under the documented ACL")
+	require.NoError(t, agg.agg.PublishOnce(t.Context()), "publishing under the documented ACL")
 
 	for _, tc := range []struct {
 		name string
@@ -180,6 +184,8 @@ func TestRedisTLSAndACL(t *testing.T) {
 			"redis: the user or password is refused"},
 		{"untrusted certificate", map[string]string{"CXPULSE_REDIS_TLS_CA_FILE": other.CAFile},
 			"redis: the server's TLS certificate is not trusted (CXPULSE_REDIS_TLS_CA_FILE)"},
+		{"ACL without writes", map[string]string{"CXPULSE_REDIS_URL": "rediss://narrow@" + addr + "/0"},
+			"redis: the ACL user may not run what cxpulse needs (docs/security.md lists the commands)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{"CXPULSE_INSECURE_NO_AUTH": "1", "CXPULSE_HTTP_ADDR": fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))}
@@ -200,4 +206,34 @@ func TestRedisTLSAndACL(t *testing.T) {
 			t.Logf("%s: %v", tc.name, err)
 		})
 	}
+}
+
+// TestSentinelFailover: the aggregator finds its Redis through two
+// sentinels; the primary fails over to its replica in the middle of a
+// stream; every event is counted once.
+func TestSentinelFailover(t *testing.T) {
+	url, failover := testenv.Sentinels(t, "cxpulse")
+	_, broker := testenv.Kafka(t, 2, allTopics...)
+	agg := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": url,
+		"CXPULSE_REDIS_SENTINEL_MASTER": "cxpulse"}, newClock(time.Now()))
+	now := time.Now()
+	for i := range 10 {
+		produce(t, broker, surveys("acme", fmt.Sprintf("b%d", i), 300, now.Add(-time.Minute)))
+		if i == 4 {
+			failover()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	var got scores.Scores
+	require.Eventually(t, func() bool {
+		return getJSON(t, agg.base+"/v1/tenants/acme/scores", &got) == http.StatusOK && got.Windows["1h"]["nps_responses"] == 3000
+	}, 30*time.Second, 100*time.Millisecond, "every event counted once after the failover")
+	var st api.Status
+	require.Equal(t, http.StatusOK, getJSON(t, agg.base+"/v1/status", &st))
+	require.Zero(t, st.Lag)
+	for _, p := range st.Partitions {
+		require.Empty(t, p.Halted, "nothing halted: a replica behind is read again, not lost")
+	}
+	n, _ := metricValue(t, agg.base, "cxpulse_partition_rereads_total")
+	t.Logf("partitions read again after the failover: %s", n)
 }

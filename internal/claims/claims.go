@@ -109,6 +109,32 @@ func (c *Claims) Take(ctx context.Context, group, partition string) (Claim, erro
 	return cl, nil
 }
 
+// Peek reads a partition's claim without taking it: its epoch (0 when
+// none) and resume offset, not the tenants' ends.
+func (c *Claims) Peek(ctx context.Context, group, partition string) (Claim, error) {
+	vals, err := c.rdb.HMGet(ctx, Key(group, partition), "epoch", "resume").Result()
+	if err != nil {
+		return Claim{}, fmt.Errorf("reading the claim of %s: %w", partition, err)
+	}
+	var cl Claim
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return Claim{}, fmt.Errorf("claim of %s: %s is %q", partition, []string{"epoch", "resume"}[i], s)
+		}
+		if i == 0 {
+			cl.Epoch = n
+		} else {
+			cl.Resume, cl.Found = n, true
+		}
+	}
+	return cl, nil
+}
+
 // Outcome is what a commit found.
 type Outcome struct {
 	// Fenced is a partition whose claim a newer one superseded.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -23,7 +24,13 @@ var errFenced = errors.New("partition taken over by a newer claim")
 // haltError stops work on a partition, loudly, until the next generation
 // or a restart tries it again; partition names it when the error is about
 // one partition of a combined batch.
-type haltError struct{ partition, reason string }
+// reclaim asks for the partition to be claimed again first: Redis may be
+// behind what this instance applied as a whole, which reading again
+// repairs; the halt is made only if the claim was not behind.
+type haltError struct {
+	partition, reason string
+	reclaim           bool
+}
 
 func (e *haltError) Error() string { return e.reason }
 
@@ -72,10 +79,28 @@ func (p *Pipeline) consume(ctx context.Context) error {
 	}
 }
 
-// runPartition claims a partition, resumes from the offset recorded in
-// Redis and applies batch after batch until the generation ends, a newer
-// claim fences this one, or a gap in the log halts it.
+// runPartition works on a partition until the generation ends, a newer
+// claim fences this one, or a gap in the log or lost state halts it. When
+// Redis turns out to be behind what this instance applied (a failover to a
+// replica that had not caught up), the partition is claimed again and read
+// again from where Redis says.
 func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topic string, id int) {
+	applied := int64(-1) // the end this instance last committed; -1: none
+	var behind *haltError
+	for ctx.Err() == nil {
+		var again bool
+		if again, behind = p.workPartition(ctx, gen, topic, id, &applied, behind); !again {
+			return
+		}
+	}
+}
+
+// workPartition claims a partition, resumes from the offset recorded in
+// Redis and applies batch after batch. It returns true to be called again
+// when Redis was found behind what this instance applied, with the halt
+// to make if the claim itself was not (a tenant's state rolled back on its
+// own).
+func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, topic string, id int, applied *int64, behind *haltError) (again bool, pendingHalt *haltError) {
 	tp := fmt.Sprintf("%s/%d", topic, id)
 	log := p.log.With(zap.String("partition", tp))
 	var cl claims.Claim
@@ -86,16 +111,30 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		}
 		log.Warn("claiming partition", zap.Error(err))
 		if !pace.Wait(ctx, n) {
-			return
+			return false, nil
 		}
 	}
+	switch {
+	case atomic.LoadInt64(applied) >= 0 && cl.Found && cl.Resume < atomic.LoadInt64(applied):
+		// The whole of Redis is an earlier, consistent state: reading
+		// again from its resume offset makes it exact again.
+		log.Warn("Redis is behind what this instance applied (a failover to a replica that had not caught up?): reading again from its resume offset",
+			zap.Int64("applied", *applied), zap.Int64("resume", cl.Resume))
+		p.metrics.rereads.Inc()
+	case behind != nil:
+		log.Error("partition halted", zap.String("reason", behind.reason))
+		p.halt(tp, behind.reason)
+		<-ctx.Done()
+		return false, nil
+	}
+	atomic.StoreInt64(applied, -1)
 	p.unhalt(tp) // a halt is decided anew by every claim
 	lw := &logwatch.Partition{Admin: p.admin, Group: p.cfg.GroupID, Topic: topic, ID: id}
 	first, end, err := lw.Offsets(ctx)
 	for n := 0; err != nil; n++ {
 		log.Warn("reading the log offsets", zap.Error(err))
 		if !pace.Wait(ctx, n) {
-			return
+			return false, nil
 		}
 		first, end, err = lw.Offsets(ctx)
 	}
@@ -105,7 +144,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		for n := 0; err != nil; n++ {
 			log.Warn("reading the group's committed offset", zap.Error(err))
 			if !pace.Wait(ctx, n) {
-				return
+				return false, nil
 			}
 			reason, err = lw.StateLost(ctx)
 		}
@@ -114,7 +153,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		log.Error("partition halted", zap.String("reason", reason))
 		p.halt(tp, reason)
 		<-ctx.Done()
-		return
+		return false, nil
 	}
 	epoch := cl.Epoch
 	// ends holds, per tenant, how far the group applied its messages of
@@ -152,8 +191,10 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 	defer r.Close()
 	if err := r.SetOffset(resume); err != nil {
 		log.Error("seeking", zap.Error(err))
-		return
+		return false, nil
 	}
+	atomic.StoreInt64(applied, resume)
+	go p.watchClaim(wctx, log, tp, epoch, resume, applied, halt)
 	go lw.Watch(wctx, log, func(reason string) { halt(&haltError{reason: reason}) })
 	dec := events.NewDecoder(events.Tolerant)
 	// One batch is in flight at the applier while the next one is fetched
@@ -184,6 +225,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		for _, it := range b.items {
 			ends[it.ev.Tenant] = b.end()
 		}
+		atomic.StoreInt64(applied, b.end())
 		// The Kafka commit is a hint for lag tools, and the sign that Redis
 		// held this partition's state: Redis holds the truth about what is
 		// applied.
@@ -194,6 +236,10 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		wait()
 		var h *haltError
 		if errors.As(context.Cause(wctx), &h) {
+			if h.reclaim {
+				again, pendingHalt = true, h
+				return
+			}
 			log.Error("partition halted", zap.String("reason", h.reason))
 			p.halt(tp, h.reason)
 			<-ctx.Done() // keep the assignment, so the group does not hand it on
@@ -210,7 +256,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 		}
 		if reason := lw.CheckFetched(wctx, msgs); reason != "" {
 			halt(&haltError{reason: reason})
-			return
+			return false, nil
 		}
 		// Decoding happens here, in parallel across partitions and while the
 		// applier is busy with earlier batches.
@@ -218,7 +264,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 			items: make([]*item, 0, len(msgs)), expect: ends}
 		p.classifyAll(dec, req, msgs)
 		if !wait() {
-			return
+			return false, nil
 		}
 		// What arrived while the batch before was applied joins this one,
 		// so that it waits for one application rather than two.
@@ -226,7 +272,7 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 			req.msgs = fetchAvailable(wctx, r, req.msgs, maxBatch, topUpWait)
 			if reason := lw.CheckFetched(wctx, req.msgs[n:]); reason != "" {
 				halt(&haltError{reason: reason})
-				return
+				return false, nil
 			}
 			p.classifyAll(dec, req, req.msgs[n:])
 		}
@@ -245,6 +291,43 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 				}
 			}()
 		case <-wctx.Done():
+			return false, nil
+		}
+	}
+	return false, nil // the deferred check may ask for another claim
+}
+
+// claimWatchInterval is how often a worked partition's claim is checked
+// against what this instance applied.
+var claimWatchInterval = 2 * time.Second
+
+// watchClaim halts the partition, asking for it to be claimed again, when
+// its claim in Redis is behind what this instance applied or gone: Redis
+// lost writes (a failover to a replica that had not caught up) even if
+// nothing more arrives to apply. start is where this claim began reading:
+// a claim without a resume offset has applied nothing past it.
+func (p *Pipeline) watchClaim(ctx context.Context, log *zap.Logger, tp string, epoch, start int64, applied *int64, halt func(*haltError)) {
+	t := time.NewTicker(claimWatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// applied is read first: it is stored only once Redis holds it.
+		done := atomic.LoadInt64(applied)
+		cl, err := p.claims.Peek(ctx, p.cfg.GroupID, tp)
+		switch {
+		case err != nil:
+			if ctx.Err() == nil {
+				log.Warn("checking the claim", zap.Error(err))
+			}
+		case cl.Epoch > epoch:
+			return // a newer claim; the next commit is fenced
+		case cl.Epoch < epoch || (cl.Found && cl.Resume < done) || (!cl.Found && done > start):
+			halt(&haltError{reclaim: true, reason: fmt.Sprintf("the claim of %s in Redis (epoch %d, resume %d) is behind this instance's (epoch %d, applied up to %d)",
+				tp, cl.Epoch, cl.Resume, epoch, done)})
 			return
 		}
 	}

@@ -177,6 +177,7 @@ type metrics struct {
 	applySeconds  prometheus.Histogram
 	halted        *prometheus.GaugeVec
 	outboxFull    prometheus.Counter
+	rereads       prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -214,7 +215,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.outboxFull = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxpulse_outbox_full_total", Help: "Slices that waited because their tenant's outbox of dead letters was full (the publisher cannot write cx.deadletter).",
 	})
-	reg.MustRegister(m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
+	m.rereads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cxpulse_partition_rereads_total", Help: "Partitions read again from Redis's resume offset because Redis was behind what this instance applied (a failover to a replica that had not caught up).",
+	})
+	reg.MustRegister(m.rereads, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
 		m.batchSize, m.applySeconds, m.halted, m.outboxFull)
 	return m
 }

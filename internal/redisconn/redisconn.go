@@ -117,14 +117,43 @@ type PermanentError struct {
 func (e *PermanentError) Error() string { return e.Cause }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
-// Check pings Redis once, at start: nil when it answered or is not
-// reachable yet (that may pass); a *PermanentError naming the cause when
-// it refused for a reason retrying will not mend (a wrong password, an ACL
-// refusal, an untrusted certificate). A service exits on it.
+// Check tries Redis once, at start, with the kinds of command cxpulse
+// runs (a script, reads, writes, a transaction, TIME) on a key of its own:
+// nil when they ran or Redis is not reachable yet (that may pass); a
+// *PermanentError naming the cause when Redis refused for a reason
+// retrying will not mend (a wrong password, an ACL without a command or
+// the cxpulse:* keys, an untrusted certificate). A service exits on it.
 func Check(ctx context.Context, rdb redis.UniversalClient) error {
 	err := rdb.Ping(ctx).Err()
+	if err == nil {
+		err = probe(ctx, rdb)
+	}
 	if why := Explain(err); why != "" {
 		return &PermanentError{Cause: why, Err: err}
+	}
+	return nil
+}
+
+// ProbeKey is the key Check writes and deletes.
+const ProbeKey = "cxpulse:{probe}:check"
+
+var probeScript = redis.NewScript(`redis.call('HSET', KEYS[1], 'ok', 1)
+local v = redis.call('HGET', KEYS[1], 'ok')
+redis.call('DEL', KEYS[1])
+return v`)
+
+func probe(ctx context.Context, rdb redis.UniversalClient) error {
+	if err := probeScript.Run(ctx, rdb, []string{ProbeKey}).Err(); err != nil {
+		return fmt.Errorf("running a script: %w", err)
+	}
+	if _, err := rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Exists(ctx, ProbeKey)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("running a transaction: %w", err)
+	}
+	if err := rdb.Time(ctx).Err(); err != nil {
+		return fmt.Errorf("reading the server time: %w", err)
 	}
 	return nil
 }
@@ -138,11 +167,11 @@ func Explain(err error) string {
 	switch {
 	case err == nil:
 		return ""
-	case strings.HasPrefix(err.Error(), "WRONGPASS"):
+	case strings.Contains(err.Error(), "WRONGPASS"):
 		return "redis: the user or password is refused (the user in CXPULSE_REDIS_URL, CXPULSE_REDIS_PASSWORD): " + err.Error()
-	case strings.HasPrefix(err.Error(), "NOAUTH"):
+	case strings.Contains(err.Error(), "NOAUTH"):
 		return "redis: a password is required (CXPULSE_REDIS_PASSWORD, or the user in CXPULSE_REDIS_URL): " + err.Error()
-	case strings.HasPrefix(err.Error(), "NOPERM"):
+	case strings.Contains(err.Error(), "NOPERM"):
 		return "redis: the ACL user may not run what cxpulse needs (docs/security.md lists the commands): " + err.Error()
 	case errors.As(err, &unknown), errors.As(err, &verify):
 		return "redis: the server's TLS certificate is not trusted (CXPULSE_REDIS_TLS_CA_FILE): " + err.Error()

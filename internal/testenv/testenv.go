@@ -7,9 +7,11 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -201,4 +203,47 @@ func RecreateTopic(t testing.TB, addr, topic string, partitions int32) {
 	cresp, err := create.RequestWith(context.Background(), cl)
 	require.NoError(t, err)
 	require.Zero(t, cresp.Topics[0].ErrorCode, "creating %s", topic)
+}
+
+// Sentinels starts a primary redis-server, a replica of it and two
+// redis-sentinel processes watching it as master, and returns the URL
+// CXPULSE_REDIS_URL takes with CXPULSE_REDIS_SENTINEL_MASTER=master (the
+// sentinels' addresses) and a function forcing a failover.
+func Sentinels(t testing.TB, master string) (url string, failover func()) {
+	t.Helper()
+	bin, sentinel := Tool(t, "redis-server"), Tool(t, "redis-sentinel")
+	// Replicas sync at once (Redis 7 waits 5 s for more by default).
+	primary, err := redisproc.Start(bin, t.TempDir(), "--repl-diskless-sync-delay", "0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = primary.Stop() })
+	replica, err := redisproc.Start(bin, t.TempDir(), "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", strings.TrimPrefix(primary.Addr, "127.0.0.1:"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = replica.Stop() })
+	var addrs []string
+	for range 2 {
+		port := FreePort(t)
+		dir := t.TempDir()
+		conf := filepath.Join(dir, "sentinel.conf")
+		require.NoError(t, os.WriteFile(conf, []byte(fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\nsentinel monitor %s 127.0.0.1 %s 1\n"+
+			"sentinel down-after-milliseconds %s 1000\nsentinel failover-timeout %s 5000\n",
+			port, dir, master, strings.TrimPrefix(primary.Addr, "127.0.0.1:"), master, master)), 0o600))
+		cmd := exec.Command(sentinel, conf)
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
+	}
+	// Ready once both sentinels know the replica, in sync with its primary.
+	for _, a := range addrs {
+		sc := redis.NewSentinelClient(&redis.Options{Addr: a})
+		t.Cleanup(func() { _ = sc.Close() })
+		require.Eventually(t, func() bool {
+			r, err := sc.Replicas(context.Background(), master).Result()
+			return err == nil && len(r) > 0 && r[0]["master-link-status"] == "ok"
+		}, 20*time.Second, 50*time.Millisecond, "the sentinels did not find the replica in sync")
+	}
+	sc := redis.NewSentinelClient(&redis.Options{Addr: addrs[0]})
+	t.Cleanup(func() { _ = sc.Close() })
+	return "redis://" + addrs[0] + "?addr=" + addrs[1], func() {
+		require.NoError(t, sc.Failover(context.Background(), master).Err())
+	}
 }

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,13 +11,10 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 )
 
@@ -86,38 +82,4 @@ func (p *PKI) ServerTLS(clientAuth bool) *tls.Config {
 		c.ClientAuth, c.ClientCAs = tls.RequireAndVerifyClientCert, p.pool
 	}
 	return c
-}
-
-// RedisTLS starts a throwaway redis-server that speaks only TLS (the
-// PKI's server certificate), with the default user off and the ACL user
-// cx (password s3cret, every command and key), and returns its address.
-// With clientAuth it also asks for a client certificate.
-func RedisTLS(t testing.TB, pki *PKI, clientAuth bool, extra ...string) string {
-	t.Helper()
-	bin := Tool(t, "redis-server")
-	port := FreePort(t)
-	dir := t.TempDir()
-	auth := "no"
-	if clientAuth {
-		auth = "yes"
-	}
-	args := append([]string{"--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--tls-cert-file", pki.ServerCert, "--tls-key-file", pki.ServerKey, "--tls-ca-cert-file", pki.CAFile,
-		"--tls-auth-clients", auth, "--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "redis.log",
-		"--user", "default", "off", "--user", "cx", "on", ">s3cret", "~*", "&*", "+@all"}, extra...)
-	cmd := exec.Command(bin, args...)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	tlsc := &tls.Config{RootCAs: pki.pool, MinVersion: tls.VersionTLS12}
-	if clientAuth {
-		cert, err := tls.LoadX509KeyPair(pki.ClientCert, pki.ClientKey)
-		require.NoError(t, err)
-		tlsc.Certificates = []tls.Certificate{cert}
-	}
-	c := redis.NewClient(&redis.Options{Addr: addr, Username: "cx", Password: "s3cret", TLSConfig: tlsc, MaxRetries: -1})
-	defer c.Close()
-	require.Eventually(t, func() bool { return c.Ping(context.Background()).Err() == nil }, 10*time.Second, 20*time.Millisecond,
-		"redis-server with TLS did not start (log in %s)", dir)
-	return addr
 }
