@@ -48,6 +48,7 @@ type Aggregator struct {
 	pipeline  *pipeline.Pipeline
 	publisher *publish.Publisher
 	api       *api.Server
+	authn     *auth.Authenticator
 	id        string
 	// clock is the shared Redis time, nil when a test injected the time.
 	clock *clock.Redis
@@ -85,23 +86,26 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	} else {
 		log.Warn("authentication is OFF (CXPULSE_INSECURE_NO_AUTH=1): anyone reaching this port can read every tenant's scores")
 	}
+	if cfg.AlertWebhookURL != "" && cfg.AlertWebhookSecret == "" {
+		log.Warn("webhook messages go unsigned: set CXPULSE_ALERT_WEBHOOK_SECRET so the receiver can tell them from forgeries")
+	}
 	reg, err := tenants.Load(cfg.TenantsFile)
 	if err != nil {
 		return nil, err
 	}
 	authn := auth.NewAuthenticator(keys)
-	authn.AllowQueryToken = true
 
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	a := &Aggregator{cfg: cfg, log: log, id: hex.EncodeToString(b[:]),
-		rdb: rdb, letters: cfg.Kafka.Writer(), outputs: cfg.Kafka.Writer(),
+		rdb: rdb, authn: authn, letters: cfg.Kafka.Writer(), outputs: cfg.Kafka.Writer(),
 		admin: cfg.Kafka.Client(5 * time.Second)}
 	st := store.New(a.rdb, cfg.Windows, cfg.DedupeHorizon)
 	cl := claims.New(a.rdb)
 	ob := outbox.New(a.rdb)
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	authn.Register(metrics)
 	if o.now == nil {
 		// Every instance follows the Redis server's time: one clock for
 		// windows, lateness and sweeps, whatever this machine's says.
@@ -116,7 +120,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 			Registry: metrics, Now: o.now}, logger)
 	a.publisher = publish.New(publish.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,
 		EmitInterval: cfg.EmitInterval, ExternalURL: cfg.ExternalURL, AlertResend: cfg.AlertResend,
-		AlertmanagerURL: cfg.AlertmanagerURL, AlertWebhookURL: cfg.AlertWebhookURL,
+		AlertmanagerURL: cfg.AlertmanagerURL, AlertWebhookURL: cfg.AlertWebhookURL, AlertWebhookSecret: cfg.AlertWebhookSecret,
 		PagerDutyRoutingKey: cfg.PagerDutyRoutingKey, PagerDutyURL: cfg.PagerDutyURL},
 		publish.Parts{Store: st, Outbox: ob, Tenants: reg, Writer: a.outputs, Letters: letters,
 			ApplyDue: a.pipeline.ApplyDue, Registry: metrics, Now: o.now, Instance: a.id}, logger)
@@ -129,7 +133,13 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 
 // Handler returns the aggregator's HTTP routes (the read API, probes,
 // /metrics and the dashboard).
-func (a *Aggregator) Handler() http.Handler { return a.api.Handler() }
+func (a *Aggregator) Handler() http.Handler {
+	return serve.Harden(a.api.Handler(), serve.Hardening{BodyBytes: maxBodyBytes, Origins: a.cfg.CORSOrigins, Methods: []string{http.MethodGet}})
+}
+
+// maxBodyBytes bounds request bodies: no endpoint of the aggregator reads
+// one.
+const maxBodyBytes = 64 << 10
 
 // SweepOnce sweeps every tenant at the current time.
 func (a *Aggregator) SweepOnce(ctx context.Context) error { return a.publisher.SweepOnce(ctx) }
@@ -170,6 +180,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 			a.log.Warn("reading the Redis time; using this machine's until Redis answers", zap.Error(err))
 		}
 		g.Go(func() error { a.clock.Run(gctx); return nil })
+	}
+	if a.cfg.APIKeysFile != "" {
+		g.Go(func() error { a.authn.Watch(gctx, a.cfg.APIKeysFile, auth.CheckInterval, a.log); return nil })
 	}
 	g.Go(func() error { return serve.Run(gctx, ln, a.Handler(), a.cfg.ShutdownTimeout, a.log) })
 	g.Go(func() error { return a.pipeline.Run(gctx) })

@@ -67,7 +67,9 @@ func TestReadAPIAuth(t *testing.T) {
 		{"/v1/tenants/acme/scores", "acme-write", 403},
 		{"/v1/tenants/globex/scores", "acme-read", 403},
 		{"/v1/tenants/acme/scores", "acme-read", 200},
-		{"/v1/tenants/acme/scores?token=acme-read", "", 200},
+		{"/v1/tenants/acme/scores?token=acme-read", "", 401}, // ?token= is for the stream only
+		{"/v1/tenants/acme/stream?token=nope", "", 401},
+		{"/v1/tenants/globex/stream?token=acme-read", "", 403},
 		{"/v1/tenants/acme/scores?scope=store=nope", "acme-read", 404},
 		{"/v1/tenants/acme/scopes?dim=store", "acme-read", 200},
 	} {

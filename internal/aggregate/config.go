@@ -59,6 +59,9 @@ type Config struct {
 	// AlertWebhookURL, when set, receives alerts in Alertmanager's webhook
 	// shape (version 4).
 	AlertWebhookURL string
+	// AlertWebhookSecret signs every webhook message (HMAC-SHA256 of the
+	// body, X-Cxpulse-Signature). Default none: unsigned, said at start.
+	AlertWebhookSecret string
 	// PagerDutyRoutingKey, when set, sends alerts to PagerDuty Events v2 at
 	// PagerDutyURL (default https://events.pagerduty.com/v2/enqueue).
 	PagerDutyRoutingKey string
@@ -88,7 +91,8 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.ExternalURL, "CXPULSE_EXTERNAL_URL", "http://localhost:9090", "where users reach this aggregator (alerts link to it)")
 	s.String(&c.AlertmanagerURL, "CXPULSE_ALERTMANAGER_URL", "", "Alertmanager base URL to post alerts to (/api/v2/alerts)")
 	s.String(&c.AlertWebhookURL, "CXPULSE_ALERT_WEBHOOK_URL", "", "URL to post alerts to in Alertmanager's webhook shape (version 4)")
-	s.String(&c.PagerDutyRoutingKey, "CXPULSE_PAGERDUTY_ROUTING_KEY", "", "PagerDuty Events v2 routing key; set to send alerts to PagerDuty")
+	s.Secret(&c.AlertWebhookSecret, "CXPULSE_ALERT_WEBHOOK_SECRET", "secret of the webhook's HMAC-SHA256 signature (X-Cxpulse-Signature)")
+	s.Secret(&c.PagerDutyRoutingKey, "CXPULSE_PAGERDUTY_ROUTING_KEY", "PagerDuty Events v2 routing key; set to send alerts to PagerDuty")
 	s.String(&c.PagerDutyURL, "CXPULSE_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events v2 endpoint")
 	s.Duration(&c.AlertResend, "CXPULSE_ALERT_RESEND", "1m", "how often a firing alert is sent again")
 	s.Bool(&c.ProtectOpsEndpoints, "CXPULSE_PROTECT_OPS_ENDPOINTS", false, "ask for an API key with the read scope on /v1/status and /metrics")
@@ -151,6 +155,9 @@ func (c *Config) Validate() error {
 		if p, err := url.Parse(u.val); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
 			add("%s: %q is not an http(s) URL", u.name, u.val)
 		}
+	}
+	if c.AlertWebhookSecret != "" && c.AlertWebhookURL == "" {
+		add("CXPULSE_ALERT_WEBHOOK_SECRET: set without CXPULSE_ALERT_WEBHOOK_URL (the webhook it signs)")
 	}
 	if c.ProtectOpsEndpoints && c.APIKeysFile == "" {
 		add("CXPULSE_PROTECT_OPS_ENDPOINTS: needs CXPULSE_API_KEYS_FILE (the keys it asks for)")

@@ -54,8 +54,18 @@ func eventMsg(ev events.Event) msg {
 // produce writes msgs in order and returns the cxpulse-source of each.
 func produce(t *testing.T, broker string, msgs []msg) []string {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(100000))
+	out, err := tryProduce(broker, msgs)
 	require.NoError(t, err)
+	return out
+}
+
+// tryProduce writes msgs in order and returns the cxpulse-source of each,
+// or the first error.
+func tryProduce(broker string, msgs []msg) ([]string, error) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.MaxBufferedRecords(100000))
+	if err != nil {
+		return nil, err
+	}
 	defer cl.Close()
 	recs := make([]*kgo.Record, len(msgs))
 	for i, m := range msgs {
@@ -63,15 +73,16 @@ func produce(t *testing.T, broker string, msgs []msg) []string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	res := cl.ProduceSync(ctx, recs...)
-	require.NoError(t, res.FirstErr())
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return nil, err
+	}
 	// Results come in completion order; the records themselves carry
 	// their partition and offset.
 	out := make([]string, len(recs))
 	for i, r := range recs {
 		out[i] = fmt.Sprintf("%s/%d/%d", r.Topic, r.Partition, r.Offset)
 	}
-	return out
+	return out, nil
 }
 
 // deadLetterSources reads the dead-letter topic and returns the distinct
@@ -108,7 +119,18 @@ func deadLetterSources(t *testing.T, broker string) map[string]string {
 // getJSON GETs url and decodes a 200 answer into v.
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	return getJSONWithKey(t, url, "", v)
+}
+
+// getJSONWithKey is getJSON sending key as a bearer token.
+func getJSONWithKey(t *testing.T, url, key string, v any) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {

@@ -3,12 +3,16 @@ package alerts
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +30,8 @@ type HTTPError struct {
 	URL    string
 	Status int
 	Body   string
+	// RetryAfter is the wait the receiver asked for (Retry-After), if any.
+	RetryAfter time.Duration
 }
 
 func (e *HTTPError) Error() string {
@@ -33,13 +39,27 @@ func (e *HTTPError) Error() string {
 }
 
 // retryable reports whether a failed send may succeed later: network
-// errors, 429 and 5xx.
+// errors, 408, 429 and 5xx.
 func retryable(err error) bool {
 	var he *HTTPError
 	if errors.As(err, &he) {
-		return he.Status == http.StatusTooManyRequests || he.Status >= 500
+		return he.Status == http.StatusRequestTimeout || he.Status == http.StatusTooManyRequests || he.Status >= 500
 	}
 	return true
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(h string, now time.Time) time.Duration {
+	if h == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(strings.TrimSpace(h)); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if at, err := http.ParseTime(h); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
 }
 
 func postJSON(ctx context.Context, client *http.Client, url string, body any, header http.Header) error {
@@ -47,6 +67,10 @@ func postJSON(ctx context.Context, client *http.Client, url string, body any, he
 	if err != nil {
 		return err
 	}
+	return post(ctx, client, url, b, header)
+}
+
+func post(ctx context.Context, client *http.Client, url string, b []byte, header http.Header) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
 		return err
@@ -62,7 +86,8 @@ func postJSON(ctx context.Context, client *http.Client, url string, body any, he
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode >= 300 {
-		return &HTTPError{URL: url, Status: resp.StatusCode, Body: strings.TrimSpace(string(msg))}
+		return &HTTPError{URL: url, Status: resp.StatusCode, Body: strings.TrimSpace(string(msg)),
+			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 	}
 	return nil
 }
@@ -93,11 +118,31 @@ func (s *Alertmanager) Send(ctx context.Context, ns []Notification) error {
 }
 
 // Webhook posts in the shape of Alertmanager's webhook (version 4), one
-// message per tenant, grouped by alertname and tenant.
+// message per tenant, grouped by alertname and tenant. Every message
+// carries an id (EventIDHeader), the same on every retry of it, and, with
+// a Secret, an HMAC-SHA256 signature of its body (SignatureHeader).
 type Webhook struct {
 	URL         string
 	ExternalURL string
+	Secret      string
 	Client      *http.Client
+}
+
+// The headers of a webhook message.
+const (
+	// EventIDHeader identifies a message: a receiver that sees one twice
+	// (a retry whose answer was lost) can drop the second.
+	EventIDHeader = "X-Cxpulse-Event-Id"
+	// SignatureHeader is "sha256=" and the hex HMAC-SHA256 of the body
+	// with the sink's secret.
+	SignatureHeader = "X-Cxpulse-Signature"
+)
+
+// Sign returns the SignatureHeader value of body under secret.
+func Sign(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
 // Name implements Sink.
@@ -143,7 +188,16 @@ func (s *Webhook) Send(ctx context.Context, ns []Notification) error {
 				msg.Status = Firing
 			}
 		}
-		if err := postJSON(ctx, s.Client, s.URL, msg, nil); err != nil {
+		b, err := json.Marshal(msg)
+		if err != nil {
+			return err
+		}
+		id := sha256.Sum256(b) // the same notifications give the same message
+		h := http.Header{EventIDHeader: {hex.EncodeToString(id[:16])}}
+		if s.Secret != "" {
+			h.Set(SignatureHeader, Sign(s.Secret, b))
+		}
+		if err := post(ctx, s.Client, s.URL, b, h); err != nil {
 			return err
 		}
 	}
@@ -202,14 +256,18 @@ func (s *PagerDuty) Send(ctx context.Context, ns []Notification) error {
 }
 
 // Retry is how a batch of notifications is retried at one sink: network
-// errors, 429 and 5xx are retried, with a backoff from Backoff doubling up
-// to MaxBackoff, Attempts times in all.
+// errors, 408, 429 and 5xx are retried, with a backoff from Backoff
+// doubling up to MaxBackoff, or the receiver's Retry-After when longer (up
+// to MaxRetryAfter), Attempts times in all.
 type Retry struct {
 	Backoff, MaxBackoff time.Duration
 	Attempts            int
 	// Timeout bounds one send.
 	Timeout time.Duration
 }
+
+// MaxRetryAfter caps the wait a receiver's Retry-After can ask for.
+const MaxRetryAfter = 5 * time.Minute
 
 // DefaultRetry is the retry of every sink.
 var DefaultRetry = Retry{Backoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, Attempts: 10, Timeout: 10 * time.Second}
@@ -236,8 +294,12 @@ func (r Retry) Deliver(ctx context.Context, log *zap.Logger, s Sink, ns []Notifi
 		if !retryable(err) || attempt >= r.Attempts {
 			return err
 		}
-		log.Warn("alert sink failed; will retry", zap.String("sink", s.Name()), zap.Duration("in", wait), zap.Error(err))
-		t := time.NewTimer(wait)
+		pause := wait
+		if he := (*HTTPError)(nil); errors.As(err, &he) && he.RetryAfter > pause {
+			pause = min(he.RetryAfter, MaxRetryAfter)
+		}
+		log.Warn("alert sink failed; will retry", zap.String("sink", s.Name()), zap.Duration("in", pause), zap.Error(err))
+		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():
 			t.Stop()

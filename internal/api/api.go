@@ -117,14 +117,18 @@ func (s *Server) Handler() http.Handler {
 		r.Mount("/debug", middleware.Profiler())
 	}
 	r.Route("/v1/tenants/{tenant}", func(r chi.Router) {
-		r.Use(s.parts.Auth.Require(auth.ScopeRead, serve.Error), tenantAllowed)
-		r.Get("/scores", s.handleScores)
-		r.Get("/scopes", s.handleScopes)
-		r.Get("/advocates", s.handleAdvocates)
-		r.Get("/alerts", s.handleAlerts)
-		r.Get("/leaderboard", s.handleLeaderboard)
-		r.Get("/series", s.handleSeries)
-		r.Get("/stream", s.handleStream)
+		// Only the stream takes the key as ?token= too: browsers'
+		// EventSource cannot send headers.
+		r.With(s.parts.Auth.RequireStream(auth.ScopeRead, serve.Error), tenantAllowed).Get("/stream", s.handleStream)
+		r.Group(func(r chi.Router) {
+			r.Use(s.parts.Auth.Require(auth.ScopeRead, serve.Error), tenantAllowed)
+			r.Get("/scores", s.handleScores)
+			r.Get("/scopes", s.handleScopes)
+			r.Get("/advocates", s.handleAdvocates)
+			r.Get("/alerts", s.handleAlerts)
+			r.Get("/leaderboard", s.handleLeaderboard)
+			r.Get("/series", s.handleSeries)
+		})
 	})
 	return r
 }

@@ -20,7 +20,11 @@ func dashboardFS() http.Handler {
 	if err != nil {
 		panic(err) // the embedded tree is fixed at build time
 	}
-	return http.StripPrefix("/assets/", http.FileServer(http.FS(sub)))
+	files := http.StripPrefix("/assets/", http.FileServer(http.FS(sub)))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Security-Policy", serve.PagePolicy)
+		files.ServeHTTP(w, r)
+	})
 }
 
 func handleDashboard(w http.ResponseWriter, _ *http.Request) {
@@ -31,5 +35,6 @@ func handleDashboard(w http.ResponseWriter, _ *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("Content-Security-Policy", serve.PagePolicy)
 	_, _ = w.Write(b)
 }

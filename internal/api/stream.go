@@ -196,6 +196,10 @@ func (s *Server) handleStream(w http.ResponseWriter, r *http.Request) {
 		serve.Error(w, http.StatusInternalServerError, fmt.Errorf("streaming is not supported by this connection"))
 		return
 	}
+	if err := serve.NoWriteDeadline(w); err != nil {
+		serve.Error(w, http.StatusInternalServerError, fmt.Errorf("lifting the write timeout of the stream: %w", err))
+		return
+	}
 	c, cancel := s.hub.subscribe(tenant)
 	defer cancel()
 	wait := time.NewTimer(readyWait)

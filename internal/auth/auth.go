@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,7 +16,9 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cxpulse/cxpulse/pkg/events"
@@ -42,7 +45,11 @@ func (k Key) Has(s Scope) bool { return slices.Contains(k.Scopes, s) }
 
 // Keys is a loaded keys file.
 type Keys struct {
-	byDigest map[[sha256.Size]byte]Key
+	digests [][sha256.Size]byte
+	grants  []Key
+	// sum is the SHA-256 of the file the keys came from, to tell when it
+	// changed.
+	sum [sha256.Size]byte
 }
 
 // Load reads a keys file: `keys: [{tenant: acme, sha256: <hex>, scopes: [write, read]}]`.
@@ -55,6 +62,7 @@ func Load(path string) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("API keys file %s: %w", path, err)
 	}
+	k.sum = sha256.Sum256(b)
 	return k, nil
 }
 
@@ -68,7 +76,8 @@ func Parse(b []byte) (*Keys, error) {
 	if err := dec.Decode(&file); err != nil {
 		return nil, fmt.Errorf("decoding YAML: %w", err)
 	}
-	keys := &Keys{byDigest: make(map[[sha256.Size]byte]Key, len(file.Keys))}
+	keys := &Keys{}
+	seen := make(map[[sha256.Size]byte]bool, len(file.Keys))
 	var errs []error
 	for i, k := range file.Keys {
 		digest, err := hex.DecodeString(strings.ToLower(k.SHA256))
@@ -90,10 +99,12 @@ func Parse(b []byte) (*Keys, error) {
 		}
 		var d [sha256.Size]byte
 		copy(d[:], digest)
-		if _, dup := keys.byDigest[d]; dup {
+		if seen[d] {
 			errs = append(errs, fmt.Errorf("keys[%d].sha256: the same key is listed twice", i))
 		}
-		keys.byDigest[d] = k
+		seen[d] = true
+		keys.digests = append(keys.digests, d)
+		keys.grants = append(keys.grants, k)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -107,10 +118,24 @@ func Digest(key string) string {
 	return hex.EncodeToString(d[:])
 }
 
-// Lookup returns the grant of a presented key.
+// Len is the number of keys.
+func (k *Keys) Len() int { return len(k.grants) }
+
+// Lookup returns the grant of a presented key. Its digest is compared
+// with every key's in constant time, so the time taken tells nothing
+// about which keys exist.
 func (k *Keys) Lookup(key string) (Key, bool) {
-	g, ok := k.byDigest[sha256.Sum256([]byte(key))]
-	return g, ok
+	d := sha256.Sum256([]byte(key))
+	found := -1
+	for i := range k.digests {
+		if subtle.ConstantTimeCompare(d[:], k.digests[i][:]) == 1 {
+			found = i
+		}
+	}
+	if found < 0 {
+		return Key{}, false
+	}
+	return k.grants[found], true
 }
 
 // Principal is who made a request: a key's tenant, or anyone when the
@@ -138,33 +163,79 @@ var (
 	ErrUnknownKey = errors.New("unknown API key")
 )
 
-// Authenticator checks bearer keys against Keys; with nil Keys it lets
-// every request through as Anyone (CXPULSE_INSECURE_NO_AUTH=1).
+// Authenticator checks bearer keys against Keys, which Reload and Watch
+// replace while requests run; without keys it lets every request through
+// as Anyone (CXPULSE_INSECURE_NO_AUTH=1).
 type Authenticator struct {
-	keys *Keys
+	keys atomic.Pointer[Keys]
+	off  bool
 	// OnReject, if set, is told why a request was refused (for metrics).
 	OnReject func(status int)
-	// AllowQueryToken accepts the key as ?token= (for EventSource).
-	AllowQueryToken bool
+	reloads  *prometheus.CounterVec
+	loaded   prometheus.Gauge
+	fileOK   prometheus.Gauge
 }
 
 // NewAuthenticator returns an Authenticator over keys (nil: no auth).
-func NewAuthenticator(keys *Keys) *Authenticator { return &Authenticator{keys: keys} }
+func NewAuthenticator(keys *Keys) *Authenticator {
+	a := &Authenticator{off: keys == nil,
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cxpulse_api_keys_reloads_total", Help: "Reloads of the API keys file, by result (ok, error: the old keys stay).",
+		}, []string{"result"}),
+		loaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cxpulse_api_keys", Help: "API keys in force.",
+		}),
+		fileOK: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cxpulse_api_keys_file_ok", Help: "0 while the API keys file on disk is refused (the keys in force are an older version of it).",
+		}),
+	}
+	if keys != nil {
+		a.keys.Store(keys)
+		a.loaded.Set(float64(keys.Len()))
+	}
+	a.fileOK.Set(1)
+	return a
+}
 
-// Require returns middleware that admits requests whose key holds scope,
-// answering 401 for a missing or unknown key and 403 for a key without the
-// scope. The error body is {"error": "..."}; write it with errorBody.
+// Register adds the reload metrics to reg.
+func (a *Authenticator) Register(reg prometheus.Registerer) {
+	reg.MustRegister(a.reloads, a.loaded, a.fileOK)
+}
+
+// Require returns middleware that admits requests whose key, sent as
+// Authorization: Bearer, holds scope, answering 401 for a missing or
+// unknown key and 403 for a key without the scope. The error body is
+// written by fail.
 func (a *Authenticator) Require(scope Scope, fail func(w http.ResponseWriter, status int, err error)) func(http.Handler) http.Handler {
+	return a.require(scope, fail, false)
+}
+
+// RequireStream is Require that also accepts the key as ?token=, for
+// browsers' EventSource, which cannot send headers. The token is taken out
+// of the request's URL before anything else sees it.
+func (a *Authenticator) RequireStream(scope Scope, fail func(w http.ResponseWriter, status int, err error)) func(http.Handler) http.Handler {
+	return a.require(scope, fail, true)
+}
+
+func (a *Authenticator) require(scope Scope, fail func(w http.ResponseWriter, status int, err error), query bool) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if a.keys == nil {
+			token, ok := bearer(r)
+			if query && r.URL.Query().Has("token") {
+				q := r.URL.Query()
+				if !ok {
+					token = q.Get("token")
+					ok = token != ""
+				}
+				q.Del("token")
+				r = r.Clone(r.Context())
+				r.URL.RawQuery = q.Encode()
+				r.RequestURI = r.URL.RequestURI()
+			}
+			keys := a.keys.Load()
+			if a.off {
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, Principal{Anyone: true})))
 				return
-			}
-			token, ok := bearer(r)
-			if !ok && a.AllowQueryToken {
-				token = r.URL.Query().Get("token")
-				ok = token != ""
 			}
 			reject := func(status int, err error) {
 				if a.OnReject != nil {
@@ -179,7 +250,7 @@ func (a *Authenticator) Require(scope Scope, fail func(w http.ResponseWriter, st
 				reject(http.StatusUnauthorized, ErrNoKey)
 				return
 			}
-			key, found := a.keys.Lookup(token)
+			key, found := keys.Lookup(token)
 			switch {
 			case !found:
 				reject(http.StatusUnauthorized, ErrUnknownKey)

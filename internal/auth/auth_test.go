@@ -36,21 +36,23 @@ func TestRequire(t *testing.T) {
 	keys, err := auth.Parse([]byte("keys:\n- {tenant: acme, sha256: " + auth.Digest("w") + ", scopes: [write]}\n- {tenant: acme, sha256: " + auth.Digest("r") + ", scopes: [read]}\n"))
 	require.NoError(t, err)
 	a := auth.NewAuthenticator(keys)
-	a.AllowQueryToken = true
 	var seen auth.Principal
-	h := a.Require(auth.ScopeRead, serve.Error)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var query string
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen = auth.FromContext(r.Context())
-	}))
+		query = r.URL.RawQuery + " " + r.RequestURI
+	})
+	h, stream := a.Require(auth.ScopeRead, serve.Error)(next), a.RequireStream(auth.ScopeRead, serve.Error)(next)
 	for _, tc := range []struct {
 		name, header, query string
 		status              int
 	}{
+		{"read key in query, not the stream", "", "?token=r", 401},
 		{"none", "", "", 401},
 		{"unknown", "Bearer nope", "", 401},
 		{"wrong scheme", "Basic r", "", 401},
 		{"write-only key", "Bearer w", "", 403},
 		{"read key", "Bearer r", "", 200},
-		{"read key in query", "", "?token=r", 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
@@ -62,6 +64,13 @@ func TestRequire(t *testing.T) {
 			require.Equal(t, tc.status, rec.Code, rec.Body.String())
 		})
 	}
+	rec := httptest.NewRecorder()
+	stream.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x?since=1&token=r", nil))
+	require.Equal(t, 200, rec.Code, "the stream takes ?token=")
+	require.Equal(t, "since=1 /x?since=1", query, "the token is gone from the URL the handler sees")
+	rec = httptest.NewRecorder()
+	stream.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x?token=w", nil))
+	require.Equal(t, 403, rec.Code)
 	require.Equal(t, auth.Principal{Tenant: "acme"}, seen)
 	require.True(t, seen.Allows("acme"))
 	require.False(t, seen.Allows("globex"))

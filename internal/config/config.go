@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -222,6 +223,9 @@ type Common struct {
 	InsecureNoAuth bool
 	// Log is the log format: json (default) or console.
 	Log string
+	// CORSOrigins may call the HTTP API from a browser page of another
+	// origin. Default none.
+	CORSOrigins []string
 }
 
 // Register adds the common settings to s.
@@ -231,6 +235,7 @@ func (c *Common) Register(s *Set) {
 	s.String(&c.TenantsFile, "CXPULSE_TENANTS_FILE", "", "optional YAML file of tenant settings (currency, timezone, churn, alerts)")
 	s.Bool(&c.InsecureNoAuth, "CXPULSE_INSECURE_NO_AUTH", false, "serve without API keys (development only)")
 	s.String(&c.Log, "CXPULSE_LOG_FORMAT", "json", "log format: json or console")
+	s.List(&c.CORSOrigins, "CXPULSE_CORS_ORIGINS", "", "origins whose browser pages may call the API (CORS), e.g. https://dash.example.com; empty: none")
 }
 
 // Validate checks the common settings.
@@ -244,6 +249,11 @@ func (c *Common) Validate() error {
 	}
 	if c.Log != "json" && c.Log != "console" {
 		errs = append(errs, fmt.Errorf("CXPULSE_LOG_FORMAT: %q is not json or console", c.Log))
+	}
+	for _, o := range c.CORSOrigins {
+		if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "") {
+			errs = append(errs, fmt.Errorf("CXPULSE_CORS_ORIGINS: %q is not an origin (scheme://host[:port], or *)", o))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -96,6 +96,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Server, error) {
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.auth.Register(registry)
 	s.metrics = newMetrics(registry)
 	s.auth.OnReject = func(status int) { s.metrics.reject(authReason(status)) }
 
@@ -104,7 +105,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Server, error) {
 	r.Get("/readyz", serve.Readyz(s.kafkaReachable))
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{Registry: registry}))
 	r.With(s.metrics.instrument, s.auth.Require(auth.ScopeWrite, serve.Error)).Post("/v1/events", s.handleEvents)
-	s.handler = r
+	s.handler = serve.Harden(r, serve.Hardening{BodyBytes: MaxBodyBytes, Origins: cfg.CORSOrigins, Methods: []string{http.MethodPost}})
 	return s, nil
 }
 
@@ -277,6 +278,9 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger) error {
 	ln, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return fmt.Errorf("listening on %s (CXPULSE_HTTP_ADDR): %w", cfg.HTTPAddr, err)
+	}
+	if cfg.APIKeysFile != "" {
+		go s.auth.Watch(ctx, cfg.APIKeysFile, auth.CheckInterval, s.log)
 	}
 	return errors.Join(serve.Run(ctx, ln, s.Handler(), cfg.ShutdownTimeout, s.log), s.Close())
 }

@@ -56,6 +56,7 @@ type Config struct {
 	AlertResend time.Duration
 	// Sinks besides cx.alerts.
 	AlertmanagerURL, AlertWebhookURL  string
+	AlertWebhookSecret                string
 	PagerDutyRoutingKey, PagerDutyURL string
 }
 

@@ -50,7 +50,7 @@ func newSinks(cfg Config) []alerts.Sink {
 		sinks = append(sinks, &alerts.Alertmanager{URL: cfg.AlertmanagerURL, Client: client})
 	}
 	if cfg.AlertWebhookURL != "" {
-		sinks = append(sinks, &alerts.Webhook{URL: cfg.AlertWebhookURL, ExternalURL: cfg.ExternalURL, Client: client})
+		sinks = append(sinks, &alerts.Webhook{URL: cfg.AlertWebhookURL, ExternalURL: cfg.ExternalURL, Secret: cfg.AlertWebhookSecret, Client: client})
 	}
 	if cfg.PagerDutyRoutingKey != "" {
 		sinks = append(sinks, &alerts.PagerDuty{URL: cfg.PagerDutyURL, RoutingKey: cfg.PagerDutyRoutingKey, Client: client})

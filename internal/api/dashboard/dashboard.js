@@ -1,21 +1,48 @@
 // The cxpulse dashboard: reads the aggregator's API (scores, scopes,
 // series, leaderboard, alerts) and follows /stream for live changes. The
-// API key, when the aggregator needs one, comes as ?token= in the page URL.
+// API key, when the aggregator needs one, comes in the page URL as
+// #token=<key> (a fragment never reaches a server or a proxy's log) or
+// ?token=<key>; it is then taken out of the address bar and kept for the
+// tab's session. API calls send it as a bearer header; only the stream,
+// which EventSource opens without headers, carries it as ?token=.
 "use strict";
 
 const params = new URLSearchParams(location.search);
-const token = params.get("token") || "";
+const fragment = new URLSearchParams(location.hash.slice(1));
+const token = fragment.get("token") || params.get("token") || sessionStorage.getItem("cxpulse-token") || "";
+if (token) sessionStorage.setItem("cxpulse-token", token);
+if (fragment.has("token") || params.has("token")) {
+  params.delete("token");
+  history.replaceState(null, "", location.pathname + (params.toString() ? "?" + params : ""));
+}
 const $ = (id) => document.getElementById(id);
 const state = { tenant: params.get("tenant") || "", scope: params.get("scope") || "all", window: params.get("window") || "", metric: "nps" };
 let chart = null;
 let stream = null;
 
+// problems holds what failed, by panel, until that panel loads again.
+const problems = new Map();
+
+function showProblems() {
+  const el = $("problems");
+  el.textContent = [...problems.values()].join(" · ");
+  el.hidden = problems.size === 0;
+}
+
+// settle shows or clears the failure of one panel's load.
+function settle(panel, promise) {
+  return promise.then(() => { problems.delete(panel); showProblems(); },
+    (e) => { problems.set(panel, panel + ": " + e.message); showProblems(); });
+}
+
 function api(path, query = {}) {
   const q = new URLSearchParams(query);
-  if (token) q.set("token", token);
-  return fetch(path + (q.toString() ? "?" + q : "")).then((r) => {
-    if (!r.ok) throw new Error(path + " answered " + r.status);
-    return r.json();
+  const headers = token ? { Authorization: "Bearer " + token } : {};
+  return fetch(path + (q.toString() ? "?" + q : ""), { headers }).then((r) => {
+    if (r.ok) return r.json();
+    return r.json().catch(() => ({})).then((b) => {
+      throw new Error(path + " answered " + r.status + (b.error ? ": " + b.error : ""));
+    });
   });
 }
 
@@ -43,7 +70,7 @@ function showScores(s) {
 }
 
 function loadScores() {
-  return api(`/v1/tenants/${state.tenant}/scores`, { scope: state.scope }).then((s) => {
+  return settle("scores", api(`/v1/tenants/${state.tenant}/scores`, { scope: state.scope }).then((s) => {
     const names = Object.keys(s.windows || {});
     const sel = $("window");
     if (sel.options.length === 0) {
@@ -53,11 +80,11 @@ function loadScores() {
       sel.value = state.window;
     }
     showScores(s);
-  }).catch((e) => setTile("tile-nps", "–", e.message));
+  }));
 }
 
 function loadChart() {
-  return api(`/v1/tenants/${state.tenant}/series`, { scope: state.scope, metric: state.metric, window: state.window }).then((s) => {
+  return settle("trend", api(`/v1/tenants/${state.tenant}/series`, { scope: state.scope, metric: state.metric, window: state.window }).then((s) => {
     const xs = s.points.map((p) => Date.parse(p.start) / 1000);
     const ys = s.points.map((p) => p.value);
     const el = $("chart");
@@ -68,11 +95,11 @@ function loadChart() {
       series: [{}, { label: state.metric, stroke: "#3a6ff7", width: 2, spanGaps: false, points: { show: true, size: 4 } }],
       axes: [{}, {}],
     }, [xs, ys], el);
-  }).catch(() => {});
+  }));
 }
 
 function loadLeaderboard() {
-  return api(`/v1/tenants/${state.tenant}/leaderboard`, { dim: "store", metric: "nps", window: state.window, limit: 10 }).then((lb) => {
+  return settle("leaderboard", api(`/v1/tenants/${state.tenant}/leaderboard`, { dim: "store", metric: "nps", window: state.window, limit: 10 }).then((lb) => {
     const body = $("leaderboard").querySelector("tbody");
     body.innerHTML = "";
     for (const e of lb.entries) {
@@ -85,11 +112,11 @@ function loadLeaderboard() {
       }
       body.appendChild(tr);
     }
-  }).catch(() => {});
+  }));
 }
 
 function loadAlerts() {
-  return api(`/v1/tenants/${state.tenant}/alerts`, { state: "firing" }).then((list) => {
+  return settle("alerts", api(`/v1/tenants/${state.tenant}/alerts`, { state: "firing" }).then((list) => {
     const ul = $("alerts");
     ul.innerHTML = "";
     if (list.alerts.length === 0) {
@@ -106,7 +133,12 @@ function loadAlerts() {
       li.appendChild(sev);
       li.appendChild(document.createTextNode(a.annotations.summary || a.labels.scope));
       let terms = [];
-      try { terms = JSON.parse(a.annotations.top_terms || "[]"); } catch (e) { terms = []; }
+      try { terms = JSON.parse(a.annotations.top_terms || "[]"); } catch (e) {
+        const p = document.createElement("div");
+        p.className = "terms";
+        p.textContent = "top terms unreadable: " + e.message;
+        li.appendChild(p);
+      }
       if (terms.length) {
         const p = document.createElement("div");
         p.className = "terms";
@@ -120,25 +152,29 @@ function loadAlerts() {
       }
       ul.appendChild(li);
     }
-  }).catch(() => {});
+  }));
 }
 
 function loadScopes() {
-  return api(`/v1/tenants/${state.tenant}/scopes`).then((s) => {
+  return settle("scopes", api(`/v1/tenants/${state.tenant}/scopes`).then((s) => {
     const sel = $("scope");
     sel.innerHTML = "";
     for (const name of s.scopes.length ? s.scopes : ["all"]) sel.add(new Option(name, name));
     sel.value = s.scopes.includes(state.scope) ? state.scope : "all";
     state.scope = sel.value;
-  }).catch(() => {});
+  }));
 }
 
 function follow() {
   if (stream) stream.close();
   const q = token ? "?token=" + encodeURIComponent(token) : "";
   stream = new EventSource(`/v1/tenants/${state.tenant}/stream${q}`);
-  stream.onopen = () => { $("live").className = "live on"; };
-  stream.onerror = () => { $("live").className = "live off"; };
+  stream.onopen = () => { $("live").className = "live on"; problems.delete("live updates"); showProblems(); };
+  stream.onerror = () => {
+    $("live").className = "live off";
+    problems.set("live updates", "live updates: the stream is down, retrying");
+    showProblems();
+  };
   stream.addEventListener("scores", (ev) => {
     const s = JSON.parse(ev.data);
     if (s.scope === state.scope && s.seq >= Number(document.body.dataset.seq || 0)) showScores(s);
@@ -151,14 +187,14 @@ function refresh() {
 }
 
 function start() {
-  api("/v1/tenants").then((t) => {
+  settle("tenants", api("/v1/tenants").then((t) => {
     const sel = $("tenant");
     for (const name of t.tenants) sel.add(new Option(name, name));
     if (!state.tenant || !t.tenants.includes(state.tenant)) state.tenant = t.tenants[0] || "";
     sel.value = state.tenant;
     if (!state.tenant) return;
     loadScopes().then(refresh).then(follow);
-  });
+  }));
   $("tenant").onchange = (e) => { state.tenant = e.target.value; state.scope = "all"; $("window").innerHTML = ""; loadScopes().then(refresh).then(follow); };
   $("scope").onchange = (e) => { state.scope = e.target.value; refresh(); };
   $("window").onchange = (e) => { state.window = e.target.value; refresh(); };
