@@ -207,9 +207,24 @@ func TestKubernetes(t *testing.T) {
 		for _, vm := range l(c["volumeMounts"]) {
 			mounts = append(mounts, s(m(vm)["mountPath"]))
 		}
-		for _, k := range []string{"CXPULSE_API_KEYS_FILE", "CXPULSE_TENANTS_FILE"} {
-			require.Contains(t, mounts, filepath.Dir(env[k]), k)
+		// Every file setting, secrets included, points into a mounted
+		// volume; secrets come from files, never from the environment.
+		secrets := m(byKind["Secret"]["cxpulse-connections"]["stringData"])
+		for k, v := range env {
+			switch {
+			case strings.HasSuffix(k, "_FILE"):
+				require.Contains(t, mounts, filepath.Dir(v), k)
+				if filepath.Dir(v) == "/etc/cxpulse/secrets" {
+					require.Contains(t, secrets, filepath.Base(v), "%s names a file the secret does not hold", k)
+				}
+			case strings.Contains(k, "PASSWORD") || strings.Contains(k, "SECRET") || strings.Contains(k, "ROUTING_KEY"):
+				t.Errorf("%s: a secret in the environment; use %s_FILE", k, k)
+			}
 		}
+		require.Contains(t, env, "CXPULSE_API_KEYS_FILE")
+		require.Contains(t, env, "CXPULSE_TENANTS_FILE")
+		require.Contains(t, env, "CXPULSE_KAFKA_SASL_PASSWORD_FILE")
+		require.Contains(t, env, "CXPULSE_REDIS_PASSWORD_FILE")
 	}
 }
 
@@ -237,4 +252,69 @@ func TestConfigurationDocListsEverySetting(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDockerComposeSecureProfile: the secure profile's services read only
+// settings their binary knows, take every password from a compose secret
+// file (never from the environment), reach the SASL_SSL listener the
+// broker advertises and Redis over TLS, and publish their ports.
+func TestDockerComposeSecureProfile(t *testing.T) {
+	known := settings(t)
+	doc := readYAML(t, "../docker-compose.yml")[0]
+	services := m(doc["services"])
+	secretFiles := map[string]string{}
+	for name, sec := range m(doc["secrets"]) {
+		file := s(m(sec)["file"])
+		_, err := os.Stat(filepath.Join("..", file))
+		require.NoError(t, err, "secret %s", name)
+		secretFiles["/run/secrets/"+name] = file
+	}
+	broker := strings.Join(func() []string {
+		var parts []string
+		for _, c := range l(m(services["kafka-secure"])["command"]) {
+			parts = append(parts, s(c))
+		}
+		return parts
+	}(), " ")
+	require.Contains(t, broker, "listener.security.protocol.map=SECURE:SASL_SSL")
+	require.Contains(t, broker, "sasl.enabled.mechanisms=SCRAM-SHA-512")
+	for _, binary := range []string{"ingest", "aggregator"} {
+		svc := m(services[binary+"-secure"])
+		require.NotNil(t, svc, binary)
+		require.Contains(t, l(svc["profiles"]), "secure")
+		require.Equal(t, "/usr/local/bin/"+binary, s(l(svc["entrypoint"])[0]))
+		env := m(svc["environment"])
+		var mounted []string
+		for _, sec := range l(svc["secrets"]) {
+			mounted = append(mounted, "/run/secrets/"+s(sec))
+		}
+		for k, v := range env {
+			require.Contains(t, known[binary], k, "%s-secure sets %s, which %s does not read", binary, k, binary)
+			require.False(t, strings.Contains(k, "PASSWORD") && !strings.HasSuffix(k, "_FILE"), "%s: a password in the environment", k)
+			if strings.HasPrefix(s(v), "/run/secrets/") {
+				require.Contains(t, mounted, s(v), "%s: the service does not mount that secret", k)
+				require.Contains(t, secretFiles, s(v), k)
+			}
+		}
+		require.Contains(t, broker, "advertised.listeners=SECURE://"+s(env["CXPULSE_KAFKA_BROKERS"]))
+		require.Equal(t, "SCRAM-SHA-512", s(env["CXPULSE_KAFKA_SASL_MECHANISM"]))
+		require.NotEmpty(t, env["CXPULSE_KAFKA_TLS_CA_FILE"])
+		require.NotEmpty(t, env["CXPULSE_KAFKA_SASL_PASSWORD_FILE"])
+		published := false
+		for _, p := range l(svc["ports"]) {
+			published = published || strings.HasSuffix(s(p), ":"+port(s(env["CXPULSE_HTTP_ADDR"])))
+		}
+		require.True(t, published, "%s-secure does not publish its port", binary)
+	}
+	agg := m(m(services["aggregator-secure"])["environment"])
+	require.True(t, strings.HasPrefix(s(agg["CXPULSE_REDIS_URL"]), "rediss://cx@redis-secure:"), "Redis over TLS as the ACL user")
+	redisCmd := strings.Join(func() []string {
+		var parts []string
+		for _, c := range l(m(services["redis-secure"])["command"]) {
+			parts = append(parts, s(c))
+		}
+		return parts
+	}(), " ")
+	require.Contains(t, redisCmd, "--port 0 --tls-port 6380")
+	require.Contains(t, s(agg["CXPULSE_REDIS_URL"]), ":6380/")
 }
