@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -27,8 +28,10 @@ const DefaultChurnInactivity = 90 * window.Day
 type Tenant struct {
 	// Currency is the reporting currency (ISO 4217); empty accepts any.
 	Currency string
-	// Location is the tenant's time zone (UTC by default).
-	Location *time.Location
+	// Periods is how the tenant cuts time into calendar periods: its time
+	// zone (UTC by default), calendar (Gregorian by default) and first
+	// day of the week (Monday; Saturday for the Persian calendar).
+	Periods period.System
 	// ChurnInactivity is the inactivity horizon; 0 means off.
 	ChurnInactivity time.Duration
 	// Alerts overrides alert parameters; nil fields keep the defaults.
@@ -66,7 +69,7 @@ func (t Tenant) CurrencyProblem(name string, ev *events.Event) string {
 // Default is the settings of a tenant the file does not list, or of every
 // tenant when there is no file.
 func Default() Tenant {
-	return Tenant{Location: time.UTC, ChurnInactivity: DefaultChurnInactivity}
+	return Tenant{Periods: period.UTC, ChurnInactivity: DefaultChurnInactivity}
 }
 
 // Registry is a loaded tenants file. The nil Registry means no file: every
@@ -109,6 +112,8 @@ type fileAlerts struct {
 type fileTenant struct {
 	Currency        string     `yaml:"currency"`
 	Timezone        string     `yaml:"timezone"`
+	Calendar        string     `yaml:"calendar"`
+	WeekStart       string     `yaml:"week_start"`
 	ChurnInactivity string     `yaml:"churn_inactivity"`
 	Alerts          fileAlerts `yaml:"alerts"`
 }
@@ -117,6 +122,7 @@ type fileTenant struct {
 //
 //	tenants:
 //	  acme: {currency: EUR, timezone: Europe/Berlin, churn_inactivity: 60d}
+//	  parsa: {currency: IRR, timezone: Asia/Tehran, calendar: persian, week_start: saturday}
 //
 // Unknown fields are rejected so typos do not pass silently.
 func Parse(b []byte) (*Registry, error) {
@@ -169,7 +175,24 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 		if err != nil {
 			bad("timezone", "%q is not a known time zone", f.Timezone)
 		} else {
-			t.Location = loc
+			t.Periods.Loc = loc
+		}
+	}
+	if f.Calendar != "" {
+		c, err := period.ParseCalendar(f.Calendar)
+		if err != nil {
+			bad("calendar", "%v", err)
+		} else {
+			t.Periods.Calendar = c
+		}
+	}
+	t.Periods.WeekStart = period.DefaultWeekStart(t.Periods.Calendar)
+	if f.WeekStart != "" {
+		wd, err := period.ParseWeekStart(f.WeekStart)
+		if err != nil {
+			bad("week_start", "%v", err)
+		} else {
+			t.Periods.WeekStart = wd
 		}
 	}
 	switch f.ChurnInactivity {

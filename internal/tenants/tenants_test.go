@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/tenants"
+	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
 func TestParse(t *testing.T) {
@@ -15,12 +16,21 @@ tenants:
   acme: {currency: EUR, timezone: Europe/Berlin, churn_inactivity: 60d, alerts: {keep_firing_for: 2h}}
   globex: {churn_inactivity: "off"}
   initech: {}
+  parsa: {timezone: Asia/Tehran, calendar: persian}
+  umbrella: {calendar: gregorian, week_start: sunday}
 `))
 	require.NoError(t, err)
 	acme, known := r.Get("acme")
 	require.True(t, known)
 	require.Equal(t, "EUR", acme.Currency)
-	require.Equal(t, "Europe/Berlin", acme.Location.String())
+	require.Equal(t, "Europe/Berlin", acme.Periods.Loc.String())
+	require.Equal(t, period.Gregorian, acme.Periods.Calendar)
+	require.Equal(t, time.Monday, acme.Periods.WeekStart)
+	parsa, _ := r.Get("parsa")
+	require.Equal(t, period.Persian, parsa.Periods.Calendar)
+	require.Equal(t, time.Saturday, parsa.Periods.WeekStart, "weeks of the Persian calendar start on Saturday")
+	umbrella, _ := r.Get("umbrella")
+	require.Equal(t, time.Sunday, umbrella.Periods.WeekStart)
 	require.Equal(t, 60*24*time.Hour, acme.ChurnInactivity)
 	require.Equal(t, 2*time.Hour, *acme.Alerts.KeepFiringFor)
 	require.Nil(t, acme.Alerts.PendingFor)
@@ -28,10 +38,10 @@ tenants:
 	require.Zero(t, globex.ChurnInactivity)
 	initech, _ := r.Get("initech")
 	require.Equal(t, 90*24*time.Hour, initech.ChurnInactivity)
-	require.Equal(t, time.UTC, initech.Location)
+	require.Equal(t, period.UTC, initech.Periods)
 	_, known = r.Get("hooli")
 	require.False(t, known)
-	require.Equal(t, []string{"acme", "globex", "initech"}, r.Names())
+	require.Equal(t, []string{"acme", "globex", "initech", "parsa", "umbrella"}, r.Names())
 
 	var none *tenants.Registry
 	_, known = none.Get("anyone")
@@ -41,12 +51,14 @@ tenants:
 func TestParseErrorsNameTheField(t *testing.T) {
 	_, err := tenants.Parse([]byte(`
 tenants:
-  acme: {currency: euro, timezone: Mars/Olympus, churn_inactivity: soon}
+  acme: {currency: euro, timezone: Mars/Olympus, churn_inactivity: soon, calendar: julian, week_start: friday}
   Bad: {}
 `))
 	require.ErrorContains(t, err, `tenants.acme.currency: "euro" is not an ISO 4217 code`)
 	require.ErrorContains(t, err, `tenants.acme.timezone: "Mars/Olympus" is not a known time zone`)
 	require.ErrorContains(t, err, `tenants.acme.churn_inactivity: "soon" is not a positive duration or off`)
+	require.ErrorContains(t, err, `tenants.acme.calendar: "julian" is not gregorian or persian`)
+	require.ErrorContains(t, err, `tenants.acme.week_start: "friday" is not monday, saturday or sunday`)
 	require.ErrorContains(t, err, "tenants.Bad: not a tenant name")
 
 	_, err = tenants.Parse([]byte("tenants:\n  acme: {curency: EUR}\n"))

@@ -125,6 +125,10 @@ func (k Kind) String() string { return kindNames[k] }
 // Aliases are the to-date periods, by kind: today, wtd, mtd, qtd, ytd.
 var Aliases = []string{"today", "wtd", "mtd", "qtd", "ytd"}
 
+// LastAliases name, by kind, the last closed period: the one before the
+// period under way.
+var LastAliases = []string{"yesterday", "last_week", "last_month", "last_quarter", "last_year"}
+
 // Period is one closed calendar period: the days [First, End).
 type Period struct {
 	Kind  Kind
@@ -222,12 +226,18 @@ func (s System) Parse(name string, today int64) (Query, error) {
 			return Query{Period: s.Containing(Kind(k), today), Alias: true}, nil
 		}
 	}
+	for k, a := range LastAliases {
+		if name == a {
+			return Query{Period: s.Previous(s.Containing(Kind(k), today))}, nil
+		}
+	}
 	kind, spec, ok := strings.Cut(name, ":")
 	bad := func(format string, args ...any) (Query, error) {
 		return Query{}, fmt.Errorf("%w %q: %s", ErrPeriod, name, fmt.Sprintf(format, args...))
 	}
 	if !ok {
-		return bad("not one of %s or kind:value (day:YYYY-MM-DD, week:YYYY-MM-DD, month:YYYY-MM, quarter:YYYY-Qn, year:YYYY)", strings.Join(Aliases, ", "))
+		return bad("not one of %s, %s or kind:value (day:YYYY-MM-DD, week:YYYY-MM-DD, month:YYYY-MM, quarter:YYYY-Qn, year:YYYY)",
+			strings.Join(Aliases, ", "), strings.Join(LastAliases, ", "))
 	}
 	num := func(s string, digits int) (int, bool) {
 		if len(s) != digits {
@@ -289,4 +299,19 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
+}
+
+// Buckets returns the numbers of the local hour, day and calendar month
+// holding t, computed together.
+func (s System) Buckets(t time.Time) (hour, day, month int64) {
+	local := t.In(s.Loc)
+	y, m, d := local.Date()
+	day = civilDay(y, m, d)
+	hour = day*24 + int64(local.Hour())
+	if s.Calendar == Gregorian {
+		month = int64(y)*12 + int64(m-1)
+	} else {
+		month = s.Month(day)
+	}
+	return hour, day, month
 }
