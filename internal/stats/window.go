@@ -144,3 +144,39 @@ func Bucket(c *Counters) map[string]float64 {
 	}
 	return out
 }
+
+// NotInPeriods are the stats a calendar period does not carry: those of
+// WholeWindow and the activity-spell counts, which follow customer state
+// only as far back as it is kept (docs/periods.md).
+var NotInPeriods = append(slices.Clone(WholeWindow), "customers_activated", "losses")
+
+// AppendPeriod appends the public stats of a calendar period, computed from
+// its summed counters: AppendWindow's stats but NotInPeriods, in the same
+// order.
+func AppendPeriod(out []Stat, t *Counters) []Stat {
+	start := len(out)
+	out = AppendWindow(out, t, 0, 0)
+	kept := out[:start]
+	for _, st := range out[start:] {
+		if !slices.Contains(NotInPeriods, st.Name) {
+			kept = append(kept, st)
+		}
+	}
+	return kept
+}
+
+// PeriodNames lists the stats of a calendar period, in AppendPeriod order.
+func PeriodNames() []string {
+	stats := AppendPeriod(nil, &Counters{})
+	out := make([]string, len(stats))
+	for i, s := range stats {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// InPeriods reports whether counter c is kept in calendar-period buckets:
+// every counter but those of the whole-window and activity-spell stats.
+func InPeriods(c Counter) bool {
+	return c != Purchasers && c != Activations && c != Losses
+}
