@@ -128,6 +128,12 @@ func TestCommerceExact(t *testing.T) {
 		p1 := s.event(events.TypePurchaseCompleted, "old-1", now.Add(-170*day), 3)
 		p1.Purchase = &events.Purchase{OrderID: "o-old-1", Amount: 12, ReferralCode: "NEVER-SENT-old"}
 		evs = append(evs, p1)
+		// Purchases from before every calendar period kept: too late.
+		for k := range 3 {
+			p := s.event(events.TypePurchaseCompleted, fmt.Sprintf("gone-%d", k), now.AddDate(-2, 0, -k), 1)
+			p.Purchase = &events.Purchase{OrderID: fmt.Sprintf("o-gone-%d", k), Amount: 5}
+			evs = append(evs, p)
+		}
 		if tenant == "acme" {
 			p2 := s.event(events.TypePurchaseCompleted, "old-1", now.Add(-20*day), 3)
 			p2.Purchase = &events.Purchase{OrderID: "o-old-2", Amount: 8}

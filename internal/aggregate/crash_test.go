@@ -3,6 +3,7 @@ package aggregate_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -121,6 +123,19 @@ func TestCrashSafety(t *testing.T) {
 			msgs = append(msgs, eventMsg(ev))
 		}
 	}
+	// 6k events within 36 hours of the start of this month (UTC, the
+	// tenants' calendar): the kills fall in a stream that spans a month
+	// boundary, which the periods must come out of exactly.
+	monthStart := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, time.UTC)
+	for range 6000 {
+		ev := g.event([]string{"acme", "globex", "initech"}[rng.IntN(3)])
+		at := monthStart.Add(time.Duration(rng.Int64N(int64(72*time.Hour))) - 36*time.Hour)
+		if at.After(start) {
+			at = start.Add(-time.Minute)
+		}
+		ev.OccurredAt = at.Truncate(time.Millisecond)
+		msgs = slices.Insert(msgs, rng.IntN(len(msgs)+1), eventMsg(ev))
+	}
 	// A purchase history of 150 customers over 80 days, mixed in: its
 	// customer records, activity spells and conversions must come out
 	// exactly once too.
@@ -170,6 +185,20 @@ func TestCrashSafety(t *testing.T) {
 			return []string{"all", "store=" + ev.Dims["store"]}
 		})
 		checkScores(t, second.base, tenant, want)
+		// The month before this one and this month so far, as calendar
+		// periods.
+		for period, bounds := range map[string][2]time.Time{"last_month": {monthStart.AddDate(0, -1, 0), monthStart}, "mtd": {monthStart, monthStart.AddDate(0, 1, 0)}} {
+			var ans api.PeriodAnswer
+			require.Equal(t, http.StatusOK, getJSON(t, second.base+"/v1/tenants/"+tenant+"/periods?period="+period, &ans))
+			wantP := refPeriodStats(final[tenant], "all", bounds[0], bounds[1])
+			for stat, v := range wantP {
+				if refInexact[stat] {
+					require.InDelta(t, v, ans.Stats[stat], 1e-9*math.Max(1, math.Abs(v)), "%s %s %s", tenant, period, stat)
+				} else {
+					require.Equal(t, v, ans.Stats[stat], "%s %s %s", tenant, period, stat)
+				}
+			}
+		}
 	}
 	_ = context.Background
 }

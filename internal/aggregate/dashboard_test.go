@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
@@ -73,8 +74,19 @@ func TestDashboardInBrowser(t *testing.T) {
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector('#tile-nps .value').textContent !== '–' &&
 		document.querySelectorAll('#alerts li.alert').length > 0 &&
 		document.querySelector('#chart canvas') !== null &&
-		document.querySelectorAll('#leaderboard tbody tr').length > 0`, chromedp.WithPollingTimeout(30*time.Second)))
+		document.querySelectorAll('#leaderboard tbody tr').length > 0 &&
+		document.querySelectorAll('#periods tbody tr').length === 8`, chromedp.WithPollingTimeout(30*time.Second)))
 	require.NoError(t, err, "the page did not fill in")
+	// The calendar period panel shows the month under way against the
+	// month before, as /periods answers it.
+	var month api.PeriodAnswer
+	require.Equal(t, http.StatusOK, getJSONWithKey(t, in.base+"/v1/tenants/acme/periods?period=mtd&compare=previous", "acme-read", &month))
+	periodHead, err := chromedp.Run(ctx, chromedp.Text(`#period-this`))
+	require.NoError(t, err)
+	require.Equal(t, month.Period, periodHead)
+	npsRow, err := chromedp.Run(ctx, chromedp.Text(`#periods tbody tr:first-child`))
+	require.NoError(t, err)
+	require.Contains(t, npsRow, fmt.Sprintf("%.1f", month.Stats["nps"]))
 	npsText, err := chromedp.Run(ctx, chromedp.Text(`#tile-nps .value`))
 	require.NoError(t, err)
 	alertText, err := chromedp.Run(ctx, chromedp.Text(`#alerts`))

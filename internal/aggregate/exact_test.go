@@ -163,9 +163,9 @@ func exactCounts(t *testing.T, env map[string]string) {
 			} else {
 				ev.Type, ev.Ticket, ev.Survey = events.TypeSurveyResponse, nil, &events.Survey{Metric: events.MetricNPS, Score: 5}
 			}
-		case 4: // a revision that is too late
+		case 4: // a revision that is too late: before every period kept
 			ev.Revision += 3
-			ev.OccurredAt = now.Add(-100 * 24 * time.Hour)
+			ev.OccurredAt = now.AddDate(-2, 0, 0)
 		}
 		phase2 = append(phase2, eventMsg(ev))
 	}

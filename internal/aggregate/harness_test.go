@@ -256,6 +256,17 @@ func (w refWindow) in(t, now time.Time) bool {
 	return start.After(now.Add(-w.length)) && !start.After(now.Add(5*time.Minute))
 }
 
+// refPeriodsOnly marks the purchases and cancellations that counted only
+// in calendar periods: older than the customer-state horizon when they
+// arrived, they never joined their customer's history.
+var refPeriodsOnly = map[*events.Event]bool{}
+
+// refRetainedFrom is the start of the oldest calendar period kept at now
+// for a tenant on UTC and the Gregorian calendar: the previous year's.
+func refRetainedFrom(now time.Time) time.Time {
+	return time.Date(now.Year()-1, time.January, 1, 0, 0, 0, 0, time.UTC)
+}
+
 // reference replays the messages as DESIGN §2 says and returns the final
 // version of every counted id, per tenant, and the messages that must be
 // dead-lettered.
@@ -277,19 +288,29 @@ func reference(msgs []msg, now time.Time) (final map[string]map[string]*events.E
 			final[ev.Tenant] = byID
 		}
 		cur := byID[ev.ID]
+		history := ev.Type == events.TypePurchaseCompleted || ev.Type == events.TypeSubscriptionCancelled
 		var extra time.Duration
-		if ev.Type == events.TypePurchaseCompleted || ev.Type == events.TypeSubscriptionCancelled {
+		if history {
 			extra = inactivityOf(ev.Tenant) // customer history reaches further back
 		}
-		timeBad := ev.OccurredAt.Sub(now) > 5*time.Minute || refTooLate(ev.OccurredAt, now, extra)
+		// Older than every window (and than the customer-state horizon,
+		// for what shapes a history) still counts in the calendar periods
+		// back to the start of the previous year.
+		outside := refTooLate(ev.OccurredAt, now, extra)
+		timeBad := ev.OccurredAt.Sub(now) > 5*time.Minute || (outside && ev.OccurredAt.Before(refRetainedFrom(now)))
 		switch {
 		case cur != nil && ev.Revision <= cur.Revision:
 		case cur != nil && (ev.Type != cur.Type || ev.CustomerID != cur.CustomerID):
 			bad = append(bad, i)
 		case timeBad:
 			bad = append(bad, i)
+		case cur != nil && history && !refPeriodsOnly[cur] && outside:
+			bad = append(bad, i) // a revision may not take a purchase out of its customer's history
 		default:
 			byID[ev.ID] = ev
+			if history && outside {
+				refPeriodsOnly[ev] = true
+			}
 		}
 	}
 	return final, bad
@@ -318,7 +339,13 @@ func expected(final map[string]*events.Event, now time.Time, scopesOf func(*even
 		tenant = ev.Tenant
 		break
 	}
-	for sc, ws := range refCommerce(final, now, inactivityOf(tenant), scopesOf) {
+	histories := map[string]*events.Event{}
+	for id, ev := range final {
+		if !refPeriodsOnly[ev] {
+			histories[id] = ev
+		}
+	}
+	for sc, ws := range refCommerce(histories, now, inactivityOf(tenant), scopesOf) {
 		for w, m := range ws {
 			out[sc][w].commerce = m
 		}

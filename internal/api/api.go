@@ -31,6 +31,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -58,6 +59,8 @@ type Parts struct {
 	Outbox *outbox.Outbox
 	Claims *claims.Claims
 	Auth   *auth.Authenticator
+	// Tenants gives each tenant's time zone and calendar.
+	Tenants *tenants.Registry
 	// Halted lists the partitions this instance halted, with the reason.
 	Halted func() map[string]string
 	// Registry is served on /metrics and receives the read side's metrics.
@@ -128,6 +131,7 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/alerts", s.handleAlerts)
 			r.Get("/leaderboard", s.handleLeaderboard)
 			r.Get("/series", s.handleSeries)
+			r.Get("/periods", s.handlePeriods)
 		})
 	})
 	return r

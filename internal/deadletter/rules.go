@@ -92,28 +92,35 @@ func (r *Rules) Check(m *kafka.Message, ev *events.Event, decodeErr error) *stor
 
 // CheckTime returns the reason (ReasonInFuture or ReasonTooLate) and its
 // detail when an event's time is out of bounds at now, "" otherwise: more
-// than the tolerance ahead, or in no window. Purchases and cancellations
-// count for their customer's history while within the largest window plus
-// the tenant's inactivity horizon (DESIGN §3).
+// than the tolerance ahead, or in no window and no calendar period kept
+// (those back to the start of the previous year of the tenant's
+// calendar). Purchases and cancellations also count for their customer's
+// history while within the largest window plus the tenant's inactivity
+// horizon (DESIGN §3, InHistory).
 func (r *Rules) CheckTime(ev *events.Event, now time.Time) (reason, detail string) {
-	horizon := time.Duration(0)
-	if stats.ShapesHistory(ev.Type) {
-		t, _ := r.tenants.Get(ev.Tenant)
-		horizon = t.ChurnInactivity
-	}
-	switch {
-	case window.InFuture(ev.OccurredAt, now):
+	if window.InFuture(ev.OccurredAt, now) {
 		return ReasonInFuture, fmt.Sprintf("occurred_at: %s is more than %s ahead of %s",
 			ev.OccurredAt.Format(time.RFC3339Nano), window.FutureTolerance, now.UTC().Format(time.RFC3339))
-	case r.largest.TooLate(ev.OccurredAt, now.Add(-horizon)):
-		if horizon > 0 {
-			return ReasonTooLate, fmt.Sprintf("occurred_at: %s is older than the largest window (%s) plus the inactivity horizon (%s) at %s",
-				ev.OccurredAt.Format(time.RFC3339Nano), r.largest.Name, window.FormatDuration(horizon), now.UTC().Format(time.RFC3339))
-		}
-		return ReasonTooLate, fmt.Sprintf("occurred_at: %s is older than the largest window (%s) at %s",
-			ev.OccurredAt.Format(time.RFC3339Nano), r.largest.Name, now.UTC().Format(time.RFC3339))
 	}
-	return "", ""
+	if !r.largest.TooLate(ev.OccurredAt, now) || (stats.ShapesHistory(ev.Type) && r.InHistory(ev.Tenant, ev.OccurredAt, now)) {
+		return "", ""
+	}
+	t, _ := r.tenants.Get(ev.Tenant)
+	sys := t.Periods
+	from := sys.RetainedFrom(sys.Day(now))
+	if sys.Day(ev.OccurredAt) >= from {
+		return "", ""
+	}
+	return ReasonTooLate, fmt.Sprintf("occurred_at: %s is older than the largest window (%s) and before %s (%s), the start of the previous year, the oldest calendar period kept, at %s",
+		ev.OccurredAt.Format(time.RFC3339Nano), r.largest.Name, sys.Calendar.Date(from), sys.Loc, now.UTC().Format(time.RFC3339))
+}
+
+// InHistory reports whether a purchase or cancellation of tenant at is
+// within the customer-state horizon at now: the largest window plus the
+// tenant's inactivity horizon. Older ones count in calendar periods only.
+func (r *Rules) InHistory(tenant string, at, now time.Time) bool {
+	t, _ := r.tenants.Get(tenant)
+	return !r.largest.TooLate(at, now.Add(-t.ChurnInactivity))
 }
 
 // Revision returns the detail of a revision conflict when ev, a higher

@@ -1,7 +1,7 @@
 package pipeline
 
 import (
-	"strconv"
+	"fmt"
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/customers"
@@ -9,6 +9,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -23,158 +24,6 @@ type plan struct {
 	known map[string]*customers.Known
 }
 
-type deltaKey struct {
-	scope  int32 // index into planner.scopes
-	window int32
-	bucket int64
-}
-
-type planner struct {
-	windows []window.Window
-	// first and last are each window's span at now.
-	first, last []int64
-	// deltas indexes the sums, kept in chunks in order of first use (one
-	// allocation per chunk, not per key, and none moved when more come).
-	deltas map[deltaKey]int32
-	order  []deltaKey
-	chunks [][]stats.Counters
-	// recent remembers, per scope and window, the bucket last summed and
-	// its index: most events of a slice fall in the same bucket of the
-	// longer windows, which saves the map lookup.
-	recent [][]recentSum
-	index  map[string]int32 // scope name → index
-	scopes []string
-}
-
-type recentSum struct {
-	bucket int64
-	sum    int32 // index + 1; 0: none
-}
-
-const chunkSums = 256
-
-func (p *planner) scope(name string) int32 {
-	i, ok := p.index[name]
-	if !ok {
-		i = int32(len(p.scopes))
-		p.index[name] = i
-		p.scopes = append(p.scopes, name)
-		p.recent = append(p.recent, make([]recentSum, len(p.windows)))
-	}
-	return i
-}
-
-// at returns the counters summed at index i.
-func (p *planner) at(i int32) *stats.Counters {
-	return &p.chunks[i/chunkSums][i%chunkSums]
-}
-
-// sum returns the counters of key k, adding them when missing.
-func (p *planner) sum(k deltaKey) *stats.Counters {
-	r := &p.recent[k.scope][k.window]
-	if r.sum != 0 && r.bucket == k.bucket {
-		return p.at(r.sum - 1)
-	}
-	i, ok := p.deltas[k]
-	if !ok {
-		i = int32(len(p.order))
-		p.deltas[k] = i
-		p.order = append(p.order, k)
-		if int(i)%chunkSums == 0 {
-			p.chunks = append(p.chunks, make([]stats.Counters, chunkSums))
-		}
-	}
-	*r = recentSum{bucket: k.bucket, sum: i + 1}
-	return p.at(i)
-}
-
-func (p *planner) add(scopes []string, at time.Time, c *stats.Counters, sign float64) {
-	var buf [16]int32
-	idx := buf[:0]
-	for _, sc := range scopes {
-		idx = append(idx, p.scope(sc))
-	}
-	// An event moves a few of the counters: visit only those.
-	var nzBuf [stats.NumCounters]int8
-	nz := nzBuf[:0]
-	for i, v := range c {
-		if v != 0 {
-			nz = append(nz, int8(i))
-		}
-	}
-	for wi, w := range p.windows {
-		b := w.Index(at)
-		if b < p.first[wi] || b > p.last[wi] {
-			continue
-		}
-		for _, si := range idx {
-			d := p.sum(deltaKey{si, int32(wi), b})
-			for _, i := range nz {
-				d[i] += sign * c[i]
-			}
-		}
-	}
-}
-
-// addCount adds n to one counter of the buckets of at in one scope.
-func (p *planner) addCount(scope string, at time.Time, k stats.Counter, n float64) {
-	si := p.scope(scope)
-	for wi, w := range p.windows {
-		b := w.Index(at)
-		if b < p.first[wi] || b > p.last[wi] {
-			continue
-		}
-		p.sum(deltaKey{si, int32(wi), b})[k] += n
-	}
-}
-
-type termKey struct {
-	scope, bucket, term string
-}
-
-// themes collects the term changes of a slice: detractor comment terms are
-// counted per hour (for the detection horizon) and per day (for the
-// baseline), in buckets the sweeper has not yet deleted.
-type themes struct {
-	now    int64
-	deltas map[termKey]int64
-}
-
-func (t *themes) add(scopes []string, at time.Time, terms []string, sign int64) {
-	if len(terms) == 0 {
-		return
-	}
-	ms := at.UnixMilli()
-	hour, day := time.Hour.Milliseconds(), (24 * time.Hour).Milliseconds()
-	for _, b := range []struct {
-		name    string
-		expires int64
-	}{
-		{"h" + strconv.FormatInt(ms/hour, 10), (ms/hour+1)*hour + store.ThemeHourKept.Milliseconds()},
-		{"d" + strconv.FormatInt(ms/day, 10), (ms/day+1)*day + store.ThemeDayKept.Milliseconds()},
-	} {
-		// A margin of an hour keeps clear of buckets being swept.
-		if b.expires <= t.now+time.Hour.Milliseconds() {
-			continue
-		}
-		for _, sc := range scopes {
-			for _, term := range terms {
-				t.deltas[termKey{sc, b.name, term}] += sign
-			}
-		}
-	}
-}
-
-func (t *themes) slice() []store.TermDelta {
-	var out []store.TermDelta
-	for k, n := range t.deltas {
-		if n != 0 {
-			out = append(out, store.TermDelta{Scope: k.scope, Bucket: k.bucket, Term: k.term, N: n})
-		}
-	}
-	return out
-}
-
 // planInput is what a tenant slice is planned from besides its items.
 type planInput struct {
 	windows []window.Window
@@ -187,6 +36,12 @@ type planInput struct {
 	// the store checks the versions).
 	customers map[string]*customers.Known
 	horizon   customers.Horizon
+	// periods is the tenant's way of cutting time into calendar periods.
+	periods period.System
+	// historyFrom reports whether an instant is within the customer-state
+	// horizon (deadletter.Rules.InHistory): older purchases and
+	// cancellations count in calendar periods only.
+	inHistory func(time.Time) bool
 	// due are customers to look at again with no new entry (inactivity
 	// losses and forgetting, driven by the sweeper).
 	due []string
@@ -198,7 +53,15 @@ type planInput struct {
 func makePlan(in *planInput, items []*item) (*plan, error) {
 	windows, known, now := in.windows, in.known, in.now
 	out := &plan{known: map[string]*customers.Known{}}
-	pl := &planner{windows: windows, deltas: make(map[deltaKey]int32, 64), index: map[string]int32{}}
+	pl := &planner{windows: windows, deltas: make(map[deltaKey]int32, 64), index: map[string]int32{},
+		periods: make(map[periodKey]int32, 64)}
+	if in.periods.Loc != nil {
+		pl.cal = newCalendar(in.periods, now)
+	}
+	inHistory := in.inHistory
+	if inHistory == nil {
+		inHistory = func(time.Time) bool { return true }
+	}
 	for _, w := range windows {
 		f, l := w.Span(now)
 		pl.first, pl.last = append(pl.first, f), append(pl.last, l)
@@ -252,6 +115,9 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 			if haveCur {
 				if detail = deadletter.Revision(id, typ, customer, ev, it.detail); detail != "" {
 					reason = deadletter.ReasonRevisionConflict
+				} else if base != nil && stats.ShapesHistory(ev.Type) && inHistory(base.OccurredAt) && !inHistory(ev.OccurredAt) {
+					reason, detail = deadletter.ReasonRevisionConflict, fmt.Sprintf("revision %d of %s moves occurred_at to %s, before the customer-state horizon, out of the customer's history",
+						ev.Revision, id, ev.OccurredAt.Format(time.RFC3339Nano))
 				}
 			}
 			if reason != "" {
@@ -292,7 +158,7 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 				Terms: chosen.terms,
 			})
 			switch ev := &chosen.ev; {
-			case stats.ShapesHistory(ev.Type):
+			case stats.ShapesHistory(ev.Type) && inHistory(ev.OccurredAt):
 				if _, ok := histories[ev.CustomerID]; !ok {
 					customerOrder = append(customerOrder, ev.CustomerID)
 				}
@@ -319,7 +185,8 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 	}
 	for _, id := range customerOrder {
 		ch, err := customers.Plan(id, in.customers[id], histories[id], now, in.horizon, func(c customers.Count, n float64) {
-			pl.addCount(c.Scope, time.UnixMilli(c.At), c.Counter, n)
+			at := time.UnixMilli(c.At)
+			pl.addCount(c.Scope, at, c.Counter, n, inHistory(at))
 		})
 		if err != nil {
 			return nil, err
@@ -328,6 +195,13 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 		out.known[id] = ch.Next
 	}
 	out.slice.Terms = th.slice()
+	out.slice.Periods = in.periods
+	out.slice.PeriodDeltas = make([]store.PeriodDelta, 0, len(pl.porder))
+	for i, k := range pl.porder {
+		if d := &pl.psums[i]; !d.Zero() {
+			out.slice.PeriodDeltas = append(out.slice.PeriodDeltas, store.PeriodDelta{Scope: pl.scopes[k.scope], Unit: k.unit, Index: k.index, Counters: *d})
+		}
+	}
 	out.slice.Deltas = make([]store.Delta, 0, len(pl.order))
 	for i, k := range pl.order {
 		if d := pl.at(int32(i)); !d.Zero() {

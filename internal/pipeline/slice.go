@@ -39,7 +39,10 @@ func (p *Pipeline) ApplyDue(ctx context.Context, tenant string, due []string, no
 // (with no ranges) the customers due for a look with no new event. It
 // returns the partition of a fenced claim, if any.
 func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item, ranges []store.Range, due []string, now time.Time) (string, error) {
-	in := &planInput{windows: p.cfg.Windows, now: now, known: map[string]*dedupe.Record{}, horizon: p.customerHorizon(tenant), due: due}
+	t, _ := p.tenants.Get(tenant)
+	in := &planInput{windows: p.cfg.Windows, now: now, known: map[string]*dedupe.Record{}, horizon: p.customerHorizon(tenant), due: due,
+		periods: t.Periods}
+	in.inHistory = func(at time.Time) bool { return p.rules.InHistory(tenant, at, in.now) }
 	// Customer records come from the cache, else are read up front; the
 	// script checks their versions either way.
 	cached, missing := p.customers.Get(tenant, append(historyCustomers(items), due...))
@@ -80,6 +83,11 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			return "", nil
 		case store.Fenced:
 			return res.Partition, nil
+		case store.PeriodMoved:
+			// Another instance's clock has reached the next local day:
+			// plan again at the tenant's time.
+			now = res.Now
+			in.now = now
 		case store.OutboxFull:
 			p.metrics.outboxFull.Inc()
 			return "", fmt.Errorf("applying a slice of tenant %s: its outbox holds %d dead letters not yet published (is cx.deadletter writable?)", tenant, store.OutboxCap)

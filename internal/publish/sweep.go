@@ -29,8 +29,14 @@ func (p *Publisher) SweepOnce(ctx context.Context) error {
 }
 
 func (p *Publisher) sweepTenant(ctx context.Context, t string, now time.Time) error {
+	tenant, _ := p.parts.Tenants.Get(t)
+	sys := tenant.Periods
 	// Views a crash left behind their counters are rewritten first.
-	if err := p.store.RepairViews(ctx, t, now); err != nil {
+	if err := p.store.RepairViews(ctx, t, sys, now); err != nil {
+		return err
+	}
+	// At the tenant's local midnight the to-date periods start again.
+	if err := p.store.RollPeriods(ctx, t, sys, now); err != nil {
 		return err
 	}
 	for {
@@ -44,6 +50,9 @@ func (p *Publisher) sweepTenant(ctx context.Context, t string, now time.Time) er
 		}
 	}
 	if err := p.sweepCustomers(ctx, t, now); err != nil {
+		return err
+	}
+	if err := p.store.SweepPeriods(ctx, t, sys, now); err != nil {
 		return err
 	}
 	return p.store.SweepThemes(ctx, t, now)

@@ -13,7 +13,6 @@ import (
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/mpack"
-	"github.com/cxpulse/cxpulse/internal/stats"
 )
 
 // Apply runs the apply script for one slice and, when it applied, writes
@@ -44,6 +43,9 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	for _, d := range sl.Deltas {
 		note(d.Scope)
 	}
+	for _, d := range sl.PeriodDeltas {
+		note(d.Scope)
+	}
 	for _, c := range sl.Customers {
 		for _, ch := range c.Active {
 			note(ch.Scope)
@@ -69,6 +71,11 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		customersKey(sl.Tenant), customersDueKey(sl.Tenant), conversionsKey(sl.Tenant), codesKey(sl.Tenant))
 	for _, sc := range scopes {
 		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc), samplesKey(sl.Tenant, sc))
+	}
+	sys := sl.periods()
+	td := toDateOf(sys, sl.Now)
+	for _, sc := range scopes {
+		keys = append(keys, td.keys(sl.Tenant, sc)...)
 	}
 	// Term changes: one MessagePack array of (key number, term, change).
 	type bucketKey struct{ scope, bucket string }
@@ -130,6 +137,17 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		}
 		args = append(args, scopeIndex[smp.Scope], b)
 	}
+	keyNumber := map[string]int{}
+	keyOf := func(k string) int {
+		n, ok := keyNumber[k]
+		if !ok {
+			keys = append(keys, k)
+			n = len(keys)
+			keyNumber[k] = n
+		}
+		return n
+	}
+	args = append(args, periodDeltasBlob(sys, sl.Tenant, sl.PeriodDeltas, scopeIndex, keyOf), td.blob(), len(td.years), td.until.UnixMilli())
 	raw, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("applying slice of tenant %s: %w", sl.Tenant, err)
@@ -157,6 +175,12 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		return Result{Outcome: Fenced, Partition: res[1]}, nil
 	case "outbox_full":
 		return Result{Outcome: OutboxFull}, nil
+	case "period_moved":
+		ms, err := strconv.ParseInt(res[1], 10, 64)
+		if err != nil {
+			return Result{}, fmt.Errorf("apply script answered %q", res)
+		}
+		return Result{Outcome: PeriodMoved, Now: time.UnixMilli(ms)}, nil
 	case "behind":
 		exp, err := strconv.ParseInt(res[3], 10, 64)
 		if err != nil {
@@ -280,153 +304,4 @@ func parseCustomerRecord(id, s string) (*customers.StoredRecord, error) {
 		return nil, fmt.Errorf("record of customer %q is corrupt", id)
 	}
 	return &customers.StoredRecord{Version: n, Data: []byte(data)}, nil
-}
-
-// Slice is one tenant's part of fetched batches of one or more partitions:
-// everything the apply script writes for it, planned on the assumption
-// that the ids and customer records are as the plan saw them.
-type Slice struct {
-	Tenant  string
-	Ranges  []Range
-	Now     time.Time
-	IDs     []dedupe.Check
-	Records []dedupe.Record
-	Deltas  []Delta
-	// Letters are dead letters whose reason depends on what is remembered
-	// (too_late, in_future, revision_conflict): they are queued in the
-	// tenant's outbox atomically with the slice.
-	Letters []Letter
-	// Customers are the customer records the slice rewrites, each checked
-	// against the version the plan was made from.
-	Customers []CustomerUpdate
-	// Codes maps referral codes to their referrers.
-	Codes map[string]string
-	// Terms change the theme term counts of detractor comments.
-	Terms []TermDelta
-	// Samples are recent detractor comments, kept a few per scope.
-	Samples []Sample
-}
-
-// Range is the part of one partition a slice covers: every message of the
-// tenant in [Start, End) is in the slice.
-type Range struct {
-	Partition string // topic/partition
-	Epoch     int64  // the claim this consumer holds
-	Start     int64
-	End       int64
-	// Expect is how far the group applied the tenant's messages of the
-	// partition (0: none known): a watermark below it means the tenant's
-	// state was lost or rolled back, and the slice is refused (Behind).
-	Expect int64
-}
-
-// Delta adds counters to one bucket of one window of one scope.
-type Delta struct {
-	Scope    string
-	Window   int // index into Windows()
-	Bucket   int64
-	Counters stats.Counters
-}
-
-// TermDelta changes one term's count in one theme bucket of one scope.
-type TermDelta struct {
-	Scope  string
-	Bucket string // "h<hour number>" or "d<day number>", counted from the epoch
-	Term   string
-	N      int64
-}
-
-// Theme buckets are kept this long after they end; the planner creates
-// none older, and the sweeper deletes them by name.
-const (
-	ThemeHourKept = 48 * time.Hour
-	ThemeDayKept  = 31 * 24 * time.Hour
-)
-
-// Sample is a recent detractor comment of a scope.
-type Sample struct {
-	Scope string `json:"-"`
-	ID    string `json:"id"`
-	At    int64  `json:"at"` // occurred_at, unix ms
-	Score int    `json:"score"`
-	Text  string `json:"text"`
-}
-
-// SamplesKept is how many recent detractor comments a scope keeps.
-const SamplesKept = 3
-
-// CustomerUpdate rewrites one customer's record and what follows from it
-// outside the bucket counters.
-type CustomerUpdate struct {
-	ID     string
-	Expect int64  // the stored version the plan saw, NewEvent when none
-	Record []byte // the new record; nil forgets the customer
-	// Version is the new record's version: above Expect, and no less than
-	// the instant of the write in unix ms, so a customer forgotten and seen
-	// again does not reuse an earlier version.
-	Version int64
-	Due     int64 // unix ms at which the record must be looked at again; 0: never; DueUnchanged
-	// Active sets, per scope, the start (unix ms) of the customer's current
-	// activity spell, or removes the customer from the scope's active set.
-	Active []customers.ActiveChange
-	// Conversion moves the customer's referral conversion (a first
-	// purchase with a code, see ConversionMember): the old member is
-	// removed, the new one added.
-	ConversionDel, ConversionAdd string
-	ConversionAt                 int64
-}
-
-// DueUnchanged leaves a customer's due time as stored.
-const DueUnchanged = -1
-
-// Letter is a dead letter waiting in a tenant's outbox.
-type Letter struct {
-	Key    []byte `json:"k"`
-	Value  []byte `json:"v"`
-	Reason string `json:"r"`
-	Detail string `json:"d"`
-	Source string `json:"s"`
-}
-
-// Outcome is what Apply did.
-type Outcome int
-
-// Outcomes of Apply.
-const (
-	// Applied: everything was written, the views included.
-	Applied Outcome = iota + 1
-	// Skipped: some ranges start below the tenant's watermark for their
-	// partition; nothing was written. Trim to Watermarks and retry.
-	Skipped
-	// Fenced: a claim with a higher epoch has written to Partition; nothing
-	// was written and this consumer must stop working on that partition.
-	Fenced
-	// Conflict: some ids were not as assumed; nothing was written.
-	// Conflicts holds their stored records (nil: not remembered).
-	Conflict
-	// Behind: the tenant's watermark for Partition is below what the group
-	// applied (Range.Expect): its state was lost or rolled back; nothing
-	// was written.
-	Behind
-	// OutboxFull: the slice's dead letters would pass OutboxCap; nothing
-	// was written. Retry once the publisher drained the outbox.
-	OutboxFull
-)
-
-// Result is the answer of Apply.
-type Result struct {
-	Outcome    Outcome
-	Watermarks map[string]int64 // Skipped: partition → watermark
-	Partition  string           // Fenced, Behind
-	// Watermark is, when Behind, the tenant's watermark ("" when it has
-	// none) and Expected what the group applied.
-	Watermark string
-	Expected  int64
-	Conflicts map[string]*dedupe.Record
-	// CustomerConflicts holds the stored records of customers that were not
-	// at the expected version (nil: none stored).
-	CustomerConflicts map[string]*customers.StoredRecord
-	// Views holds, when Applied, the new totals of every scope the slice
-	// changed, whose views Apply wrote.
-	Views []ScopeTotals
 }

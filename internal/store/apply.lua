@@ -4,7 +4,9 @@
 --       8 pending views, 9 customers hash, 10 customers due zset,
 --       11 conversions zset, 12 referral codes hash, then per scope i:
 --       10+3i counters hash, 11+3i active customers zset, 12+3i comment
---       samples list; then the theme bucket hashes.
+--       samples list; then per scope its nslots year hashes of periods
+--       (the to-date sums read them); then the theme bucket hashes; then
+--       the period bucket hashes the period deltas name by number.
 -- ARGV: 1 now ms, 2 dedupe horizon ms, 3 windows csv,
 --       4 nranges and (topic/partition, epoch, range start, range end,
 --       the watermark expected at least) each,
@@ -16,7 +18,10 @@
 --       the customers as a MessagePack array (see below),
 --       ncodes and (referral code, referrer) pairs,
 --       the term changes as a MessagePack array (see below),
---       nsamples and (scope number, sample) pairs.
+--       nsamples and (scope number, sample) pairs,
+--       the period deltas as a MessagePack array (see below), the to-date
+--       sums (parsetodate), nslots, and the instant (ms) the to-date sums
+--       stop being current (the next local midnight; 0: never).
 -- Everything is checked before the first write.
 local wm = KEYS[1]
 local horizon = tonumber(ARGV[2])
@@ -47,6 +52,11 @@ end
 local now = tonumber(ARGV[1])
 local seen = tonumber(redis.call('HGET', wm, 'now') or '0')
 if seen > now then now = seen end
+-- The to-date sums were planned for a local day that has ended by the
+-- tenant's clock: plan again.
+local untilms = tonumber(ARGV[#ARGV])
+if untilms > 0 and now >= untilms then return {'period_moved', fmtint(now)} end
+local nslots = tonumber(ARGV[#ARGV - 1])
 
 local nscopes = tonumber(ARGV[pos]); pos = pos + 1
 local names, index, skeys, akeys = {}, {}, {}, {}
@@ -55,7 +65,12 @@ for i = 1, nscopes do
   skeys[i] = KEYS[10 + 3 * i]
   akeys[i] = KEYS[11 + 3 * i]
 end
-local tbase = 12 + 3 * nscopes
+local pkeys = {}
+for i = 1, nscopes do
+  pkeys[i] = {}
+  for s = 1, nslots do pkeys[i][s] = KEYS[12 + 3 * nscopes + (i - 1) * nslots + s] end
+end
+local tbase = 12 + 3 * nscopes + nscopes * nslots
 
 -- Remembered ids: one HMGET per period for the whole slice. The ids and
 -- the revisions expected of them (-1: new) are two MessagePack arrays.
@@ -325,7 +340,37 @@ for _ = 1, nsamples do
   pos = pos + 2
 end
 
-local views = flush(skeys, akeys, names, KEYS[5], KEYS[8], windows, now)
+-- Period buckets: one MessagePack array holding, per delta, the number of
+-- its hash in KEYS, its scope number, its field, then the number of
+-- changed counters and (counter position, change) for each. One HMGET and
+-- one HSET per hash; the sweeper deletes the hashes by name.
+local P = mp.unpack(ARGV[#ARGV - 3])
+local byKey, keyOrder = {}, {}
+local j, np = 1, #P
+while j <= np do
+  local g = entry(byKey, keyOrder, P[j])
+  g[#g + 1] = j
+  entry(acc, order, P[j + 1]) -- the scope's to-date sums may move
+  j = j + 4 + 2 * P[j + 3]
+end
+for _, kn in ipairs(keyOrder) do
+  local key, g, fields = KEYS[kn], byKey[kn], {}
+  for n, j in ipairs(g) do fields[n] = P[j + 2] end
+  local old = hmget(key, fields)
+  local set, del = {}, {}
+  for n, j in ipairs(g) do
+    local b = parse(old[n] or nil)
+    for q = j + 4, j + 2 + 2 * P[j + 3], 2 do
+      b[P[q]] = (b[P[q]] or 0) + P[q + 1]
+    end
+    local packed, zero = pack(b)
+    if zero then del[#del + 1] = fields[n] else set[#set + 1] = fields[n]; set[#set + 1] = packed end
+  end
+  hset(key, set)
+  hdel(key, del)
+end
+
+local views = flush(skeys, akeys, names, KEYS[5], KEYS[8], windows, now, parsetodate(ARGV[#ARGV - 2]), pkeys)
 local seen = {}
 for k, i in ipairs(order) do seen[k] = names[i] end
 many('SADD', KEYS[6], seen, 1)

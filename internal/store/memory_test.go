@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
 // TestMemoryPerScope fills every bucket of every default window of 20
@@ -69,4 +71,58 @@ func TestMemoryPerScope(t *testing.T) {
 	t.Logf("per scope: counters %d B, view %d B, expiry share %d B, total %d B; per remembered id %d B",
 		counters, view, expiry, perScope, idBytes/ids)
 	require.LessOrEqual(t, perScope, int64(64<<10))
+}
+
+// TestMemoryOfPeriods fills one scope's calendar-period buckets as fully
+// as they can be (every local day and month kept, from the start of the
+// previous year, and every hour of the 13 months whose hours are kept,
+// with every counter set) and logs what they take, for docs/redis.md.
+func TestMemoryOfPeriods(t *testing.T) {
+	s, rdb := newStoreWith(t, "1h,24h,7d,30d,90d")
+	ctx := t.Context()
+	now := time.Date(2026, 12, 31, 12, 0, 0, 0, time.UTC)
+	sys := period.UTC
+	var full stats.Counters
+	for i := range full {
+		if stats.InPeriods(stats.Counter(i)) {
+			full[i] = float64(1000 + i*37)
+		}
+	}
+	full[stats.FirstResponseSq], full[stats.HandleSq] = 123456.789, 98765.4321
+	today := sys.Day(now)
+	var deltas []store.PeriodDelta
+	for d := sys.RetainedFrom(today); d <= today; d++ {
+		deltas = append(deltas, store.PeriodDelta{Scope: "store=s01", Unit: store.DayBucket, Index: d, Counters: full})
+		if sys.Month(d) > sys.Month(today)-store.HoursKeptMonths {
+			for h := range int64(24) {
+				deltas = append(deltas, store.PeriodDelta{Scope: "store=s01", Unit: store.HourBucket, Index: d*24 + h, Counters: full})
+			}
+		}
+	}
+	for m := sys.Month(sys.RetainedFrom(today)); m <= sys.Month(today); m++ {
+		deltas = append(deltas, store.PeriodDelta{Scope: "store=s01", Unit: store.MonthBucket, Index: m, Counters: full})
+	}
+	for i := 0; i < len(deltas); i += 2000 {
+		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: int64(i), End: int64(i + 1)}},
+			Now: now, Periods: sys, PeriodDeltas: deltas[i:min(i+2000, len(deltas))]})
+		require.NoError(t, err)
+		require.Equal(t, store.Applied, res.Outcome)
+	}
+	keys, err := rdb.Keys(ctx, "cxpulse:{acme}:p*:store=s01:*").Result()
+	require.NoError(t, err)
+	var years, hours int64
+	for _, k := range keys {
+		n, err := rdb.MemoryUsage(ctx, k, 0).Result()
+		require.NoError(t, err)
+		if strings.Contains(k, ":ph:") {
+			hours += n
+		} else {
+			years += n
+		}
+	}
+	view, err := rdb.MemoryUsage(ctx, "cxpulse:{acme}:scores:store=s01", 0).Result()
+	require.NoError(t, err)
+	t.Logf("one scope's periods at worst: days and months %d B (%d keys), hours %d B, view with the to-date fields %d B",
+		years, len(keys), hours, view)
+	require.Less(t, years+hours, int64(4<<20), "bounded")
 }

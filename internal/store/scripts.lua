@@ -97,6 +97,61 @@ local function accumulate(i, w, d, sign)
   add(t, d, sign)
 end
 
+-- parsetodate reads how the to-date periods are summed (store/periods.go,
+-- toDate.blob): per alias its name and its (year slot, field) pairs.
+local function parsetodate(s)
+  local A = mp.unpack(s)
+  local spec, k = {}, 2
+  for a = 1, A[1] do
+    local name, n = A[k], A[k + 1]
+    k = k + 2
+    local fs = {}
+    for j = 1, n do
+      fs[j] = {A[k], A[k + 1]}
+      k = k + 2
+    end
+    spec[a] = {name = name, fields = fs}
+  end
+  return spec
+end
+
+-- todate sums one scope's to-date periods from its year hashes (keys, by
+-- slot): each bucket read once, however many periods hold it. Returns per
+-- alias {name, packed sum}.
+local function todate(spec, keys)
+  local want = {}
+  for s = 1, #keys do want[s] = {list = {}, at = {}} end
+  for _, a in ipairs(spec) do
+    for _, f in ipairs(a.fields) do
+      local w = want[f[1]]
+      if not w.at[f[2]] then
+        w.list[#w.list + 1] = f[2]
+        w.at[f[2]] = #w.list
+      end
+    end
+  end
+  local parsed = {}
+  for s = 1, #keys do
+    parsed[s] = {}
+    if #want[s].list > 0 then
+      local got = hmget(keys[s], want[s].list)
+      for j = 1, #want[s].list do
+        if got[j] then parsed[s][j] = parse(got[j]) end
+      end
+    end
+  end
+  local out = {}
+  for _, a in ipairs(spec) do
+    local t = {}
+    for _, f in ipairs(a.fields) do
+      local b = parsed[f[1]][want[f[1]].at[f[2]]]
+      if b then add(t, b, 1) end
+    end
+    out[#out + 1] = {a.name, (pack(t))}
+  end
+  return out
+end
+
 -- touched holds the scope numbers whose set of active customers changed:
 -- customers_active is part of every window, so all of them are rewritten.
 local touched = {}
@@ -109,9 +164,11 @@ local touched = {}
 -- first bucket). A scope seen for the first time returns every window, so
 -- its view gets every count (as 0); so does a scope whose view is still
 -- pending from an earlier call (its writer died before writing it), so
--- that this view write carries that call's changes too. The caller writes
--- the views.
-local function flush(skeys, akeys, names, dirty, pending, windows, now)
+-- that this view write carries that call's changes too. With tdspec (see
+-- parsetodate), each scope's to-date periods follow its windows, summed
+-- from its year hashes pkeys[i], with 0 retained. The caller writes the
+-- views.
+local function flush(skeys, akeys, names, dirty, pending, windows, now, tdspec, pkeys)
   local out, marks = {#order}, {}
   local scopeNames = {}
   for k, i in ipairs(order) do scopeNames[k] = names[i] end
@@ -147,10 +204,12 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now)
     marks[#marks + 1] = names[i]
     marks[#marks + 1] = version
     local active = redis.call('ZCARD', akeys[i])
+    local periods = {}
+    if tdspec then periods = todate(tdspec, pkeys[i]) end
     out[#out + 1] = names[i]
     out[#out + 1] = version
     out[#out + 1] = active
-    out[#out + 1] = #ws
+    out[#out + 1] = #ws + #periods
     for j, w in ipairs(ws) do
       out[#out + 1] = w.name
       out[#out + 1] = packs[j]
@@ -161,6 +220,11 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now)
         retained = redis.call('ZCOUNT', akeys[i], '-inf', '(' .. fmtint(first * w.bucket))
       end
       out[#out + 1] = retained
+    end
+    for _, p in ipairs(periods) do
+      out[#out + 1] = p[1]
+      out[#out + 1] = p[2]
+      out[#out + 1] = 0
     end
   end
   hset(dirty, marks)

@@ -33,6 +33,8 @@ var (
 	sweepLua string
 	//go:embed writeview.lua
 	writeViewLua string
+	//go:embed roll.lua
+	rollLua string
 )
 
 // luaConstants declares, for every script, the constants that mirror Go:
@@ -66,10 +68,12 @@ type Store struct {
 	admit      *redis.Script
 	undirty    *redis.Script
 	writeView  *redis.Script
+	roll       *redis.Script
 
-	fields  [][]string // per window, the view fields of its stats
-	viewsMu sync.Mutex
-	views   map[string]*writtenView // tenant \x00 scope → what this instance last wrote
+	sections []section  // the view's parts: windows, then to-date periods
+	fields   [][]string // per section, the view fields of its stats
+	viewsMu  sync.Mutex
+	views    map[string]*writtenView // tenant \x00 scope → what this instance last wrote
 	// pendingSeen holds, per tenant, the pending views (scope → version)
 	// RepairViews saw last.
 	pendingSeen map[string]map[string]string
@@ -88,9 +92,11 @@ func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Durati
 		admit:       redis.NewScript(admitLua),
 		undirty:     redis.NewScript(undirtyLua),
 		writeView:   redis.NewScript(sharedLua + writeViewLua),
+		roll:        redis.NewScript(sharedLua + rollLua),
 		views:       map[string]*writtenView{},
 		pendingSeen: map[string]map[string]string{},
-		fields:      statFields(windows),
+		sections:    viewSections(windows),
+		fields:      statFields(viewSections(windows)),
 	}
 }
 

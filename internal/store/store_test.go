@@ -12,6 +12,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -155,11 +156,11 @@ func TestRepairViews(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, v, "a crash right after the script leaves the view unwritten")
 
-	require.NoError(t, s.RepairViews(ctx, "acme", now))
+	require.NoError(t, s.RepairViews(ctx, "acme", period.UTC, now))
 	v, err = s.View(ctx, "acme", "store=9")
 	require.NoError(t, err)
 	require.Empty(t, v, "pending for the first time: it may be being written")
-	require.NoError(t, s.RepairViews(ctx, "acme", now))
+	require.NoError(t, s.RepairViews(ctx, "acme", period.UTC, now))
 	v, err = s.View(ctx, "acme", "store=9")
 	require.NoError(t, err)
 	require.Equal(t, "1", v["1h:nps_responses"])
@@ -167,7 +168,7 @@ func TestRepairViews(t *testing.T) {
 	require.Equal(t, "0", v["24h:nps_responses"])
 	require.Equal(t, "1", v["seq"])
 	// Nothing is pending any more; writing an older version changes nothing.
-	require.NoError(t, s.RepairViews(ctx, "acme", now.Add(time.Minute)))
+	require.NoError(t, s.RepairViews(ctx, "acme", period.UTC, now.Add(time.Minute)))
 	v2, err := s.View(ctx, "acme", "store=9")
 	require.NoError(t, err)
 	require.Equal(t, v, v2)

@@ -25,6 +25,6 @@ for p = 4 + nscopes, #ARGV do
     n = n + 1
   end
 end
-local views = flush(skeys, akeys, names, KEYS[3], KEYS[4], parsewindows(ARGV[2]), now)
+local views = flush(skeys, akeys, names, KEYS[3], KEYS[4], parsewindows(ARGV[2]), now, nil, nil)
 table.insert(views, 1, n)
 return views

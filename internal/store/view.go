@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/mpack"
 	"github.com/cxpulse/cxpulse/internal/stats"
+	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -80,17 +82,48 @@ type writtenView struct {
 // in full.
 const viewCacheSize = 8192
 
-// statFields returns, per window, the view field names of the stats in
-// stats.AppendWindow order ("7d:nps", …).
-func statFields(windows []window.Window) [][]string {
-	names := stats.Names()
-	out := make([][]string, len(windows))
-	for wi, w := range windows {
+// section is a part of the view: a rolling window, or a to-date calendar
+// period (period.Aliases).
+type section struct {
+	name   string
+	period bool
+}
+
+// viewSections lists the view's sections: the windows, then the to-date
+// periods.
+func viewSections(windows []window.Window) []section {
+	var out []section
+	for _, w := range windows {
+		out = append(out, section{name: w.Name})
+	}
+	for _, a := range period.Aliases {
+		out = append(out, section{name: a, period: true})
+	}
+	return out
+}
+
+// statFields returns, per section, the view field names of its stats in
+// stats.AppendWindow (or AppendPeriod) order ("7d:nps", "mtd:nps", …).
+func statFields(sections []section) [][]string {
+	out := make([][]string, len(sections))
+	for i, sec := range sections {
+		names := stats.Names()
+		if sec.period {
+			names = stats.PeriodNames()
+		}
 		for _, name := range names {
-			out[wi] = append(out[wi], w.Name+":"+name)
+			out[i] = append(out[i], sec.name+":"+name)
 		}
 	}
 	return out
+}
+
+// sectionStats computes the stats of one section of a scope's view.
+func sectionStats(out []stats.Stat, sec section, t *stats.Counters, v *ScopeTotals) []stats.Stat {
+	if sec.period {
+		return stats.AppendPeriod(out, t)
+	}
+	return stats.AppendWindow(out, t, v.Active, v.Retained[sec.name])
 }
 
 // writeViews writes the views of the scopes a script changed, computed from
@@ -111,10 +144,10 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 	var computed []stats.Stat
 	s.viewsMu.Lock()
 	for i, v := range views {
-		wr := write{scope: v.Scope, version: v.Version, base: s.views[tenant+"\x00"+v.Scope], vals: make([][]string, len(s.windows))}
-		for wi, w := range s.windows {
-			if t, ok := v.Windows[w.Name]; ok {
-				computed = stats.AppendWindow(computed[:0], &t, v.Active, v.Retained[w.Name])
+		wr := write{scope: v.Scope, version: v.Version, base: s.views[tenant+"\x00"+v.Scope], vals: make([][]string, len(s.sections))}
+		for wi, sec := range s.sections {
+			if t, ok := v.Windows[sec.name]; ok {
+				computed = sectionStats(computed[:0], sec, &t, &v)
 				vals := make([]string, len(computed))
 				for k := range computed {
 					vals[k] = computed[k].Text()
@@ -213,7 +246,7 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 // counts as left behind when it is still pending, at the same version, at
 // the next call: a view pending for the first time is usually being
 // written right now, and is left to its writer.
-func (s *Store) RepairViews(ctx context.Context, tenant string, now time.Time) error {
+func (s *Store) RepairViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
 	marks, err := s.rdb.HGetAll(ctx, pendingKey(tenant)).Result()
 	if err != nil {
 		return err
@@ -232,6 +265,7 @@ func (s *Store) RepairViews(ctx context.Context, tenant string, now time.Time) e
 		return nil
 	}
 	views := make([]ScopeTotals, 0, len(pending))
+	td := toDateOf(sys, now)
 	for _, scope := range pending {
 		fields := []string{"v"}
 		for _, w := range s.windows {
@@ -260,6 +294,11 @@ func (s *Store) RepairViews(ctx context.Context, tenant string, now time.Time) e
 				}
 			}
 		}
+		sums, err := s.toDateSums(ctx, tenant, scope, &td)
+		if err != nil {
+			return err
+		}
+		maps.Copy(st.Windows, sums)
 		views = append(views, st)
 	}
 	return s.writeViews(ctx, tenant, now, views)

@@ -9,21 +9,30 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
-// Scores is the view of one scope: per window, every stat present. Counts
-// are whole numbers; a ratio whose denominator is 0 is absent.
+// Scores is the view of one scope: per window, and per to-date calendar
+// period of the tenant (today, wtd, mtd, qtd, ytd), every stat present.
+// Counts are whole numbers; a ratio whose denominator is 0 is absent.
 type Scores struct {
 	Tenant    string                        `json:"tenant"`
 	Scope     string                        `json:"scope"`
 	UpdatedAt int64                         `json:"updated_at"`
 	Seq       int64                         `json:"seq"`
 	Windows   map[string]map[string]float64 `json:"windows"`
+	Periods   map[string]map[string]float64 `json:"periods,omitempty"`
 }
+
+// PeriodAliases are the to-date calendar periods a view carries, as its
+// field prefixes.
+var PeriodAliases = period.Aliases
 
 // Key returns the Redis key of a scope's view.
 func Key(tenant, scope string) string {
@@ -51,10 +60,17 @@ func FromHash(tenant, scope string, fields map[string]string) Scores {
 		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
 			continue
 		}
-		if s.Windows[w] == nil {
-			s.Windows[w] = map[string]float64{}
+		into := s.Windows
+		if slices.Contains(PeriodAliases, w) {
+			if s.Periods == nil {
+				s.Periods = map[string]map[string]float64{}
+			}
+			into = s.Periods
 		}
-		s.Windows[w][stat] = f
+		if into[w] == nil {
+			into[w] = map[string]float64{}
+		}
+		into[w][stat] = f
 	}
 	return s
 }
