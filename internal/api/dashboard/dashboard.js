@@ -182,8 +182,39 @@ function follow() {
   stream.addEventListener("alert", () => loadAlerts());
 }
 
+// periodRows are the stats the calendar-period panel compares.
+const periodRows = [["nps", "NPS", 1], ["detractor_share", "detractor share %", 1], ["csat", "CSAT %", 1], ["ces", "CES", 2],
+  ["nps_responses", "NPS answers", 0], ["purchases", "purchases", 0], ["revenue", "revenue", 2], ["atv", "ATV", 2]];
+
+function loadPeriods() {
+  const period = $("period").value, compare = $("compare").value;
+  return settle("periods", api(`/v1/tenants/${state.tenant}/periods`, { scope: state.scope, period, compare }).then((p) => {
+    const c = p.compare || { stats: {}, delta: {}, significant: {} };
+    $("period-this").textContent = p.period;
+    $("period-that").textContent = c.period || "";
+    $("period-range").textContent = p.from + " – " + p.to + (c.period ? " against " + c.from + " – " + c.to : "") + " (" + p.timezone + ", " + p.calendar + ")";
+    const body = $("periods").querySelector("tbody");
+    body.innerHTML = "";
+    for (const [stat, label, digits] of periodRows) {
+      const tr = document.createElement("tr");
+      const d = c.delta[stat];
+      const arrow = d === undefined ? "" : d > 0 ? "▲ " : d < 0 ? "▼ " : "= ";
+      const sig = c.significant[stat];
+      for (const text of [label, fmt(p.stats[stat], digits), fmt(c.stats[stat], digits), d === undefined ? "–" : arrow + fmt(Math.abs(d), digits),
+        sig === undefined ? "" : sig ? "significant" : "not significant"]) {
+        const td = document.createElement("td");
+        td.textContent = text;
+        tr.appendChild(td);
+      }
+      tr.children[3].className = "num";
+      if (sig) tr.classList.add("significant");
+      body.appendChild(tr);
+    }
+  }));
+}
+
 function refresh() {
-  return Promise.all([loadScores(), loadLeaderboard(), loadAlerts()]).then(loadChart);
+  return Promise.all([loadScores(), loadLeaderboard(), loadAlerts(), loadPeriods()]).then(loadChart);
 }
 
 function start() {
@@ -199,7 +230,9 @@ function start() {
   $("scope").onchange = (e) => { state.scope = e.target.value; refresh(); };
   $("window").onchange = (e) => { state.window = e.target.value; refresh(); };
   $("metric").onchange = (e) => { state.metric = e.target.value; loadChart(); };
-  setInterval(() => { if (state.tenant) { loadLeaderboard(); loadChart(); loadAlerts(); } }, 10000);
+  $("period").onchange = () => loadPeriods();
+  $("compare").onchange = () => loadPeriods();
+  setInterval(() => { if (state.tenant) { loadLeaderboard(); loadChart(); loadAlerts(); loadPeriods(); } }, 10000);
 }
 
 start();
