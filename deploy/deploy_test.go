@@ -69,6 +69,15 @@ func l(v any) []any           { r, _ := v.([]any); return r }
 func s(v any) string          { r, _ := v.(string); return r }
 func port(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 
+// command is a compose service's command, its parts joined by spaces.
+func command(svc any) string {
+	var parts []string
+	for _, c := range l(m(svc)["command"]) {
+		parts = append(parts, s(c))
+	}
+	return strings.Join(parts, " ")
+}
+
 func inputTopics() []string {
 	var out []string
 	for _, typ := range events.Types {
@@ -87,13 +96,7 @@ func TestDockerCompose(t *testing.T) {
 	}
 
 	// Topics created are the input topics of pkg/events plus the outputs.
-	cmd := strings.Join(func() []string {
-		var parts []string
-		for _, c := range l(m(services["kafka-topics"])["command"]) {
-			parts = append(parts, s(c))
-		}
-		return parts
-	}(), " ")
+	cmd := command(services["kafka-topics"])
 	for _, topic := range append(inputTopics(), "cx.scores", "cx.alerts", "cx.deadletter") {
 		require.Contains(t, cmd, topic)
 	}
@@ -269,13 +272,7 @@ func TestDockerComposeSecureProfile(t *testing.T) {
 		require.NoError(t, err, "secret %s", name)
 		secretFiles["/run/secrets/"+name] = file
 	}
-	broker := strings.Join(func() []string {
-		var parts []string
-		for _, c := range l(m(services["kafka-secure"])["command"]) {
-			parts = append(parts, s(c))
-		}
-		return parts
-	}(), " ")
+	broker := command(services["kafka-secure"])
 	require.Contains(t, broker, "listener.security.protocol.map=SECURE:SASL_SSL")
 	require.Contains(t, broker, "sasl.enabled.mechanisms=SCRAM-SHA-512")
 	for _, binary := range []string{"ingest", "aggregator"} {
@@ -308,13 +305,7 @@ func TestDockerComposeSecureProfile(t *testing.T) {
 	}
 	agg := m(m(services["aggregator-secure"])["environment"])
 	require.True(t, strings.HasPrefix(s(agg["CXPULSE_REDIS_URL"]), "rediss://cx@redis-secure:"), "Redis over TLS as the ACL user")
-	redisCmd := strings.Join(func() []string {
-		var parts []string
-		for _, c := range l(m(services["redis-secure"])["command"]) {
-			parts = append(parts, s(c))
-		}
-		return parts
-	}(), " ")
+	redisCmd := command(services["redis-secure"])
 	require.Contains(t, redisCmd, "--port 0 --tls-port 6380")
 	require.Contains(t, s(agg["CXPULSE_REDIS_URL"]), ":6380/")
 }

@@ -307,14 +307,7 @@ var claimWatchInterval = 2 * time.Second
 // nothing more arrives to apply. start is where this claim began reading:
 // a claim without a resume offset has applied nothing past it.
 func (p *Pipeline) watchClaim(ctx context.Context, log *zap.Logger, tp string, epoch, start int64, applied *int64, halt func(*haltError)) {
-	t := time.NewTicker(claimWatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	pace.Every(ctx, claimWatchInterval, func() bool {
 		// applied is read first: it is stored only once Redis holds it.
 		done := atomic.LoadInt64(applied)
 		cl, err := p.claims.Peek(ctx, p.cfg.GroupID, tp)
@@ -324,13 +317,14 @@ func (p *Pipeline) watchClaim(ctx context.Context, log *zap.Logger, tp string, e
 				log.Warn("checking the claim", zap.Error(err))
 			}
 		case cl.Epoch > epoch:
-			return // a newer claim; the next commit is fenced
+			return false // a newer claim; the next commit is fenced
 		case cl.Epoch < epoch || (cl.Found && cl.Resume < done) || (!cl.Found && done > start):
 			halt(&haltError{reclaim: true, reason: fmt.Sprintf("the claim of %s in Redis (epoch %d, resume %d) is behind this instance's (epoch %d, applied up to %d)",
 				tp, cl.Epoch, cl.Resume, epoch, done)})
-			return
+			return false
 		}
-	}
+		return true
+	})
 }
 
 // fetchAvailable appends to msgs, up to limit in all, the messages the

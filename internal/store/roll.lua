@@ -24,11 +24,7 @@ for i = 1, n do
   out[#out + 1] = version
   out[#out + 1] = 0
   out[#out + 1] = #periods
-  for _, p in ipairs(periods) do
-    out[#out + 1] = p[1]
-    out[#out + 1] = p[2]
-    out[#out + 1] = 0
-  end
+  emitperiods(out, periods)
 end
 hset(KEYS[2], marks)
 hset(KEYS[3], marks)

@@ -152,6 +152,16 @@ local function todate(spec, keys)
   return out
 end
 
+-- emitperiods appends the to-date sums todate returned to a script's
+-- answer, as windows with 0 retained.
+local function emitperiods(out, periods)
+  for _, p in ipairs(periods) do
+    out[#out + 1] = p[1]
+    out[#out + 1] = p[2]
+    out[#out + 1] = 0
+  end
+end
+
 -- touched holds the scope numbers whose set of active customers changed:
 -- customers_active is part of every window, so all of them are rewritten.
 local touched = {}
@@ -221,11 +231,7 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now, tdspec, 
       end
       out[#out + 1] = retained
     end
-    for _, p in ipairs(periods) do
-      out[#out + 1] = p[1]
-      out[#out + 1] = p[2]
-      out[#out + 1] = 0
-    end
+    emitperiods(out, periods)
   end
   hset(dirty, marks)
   hset(pending, marks)
