@@ -8,9 +8,9 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/stats"
-	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
@@ -96,7 +96,7 @@ func (s *Server) handlePeriods(w http.ResponseWriter, r *http.Request) {
 		end = now
 	}
 	ans.From, ans.To = stamp(start, sys), stamp(end, sys)
-	spans := []store.Span{store.SpanOf(p)}
+	spans := []periodbuckets.Span{periodbuckets.SpanOf(p)}
 	var cmp *Comparison
 	if compare != "" {
 		span, cname, cfrom, cto := compareSpan(sys, p, compare, underWay, now)
@@ -129,14 +129,14 @@ func (s *Server) handlePeriods(w http.ResponseWriter, r *http.Request) {
 
 // compareSpan returns what a period is compared with: its buckets, name
 // and bounds.
-func compareSpan(sys period.System, p period.Period, how string, underWay bool, now time.Time) (store.Span, string, time.Time, time.Time) {
+func compareSpan(sys period.System, p period.Period, how string, underWay bool, now time.Time) (periodbuckets.Span, string, time.Time, time.Time) {
 	if !underWay {
 		cp := sys.Previous(p)
 		if how == "year_ago" {
 			cp = sys.YearAgo(p)
 		}
 		f, t := sys.Bounds(cp)
-		return store.SpanOf(cp), sys.Name(cp), f, t
+		return periodbuckets.SpanOf(cp), sys.Name(cp), f, t
 	}
 	today := sys.Day(now)
 	hour := now.In(sys.Loc).Hour()
@@ -152,13 +152,13 @@ func compareSpan(sys period.System, p period.Period, how string, underWay bool, 
 	}
 	if day >= cp.End {
 		f, t := sys.Bounds(cp)
-		return store.SpanOf(cp), sys.Name(cp), f, t
+		return periodbuckets.SpanOf(cp), sys.Name(cp), f, t
 	}
-	if sys.Month(day) <= sys.Month(today)-store.HoursKeptMonths {
+	if sys.Month(day) <= sys.Month(today)-periodbuckets.HoursKeptMonths {
 		// Hours are not kept that far back: the comparison is to the day.
-		return store.Span{From: cp.First, To: day}, sys.Name(cp), sys.Start(cp.First), sys.Start(day)
+		return periodbuckets.Span{From: cp.First, To: day}, sys.Name(cp), sys.Start(cp.First), sys.Start(day)
 	}
-	return store.Span{From: cp.First, To: day, Hours: hour}, sys.Name(cp), sys.Start(cp.First), sys.At(day, hour)
+	return periodbuckets.Span{From: cp.First, To: day, Hours: hour}, sys.Name(cp), sys.Start(cp.First), sys.At(day, hour)
 }
 
 // periodStats is the defined stats of a period.

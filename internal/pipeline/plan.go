@@ -7,6 +7,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
+	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/period"
@@ -56,7 +57,7 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 	pl := &planner{windows: windows, deltas: make(map[deltaKey]int32, 64), index: map[string]int32{},
 		periods: make(map[periodKey]int32, 64)}
 	if in.periods.Loc != nil {
-		pl.cal = newCalendar(in.periods, now)
+		pl.kept = periodbuckets.KeptAt(in.periods, now)
 	}
 	inHistory := in.inHistory
 	if inHistory == nil {
@@ -199,7 +200,7 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 	out.slice.PeriodDeltas = make([]store.PeriodDelta, 0, len(pl.porder))
 	for i, k := range pl.porder {
 		if d := &pl.psums[i]; !d.Zero() {
-			out.slice.PeriodDeltas = append(out.slice.PeriodDeltas, store.PeriodDelta{Scope: pl.scopes[k.scope], Unit: k.unit, Index: k.index, Counters: *d})
+			out.slice.PeriodDeltas = append(out.slice.PeriodDeltas, store.PeriodDelta{Scope: pl.scopes[k.scope], Unit: k.bucket.Unit, Index: k.bucket.Index, Counters: *d})
 		}
 	}
 	out.slice.Deltas = make([]store.Delta, 0, len(pl.order))

@@ -4,9 +4,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
-	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -35,57 +35,29 @@ type planner struct {
 	index  map[string]int32 // scope name → index
 	scopes []string
 	// periods holds the sums of the calendar-period buckets, in order of
-	// first use; cal says which buckets are kept.
+	// first use; kept says which buckets there are (nil: none).
 	periods map[periodKey]int32
 	porder  []periodKey
 	psums   []stats.Counters
-	cal     *calendar
+	kept    *periodbuckets.Kept
+	pbuf    []periodbuckets.Bucket
 }
 
 type periodKey struct {
-	scope int32
-	unit  store.PeriodUnit
-	index int64
-}
-
-// calendar is what the planner needs of the tenant's calendar periods at
-// now: which buckets an event time falls in, and which of them are kept.
-type calendar struct {
-	sys period.System
-	// from is the first day kept (the start of the previous year), to the
-	// last (tomorrow: events up to window.FutureTolerance ahead), and
-	// hoursFrom the first month whose hours are kept.
-	from, to  int64
-	hoursFrom int64
-}
-
-func newCalendar(sys period.System, now time.Time) *calendar {
-	today := sys.Day(now)
-	return &calendar{sys: sys, from: sys.RetainedFrom(today), to: today + 1,
-		hoursFrom: sys.Month(today) - store.HoursKeptMonths + 1}
+	scope  int32
+	bucket periodbuckets.Bucket
 }
 
 // addPeriods adds c times sign to the period buckets of at in the scopes
 // idx, for the counters periods keep (nz lists c's non-zero ones).
 func (p *planner) addPeriods(idx []int32, at time.Time, c *stats.Counters, nz []int8, sign float64) {
-	if p.cal == nil {
+	if p.kept == nil {
 		return
 	}
-	hour, day, month := p.cal.sys.Buckets(at)
-	if day < p.cal.from || day > p.cal.to {
-		return
-	}
-	units := [...]struct {
-		u store.PeriodUnit
-		i int64
-	}{{store.DayBucket, day}, {store.MonthBucket, month}, {store.HourBucket, hour}}
-	n := len(units)
-	if month < p.cal.hoursFrom {
-		n-- // hours are kept for fewer months
-	}
+	p.pbuf = p.kept.Of(at, p.pbuf[:0])
 	for _, si := range idx {
-		for _, u := range units[:n] {
-			k := periodKey{si, u.u, u.i}
+		for _, b := range p.pbuf {
+			k := periodKey{si, b}
 			j, ok := p.periods[k]
 			if !ok {
 				j = int32(len(p.porder))

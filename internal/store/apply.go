@@ -13,6 +13,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/mpack"
+	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 )
 
 // Apply runs the apply script for one slice and, when it applied, writes
@@ -73,9 +74,9 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc), samplesKey(sl.Tenant, sc))
 	}
 	sys := sl.periods()
-	td := toDateOf(sys, sl.Now)
+	td := periodbuckets.ToDateOf(sys, sl.Now)
 	for _, sc := range scopes {
-		keys = append(keys, td.keys(sl.Tenant, sc)...)
+		keys = append(keys, td.Keys(sl.Tenant, sc)...)
 	}
 	// Term changes: one MessagePack array of (key number, term, change).
 	type bucketKey struct{ scope, bucket string }
@@ -147,7 +148,7 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		}
 		return n
 	}
-	args = append(args, periodDeltasBlob(sys, sl.Tenant, sl.PeriodDeltas, scopeIndex, keyOf), td.blob(), len(td.years), td.until.UnixMilli())
+	args = append(args, periodDeltasBlob(sys, sl.Tenant, sl.PeriodDeltas, scopeIndex, keyOf), td.Blob(), len(td.Years), td.Until.UnixMilli())
 	raw, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("applying slice of tenant %s: %w", sl.Tenant, err)

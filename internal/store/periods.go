@@ -10,179 +10,19 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxpulse/cxpulse/internal/mpack"
+	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
-// Calendar periods are summed from buckets of the tenant's local hours,
-// days and months, kept in hashes rotated by name: per scope one hash per
-// calendar year (its days and months) and one per month (its hours). The
-// sweeper deletes a year's hash once it leaves the retention (the start of
-// the previous year) and a month's hours once HoursKeptMonths have passed.
-
-// PeriodUnit is the length of a period bucket.
-type PeriodUnit uint8
-
-// The period buckets.
-const (
-	HourBucket  PeriodUnit = iota // a local hour, by the wall clock (period.System.Hour)
-	DayBucket                     // a local day (day number)
-	MonthBucket                   // a calendar month (month number)
-)
-
-// HoursKeptMonths is how many calendar months of local hours are kept (the
-// current one and the one before): enough to compare a day, week or month
-// under way with the one before to the hour. Comparisons reaching further
-// back are to the day.
-const HoursKeptMonths = 2
-
-// PeriodDelta adds counters to one period bucket of one scope.
+// PeriodDelta adds counters to one calendar-period bucket of one scope
+// (package periodbuckets says which buckets there are and where each
+// lives).
 type PeriodDelta struct {
 	Scope    string
-	Unit     PeriodUnit
+	Unit     periodbuckets.Unit
 	Index    int64 // hour, day or month number
 	Counters stats.Counters
-}
-
-// periodsKey holds one scope's day and month buckets of one calendar year.
-func periodsKey(tenant, scope string, year int) string {
-	return tenantKey(tenant, "p", scope, strconv.Itoa(year))
-}
-
-// hoursKey holds one scope's hour buckets of one calendar month.
-func hoursKey(tenant, scope string, month int64) string {
-	return tenantKey(tenant, "ph", scope, strconv.FormatInt(month, 10))
-}
-
-func dayField(day int64) string     { return "d" + strconv.FormatInt(day, 10) }
-func monthField(month int64) string { return "m" + strconv.FormatInt(month, 10) }
-func hourField(hour int64) string   { return strconv.FormatInt(hour, 10) }
-
-// bucketKey returns the key and field of a period bucket of scope.
-func bucketKey(sys period.System, tenant, scope string, u PeriodUnit, index int64) (key, field string) {
-	switch u {
-	case HourBucket:
-		day := floorDiv(index, 24)
-		return hoursKey(tenant, scope, sys.Month(day)), hourField(index)
-	case DayBucket:
-		return periodsKey(tenant, scope, sys.Year(index)), dayField(index)
-	}
-	return periodsKey(tenant, scope, sys.Year(sys.MonthStart(index))), monthField(index)
-}
-
-// Span is a run of whole local days and then the first hours of one more
-// day, as the buckets that sum it: what a period, or the part of one a
-// comparison covers, is read from.
-type Span struct {
-	// Days are the whole days [From, To).
-	From, To int64
-	// Hours are the first Hours hours (wall clock) of day To.
-	Hours int
-}
-
-// SpanOf is the span of a whole period.
-func SpanOf(p period.Period) Span { return Span{From: p.First, To: p.End} }
-
-// spanBuckets lists the buckets that sum s: whole months where a month
-// lies inside it, days elsewhere, then the hours.
-func spanBuckets(sys period.System, tenant, scope string, s Span) (keys, fields []string) {
-	add := func(u PeriodUnit, i int64) {
-		k, f := bucketKey(sys, tenant, scope, u, i)
-		keys, fields = append(keys, k), append(fields, f)
-	}
-	for d := s.From; d < s.To; {
-		m := sys.Month(d)
-		if first, next := sys.MonthStart(m), sys.MonthStart(m+1); first == d && next <= s.To {
-			add(MonthBucket, m)
-			d = next
-			continue
-		}
-		add(DayBucket, d)
-		d++
-	}
-	for h := range s.Hours {
-		add(HourBucket, s.To*24+int64(h))
-	}
-	return keys, fields
-}
-
-// toDate is how the apply script sums one scope's to-date periods: the
-// year hashes it reads (one, or two when the week began in the previous
-// year) and, per alias, the fields of each.
-type toDate struct {
-	years []int
-	// fields[a] lists, for alias a (period.Aliases), (slot, field) pairs:
-	// slot indexes years.
-	fields [][]slotField
-	// until is when the local day ends: the sums are for the day before.
-	until time.Time
-}
-
-type slotField struct {
-	slot  int
-	field string
-}
-
-// toDateOf returns how the to-date periods are summed at now: today, the
-// week, month, quarter and year under way, each the sum of all its
-// buckets (the week by its days, the others by their months), so that an
-// event up to window.FutureTolerance ahead counts in the periods it falls
-// in, as in the windows.
-func toDateOf(sys period.System, now time.Time) toDate {
-	today := sys.Day(now)
-	td := toDate{until: sys.Start(today + 1)}
-	slot := func(year int) int {
-		for i, y := range td.years {
-			if y == year {
-				return i
-			}
-		}
-		td.years = append(td.years, year)
-		return len(td.years) - 1
-	}
-	for k := range period.Aliases {
-		p := sys.Containing(period.Kind(k), today)
-		var fs []slotField
-		switch period.Kind(k) {
-		case period.Day, period.Week:
-			for d := p.First; d < p.End; d++ {
-				fs = append(fs, slotField{slot(sys.Year(d)), dayField(d)})
-			}
-		default:
-			for m := sys.Month(p.First); m < sys.Month(p.End); m++ {
-				fs = append(fs, slotField{slot(sys.Year(p.First)), monthField(m)})
-			}
-		}
-		td.fields = append(td.fields, fs)
-	}
-	return td
-}
-
-// blob writes the to-date sums as the scripts read them: one MessagePack
-// array of the number of aliases, then per alias its name, the number of
-// fields and (slot from 1, field) for each.
-func (td *toDate) blob() []byte {
-	n := 1
-	for _, fs := range td.fields {
-		n += 2 + 2*len(fs)
-	}
-	b := mpack.AppendInt(mpack.AppendArray(nil, n), int64(len(td.fields)))
-	for a, fs := range td.fields {
-		b = mpack.AppendInt(mpack.AppendString(b, period.Aliases[a]), int64(len(fs)))
-		for _, f := range fs {
-			b = mpack.AppendString(mpack.AppendInt(b, int64(f.slot+1)), f.field)
-		}
-	}
-	return b
-}
-
-// keys returns the year hashes of scope the to-date sums read.
-func (td *toDate) keys(tenant, scope string) []string {
-	out := make([]string, len(td.years))
-	for i, y := range td.years {
-		out[i] = periodsKey(tenant, scope, y)
-	}
-	return out
 }
 
 // periodDeltasBlob writes period deltas as the apply script reads them:
@@ -194,7 +34,7 @@ func periodDeltasBlob(sys period.System, tenant string, deltas []PeriodDelta, sc
 	n := 0
 	for i := range deltas {
 		d := &deltas[i]
-		key, field := bucketKey(sys, tenant, d.Scope, d.Unit, d.Index)
+		key, field := periodbuckets.Locate(sys, tenant, d.Scope, periodbuckets.Bucket{Unit: d.Unit, Index: d.Index})
 		body = mpack.AppendInt(body, int64(keyOf(key)))
 		body = mpack.AppendInt(body, int64(scopeIndex[d.Scope]))
 		body = mpack.AppendString(body, field)
@@ -203,14 +43,6 @@ func periodDeltasBlob(sys period.System, tenant string, deltas []PeriodDelta, sc
 		n += 3 + k
 	}
 	return append(mpack.AppendArray(make([]byte, 0, 5+len(body)), n), body...)
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 // rollChunk is how many scopes one roll script call rewrites.
@@ -255,16 +87,16 @@ func (s *Store) RollPeriods(ctx context.Context, tenant string, sys period.Syste
 // rollScopes runs the roll script over scopes in chunks and writes their views;
 // it returns the tenant's clock when that has passed the local day of now.
 func (s *Store) rollScopes(ctx context.Context, tenant string, sys period.System, now time.Time, scopes []string) (time.Time, error) {
-	td := toDateOf(sys, now)
-	blob := td.blob()
+	td := periodbuckets.ToDateOf(sys, now)
+	blob := td.Blob()
 	for len(scopes) > 0 {
 		chunk := scopes[:min(rollChunk, len(scopes))]
 		scopes = scopes[len(chunk):]
 		keys := []string{watermarksKey(tenant), dirtyKey(tenant), pendingKey(tenant)}
-		args := []any{now.UnixMilli(), td.until.UnixMilli(), blob, len(td.years), len(chunk)}
+		args := []any{now.UnixMilli(), td.Until.UnixMilli(), blob, len(td.Years), len(chunk)}
 		for _, sc := range chunk {
 			keys = append(keys, countersKey(tenant, sc))
-			keys = append(keys, td.keys(tenant, sc)...)
+			keys = append(keys, td.Keys(tenant, sc)...)
 			args = append(args, sc)
 		}
 		raw, err := s.roll.Run(ctx, s.rdb, keys, args...).Slice()
@@ -287,34 +119,34 @@ func (s *Store) rollScopes(ctx context.Context, tenant string, sys period.System
 }
 
 // toDateSums reads one scope's to-date sums (as the scripts make them).
-func (s *Store) toDateSums(ctx context.Context, tenant, scope string, td *toDate) (map[string]stats.Counters, error) {
+func (s *Store) toDateSums(ctx context.Context, tenant, scope string, td *periodbuckets.ToDate) (map[string]stats.Counters, error) {
 	pipe := s.rdb.Pipeline()
-	byYear := make([]map[string]*redis.StringCmd, len(td.years))
-	for i := range td.years {
+	byYear := make([]map[string]*redis.StringCmd, len(td.Years))
+	for i := range td.Years {
 		byYear[i] = map[string]*redis.StringCmd{}
 	}
-	key := td.keys(tenant, scope)
-	for _, fs := range td.fields {
+	key := td.Keys(tenant, scope)
+	for _, fs := range td.Fields {
 		for _, f := range fs {
-			if _, ok := byYear[f.slot][f.field]; !ok {
-				byYear[f.slot][f.field] = pipe.HGet(ctx, key[f.slot], f.field)
+			if _, ok := byYear[f.Slot][f.Field]; !ok {
+				byYear[f.Slot][f.Field] = pipe.HGet(ctx, key[f.Slot], f.Field)
 			}
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading the periods of %s %s: %w", tenant, scope, err)
 	}
-	out := make(map[string]stats.Counters, len(td.fields))
-	for a, fs := range td.fields {
+	out := make(map[string]stats.Counters, len(td.Fields))
+	for a, fs := range td.Fields {
 		var sum stats.Counters
 		for _, f := range fs {
-			packed, err := byYear[f.slot][f.field].Bytes()
+			packed, err := byYear[f.Slot][f.Field].Bytes()
 			if errors.Is(err, redis.Nil) {
 				continue
 			}
 			c, err := mpack.UnpackCounters(packed)
 			if err != nil {
-				return nil, fmt.Errorf("period bucket %s of %s %s: %w", f.field, tenant, scope, err)
+				return nil, fmt.Errorf("period bucket %s of %s %s: %w", f.Field, tenant, scope, err)
 			}
 			sum.Add(&c, 1)
 		}
@@ -325,18 +157,18 @@ func (s *Store) toDateSums(ctx context.Context, tenant, scope string, td *toDate
 
 // PeriodSums returns, per span, the summed counters of a scope's period
 // buckets (one round trip for all of them).
-func (s *Store) PeriodSums(ctx context.Context, tenant, scope string, sys period.System, spans []Span) ([]stats.Counters, error) {
+func (s *Store) PeriodSums(ctx context.Context, tenant, scope string, sys period.System, spans []periodbuckets.Span) ([]stats.Counters, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([][]*redis.SliceCmd, len(spans))
 	for i, sp := range spans {
-		keys, fields := spanBuckets(sys, tenant, scope, sp)
 		byKey := map[string][]string{}
 		var order []string
-		for j, k := range keys {
+		for _, b := range sp.Buckets(sys) {
+			k, f := periodbuckets.Locate(sys, tenant, scope, b)
 			if _, ok := byKey[k]; !ok {
 				order = append(order, k)
 			}
-			byKey[k] = append(byKey[k], fields[j])
+			byKey[k] = append(byKey[k], f)
 		}
 		for _, k := range order {
 			cmds[i] = append(cmds[i], pipe.HMGet(ctx, k, byKey[k]...))
@@ -377,8 +209,8 @@ func (s *Store) SweepPeriods(ctx context.Context, tenant string, sys period.Syst
 		return fmt.Errorf("reading the period sweep marks of %s: %w", tenant, err)
 	}
 	day := sys.Day(now) - 1
-	lastYear := int64(sys.Year(sys.RetainedFrom(day))) - 1 // years up to this one are deleted
-	lastMonth := sys.Month(day) - HoursKeptMonths          // hour months up to this one are deleted
+	lastYear := int64(sys.Year(sys.RetainedFrom(day))) - 1      // years up to this one are deleted
+	lastMonth := sys.Month(day) - periodbuckets.HoursKeptMonths // hour months up to this one are deleted
 	type unit struct {
 		mark string
 		last int64
@@ -386,8 +218,8 @@ func (s *Store) SweepPeriods(ctx context.Context, tenant string, sys period.Syst
 		key  func(scope string, n int64) string
 	}
 	units := []unit{
-		{"periods:y", lastYear, marks[0], func(sc string, n int64) string { return periodsKey(tenant, sc, int(n)) }},
-		{"periods:h", lastMonth, marks[1], func(sc string, n int64) string { return hoursKey(tenant, sc, n) }},
+		{"periods:y", lastYear, marks[0], func(sc string, n int64) string { return periodbuckets.YearKey(tenant, sc, int(n)) }},
+		{"periods:h", lastMonth, marks[1], func(sc string, n int64) string { return periodbuckets.HoursKey(tenant, sc, n) }},
 	}
 	var scopes []string
 	for _, u := range units {

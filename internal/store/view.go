@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/mpack"
+	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -265,7 +266,7 @@ func (s *Store) RepairViews(ctx context.Context, tenant string, sys period.Syste
 		return nil
 	}
 	views := make([]ScopeTotals, 0, len(pending))
-	td := toDateOf(sys, now)
+	td := periodbuckets.ToDateOf(sys, now)
 	for _, scope := range pending {
 		fields := []string{"v"}
 		for _, w := range s.windows {
