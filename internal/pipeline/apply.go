@@ -140,7 +140,7 @@ func (p *Pipeline) processBatches(ctx context.Context, reqs []*batch) (fenced st
 		direct = append(direct, r.direct...)
 		for _, it := range r.items {
 			p.checkTime(it, now)
-			t := it.ev.Tenant
+			t := it.Event.Tenant
 			if _, ok := byTenant[t]; !ok {
 				order = append(order, t)
 			}
@@ -204,14 +204,14 @@ func (p *Pipeline) processBatches(ctx context.Context, reqs []*batch) (fenced st
 func (p *Pipeline) applyTenant(ctx context.Context, tenant string, items []*item, batches map[string]*batch, now time.Time) (string, error) {
 	dims := make([]map[string]string, len(items))
 	for i, it := range items {
-		dims[i] = it.ev.Dims
+		dims[i] = it.Event.Dims
 	}
 	names, err := p.scoper.Resolve(ctx, tenant, dims)
 	if err != nil {
 		return "", err
 	}
 	for _, it := range items {
-		it.scopes = names.Scopes(it.ev.Dims)
+		it.Scopes = names.Scopes(it.Event.Dims)
 	}
 	if _, known := p.knownTenants.Load(tenant); !known {
 		if err := p.store.AddTenant(ctx, tenant); err != nil {
@@ -232,7 +232,7 @@ func (b *batch) tenants() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, it := range b.items {
-		if t := it.ev.Tenant; !seen[t] {
+		if t := it.Event.Tenant; !seen[t] {
 			seen[t] = true
 			out = append(out, t)
 		}
@@ -275,7 +275,7 @@ func cut(tenant string, items []*item, batches map[string]*batch, max int) []pie
 			take := min(room, len(list))
 			end := b.end()
 			if take < len(list) {
-				end = list[take].msg.Offset
+				end = list[take].Msg.Offset
 			}
 			cur.items = append(cur.items, list[:take]...)
 			cur.ranges = append(cur.ranges, store.Range{Partition: part, Epoch: b.epoch, Start: start, End: end, Expect: b.expect[tenant]})

@@ -12,9 +12,9 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/claims"
-	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/logwatch"
 	"github.com/cxpulse/cxpulse/internal/pace"
+	"github.com/cxpulse/cxpulse/internal/plan"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -223,7 +223,7 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 			return false
 		}
 		for _, it := range b.items {
-			ends[it.ev.Tenant] = b.end()
+			ends[it.Event.Tenant] = b.end()
 		}
 		atomic.StoreInt64(applied, b.end())
 		// The Kafka commit is a hint for lag tools, and the sign that Redis
@@ -377,13 +377,8 @@ func (b *batch) end() int64   { return b.msgs[len(b.msgs)-1].Offset + 1 }
 
 // item is one valid, counted event of a tenant slice.
 type item struct {
-	msg       *kafka.Message // in its batch's messages
-	partition string         // topic/partition
-	ev        events.Event
-	scopes    []string
-	terms     []string // theme terms of a detractor comment
-	timeErr   string   // deadletter.ReasonTooLate or ReasonInFuture when its time is out of bounds
-	detail    string
+	plan.Item        // Msg points into its batch's messages
+	partition string // topic/partition
 }
 
 // classifyAll decodes msgs, the latest messages of req, into its items
@@ -412,26 +407,14 @@ func (p *Pipeline) classify(dec *events.Decoder, m *kafka.Message, it *item) *st
 	if letter := p.rules.Check(m, &ev, err); letter != nil {
 		return letter
 	}
-	*it = item{msg: m, ev: ev}
+	*it = item{Item: plan.Item{Msg: m, Event: ev}}
 	if s := ev.Survey; s != nil && s.Metric == events.MetricNPS && s.Score <= 6 && s.Comment != "" {
-		it.terms = alerts.Terms(s.Comment)
+		it.Terms = alerts.Terms(s.Comment)
 	}
 	return nil
 }
 
 // checkTime marks an item whose time is out of bounds at now.
 func (p *Pipeline) checkTime(it *item, now time.Time) {
-	it.timeErr, it.detail = p.rules.CheckTime(&it.ev, now)
-}
-
-// historyEntry returns the history entry of a purchase or cancellation.
-func historyEntry(it *item) customers.Entry {
-	e := customers.Entry{ID: it.ev.ID, At: it.ev.OccurredAt.UnixMilli(), Cancel: it.ev.Type == events.TypeSubscriptionCancelled}
-	if !e.Cancel {
-		e.Scopes = it.scopes
-		if it.ev.Purchase != nil {
-			e.Code = it.ev.Purchase.ReferralCode
-		}
-	}
-	return e
+	it.TimeErr, it.Detail = p.rules.CheckTime(&it.Event, now)
 }

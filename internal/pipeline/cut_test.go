@@ -6,6 +6,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/plan"
 	"github.com/cxpulse/cxpulse/internal/store"
 )
 
@@ -22,9 +23,9 @@ func TestCutCoversEachBatchOnce(t *testing.T) {
 		"b": {partition: "b", epoch: 7, msgs: msgsB}}
 	var items []*item
 	for _, i := range []int{0, 2, 3, 6} {
-		items = append(items, &item{msg: &msgsA[i], partition: "a"})
+		items = append(items, &item{Item: plan.Item{Msg: &msgsA[i]}, partition: "a"})
 	}
-	items = append(items, &item{msg: &msgsB[1], partition: "b"})
+	items = append(items, &item{Item: plan.Item{Msg: &msgsB[1]}, partition: "b"})
 	got := cut("acme", items, batches, 3)
 	require.Len(t, got, 2)
 	require.Equal(t, []store.Range{{Partition: "a", Epoch: 4, Start: 10, End: 16, Expect: 8}}, got[0].ranges)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
+	"github.com/cxpulse/cxpulse/internal/plan"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 )
@@ -40,13 +41,13 @@ func (p *Pipeline) ApplyDue(ctx context.Context, tenant string, due []string, no
 // returns the partition of a fenced claim, if any.
 func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item, ranges []store.Range, due []string, now time.Time) (string, error) {
 	t, _ := p.tenants.Get(tenant)
-	in := &planInput{windows: p.cfg.Windows, now: now, known: map[string]*dedupe.Record{}, horizon: p.customerHorizon(tenant), due: due,
-		periods: t.Periods}
-	in.inHistory = func(at time.Time) bool { return p.rules.InHistory(tenant, at, in.now) }
+	in := &plan.Input{Windows: p.cfg.Windows, Now: now, Known: map[string]*dedupe.Record{}, Horizon: p.customerHorizon(tenant), Due: due,
+		Periods: t.Periods}
+	in.InHistory = func(at time.Time) bool { return p.rules.InHistory(tenant, at, in.Now) }
 	// Customer records come from the cache, else are read up front; the
 	// script checks their versions either way.
 	cached, missing := p.customers.Get(tenant, append(historyCustomers(items), due...))
-	in.customers = cached
+	in.Customers = cached
 	if len(missing) > 0 {
 		read, err := p.store.Customers(ctx, tenant, missing)
 		if err != nil {
@@ -56,28 +57,32 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 		for _, id := range missing {
 			fetched[id] = read[id]
 		}
-		maps.Copy(in.customers, p.customers.PutStored(tenant, fetched))
+		maps.Copy(in.Customers, p.customers.PutStored(tenant, fetched))
 	}
 	for attempt := 0; attempt < 20; attempt++ {
 		if len(ranges) == 0 && len(due) == 0 {
 			return "", nil
 		}
-		pl, err := makePlan(in, items)
+		planned := make([]*plan.Item, len(items))
+		for i, it := range items {
+			planned[i] = &it.Item
+		}
+		pl, err := plan.Make(in, planned)
 		if err != nil {
 			return "", err
 		}
-		pl.slice.Tenant, pl.slice.Ranges, pl.slice.Now = tenant, ranges, now
-		res, err := p.store.Apply(ctx, &pl.slice)
+		pl.Slice.Tenant, pl.Slice.Ranges, pl.Slice.Now = tenant, ranges, now
+		res, err := p.store.Apply(ctx, &pl.Slice)
 		if err != nil {
 			return "", err
 		}
 		switch res.Outcome {
 		case store.Applied:
-			p.customers.Put(tenant, pl.known)
-			p.metrics.applied.Add(float64(pl.applied))
-			p.metrics.revisions.Add(float64(pl.revisions))
-			p.metrics.duplicates.Add(float64(pl.dups))
-			for _, l := range pl.slice.Letters {
+			p.customers.Put(tenant, pl.Known)
+			p.metrics.applied.Add(float64(pl.Applied))
+			p.metrics.revisions.Add(float64(pl.Revisions))
+			p.metrics.duplicates.Add(float64(pl.Dups))
+			for _, l := range pl.Slice.Letters {
 				p.metrics.deadLetters.WithLabelValues(l.Reason).Inc()
 			}
 			return "", nil
@@ -87,7 +92,7 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			// Another instance's clock has reached the next local day:
 			// plan again at the tenant's time.
 			now = res.Now
-			in.now = now
+			in.Now = now
 		case store.OutboxFull:
 			p.metrics.outboxFull.Inc()
 			return "", fmt.Errorf("applying a slice of tenant %s: its outbox holds %d dead letters not yet published (is cx.deadletter writable?)", tenant, store.OutboxCap)
@@ -104,7 +109,7 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			// at or above each partition's watermark.
 			kept := items[:0:0]
 			for _, it := range items {
-				if wm, ok := res.Watermarks[it.partition]; !ok || it.msg.Offset >= wm {
+				if wm, ok := res.Watermarks[it.partition]; !ok || it.Msg.Offset >= wm {
 					kept = append(kept, it)
 				}
 			}
@@ -120,8 +125,8 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			}
 			ranges = left
 		case store.Conflict:
-			maps.Copy(in.known, res.Conflicts)
-			maps.Copy(in.customers, p.customers.PutStored(tenant, res.CustomerConflicts))
+			maps.Copy(in.Known, res.Conflicts)
+			maps.Copy(in.Customers, p.customers.PutStored(tenant, res.CustomerConflicts))
 		}
 	}
 	return "", fmt.Errorf("applying a slice of tenant %s: %w", tenant, errUnsettled)
@@ -132,9 +137,9 @@ func historyCustomers(items []*item) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, it := range items {
-		if stats.ShapesHistory(it.ev.Type) && !seen[it.ev.CustomerID] {
-			seen[it.ev.CustomerID] = true
-			out = append(out, it.ev.CustomerID)
+		if stats.ShapesHistory(it.Event.Type) && !seen[it.Event.CustomerID] {
+			seen[it.Event.CustomerID] = true
+			out = append(out, it.Event.CustomerID)
 		}
 	}
 	return out

@@ -1,8 +1,17 @@
-package pipeline
+// Package plan decides what one tenant slice does, given what is stored
+// of its ids and customers: which events are new, repeats, revisions or
+// conflicts, what each adds to or retracts from the buckets of every
+// window, calendar period and theme, and what the changed customer
+// histories derive. It does no I/O: the pipeline reads what it needs and
+// the store applies the result, checking that what the plan assumed still
+// holds.
+package plan
 
 import (
 	"fmt"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
@@ -10,56 +19,69 @@ import (
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
-// plan is what one tenant slice does, given what is known of its ids.
-type plan struct {
-	slice     store.Slice
-	applied   int // new events counted
-	revisions int // revisions that replaced an earlier version
-	dups      int // repeats dropped
-	// known holds, per customer the slice changes, what the slice leaves
+// Plan is what one tenant slice does, given what is known of its ids.
+type Plan struct {
+	Slice     store.Slice
+	Applied   int // new events counted
+	Revisions int // revisions that replaced an earlier version
+	Dups      int // repeats dropped
+	// Known holds, per customer the slice changes, what the slice leaves
 	// stored: for the cache once the slice is applied.
-	known map[string]*customers.Known
+	Known map[string]*customers.Known
 }
 
-// planInput is what a tenant slice is planned from besides its items.
-type planInput struct {
-	windows []window.Window
-	now     time.Time
+// Item is one decoded event of a slice and what classifying it found.
+type Item struct {
+	Msg    *kafka.Message // where it came from (dead letters carry its bytes)
+	Event  events.Event
+	Scopes []string
+	Terms  []string // theme terms of a detractor comment
+	// TimeErr is deadletter.ReasonTooLate or ReasonInFuture when the
+	// event's time is out of bounds, with Detail.
+	TimeErr string
+	Detail  string
+}
+
+// Input is what a tenant slice is planned from besides its items.
+type Input struct {
+	Windows []window.Window
+	Now     time.Time
 	// known holds the stored record of every id the store reported (an id
 	// absent from known is assumed new; the store checks).
-	known map[string]*dedupe.Record
+	Known map[string]*dedupe.Record
 	// customers holds the stored records of the customers whose history
 	// the slice's purchases and cancellations change (absent: none stored;
 	// the store checks the versions).
-	customers map[string]*customers.Known
-	horizon   customers.Horizon
+	Customers map[string]*customers.Known
+	Horizon   customers.Horizon
 	// periods is the tenant's way of cutting time into calendar periods.
-	periods period.System
+	Periods period.System
 	// historyFrom reports whether an instant is within the customer-state
 	// horizon (deadletter.Rules.InHistory): older purchases and
 	// cancellations count in calendar periods only.
-	inHistory func(time.Time) bool
+	InHistory func(time.Time) bool
 	// due are customers to look at again with no new entry (inactivity
 	// losses and forgetting, driven by the sweeper).
-	due []string
+	Due []string
 }
 
-// makePlan decides, for the items of one tenant slice in offset order,
+// Make decides, for the items of one tenant slice in offset order,
 // which are new, which are revisions or repeats and which are dead
 // letters, and what the changed customer histories derive.
-func makePlan(in *planInput, items []*item) (*plan, error) {
-	windows, known, now := in.windows, in.known, in.now
-	out := &plan{known: map[string]*customers.Known{}}
+func Make(in *Input, items []*Item) (*Plan, error) {
+	windows, known, now := in.Windows, in.Known, in.Now
+	out := &Plan{Known: map[string]*customers.Known{}}
 	pl := &planner{windows: windows, deltas: make(map[deltaKey]int32, 64), index: map[string]int32{},
 		periods: make(map[periodKey]int32, 64)}
-	if in.periods.Loc != nil {
-		pl.kept = periodbuckets.KeptAt(in.periods, now)
+	if in.Periods.Loc != nil {
+		pl.kept = periodbuckets.KeptAt(in.Periods, now)
 	}
-	inHistory := in.inHistory
+	inHistory := in.InHistory
 	if inHistory == nil {
 		inHistory = func(time.Time) bool { return true }
 	}
@@ -78,43 +100,43 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 	var heads []int
 	for i, it := range items {
 		next[i] = -1
-		if h, ok := first[it.ev.ID]; ok {
+		if h, ok := first[it.Event.ID]; ok {
 			next[last[h]] = i
 			last[h] = i
 			continue
 		}
-		first[it.ev.ID] = i
+		first[it.Event.ID] = i
 		last[i] = i
 		heads = append(heads, i)
 	}
-	out.slice.IDs = make([]dedupe.Check, 0, len(heads))
-	out.slice.Records = make([]dedupe.Record, 0, len(heads))
-	letter := func(it *item, reason, detail string) {
-		out.slice.Letters = append(out.slice.Letters, deadletter.Letter(it.msg, reason, detail))
+	out.Slice.IDs = make([]dedupe.Check, 0, len(heads))
+	out.Slice.Records = make([]dedupe.Record, 0, len(heads))
+	letter := func(it *Item, reason, detail string) {
+		out.Slice.Letters = append(out.Slice.Letters, deadletter.Letter(it.Msg, reason, detail))
 	}
 	for _, h := range heads {
-		id := items[h].ev.ID
+		id := items[h].Event.ID
 		base := known[id]
 		var (
 			rev              int64
 			typ, customer    string
 			haveCur, dupSeen bool
-			chosen           *item
+			chosen           *Item
 		)
 		if base != nil {
 			rev, typ, customer, haveCur = base.Revision, base.Type, base.CustomerID, true
 		}
 		for j := h; j >= 0; j = next[j] {
 			it := items[j]
-			ev := &it.ev
+			ev := &it.Event
 			if haveCur && ev.Revision <= rev {
-				out.dups++
+				out.Dups++
 				dupSeen = true
 				continue
 			}
-			reason, detail := it.timeErr, it.detail
+			reason, detail := it.TimeErr, it.Detail
 			if haveCur {
-				if detail = deadletter.Revision(id, typ, customer, ev, it.detail); detail != "" {
+				if detail = deadletter.Revision(id, typ, customer, ev, it.Detail); detail != "" {
 					reason = deadletter.ReasonRevisionConflict
 				} else if base != nil && stats.ShapesHistory(ev.Type) && inHistory(base.OccurredAt) && !inHistory(ev.OccurredAt) {
 					reason, detail = deadletter.ReasonRevisionConflict, fmt.Sprintf("revision %d of %s moves occurred_at to %s, before the customer-state horizon, out of the customer's history",
@@ -126,7 +148,7 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 				continue
 			}
 			if haveCur {
-				out.revisions++
+				out.Revisions++
 			}
 			rev, typ, customer, haveCur = ev.Revision, string(ev.Type), ev.CustomerID, true
 			chosen = it
@@ -135,81 +157,93 @@ func makePlan(in *planInput, items []*item) (*plan, error) {
 		if base != nil {
 			expect = base.Revision
 		}
-		out.slice.IDs = append(out.slice.IDs, dedupe.Check{ID: id, Expect: expect})
+		out.Slice.IDs = append(out.Slice.IDs, dedupe.Check{ID: id, Expect: expect})
 		switch {
 		case chosen != nil:
 			if base != nil {
 				pl.add(base.Scopes, base.OccurredAt, &base.Counters, -1)
 				th.add(base.Scopes, base.OccurredAt, base.Terms, -1)
 			} else {
-				out.applied++
-				if len(chosen.terms) > 0 {
-					for _, sc := range chosen.scopes {
-						out.slice.Samples = append(out.slice.Samples, store.Sample{Scope: sc, ID: id,
-							At: chosen.ev.OccurredAt.UnixMilli(), Score: chosen.ev.Survey.Score, Text: chosen.ev.Survey.Comment})
+				out.Applied++
+				if len(chosen.Terms) > 0 {
+					for _, sc := range chosen.Scopes {
+						out.Slice.Samples = append(out.Slice.Samples, store.Sample{Scope: sc, ID: id,
+							At: chosen.Event.OccurredAt.UnixMilli(), Score: chosen.Event.Survey.Score, Text: chosen.Event.Survey.Comment})
 					}
 				}
 			}
-			c := stats.Contribution(&chosen.ev)
-			pl.add(chosen.scopes, chosen.ev.OccurredAt, &c, 1)
-			th.add(chosen.scopes, chosen.ev.OccurredAt, chosen.terms, 1)
-			out.slice.Records = append(out.slice.Records, dedupe.Record{
-				ID: id, Revision: chosen.ev.Revision, Arrival: now, OccurredAt: chosen.ev.OccurredAt,
-				Type: string(chosen.ev.Type), Scopes: chosen.scopes, Counters: c, CustomerID: chosen.ev.CustomerID,
-				Terms: chosen.terms,
+			c := stats.Contribution(&chosen.Event)
+			pl.add(chosen.Scopes, chosen.Event.OccurredAt, &c, 1)
+			th.add(chosen.Scopes, chosen.Event.OccurredAt, chosen.Terms, 1)
+			out.Slice.Records = append(out.Slice.Records, dedupe.Record{
+				ID: id, Revision: chosen.Event.Revision, Arrival: now, OccurredAt: chosen.Event.OccurredAt,
+				Type: string(chosen.Event.Type), Scopes: chosen.Scopes, Counters: c, CustomerID: chosen.Event.CustomerID,
+				Terms: chosen.Terms,
 			})
-			switch ev := &chosen.ev; {
+			switch ev := &chosen.Event; {
 			case stats.ShapesHistory(ev.Type) && inHistory(ev.OccurredAt):
 				if _, ok := histories[ev.CustomerID]; !ok {
 					customerOrder = append(customerOrder, ev.CustomerID)
 				}
 				histories[ev.CustomerID] = append(histories[ev.CustomerID], historyEntry(chosen))
 			case ev.Referral != nil:
-				if out.slice.Codes == nil {
-					out.slice.Codes = map[string]string{}
+				if out.Slice.Codes == nil {
+					out.Slice.Codes = map[string]string{}
 				}
-				out.slice.Codes[ev.Referral.Code] = ev.Referral.ReferrerID
+				out.Slice.Codes[ev.Referral.Code] = ev.Referral.ReferrerID
 			}
 		case base != nil && dupSeen:
 			// A repeat keeps the id remembered for the horizon after its
 			// last arrival.
 			refreshed := *base
 			refreshed.Arrival = now
-			out.slice.Records = append(out.slice.Records, refreshed)
+			out.Slice.Records = append(out.Slice.Records, refreshed)
 		}
 	}
-	for _, id := range in.due {
+	for _, id := range in.Due {
 		if _, ok := histories[id]; !ok {
 			customerOrder = append(customerOrder, id)
 			histories[id] = nil
 		}
 	}
 	for _, id := range customerOrder {
-		ch, err := customers.Plan(id, in.customers[id], histories[id], now, in.horizon, func(c customers.Count, n float64) {
+		ch, err := customers.Plan(id, in.Customers[id], histories[id], now, in.Horizon, func(c customers.Count, n float64) {
 			at := time.UnixMilli(c.At)
 			pl.addCount(c.Scope, at, c.Counter, n, inHistory(at))
 		})
 		if err != nil {
 			return nil, err
 		}
-		out.slice.Customers = append(out.slice.Customers, customerUpdate(id, &ch))
-		out.known[id] = ch.Next
+		out.Slice.Customers = append(out.Slice.Customers, customerUpdate(id, &ch))
+		out.Known[id] = ch.Next
 	}
-	out.slice.Terms = th.slice()
-	out.slice.Periods = in.periods
-	out.slice.PeriodDeltas = make([]store.PeriodDelta, 0, len(pl.porder))
+	out.Slice.Terms = th.slice()
+	out.Slice.Periods = in.Periods
+	out.Slice.PeriodDeltas = make([]store.PeriodDelta, 0, len(pl.porder))
 	for i, k := range pl.porder {
 		if d := &pl.psums[i]; !d.Zero() {
-			out.slice.PeriodDeltas = append(out.slice.PeriodDeltas, store.PeriodDelta{Scope: pl.scopes[k.scope], Unit: k.bucket.Unit, Index: k.bucket.Index, Counters: *d})
+			out.Slice.PeriodDeltas = append(out.Slice.PeriodDeltas, store.PeriodDelta{Scope: pl.scopes[k.scope], Unit: k.bucket.Unit, Index: k.bucket.Index, Counters: *d})
 		}
 	}
-	out.slice.Deltas = make([]store.Delta, 0, len(pl.order))
+	out.Slice.Deltas = make([]store.Delta, 0, len(pl.order))
 	for i, k := range pl.order {
 		if d := pl.at(int32(i)); !d.Zero() {
-			out.slice.Deltas = append(out.slice.Deltas, store.Delta{Scope: pl.scopes[k.scope], Window: int(k.window), Bucket: k.bucket, Counters: *d})
+			out.Slice.Deltas = append(out.Slice.Deltas, store.Delta{Scope: pl.scopes[k.scope], Window: int(k.window), Bucket: k.bucket, Counters: *d})
 		}
 	}
 	return out, nil
+}
+
+// historyEntry returns the history entry of a purchase or cancellation.
+func historyEntry(it *Item) customers.Entry {
+	e := customers.Entry{ID: it.Event.ID, At: it.Event.OccurredAt.UnixMilli(), Cancel: it.Event.Type == events.TypeSubscriptionCancelled}
+	if !e.Cancel {
+		e.Scopes = it.Scopes
+		if it.Event.Purchase != nil {
+			e.Code = it.Event.Purchase.ReferralCode
+		}
+	}
+	return e
 }
 
 // customerUpdate is the store's form of a customer change.

@@ -1,4 +1,4 @@
-package pipeline
+package plan
 
 import (
 	"fmt"
@@ -8,13 +8,14 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/traffic"
+	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // BenchmarkPlan measures the pre-aggregation of a 2000-event tenant slice
-// (dedupe decisions, records, customer histories and one delta per scope,
-// window and bucket), its customers already known from 20,000 earlier
-// events.
+// (dedupe decisions, records, customer histories and one delta per scope
+// and bucket of every window and calendar period), its customers already
+// known from 20,000 earlier events.
 func BenchmarkPlan(b *testing.B) {
 	ws, err := window.Parse("1h,24h,7d,30d,90d")
 	if err != nil {
@@ -22,8 +23,8 @@ func BenchmarkPlan(b *testing.B) {
 	}
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	gen := traffic.New(1, "acme")
-	slice := func() []*item {
-		var items []*item
+	slice := func() []*Item {
+		var items []*Item
 		for len(items) < 2000 {
 			ev := gen.Next(now.Add(-time.Duration(gen.Int63n(int64(6 * time.Hour)))))
 			scopes := []string{"all"}
@@ -32,23 +33,23 @@ func BenchmarkPlan(b *testing.B) {
 					scopes = append(scopes, fmt.Sprintf("%s=%s", d, v))
 				}
 			}
-			items = append(items, &item{ev: ev, scopes: scopes})
+			items = append(items, &Item{Event: ev, Scopes: scopes})
 		}
 		return items
 	}
-	in := &planInput{windows: ws, now: now, horizon: customers.NewHorizon(ws[len(ws)-1], 90*window.Day),
-		customers: map[string]*customers.Known{}}
+	in := &Input{Windows: ws, Now: now, Horizon: customers.NewHorizon(ws[len(ws)-1], 90*window.Day),
+		Customers: map[string]*customers.Known{}, Periods: period.UTC}
 	for range 10 {
-		p, err := makePlan(in, slice())
+		p, err := Make(in, slice())
 		if err != nil {
 			b.Fatal(err)
 		}
-		maps.Copy(in.customers, p.known)
+		maps.Copy(in.Customers, p.Known)
 	}
 	items := slice()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := makePlan(in, items); err != nil {
+		if _, err := Make(in, items); err != nil {
 			b.Fatal(err)
 		}
 	}
