@@ -29,8 +29,11 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./pkg/events
 
+# Built, then run in place of the shell, so that Ctrl-C stops it cleanly
+# and make reports no error.
 demo:
-	$(GO) run ./cmd/demo
+	$(GO) build -o bin/demo ./cmd/demo
+	exec ./bin/demo
 
 # End to end, side by side: raw ceiling, decode ceiling, naive consumer and
 # the aggregator on the same 1M events, then latency, kill -9 recovery and

@@ -89,6 +89,9 @@ func TestDetractorSpikeAlert(t *testing.T) {
 		if scope == "store=s03" {
 			store3 = al
 		}
+		for k, v := range al.Annotations {
+			require.NotEqual(t, "null", v, "annotation %s of %s", k, scope)
+		}
 	}
 	require.NotNil(t, store3, "store s03 alerts: %+v", list.Alerts)
 	require.Equal(t, "critical", store3.Labels["severity"])

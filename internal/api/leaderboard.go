@@ -160,6 +160,11 @@ func (s *Server) defaultWindow() window.Window {
 type Point struct {
 	Start time.Time `json:"start"`
 	Value *float64  `json:"value"`
+	// N is the number of answers an estimate (NPS, a share, a mean) rests
+	// on, and MoE95 its 95 % margin of error (stats.Margin); absent for
+	// other stats.
+	N     *float64 `json:"n,omitempty"`
+	MoE95 *float64 `json:"moe95,omitempty"`
 }
 
 // Series is the answer of /series.
@@ -209,6 +214,9 @@ func (s *Server) handleSeries(w http.ResponseWriter, r *http.Request) {
 		p := Point{Start: win.Start(b)}
 		if v, ok := stats.Bucket(&c)[ser.Metric]; ok {
 			p.Value = &v
+		}
+		if n, moe, ok := stats.Margin(ser.Metric, &c); ok {
+			p.N, p.MoE95 = &n, &moe
 		}
 		ser.Points = append(ser.Points, p)
 	}

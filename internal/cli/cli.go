@@ -23,6 +23,7 @@ type Settings interface {
 	Register(*config.Set)
 	Validate() error
 	LogFormat() string
+	LogLevel() string
 }
 
 // Run parses args into cfg, validates it and calls run with a context that
@@ -44,7 +45,7 @@ func Run(name string, args []string, cfg Settings, run func(context.Context, *za
 		fmt.Fprintf(os.Stderr, "%s: invalid configuration:\n%v\n", name, err)
 		return 2
 	}
-	logger, err := logging.New(cfg.LogFormat(), name)
+	logger, err := logging.New(cfg.LogFormat(), cfg.LogLevel(), name)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 2

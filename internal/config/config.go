@@ -223,6 +223,9 @@ type Common struct {
 	InsecureNoAuth bool
 	// Log is the log format: json (default) or console.
 	Log string
+	// Level is the least severe level logged: debug, info (default),
+	// warn or error.
+	Level string
 	// CORSOrigins may call the HTTP API from a browser page of another
 	// origin. Default none.
 	CORSOrigins []string
@@ -235,6 +238,7 @@ func (c *Common) Register(s *Set) {
 	s.String(&c.TenantsFile, "CXPULSE_TENANTS_FILE", "", "optional YAML file of tenant settings (currency, timezone, churn, alerts)")
 	s.Bool(&c.InsecureNoAuth, "CXPULSE_INSECURE_NO_AUTH", false, "serve without API keys (development only)")
 	s.String(&c.Log, "CXPULSE_LOG_FORMAT", "json", "log format: json or console")
+	s.String(&c.Level, "CXPULSE_LOG_LEVEL", "info", "least severe level logged: debug, info, warn or error")
 	s.List(&c.CORSOrigins, "CXPULSE_CORS_ORIGINS", "", "origins whose browser pages may call the API (CORS), e.g. https://dash.example.com; empty: none")
 }
 
@@ -250,6 +254,9 @@ func (c *Common) Validate() error {
 	if c.Log != "json" && c.Log != "console" {
 		errs = append(errs, fmt.Errorf("CXPULSE_LOG_FORMAT: %q is not json or console", c.Log))
 	}
+	if err := ValidLogLevel(c.Level); err != nil {
+		errs = append(errs, err)
+	}
 	for _, o := range c.CORSOrigins {
 		if u, err := url.Parse(o); o != "*" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "") {
 			errs = append(errs, fmt.Errorf("CXPULSE_CORS_ORIGINS: %q is not an origin (scheme://host[:port], or *)", o))
@@ -260,3 +267,15 @@ func (c *Common) Validate() error {
 
 // LogFormat returns the configured log format.
 func (c *Common) LogFormat() string { return c.Log }
+
+// LogLevel returns the least severe level logged.
+func (c *Common) LogLevel() string { return c.Level }
+
+// ValidLogLevel checks a CXPULSE_LOG_LEVEL value.
+func ValidLogLevel(level string) error {
+	switch level {
+	case "debug", "info", "warn", "error":
+		return nil
+	}
+	return fmt.Errorf("CXPULSE_LOG_LEVEL: %q is not debug, info, warn or error", level)
+}

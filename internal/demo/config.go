@@ -26,6 +26,9 @@ type Config struct {
 	Seed int
 	// Log is the log format. Default console.
 	Log string
+	// Level is the least severe level logged. Default warn, so that the
+	// live summary stays readable.
+	Level string
 	// EmbeddedRedis uses the embedded in-process Redis even when
 	// redis-server is installed. Default 0.
 	EmbeddedRedis bool
@@ -41,6 +44,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.Seed, "CXPULSE_DEMO_SEED", 1, "seed of the generated traffic")
 	s.Bool(&c.EmbeddedRedis, "CXPULSE_DEMO_EMBEDDED_REDIS", false, "use the embedded in-process Redis even when redis-server is installed")
 	s.String(&c.Log, "CXPULSE_LOG_FORMAT", "console", "log format: json or console")
+	s.String(&c.Level, "CXPULSE_LOG_LEVEL", "warn", "least severe level logged: debug, info, warn or error")
 }
 
 // Validate checks the settings.
@@ -59,8 +63,14 @@ func (c *Config) Validate() error {
 	if c.Duration < 0 {
 		errs = append(errs, errors.New("CXPULSE_DEMO_DURATION: must not be negative"))
 	}
+	if err := config.ValidLogLevel(c.Level); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
 // LogFormat returns the log format.
 func (c *Config) LogFormat() string { return c.Log }
+
+// LogLevel returns the least severe level logged.
+func (c *Config) LogLevel() string { return c.Level }

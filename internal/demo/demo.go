@@ -39,6 +39,12 @@ import (
 // Tenant is the demo's tenant.
 const Tenant = "demo"
 
+// ownEvent is an answer a newcomer can post to see it arrive, stamped at.
+func ownEvent(at time.Time) string {
+	return fmt.Sprintf(`{"id":"my-first-answer","type":"survey.response","tenant":%q,"occurred_at":%q,"dims":{"store":"s01"},`+
+		`"survey":{"metric":"nps","score":10,"comment":"quick and friendly"}}`, Tenant, at.UTC().Format(time.RFC3339))
+}
+
 // Topics the embedded broker creates, with the partitions of each.
 var (
 	inputTopics  = []string{"cx.surveys", "cx.tickets", "cx.purchases"}
@@ -121,11 +127,12 @@ cxpulse demo: every part in one process. Authentication is OFF (CXPULSE_INSECURE
   scores         http://%s/v1/tenants/demo/scores?scope=store=s05   (also /scopes?dim=store, /leaderboard, /series, /alerts, /stream, /v1/status, /metrics)
   kafka          %s   try: kcat -b %s -C -t cx.surveys -o -3 -e
   redis          %s
-  send your own: curl -X POST %s/v1/events -H 'Content-Type: application/json' -d @pkg/events/testdata/good/survey_nps.json
+  send your own: curl -X POST %s/v1/events -H 'Content-Type: application/json' -d '%s'
+                 then, within two seconds: the dashboard's scope store=s01 (NPS n up by one), http://%s/v1/tenants/demo/scores?scope=store=s01
 Traffic: tenant %q, %d stores in %d regions, %d live events/s after a %d-event history; a detractor spike at store %s starts after %s.
 Stop with Ctrl-C.
 
-`, displayAddr(cfg.AggregatorAddr), ingestURL, displayAddr(cfg.AggregatorAddr), broker, broker, redisNote, ingestURL, Tenant, 12, len(traffic.Regions()), cfg.Rate, historyEvents, traffic.New(0, Tenant).SpikeStore, spikeAfter)
+`, displayAddr(cfg.AggregatorAddr), ingestURL, displayAddr(cfg.AggregatorAddr), broker, broker, redisNote, ingestURL, ownEvent(time.Now()), displayAddr(cfg.AggregatorAddr), Tenant, 12, len(traffic.Regions()), cfg.Rate, historyEvents, traffic.New(0, Tenant).SpikeStore, spikeAfter)
 
 	g.Go(func() error { return generate(gctx, cfg, ingestURL, "http://"+displayAddr(cfg.AggregatorAddr), out) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
@@ -173,7 +180,7 @@ func chooseRedis(embedded bool) (url, note string, stop func(), err error) {
 		if embedded {
 			why = "CXPULSE_DEMO_EMBEDDED_REDIS=1"
 		}
-		note = fmt.Sprintf("redis://%s (an embedded in-process Redis, as %s; gone when the demo stops)   try: redis-cli -p %s --scan --pattern 'cxpulse:*'", m.Addr(), why, port)
+		note = fmt.Sprintf("redis://%s (an embedded in-process Redis, as %s; gone when the demo stops)   try: redis-cli -p %s HGET 'cxpulse:{demo}:scores:store=s01' 1h:nps_responses", m.Addr(), why, port)
 		return "redis://" + m.Addr() + "/0", note, m.Close, nil
 	}
 	srv, err := redisproc.Start(bin, "")
@@ -181,7 +188,7 @@ func chooseRedis(embedded bool) (url, note string, stop func(), err error) {
 		return "", "", nil, err
 	}
 	_, port, _ := net.SplitHostPort(srv.Addr)
-	note = fmt.Sprintf("redis://%s (a private redis-server, gone when the demo stops)   try: redis-cli -p %s --scan --pattern 'cxpulse:*'", srv.Addr, port)
+	note = fmt.Sprintf("redis://%s (a private redis-server, gone when the demo stops)   try: redis-cli -p %s HGET 'cxpulse:{demo}:scores:store=s01' 1h:nps_responses", srv.Addr, port)
 	return "redis://" + srv.Addr + "/0", note, func() { _ = srv.Stop() }, nil
 }
 

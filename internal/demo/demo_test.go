@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -42,7 +44,7 @@ func TestDemoRuns(t *testing.T) {
 	testenv.Tool(t, "redis-server")
 	t.Setenv("CXPULSE_REDIS_URL", "")
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
-	cfg := demo.Config{KafkaAddr: addr(), IngestAddr: addr(), AggregatorAddr: addr(), Rate: 200, Duration: 8 * time.Second, Seed: 3, Log: "json"}
+	cfg := demo.Config{KafkaAddr: addr(), IngestAddr: addr(), AggregatorAddr: addr(), Rate: 200, Duration: 8 * time.Second, Seed: 3, Log: "json", Level: "warn"}
 	require.NoError(t, cfg.Validate())
 	var out syncBuffer
 	done := make(chan error, 1)
@@ -56,6 +58,16 @@ func TestDemoRuns(t *testing.T) {
 		_ = resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	}, 10*time.Second, 50*time.Millisecond)
+	// The banner's own event is accepted as printed.
+	own := regexp.MustCompile(`send your own: curl -X POST (\S+) -H 'Content-Type: application/json' -d '([^']+)'`).FindStringSubmatch(out.String())
+	require.Len(t, own, 3, out.String())
+	resp, err := http.Post(own[1], "application/json", strings.NewReader(own[2]))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode, string(body))
+	require.JSONEq(t, `{"accepted":1}`, string(body))
+	require.Contains(t, own[2], `"tenant":"demo"`)
 	require.NoError(t, <-done)
 
 	text := out.String()
@@ -77,7 +89,7 @@ func TestDemoRunsOnEmbeddedRedis(t *testing.T) {
 	t.Setenv("CXPULSE_REDIS_URL", "")
 	addr := func() string { return fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t)) }
 	cfg := demo.Config{KafkaAddr: addr(), IngestAddr: addr(), AggregatorAddr: addr(), Rate: 100, Duration: 12 * time.Second, Seed: 3,
-		Log: "json", EmbeddedRedis: true}
+		Log: "json", Level: "warn", EmbeddedRedis: true}
 	require.NoError(t, cfg.Validate())
 	var out syncBuffer
 	done := make(chan error, 1)

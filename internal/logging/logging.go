@@ -9,9 +9,13 @@ import (
 	"go.uber.org/zap"
 )
 
+// Levels are the log levels a binary takes, least to most severe.
+var Levels = []string{"debug", "info", "warn", "error"}
+
 // New returns a logger writing to stderr in the given format (json or
-// console), tagged with the binary's name.
-func New(format, binary string) (*zap.Logger, error) {
+// console) from the given level (Levels) up, tagged with the binary's
+// name.
+func New(format, level, binary string) (*zap.Logger, error) {
 	var cfg zap.Config
 	switch format {
 	case "json", "":
@@ -21,6 +25,11 @@ func New(format, binary string) (*zap.Logger, error) {
 	default:
 		return nil, fmt.Errorf("unknown log format %q", format)
 	}
+	lvl, err := zap.ParseAtomicLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("unknown log level %q", level)
+	}
+	cfg.Level = lvl
 	cfg.DisableStacktrace = true
 	l, err := cfg.Build()
 	if err != nil {

@@ -66,12 +66,16 @@ func (p *Publisher) annotate(ctx context.Context, tenant, scope string, d alerts
 	if err != nil {
 		return nil, err
 	}
+	// Without terms the annotation is left out (never "null"): receivers
+	// read a missing annotation as none.
 	terms := alerts.TopTerms(spike, base, prior, topTerms)
-	tb, err := json.Marshal(terms)
-	if err != nil {
-		return nil, fmt.Errorf("encoding top terms: %w", err)
+	if len(terms) > 0 {
+		tb, err := json.Marshal(terms)
+		if err != nil {
+			return nil, fmt.Errorf("encoding top terms: %w", err)
+		}
+		out["top_terms"] = string(tb)
 	}
-	out["top_terms"] = string(tb)
 	samples, err := p.store.Samples(ctx, tenant, scope)
 	if err != nil {
 		return nil, err

@@ -103,3 +103,44 @@ func zOf(diff, se float64) (float64, bool) {
 	}
 	return math.Inf(int(math.Copysign(1, diff))), true
 }
+
+// Margin returns, for a stat that estimates something from answers, the
+// number of answers it rests on and its 95 % margin of error in the
+// stat's unit: NPS with its own variance (NPSMoE95), shares with the normal
+// approximation 1.96 · 100 · √(p(1 − p)/n), means with their sample
+// variance. ok is false for the other stats, and when there are no
+// answers.
+func Margin(stat string, c *Counters) (n, moe float64, ok bool) {
+	share := func(k, n float64) (float64, float64, bool) {
+		if n == 0 {
+			return 0, 0, false
+		}
+		p := k / n
+		return n, z95 * 100 * math.Sqrt(p*(1-p)/n), true
+	}
+	mean := func(n, sum, sq float64) (float64, float64, bool) {
+		if n < 2 {
+			return n, 0, n > 0
+		}
+		v := math.Max(0, (sq-sum*sum/n)/(n-1))
+		return n, z95 * math.Sqrt(v/n), true
+	}
+	switch stat {
+	case "nps":
+		if n := c[NPSResponses]; n > 0 {
+			return n, NPSMoE95(c[NPSPromoters], c[NPSDetractors], n), true
+		}
+		return 0, 0, false
+	case "detractor_share":
+		return share(c[NPSDetractors], c[NPSResponses])
+	case "csat":
+		return share(c[CSATSatisfied], c[CSATResponses])
+	case "ces_easy_share":
+		return share(c[CESEasy], c[CESResponses])
+	case "csat_mean":
+		return mean(c[CSATResponses], c[CSATSum], c[CSATSumSq])
+	case "ces":
+		return mean(c[CESResponses], c[CESSum], c[CESSumSq])
+	}
+	return 0, 0, false
+}

@@ -42,3 +42,22 @@ func TestSignificantWorkedExample(t *testing.T) {
 	d[NPSResponses], d[NPSPromoters], d[NPSDetractors] = 25, 12, 6
 	require.False(t, Significant(&c, &d)["nps"])
 }
+
+// TestMargin: 40 detractors of 200 answers is a share of 20 ± 5.544
+// (1.96 · 100 · √(0.2 · 0.8 / 200)); the NPS of 100 promoters and 40
+// detractors of 200 is 30 ± 10.824 (1.96 · √30.5).
+func TestMargin(t *testing.T) {
+	var c Counters
+	c[NPSResponses], c[NPSPromoters], c[NPSDetractors] = 200, 100, 40
+	n, moe, ok := Margin("detractor_share", &c)
+	require.True(t, ok)
+	require.Equal(t, 200.0, n)
+	require.InDelta(t, 5.5437, moe, 1e-4)
+	_, moe, ok = Margin("nps", &c)
+	require.True(t, ok)
+	require.InDelta(t, 10.8245, moe, 1e-4)
+	_, _, ok = Margin("purchases", &c)
+	require.False(t, ok)
+	_, _, ok = Margin("csat", &c)
+	require.False(t, ok, "no CSAT answers")
+}
