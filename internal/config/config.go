@@ -271,10 +271,10 @@ func (c *Common) LogFormat() string { return c.Log }
 // LogLevel returns the least severe level logged.
 func (c *Common) LogLevel() string { return c.Level }
 
-// ValidLogLevel checks a CXPULSE_LOG_LEVEL value.
+// ValidLogLevel checks a CXPULSE_LOG_LEVEL value ("" is info).
 func ValidLogLevel(level string) error {
 	switch level {
-	case "debug", "info", "warn", "error":
+	case "", "debug", "info", "warn", "error":
 		return nil
 	}
 	return fmt.Errorf("CXPULSE_LOG_LEVEL: %q is not debug, info, warn or error", level)

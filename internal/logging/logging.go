@@ -14,8 +14,11 @@ var Levels = []string{"debug", "info", "warn", "error"}
 
 // New returns a logger writing to stderr in the given format (json or
 // console) from the given level (Levels) up, tagged with the binary's
-// name.
+// name; "" is info.
 func New(format, level, binary string) (*zap.Logger, error) {
+	if level == "" {
+		level = "info"
+	}
 	var cfg zap.Config
 	switch format {
 	case "json", "":
