@@ -9,12 +9,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/cxpulse/cxpulse/internal/aggregate"
-	"github.com/cxpulse/cxpulse/internal/config"
-	"github.com/cxpulse/cxpulse/internal/ingest"
 )
 
 // routes lists "METHOD /path" of a chi handler.
@@ -56,23 +52,7 @@ func TestOpenAPIMatchesTheHandlers(t *testing.T) {
 		}
 	}
 
-	env := map[string]string{"CXPULSE_INSECURE_NO_AUTH": "1"}
-	var acfg aggregate.Config
-	set := config.NewSet("aggregator", func(k string) string { return env[k] })
-	acfg.Register(set)
-	require.NoError(t, set.Parse(nil))
-	require.NoError(t, acfg.Validate())
-	agg, err := aggregate.New(acfg, zap.NewNop())
-	require.NoError(t, err)
-	defer agg.Close()
-	var icfg ingest.Config
-	set = config.NewSet("ingest", func(k string) string { return env[k] })
-	icfg.Register(set)
-	require.NoError(t, set.Parse(nil))
-	require.NoError(t, icfg.Validate())
-	ing, err := ingest.New(icfg, zap.NewNop())
-	require.NoError(t, err)
-
+	agg, ing := services(t)
 	served := append(routes(t, agg.Handler()), routes(t, ing.Handler())...)
 	slices.Sort(served)
 	served = slices.Compact(served) // /healthz and friends are on both

@@ -106,6 +106,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	authn.Register(metrics)
+	serve.RegisterBuildInfo(metrics)
 	if o.now == nil {
 		// Every instance follows the Redis server's time: one clock for
 		// windows, lateness and sweeps, whatever this machine's says.

@@ -71,14 +71,15 @@ type Parts struct {
 
 // Server serves the read API.
 type Server struct {
-	cfg     Config
-	parts   Parts
-	log     *zap.Logger
-	store   *store.Store
-	now     func() time.Time
-	largest window.Window
-	lag     prometheus.Gauge
-	hub     *hub
+	cfg       Config
+	parts     Parts
+	log       *zap.Logger
+	store     *store.Store
+	now       func() time.Time
+	largest   window.Window
+	lag       prometheus.Gauge
+	lagGauges *lagGauges
+	hub       *hub
 	// stopping is closed when Run's context ends, to end open streams.
 	stopping chan struct{}
 }
@@ -91,13 +92,15 @@ func New(cfg Config, parts Parts, logger *zap.Logger) *Server {
 			Name: "cxpulse_lag", Help: "Messages produced but not yet applied, over every input partition (as of the last /v1/status).",
 		})}
 	parts.Registry.MustRegister(s.lag)
+	s.lagGauges = newLagGauges(parts.Registry)
 	return s
 }
 
-// Run relays score and alert changes to stream clients until ctx ends,
-// then ends the open streams.
+// Run relays score and alert changes to stream clients and keeps the lag
+// gauges up to date until ctx ends, then ends the open streams.
 func (s *Server) Run(ctx context.Context) error {
 	defer close(s.stopping)
+	go s.watchLag(ctx)
 	return s.relay(ctx)
 }
 

@@ -97,6 +97,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Server, error) {
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.auth.Register(registry)
+	serve.RegisterBuildInfo(registry)
 	s.metrics = newMetrics(registry)
 	s.auth.OnReject = func(status int) { s.metrics.reject(authReason(status)) }
 

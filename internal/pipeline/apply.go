@@ -148,6 +148,7 @@ func (p *Pipeline) processBatches(ctx context.Context, reqs []*batch) (fenced st
 		}
 	}
 	if err := p.letters.Write(ctx, direct); err != nil {
+		p.metrics.kafkaErrors.Inc()
 		return "", err
 	}
 	// Tenants are independent (their keys share no slot), so their slices
@@ -171,6 +172,10 @@ func (p *Pipeline) processBatches(ctx context.Context, reqs []*batch) (fenced st
 		if fenced != "" {
 			return fenced, nil
 		}
+		var h *haltError
+		if !errors.As(err, &h) && ctx.Err() == nil {
+			p.metrics.redisErrors.Inc()
+		}
 		return "", err
 	}
 	commits := make([]claims.Offset, len(reqs))
@@ -180,6 +185,7 @@ func (p *Pipeline) processBatches(ctx context.Context, reqs []*batch) (fenced st
 	out, err := p.claims.CommitMany(ctx, p.cfg.GroupID, commits)
 	switch {
 	case err != nil:
+		p.metrics.redisErrors.Inc()
 		return "", err
 	case out.Fenced != "":
 		return out.Fenced, nil
@@ -193,6 +199,9 @@ func (p *Pipeline) processBatches(ctx context.Context, reqs []*batch) (fenced st
 	for _, r := range reqs {
 		p.metrics.consumed.WithLabelValues(r.msgs[0].Topic).Add(float64(len(r.msgs)))
 		p.metrics.batchSize.Observe(float64(len(r.msgs)))
+		if at := r.msgs[0].Time; !at.IsZero() {
+			p.metrics.endToEnd.Observe(max(0, time.Since(at).Seconds()))
+		}
 	}
 	p.metrics.applySeconds.Observe(time.Since(began).Seconds())
 	return "", nil

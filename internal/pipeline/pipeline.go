@@ -175,6 +175,9 @@ type metrics struct {
 	unknownFields prometheus.Counter
 	batchSize     prometheus.Histogram
 	applySeconds  prometheus.Histogram
+	endToEnd      prometheus.Histogram
+	redisErrors   prometheus.Counter
+	kafkaErrors   prometheus.Counter
 	halted        *prometheus.GaugeVec
 	outboxFull    prometheus.Counter
 	rereads       prometheus.Counter
@@ -215,10 +218,21 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.outboxFull = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxpulse_outbox_full_total", Help: "Slices that waited because their tenant's outbox of dead letters was full (the publisher cannot write cx.deadletter).",
 	})
+	m.endToEnd = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "cxpulse_end_to_end_seconds",
+		Help:    "From a message's Kafka timestamp to its batch applied (view written, offset recorded), for the oldest message of each batch.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 16),
+	})
+	m.redisErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cxpulse_redis_errors_total", Help: "Applications of batches that failed on Redis (retried with backoff; a permanent fault halts the partitions).",
+	})
+	m.kafkaErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cxpulse_kafka_errors_total", Help: "Applications of batches that failed writing their dead letters to Kafka (retried with backoff).",
+	})
 	m.rereads = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxpulse_partition_rereads_total", Help: "Partitions read again from Redis's resume offset because Redis was behind what this instance applied (a failover to a replica that had not caught up).",
 	})
-	reg.MustRegister(m.rereads, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
+	reg.MustRegister(m.redisErrors, m.kafkaErrors, m.endToEnd, m.rereads, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
 		m.batchSize, m.applySeconds, m.halted, m.outboxFull)
 	return m
 }
