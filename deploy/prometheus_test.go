@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -109,4 +110,47 @@ func TestMetricsPassPromtool(t *testing.T) {
 		require.NoError(t, err, "%s: %s", name, out)
 		require.Empty(t, strings.TrimSpace(string(out)), "%s: promtool check metrics", name)
 	}
+}
+
+// TestGrafanaDashboard checks deploy/grafana/cxpulse.json: it imports
+// against any Prometheus data source, its panels do not overlap, and every
+// cxpulse metric a panel queries is one the services declare. (The
+// aggregate tests run every query against a real Prometheus.)
+func TestGrafanaDashboard(t *testing.T) {
+	b, err := os.ReadFile("grafana/cxpulse.json")
+	require.NoError(t, err)
+	var dash struct {
+		Inputs []struct{ Name, PluginID string } `json:"__inputs"`
+		UID    string
+		Panels []struct {
+			GridPos         struct{ H, W, X, Y int }
+			Datasource      struct{ UID string }
+			Targets         []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(b, &dash))
+	require.Equal(t, "cxpulse", dash.UID)
+	require.Len(t, dash.Inputs, 1)
+	require.Equal(t, "prometheus", dash.Inputs[0].PluginID)
+	declared := declaredMetrics(t)
+	cells := map[[2]int]bool{}
+	queried := 0
+	for _, p := range dash.Panels {
+		require.Equal(t, "${DS_PROMETHEUS}", p.Datasource.UID)
+		require.NotEmpty(t, p.Targets)
+		for x := p.GridPos.X; x < p.GridPos.X+p.GridPos.W; x++ {
+			for y := p.GridPos.Y; y < p.GridPos.Y+p.GridPos.H; y++ {
+				require.False(t, cells[[2]int{x, y}], "panels overlap at %d,%d", x, y)
+				cells[[2]int{x, y}] = true
+			}
+		}
+		require.LessOrEqual(t, p.GridPos.X+p.GridPos.W, 24)
+		for _, tg := range p.Targets {
+			for _, name := range regexp.MustCompile(`cxpulse_[a-z0-9_]+`).FindAllString(tg.Expr, -1) {
+				queried++
+				require.Contains(t, declared, strings.TrimSuffix(name, "_bucket"), "the dashboard queries %s, which no service declares", name)
+			}
+		}
+	}
+	require.Greater(t, queried, 15)
 }

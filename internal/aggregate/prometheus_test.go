@@ -109,4 +109,40 @@ scrape_configs:
 	require.Len(t, applied, 1)
 	require.Equal(t, "50", applied[0]["value"])
 	require.NotEmpty(t, promQuery(t, base, `cxpulse_build_info{job="cxpulse-ingest"}`))
+
+	// Every query of the Grafana dashboard runs on this Prometheus, and the
+	// panels of what happened here have data (rates need a few scrapes).
+	require.Eventually(t, func() bool { return len(promQuery(t, base, `min(count_over_time(up[1m])) >= 3`)) == 1 },
+		30*time.Second, 250*time.Millisecond)
+	b, err := os.ReadFile("../../deploy/grafana/cxpulse.json")
+	require.NoError(t, err)
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	require.NoError(t, json.Unmarshal(b, &dash))
+	withData := map[string]bool{}
+	for _, p := range dash.Panels {
+		for _, tg := range p.Targets {
+			expr := strings.ReplaceAll(tg.Expr, "$__rate_interval", "1m")
+			resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(expr))
+			require.NoError(t, err)
+			var ans struct {
+				Status, Error string
+				Data          struct{ Result []any }
+			}
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&ans))
+			_ = resp.Body.Close()
+			require.Equal(t, "success", ans.Status, "%s: %s: %s", p.Title, expr, ans.Error)
+			if len(ans.Data.Result) > 0 {
+				withData[p.Title] = true
+			}
+		}
+	}
+	for _, title := range []string{"Aggregators up", "Ingest up", "Lag (messages)", "Throughput in and out", "Consumer lag (messages)"} {
+		require.True(t, withData[title], "panel %q has data", title)
+	}
+	t.Logf("dashboard panels with data from a real Prometheus: %d of %d", len(withData), len(dash.Panels))
 }
