@@ -123,9 +123,9 @@ func TestGrafanaDashboard(t *testing.T) {
 		Inputs []struct{ Name, PluginID string } `json:"__inputs"`
 		UID    string
 		Panels []struct {
-			GridPos         struct{ H, W, X, Y int }
-			Datasource      struct{ UID string }
-			Targets         []struct{ Expr string }
+			GridPos    struct{ H, W, X, Y int }
+			Datasource struct{ UID string }
+			Targets    []struct{ Expr string }
 		}
 	}
 	require.NoError(t, json.Unmarshal(b, &dash))
