@@ -132,7 +132,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		serve.Error(w, http.StatusBadRequest, fmt.Errorf("reading the body: %w", err))
 		return
 	}
-	items, err := splitBody(body, r.Header.Get("Content-Type"))
+	items, ceErrs, isCE, err := cloudEvents(r.Header, body)
+	if !isCE && err == nil {
+		items, err = splitBody(body, r.Header.Get("Content-Type"))
+	}
 	if err != nil {
 		if errors.Is(err, errTooManyEvents) {
 			s.metrics.reject("too_many_events")
@@ -144,9 +147,17 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	if len(ceErrs) > 0 {
+		s.metrics.reject("invalid")
+		serve.JSON(w, http.StatusBadRequest, EventErrors{Errors: ceErrs})
+		return
+	}
 	evs, invalid := s.decode(items)
 	if forbidden := s.forbidden(auth.FromContext(r.Context()), evs, invalid); len(forbidden) > 0 {
 		s.metrics.reject("forbidden_tenant")
+		if isCE {
+			forbidden = asCloudEventFields(forbidden)
+		}
 		serve.JSON(w, http.StatusForbidden, EventErrors{Errors: forbidden})
 		return
 	}
@@ -155,6 +166,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(invalid) > 0 {
 		s.metrics.reject("invalid")
+		if isCE {
+			invalid = asCloudEventFields(invalid)
+		}
 		serve.JSON(w, http.StatusBadRequest, EventErrors{Errors: invalid})
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -400,7 +401,23 @@ func (p *Pipeline) classifyAll(dec *events.Decoder, req *batch, msgs []kafka.Mes
 // dead letter that needs no stored state. Lateness is decided later, by
 // checkTime, at the instant of the slice.
 func (p *Pipeline) classify(dec *events.Decoder, m *kafka.Message, it *item) *store.Letter {
-	ev, unknown, err := dec.Decode(m.Value)
+	value := m.Value
+	if isCloudEvent(m.Headers) {
+		// CloudEvents binary mode (the Kafka protocol binding): the
+		// attributes in ce_* headers, the data as the value.
+		mapped, err := events.FromBinaryCloudEvent(events.CloudEventHeaders("ce_", func(yield func(string, string) bool) {
+			for _, h := range m.Headers {
+				if !yield(h.Key, string(h.Value)) {
+					return
+				}
+			}
+		}), m.Value)
+		if err != nil {
+			return p.rules.Check(m, nil, err)
+		}
+		value = mapped
+	}
+	ev, unknown, err := dec.Decode(value)
 	if len(unknown) > 0 {
 		p.metrics.unknownFields.Add(float64(len(unknown)))
 	}
@@ -412,6 +429,16 @@ func (p *Pipeline) classify(dec *events.Decoder, m *kafka.Message, it *item) *st
 		it.Terms = alerts.Terms(s.Comment)
 	}
 	return nil
+}
+
+// isCloudEvent reports whether a message is a CloudEvent in binary mode.
+func isCloudEvent(headers []kafka.Header) bool {
+	for _, h := range headers {
+		if strings.EqualFold(h.Key, "ce_specversion") {
+			return true
+		}
+	}
+	return false
 }
 
 // checkTime marks an item whose time is out of bounds at now.
