@@ -76,7 +76,7 @@ func services(t *testing.T) (*aggregate.Aggregator, *ingest.Server) {
 func declaredMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	out := map[string]bool{}
-	re := regexp.MustCompile(`Name:\s*"(cxpulse_[a-z0-9_]+)"`)
+	re := regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(cxpulse_[a-z0-9_]+)"`)
 	require.NoError(t, filepath.WalkDir("../internal", func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return err

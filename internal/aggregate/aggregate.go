@@ -126,7 +126,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		publish.Parts{Store: st, Outbox: ob, Tenants: reg, Writer: a.outputs, Letters: letters,
 			ApplyDue: a.pipeline.ApplyDue, Registry: metrics, Now: o.now, Instance: a.id}, logger)
 	a.api = api.New(api.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows, DebugPprof: cfg.DebugPprof,
-		ProtectOps: cfg.ProtectOpsEndpoints},
+		ProtectOps: cfg.ProtectOpsEndpoints, ScoreMetrics: cfg.ScoreMetrics},
 		api.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Redis: a.rdb, Store: st, Outbox: ob, Claims: cl, Auth: authn, Tenants: reg,
 			Halted: a.pipeline.Halted, Registry: metrics, Now: o.now}, logger)
 	return a, nil

@@ -68,6 +68,9 @@ type Config struct {
 	PagerDutyURL        string
 	// AlertResend is how often a firing alert is sent again. Default 1m.
 	AlertResend time.Duration
+	// ScoreMetrics exports the scores of scope all as cxpulse_score gauges
+	// for at most this many tenants (in name order). Default 0: off.
+	ScoreMetrics int
 	// ProtectOpsEndpoints makes /v1/status and /metrics ask for an API key
 	// with the read scope (of any tenant). Default 0.
 	ProtectOpsEndpoints bool
@@ -95,6 +98,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Secret(&c.PagerDutyRoutingKey, "CXPULSE_PAGERDUTY_ROUTING_KEY", "PagerDuty Events v2 routing key; set to send alerts to PagerDuty")
 	s.String(&c.PagerDutyURL, "CXPULSE_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events v2 endpoint")
 	s.Duration(&c.AlertResend, "CXPULSE_ALERT_RESEND", "1m", "how often a firing alert is sent again")
+	s.Int(&c.ScoreMetrics, "CXPULSE_SCORE_METRICS", 0, "export the scores of scope all as cxpulse_score{tenant,window,stat} for at most this many tenants (0: off; each adds windows × 8 series)")
 	s.Bool(&c.ProtectOpsEndpoints, "CXPULSE_PROTECT_OPS_ENDPOINTS", false, "ask for an API key with the read scope on /v1/status and /metrics")
 }
 
@@ -158,6 +162,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AlertWebhookSecret != "" && c.AlertWebhookURL == "" {
 		add("CXPULSE_ALERT_WEBHOOK_SECRET: set without CXPULSE_ALERT_WEBHOOK_URL (the webhook it signs)")
+	}
+	if c.ScoreMetrics < 0 || c.ScoreMetrics > 1000 {
+		add("CXPULSE_SCORE_METRICS: %d must be 0 (off) to 1000 tenants", c.ScoreMetrics)
 	}
 	if c.ProtectOpsEndpoints && c.APIKeysFile == "" {
 		add("CXPULSE_PROTECT_OPS_ENDPOINTS: needs CXPULSE_API_KEYS_FILE (the keys it asks for)")

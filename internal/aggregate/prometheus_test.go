@@ -56,7 +56,8 @@ func TestScrapedByPrometheus(t *testing.T) {
 	prom := testenv.Tool(t, "prometheus")
 	_, broker := testenv.Kafka(t, 2, allTopics...)
 	_, addr := testenv.Redis(t)
-	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, newClock(time.Now()))
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_SCORE_METRICS": "10"}, newClock(time.Now()))
 	ingestURL := startIngest(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker})
 	produce(t, broker, surveys("acme", "p", 50, time.Now().Add(-time.Minute)))
 	waitApplied(t, in.base)
@@ -109,6 +110,9 @@ scrape_configs:
 	require.Len(t, applied, 1)
 	require.Equal(t, "50", applied[0]["value"])
 	require.NotEmpty(t, promQuery(t, base, `cxpulse_build_info{job="cxpulse-ingest"}`))
+	score := promQuery(t, base, `cxpulse_score{tenant="acme", window="1h", stat="nps_responses"}`)
+	require.Len(t, score, 1, "the score gauges are on")
+	require.Equal(t, "50", score[0]["value"])
 
 	// Every query of the Grafana dashboard runs on this Prometheus, and the
 	// panels of what happened here have data (rates need a few scrapes).
@@ -141,7 +145,8 @@ scrape_configs:
 			}
 		}
 	}
-	for _, title := range []string{"Aggregators up", "Ingest up", "Lag (messages)", "Throughput in and out", "Consumer lag (messages)"} {
+	for _, title := range []string{"Aggregators up", "Ingest up", "Lag (messages)", "Throughput in and out", "Consumer lag (messages)",
+		"NPS by tenant (CXPULSE_SCORE_METRICS)"} {
 		require.True(t, withData[title], "panel %q has data", title)
 	}
 	t.Logf("dashboard panels with data from a real Prometheus: %d of %d", len(withData), len(dash.Panels))

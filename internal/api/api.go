@@ -48,6 +48,9 @@ type Config struct {
 	// ProtectOps asks for a key with the read scope on /v1/status and
 	// /metrics.
 	ProtectOps bool
+	// ScoreMetrics exports cxpulse_score for the scope all of at most this
+	// many tenants; 0: none.
+	ScoreMetrics int
 }
 
 // Parts are the connections and registries the read side works with.
@@ -93,6 +96,9 @@ func New(cfg Config, parts Parts, logger *zap.Logger) *Server {
 		})}
 	parts.Registry.MustRegister(s.lag)
 	s.lagGauges = newLagGauges(parts.Registry)
+	if cfg.ScoreMetrics > 0 {
+		s.registerScoreGauges(parts.Registry, cfg.ScoreMetrics)
+	}
 	return s
 }
 
