@@ -1,6 +1,7 @@
 package aggregate_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/testenv"
@@ -150,4 +152,34 @@ scrape_configs:
 		require.True(t, withData[title], "panel %q has data", title)
 	}
 	t.Logf("dashboard panels with data from a real Prometheus: %d of %d", len(withData), len(dash.Panels))
+	if out := os.Getenv("CXPULSE_SCREENSHOT_DIR"); out != "" {
+		screenshotPrometheus(t, base, out, dash.Panels[4].Targets[0].Expr, dash.Panels[6].Targets[0].Expr, dash.Panels[8].Targets[0].Expr)
+	}
+}
+
+// screenshotPrometheus saves what Prometheus's own graph page draws for
+// the given queries of the dashboard (Grafana itself is not installable
+// here), for a person to look at.
+func screenshotPrometheus(t *testing.T, base, dir string, exprs ...string) {
+	chromium := testenv.Tool(t, "chromium")
+	q := url.Values{}
+	for i, e := range exprs {
+		q.Set(fmt.Sprintf("g%d.expr", i), strings.ReplaceAll(e, "$__rate_interval", "1m"))
+		q.Set(fmt.Sprintf("g%d.tab", i), "0")
+		q.Set(fmt.Sprintf("g%d.range_input", i), "5m")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.WindowSize(1280, 1600))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancel := chromedp.NewContext(actx)
+	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
+	defer cancelTimeout()
+	_, err := chromedp.Run(ctx, chromedp.Navigate(base+"/classic/graph?"+q.Encode()))
+	require.NoError(t, err)
+	time.Sleep(3 * time.Second) // the page draws its graphs after loading them
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus-graphs.png"), png, 0o644))
 }
