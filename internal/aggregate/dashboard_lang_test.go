@@ -1,7 +1,6 @@
 package aggregate_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -67,14 +66,7 @@ func TestDashboardLanguagesAndAlerts(t *testing.T) {
 	var s scores.Scores
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=all", &s))
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.WindowSize(1280, 1400))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 120*time.Second)
-	defer cancelTimeout()
+	ctx := browser(t, chromium, 1280, 1400, 120*time.Second)
 	dir := t.TempDir()
 	filled := `document.querySelector('#tile-nps .value').textContent !== '–' &&
 		document.querySelectorAll('#alerts li.alert').length > 0 && document.querySelector('#chart canvas') !== null &&

@@ -42,14 +42,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	waitApplied(t, in.base)
 	require.NoError(t, in.agg.PublishOnce(t.Context()))
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.DisableGPU, chromedp.WindowSize(1280, 1000))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	ctx := browser(t, chromium, 1280, 1000, 60*time.Second)
 
 	// Every Content-Security-Policy violation of the page is kept.
 	_, err := chromedp.Run(ctx, chromedp.Action[chromedp.Void](func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {

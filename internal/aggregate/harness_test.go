@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -463,4 +464,17 @@ func checkScores(t *testing.T, base, tenant string, want map[string]map[string]*
 		require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/tenants/"+tenant+"/scores?scope="+scope, &got), scope)
 		compareScores(t, got, w)
 	}
+}
+
+// browser starts headless Chromium with a window of w × h pixels and
+// returns a context for chromedp that ends after timeout or with the test.
+func browser(t *testing.T, chromium string, w, h int, timeout time.Duration) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.DisableGPU, chromedp.WindowSize(w, h))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
+	return ctx
 }

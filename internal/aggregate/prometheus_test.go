@@ -1,7 +1,6 @@
 package aggregate_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -168,14 +167,7 @@ func screenshotPrometheus(t *testing.T, base, dir string, exprs ...string) {
 		q.Set(fmt.Sprintf("g%d.tab", i), "0")
 		q.Set(fmt.Sprintf("g%d.range_input", i), "5m")
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.WindowSize(1280, 1600))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	ctx := browser(t, chromium, 1280, 1600, 60*time.Second)
 	_, err := chromedp.Run(ctx, chromedp.Navigate(base+"/classic/graph?"+q.Encode()))
 	require.NoError(t, err)
 	time.Sleep(3 * time.Second) // the page draws its graphs after loading them
