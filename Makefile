@@ -5,7 +5,7 @@ FUZZTIME ?= 60s
 .PHONY: help build test test-short lint fuzz demo bench soak
 help:
 	@echo "make demo        run everything in one process with synthetic traffic"
-	@echo "make test        run every test (needs redis-server and kcat; .ci/run installs them)"
+	@echo "make test        run every test (needs redis-server, redis-sentinel, kcat, chromium, prometheus, prometheus-alertmanager; .ci/run installs them)"
 	@echo "make test-short  skip the slow tests"
 	@echo "make lint        go vet and a gofmt check"
 	@echo "make fuzz        fuzz the event decoder for FUZZTIME ($(FUZZTIME))"
