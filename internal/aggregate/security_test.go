@@ -141,12 +141,12 @@ func TestKafkaRefusalsAreNamed(t *testing.T) {
 			require.NoError(t, err)
 			a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
 			require.NoError(t, err)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			// Within seconds: a run still retrying when this ends would
+			// return the context's error, not the named cause.
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			defer cancel()
-			start := time.Now()
 			err = a.Run(ctx)
 			require.ErrorContains(t, err, tc.want)
-			require.Less(t, time.Since(start), 15*time.Second, "named within seconds")
 			t.Logf("%s: %v", tc.name, err)
 		})
 	}

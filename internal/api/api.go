@@ -9,6 +9,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -29,6 +30,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/outbox"
+	"github.com/cxpulse/cxpulse/internal/redisconn"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/tenants"
@@ -164,6 +166,9 @@ func tenantAllowed(next http.Handler) http.Handler {
 
 func (s *Server) ready(ctx context.Context) error {
 	if err := s.parts.Redis.Ping(ctx).Err(); err != nil {
+		if why := redisconn.Explain(err); why != "" {
+			return errors.New(why) // a refusal retrying will not mend, named
+		}
 		return fmt.Errorf("redis unreachable: %w", err)
 	}
 	if err := s.parts.Kafka.Reachable(ctx, 2*time.Second); err != nil {

@@ -222,7 +222,7 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 	out.Slice.PeriodDeltas = make([]store.PeriodDelta, 0, len(pl.porder))
 	for i, k := range pl.porder {
 		if d := &pl.psums[i]; !d.Zero() {
-			out.Slice.PeriodDeltas = append(out.Slice.PeriodDeltas, store.PeriodDelta{Scope: pl.scopes[k.scope], Unit: k.bucket.Unit, Index: k.bucket.Index, Counters: *d})
+			out.Slice.PeriodDeltas = append(out.Slice.PeriodDeltas, store.PeriodDelta{Scope: pl.scopes[k.scope], Bucket: k.bucket, Counters: *d})
 		}
 	}
 	out.Slice.Deltas = make([]store.Delta, 0, len(pl.order))

@@ -162,7 +162,8 @@ func (p *planner) addCount(scope string, at time.Time, k stats.Counter, n float6
 	if inHistory {
 		var c stats.Counters
 		c[k] = n
-		p.addPeriods([]int32{si}, at, &c, []int8{int8(k)}, 1)
+		idx, nz := [1]int32{si}, [1]int8{int8(k)}
+		p.addPeriods(idx[:], at, &c, nz[:], 1)
 	}
 }
 

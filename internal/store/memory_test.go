@@ -93,15 +93,15 @@ func TestMemoryOfPeriods(t *testing.T) {
 	today := sys.Day(now)
 	var deltas []store.PeriodDelta
 	for d := sys.RetainedFrom(today); d <= today; d++ {
-		deltas = append(deltas, store.PeriodDelta{Scope: "store=s01", Unit: periodbuckets.Day, Index: d, Counters: full})
+		deltas = append(deltas, store.PeriodDelta{Scope: "store=s01", Bucket: periodbuckets.Bucket{Unit: periodbuckets.Day, Index: d}, Counters: full})
 		if sys.Month(d) > sys.Month(today)-periodbuckets.HoursKeptMonths {
 			for h := range int64(24) {
-				deltas = append(deltas, store.PeriodDelta{Scope: "store=s01", Unit: periodbuckets.Hour, Index: d*24 + h, Counters: full})
+				deltas = append(deltas, store.PeriodDelta{Scope: "store=s01", Bucket: periodbuckets.Bucket{Unit: periodbuckets.Hour, Index: d*24 + h}, Counters: full})
 			}
 		}
 	}
 	for m := sys.Month(sys.RetainedFrom(today)); m <= sys.Month(today); m++ {
-		deltas = append(deltas, store.PeriodDelta{Scope: "store=s01", Unit: periodbuckets.Month, Index: m, Counters: full})
+		deltas = append(deltas, store.PeriodDelta{Scope: "store=s01", Bucket: periodbuckets.Bucket{Unit: periodbuckets.Month, Index: m}, Counters: full})
 	}
 	for i := 0; i < len(deltas); i += 2000 {
 		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: int64(i), End: int64(i + 1)}},

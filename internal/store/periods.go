@@ -20,8 +20,7 @@ import (
 // lives).
 type PeriodDelta struct {
 	Scope    string
-	Unit     periodbuckets.Unit
-	Index    int64 // hour, day or month number
+	Bucket   periodbuckets.Bucket
 	Counters stats.Counters
 }
 
@@ -34,7 +33,7 @@ func periodDeltasBlob(sys period.System, tenant string, deltas []PeriodDelta, sc
 	n := 0
 	for i := range deltas {
 		d := &deltas[i]
-		key, field := periodbuckets.Locate(sys, tenant, d.Scope, periodbuckets.Bucket{Unit: d.Unit, Index: d.Index})
+		key, field := periodbuckets.Locate(sys, tenant, d.Scope, d.Bucket)
 		body = mpack.AppendInt(body, int64(keyOf(key)))
 		body = mpack.AppendInt(body, int64(scopeIndex[d.Scope]))
 		body = mpack.AppendString(body, field)
@@ -239,19 +238,7 @@ func (s *Store) SweepPeriods(ctx context.Context, tenant string, sys period.Syst
 				return err
 			}
 		}
-		pipe := s.rdb.Pipeline()
-		for n := from; n <= u.last; n++ {
-			for _, sc := range scopes {
-				pipe.Del(ctx, u.key(sc, n))
-			}
-			if pipe.Len() > 1000 {
-				if _, err := pipe.Exec(ctx); err != nil {
-					return fmt.Errorf("dropping period buckets of %s: %w", tenant, err)
-				}
-			}
-		}
-		pipe.HSet(ctx, watermarksKey(tenant), u.mark, u.last)
-		if _, err := pipe.Exec(ctx); err != nil {
+		if err := s.dropByName(ctx, tenant, scopes, from, u.last, u.mark, u.key); err != nil {
 			return fmt.Errorf("dropping period buckets of %s: %w", tenant, err)
 		}
 	}

@@ -124,21 +124,30 @@ func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time) e
 				return err
 			}
 		}
-		pipe := s.rdb.Pipeline()
-		for b := from; b <= last; b++ {
-			for _, sc := range scopes {
-				pipe.Del(ctx, termsKey(tenant, sc, u.prefix+strconv.FormatInt(b, 10)))
-			}
-			if pipe.Len() > 1000 {
-				if _, err := pipe.Exec(ctx); err != nil {
-					return fmt.Errorf("dropping theme buckets of %s: %w", tenant, err)
-				}
-			}
-		}
-		pipe.HSet(ctx, watermarksKey(tenant), u.mark, last)
-		if _, err := pipe.Exec(ctx); err != nil {
+		key := func(sc string, b int64) string { return termsKey(tenant, sc, u.prefix+strconv.FormatInt(b, 10)) }
+		if err := s.dropByName(ctx, tenant, scopes, from, last, u.mark, key); err != nil {
 			return fmt.Errorf("dropping theme buckets of %s: %w", tenant, err)
 		}
 	}
 	return nil
+}
+
+// dropByName deletes, for every scope, the keys numbered from to last
+// (key names them), in pipelined chunks, then records last in the
+// watermarks hash under mark, so the next sweep goes on from there.
+func (s *Store) dropByName(ctx context.Context, tenant string, scopes []string, from, last int64, mark string, key func(scope string, n int64) string) error {
+	pipe := s.rdb.Pipeline()
+	for n := from; n <= last; n++ {
+		for _, sc := range scopes {
+			pipe.Del(ctx, key(sc, n))
+		}
+		if pipe.Len() > 1000 {
+			if _, err := pipe.Exec(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	pipe.HSet(ctx, watermarksKey(tenant), mark, last)
+	_, err := pipe.Exec(ctx)
+	return err
 }
