@@ -304,9 +304,11 @@ func TestReplayBeyondHorizonIsSkippedByWatermark(t *testing.T) {
 	require.Positive(t, got.Windows["7d"]["nps_responses"]+got.Windows["7d"]["tickets_opened"])
 }
 
-// TestRedisOutage freezes Redis (SIGSTOP) while events stream in: the
-// aggregator backs off, acknowledges nothing unapplied, and once Redis
-// answers again every event is counted once.
+// TestRedisOutage freezes Redis (SIGSTOP) while events stream in, for
+// longer than the client's 5 s read timeout, so that a script Redis runs
+// after it thaws has an answer nobody reads: the aggregator backs off,
+// acknowledges nothing unapplied, and once Redis answers again every event
+// is counted once and every view is written before its offsets commit.
 func TestRedisOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("freezes Redis for seconds")
@@ -328,7 +330,7 @@ func TestRedisOutage(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, proc.Signal(syscall.SIGSTOP))
 	produce(t, broker, msgs[2000:4000])
-	time.Sleep(3 * time.Second)
+	time.Sleep(7 * time.Second)
 	require.NoError(t, proc.Signal(syscall.SIGCONT))
 	produce(t, broker, msgs[4000:])
 	waitApplied(t, in.base)

@@ -105,6 +105,11 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 				"(its watermark for this partition is %s, the group applied it up to %d): it was lost or rolled back (Redis restarted "+
 				"empty, flushed, restored, or failed over to a replica behind); docs/operations.md says how to rebuild", tenant, wm, res.Expected)}
 		case store.Skipped:
+			// An earlier attempt applied these ranges but its answer was
+			// lost: its views may be unwritten.
+			if err := p.store.FlushPendingViews(ctx, tenant, t.Periods, now); err != nil {
+				return "", err
+			}
 			// Replayed ranges need not have the old bounds: keep what lies
 			// at or above each partition's watermark.
 			kept := items[:0:0]

@@ -40,7 +40,7 @@ func (p *Publisher) sweepTenant(ctx context.Context, t string, now time.Time) er
 		return err
 	}
 	for {
-		n, err := p.store.Sweep(ctx, t, now, sweepLimit)
+		n, err := p.store.Sweep(ctx, t, sys, now, sweepLimit)
 		if err != nil {
 			return err
 		}

@@ -370,7 +370,7 @@ for _, kn in ipairs(keyOrder) do
   hdel(key, del)
 end
 
-local views = flush(skeys, akeys, names, KEYS[5], KEYS[8], windows, now, parsetodate(ARGV[#ARGV - 2]), pkeys)
+local views = flush(skeys, akeys, names, KEYS[5], KEYS[8], windows, now, parsetodate(ARGV[#ARGV - 2]), pkeys, true)
 local seen = {}
 for k, i in ipairs(order) do seen[k] = names[i] end
 many('SADD', KEYS[6], seen, 1)

@@ -92,9 +92,9 @@ func (s *Store) rollScopes(ctx context.Context, tenant string, sys period.System
 		chunk := scopes[:min(rollChunk, len(scopes))]
 		scopes = scopes[len(chunk):]
 		keys := []string{watermarksKey(tenant), dirtyKey(tenant), pendingKey(tenant)}
-		args := []any{now.UnixMilli(), td.Until.UnixMilli(), blob, len(td.Years), len(chunk)}
+		args := []any{now.UnixMilli(), td.Until.UnixMilli(), blob, len(td.Years), s.windowsCSV, len(chunk)}
 		for _, sc := range chunk {
-			keys = append(keys, countersKey(tenant, sc))
+			keys = append(keys, countersKey(tenant, sc), activeKey(tenant, sc))
 			keys = append(keys, td.Keys(tenant, sc)...)
 			args = append(args, sc)
 		}

@@ -173,12 +173,15 @@ local touched = {}
 -- retained through it (active in a spell that began before the window's
 -- first bucket). A scope seen for the first time returns every window, so
 -- its view gets every count (as 0); so does a scope whose view is still
--- pending from an earlier call (its writer died before writing it), so
--- that this view write carries that call's changes too. With tdspec (see
--- parsetodate), each scope's to-date periods follow its windows, summed
--- from its year hashes pkeys[i], with 0 retained. The caller writes the
--- views.
-local function flush(skeys, akeys, names, dirty, pending, windows, now, tdspec, pkeys)
+-- pending from an earlier call (its writer died, or has not written it
+-- yet), so that this view write carries that call's changes too: a view
+-- write is kept only when no newer version is there, so a newer write
+-- must hold every section an older one still pending may change. With
+-- tdspec (see parsetodate), the to-date periods follow the windows (for
+-- every scope with everyperiod, else for those returning every window),
+-- summed from the year hashes pkeys[i], with 0 retained. The caller
+-- writes the views.
+local function flush(skeys, akeys, names, dirty, pending, windows, now, tdspec, pkeys, everyperiod)
   local out, marks = {#order}, {}
   local scopeNames = {}
   for k, i in ipairs(order) do scopeNames[k] = names[i] end
@@ -215,7 +218,7 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now, tdspec, 
     marks[#marks + 1] = version
     local active = redis.call('ZCARD', akeys[i])
     local periods = {}
-    if tdspec then periods = todate(tdspec, pkeys[i]) end
+    if tdspec and (everyperiod or all) then periods = todate(tdspec, pkeys[i]) end
     out[#out + 1] = names[i]
     out[#out + 1] = version
     out[#out + 1] = active

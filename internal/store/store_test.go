@@ -117,10 +117,10 @@ func TestApplyWatermarkConflictFenceAndSweep(t *testing.T) {
 
 	// After the 1h window passes the bucket (10:20 → bucket 10:20-10:22
 	// leaves at 11:20), the sweeper drops it from 1h only.
-	n, err := s.Sweep(ctx, "acme", time.Date(2026, 11, 22, 11, 19, 59, 0, time.UTC), 100)
+	n, err := s.Sweep(ctx, "acme", period.UTC, time.Date(2026, 11, 22, 11, 19, 59, 0, time.UTC), 100)
 	require.NoError(t, err)
 	require.Zero(t, n)
-	n, err = s.Sweep(ctx, "acme", time.Date(2026, 11, 22, 11, 20, 0, 0, time.UTC), 100)
+	n, err = s.Sweep(ctx, "acme", period.UTC, time.Date(2026, 11, 22, 11, 20, 0, 0, time.UTC), 100)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	v, err = s.View(ctx, "acme", "all")
@@ -305,25 +305,25 @@ func TestSweepForgetsEveryOldIDPeriod(t *testing.T) {
 		seq.apply(t, s, &store.Slice{Tenant: "acme", Now: at, IDs: []dedupe.Check{{ID: id, Expect: dedupe.NewEvent}},
 			Records: []dedupe.Record{{ID: id, Arrival: at, OccurredAt: at, Type: "survey.response", Scopes: []string{"all"}}}})
 	}
-	period := func(at time.Time) int64 { return at.UnixMilli() / day.Milliseconds() }
+	idPeriod := func(at time.Time) int64 { return at.UnixMilli() / day.Milliseconds() }
 	remember(start, "a")
-	_, err := s.Sweep(ctx, "acme", start, 100)
+	_, err := s.Sweep(ctx, "acme", period.UTC, start, 100)
 	require.NoError(t, err)
 	// Ten days pass with an id a day and no sweep, then one sweep.
 	for d := 1; d <= 10; d++ {
 		remember(start.Add(time.Duration(d)*day), fmt.Sprintf("d%d", d))
 	}
 	now := start.Add(10 * day)
-	_, err = s.Sweep(ctx, "acme", now, 100)
+	_, err = s.Sweep(ctx, "acme", period.UTC, now, 100)
 	require.NoError(t, err)
-	for p := period(start); p <= period(now); p++ {
+	for p := idPeriod(start); p <= idPeriod(now); p++ {
 		n, err := rdb.Exists(ctx, fmt.Sprintf("cxpulse:{acme}:ids:%d", p)).Result()
 		require.NoError(t, err)
 		want := int64(0)
-		if p >= period(now)-1 {
+		if p >= idPeriod(now)-1 {
 			want = 1 // the current and the previous period stay
 		}
-		require.Equal(t, want, n, "period %d (now is %d)", p, period(now))
+		require.Equal(t, want, n, "period %d (now is %d)", p, idPeriod(now))
 	}
 }
 

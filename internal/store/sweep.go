@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cxpulse/cxpulse/internal/periodbuckets"
+	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
 // idsLookback is how many dedupe periods back a tenant's first id sweep
@@ -20,15 +23,32 @@ const idsLookback = 400
 // at most limit at a time, rewrites the views of the scopes it changed,
 // and forgets the remembered ids of periods past the dedupe horizon; it
 // returns how many buckets it dropped.
-func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit int) (int, error) {
+func (s *Store) Sweep(ctx context.Context, tenant string, sys period.System, now time.Time, limit int) (int, error) {
 	if err := s.forgetIDs(ctx, tenant, now); err != nil {
 		return 0, err
 	}
+	for attempt := 0; ; attempt++ {
+		n, moved, err := s.sweepAt(ctx, tenant, sys, now, limit)
+		if err != nil || moved.IsZero() {
+			return n, err
+		}
+		if attempt > 3 {
+			return 0, fmt.Errorf("sweeping %s: the tenant's clock keeps moving past the local day", tenant)
+		}
+		// Another instance's clock has reached the next local day: sum
+		// the to-date periods at the tenant's time.
+		now = moved
+	}
+}
+
+// sweepAt runs the sweep script once at now; it returns the tenant's clock
+// instead when that has passed the local day of now.
+func (s *Store) sweepAt(ctx context.Context, tenant string, sys period.System, now time.Time, limit int) (int, time.Time, error) {
 	members, err := s.rdb.ZRangeByScore(ctx, expiryKey(tenant), &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
 	}).Result()
 	if err != nil || len(members) == 0 {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	var scopes []string
 	seen := map[string]bool{}
@@ -39,26 +59,39 @@ func (s *Store) Sweep(ctx context.Context, tenant string, now time.Time, limit i
 			scopes = append(scopes, sc)
 		}
 	}
+	// The to-date periods go with the windows of a scope whose view is
+	// still pending (see flush in scripts.lua).
+	td := periodbuckets.ToDateOf(sys, now)
 	keys := []string{watermarksKey(tenant), expiryKey(tenant), dirtyKey(tenant), pendingKey(tenant)}
-	args := []any{now.UnixMilli(), s.windowsCSV, len(scopes)}
+	args := []any{now.UnixMilli(), s.windowsCSV, td.Blob(), len(td.Years), td.Until.UnixMilli(), len(scopes)}
 	for _, sc := range scopes {
 		keys = append(keys, countersKey(tenant, sc), activeKey(tenant, sc))
 		args = append(args, sc)
+	}
+	for _, sc := range scopes {
+		keys = append(keys, td.Keys(tenant, sc)...)
 	}
 	for _, m := range members {
 		args = append(args, m)
 	}
 	raw, err := s.sweep.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
-		return 0, fmt.Errorf("sweeping tenant %s: %w", tenant, err)
+		return 0, time.Time{}, fmt.Errorf("sweeping tenant %s: %w", tenant, err)
+	}
+	if tag, _ := raw[0].(string); tag == "period_moved" {
+		ms, err := strconv.ParseInt(fmt.Sprint(raw[1]), 10, 64)
+		if err != nil {
+			return 0, time.Time{}, fmt.Errorf("sweep script answered %q", raw)
+		}
+		return 0, time.UnixMilli(ms), nil
 	}
 	n64, _ := raw[0].(int64)
 	n := int(n64)
 	views, err := parseTotals(raw, 1)
 	if err != nil {
-		return n, err
+		return n, time.Time{}, err
 	}
-	return n, s.writeViews(ctx, tenant, now, views)
+	return n, time.Time{}, s.writeViews(ctx, tenant, now, views)
 }
 
 // forgetIDs deletes the id periods older than the previous one (the apply

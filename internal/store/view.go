@@ -248,9 +248,22 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 // the next call: a view pending for the first time is usually being
 // written right now, and is left to its writer.
 func (s *Store) RepairViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
+	return s.repairViews(ctx, tenant, sys, now, false)
+}
+
+// FlushPendingViews rewrites now every view of the tenant left pending.
+// The applier calls it when a slice turns out to be applied already: the
+// earlier attempt's answer was lost (a timeout, a dropped connection), so
+// its views may not have been written, and the offsets must not be
+// committed before they are.
+func (s *Store) FlushPendingViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
+	return s.repairViews(ctx, tenant, sys, now, true)
+}
+
+func (s *Store) repairViews(ctx context.Context, tenant string, sys period.System, now time.Time, all bool) error {
 	marks, err := s.rdb.HGetAll(ctx, pendingKey(tenant)).Result()
 	if err != nil {
-		return err
+		return fmt.Errorf("reading pending views of %s: %w", tenant, err)
 	}
 	s.viewsMu.Lock()
 	seen := s.pendingSeen[tenant]
@@ -258,7 +271,7 @@ func (s *Store) RepairViews(ctx context.Context, tenant string, sys period.Syste
 	s.viewsMu.Unlock()
 	var pending []string
 	for scope, version := range marks {
-		if seen[scope] == version {
+		if all || seen[scope] == version {
 			pending = append(pending, scope)
 		}
 	}
