@@ -167,12 +167,41 @@ func SplitList(v string) []string {
 // or its default, in that order. The error joins one error per bad value,
 // each naming the env var.
 func (s *Set) Parse(args []string) error {
-	if err := s.fs.Parse(args); err != nil {
-		return fmt.Errorf("parsing flags: %w", err)
+	rest, err := s.ParseArgs(args)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected arguments: %q", rest)
 	}
-	if s.fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %q", s.fs.Args())
+	return err
+}
+
+// Flags returns the flag set, for a command's own flags beside the
+// settings.
+func (s *Set) Flags() *flag.FlagSet { return s.fs }
+
+// ParseArgs is Parse for a command that takes arguments besides flags: it
+// returns them, in order; flags may come before, between or after them.
+func (s *Set) ParseArgs(args []string) ([]string, error) {
+	var rest []string
+	for {
+		if err := s.fs.Parse(args); err != nil {
+			return nil, fmt.Errorf("parsing flags: %w", err)
+		}
+		args = s.fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		if args[0] == "--" {
+			rest = append(rest, args[1:]...)
+			break
+		}
+		rest, args = append(rest, args[0]), args[1:]
 	}
+	return rest, s.resolve()
+}
+
+// resolve sets every setting from its flag, its env var or its default,
+// in that order.
+func (s *Set) resolve() error {
 	set := map[string]bool{}
 	s.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error
