@@ -86,7 +86,7 @@ func (c *Config) Register(s *config.Set) {
 	s.List(&c.Dimensions, "CXPULSE_DIMENSIONS", "store,region,channel,product,agent", "dims that get a scope each")
 	s.List(&c.ScopeCombos, "CXPULSE_SCOPE_COMBOS", "", "combined scopes, e.g. channel+region (at most 8)")
 	s.Int(&c.MaxScopesPerDim, "CXPULSE_MAX_SCOPES_PER_DIM", 10000, "distinct values per dimension, or value pairs per combination, per tenant before __other__")
-	s.String(&c.WindowsSpec, "CXPULSE_WINDOWS", "1h,24h,7d,30d,90d", "rolling windows (each at least 24m)")
+	s.String(&c.WindowsSpec, "CXPULSE_WINDOWS", window.DefaultSpec, "rolling windows (each at least 24m)")
 	s.Duration(&c.EmitInterval, "CXPULSE_EMIT_INTERVAL", "1s", "least time between two cx.scores snapshots of a scope")
 	s.Duration(&c.DedupeHorizon, "CXPULSE_DEDUPE_HORIZON", "24h", "how long an event id is remembered after its last arrival")
 	s.Duration(&c.ShutdownTimeout, "CXPULSE_SHUTDOWN_TIMEOUT", "15s", "longest graceful stop")

@@ -13,9 +13,9 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/tenants"
+	"github.com/cxpulse/cxpulse/internal/timerule"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
@@ -24,8 +24,8 @@ import (
 const (
 	ReasonMalformed        = "malformed_json"
 	ReasonInvalid          = "invalid_event"
-	ReasonTooLate          = "too_late"
-	ReasonInFuture         = "in_future"
+	ReasonTooLate          = timerule.TooLate
+	ReasonInFuture         = timerule.InFuture
 	ReasonRevisionConflict = "revision_conflict"
 	ReasonCurrency         = "currency_mismatch"
 	ReasonUnknownTenant    = "unknown_tenant"
@@ -35,14 +35,14 @@ const (
 type Rules struct {
 	tenants *tenants.Registry
 	topicOf map[events.Type]string
-	largest window.Window
+	time    *timerule.Rule
 }
 
 // NewRules returns the rules for input topics under prefix, the tenants
 // of reg (nil: every tenant, with the defaults) and windows whose largest
 // is largest.
 func NewRules(reg *tenants.Registry, prefix string, largest window.Window) *Rules {
-	r := &Rules{tenants: reg, topicOf: map[events.Type]string{}, largest: largest}
+	r := &Rules{tenants: reg, topicOf: map[events.Type]string{}, time: timerule.New(reg, largest)}
 	for _, t := range events.Types {
 		r.topicOf[t] = t.Topic(prefix)
 	}
@@ -91,36 +91,16 @@ func (r *Rules) Check(m *kafka.Message, ev *events.Event, decodeErr error) *stor
 }
 
 // CheckTime returns the reason (ReasonInFuture or ReasonTooLate) and its
-// detail when an event's time is out of bounds at now, "" otherwise: more
-// than the tolerance ahead, or in no window and no calendar period kept
-// (those back to the start of the previous year of the tenant's
-// calendar). Purchases and cancellations also count for their customer's
-// history while within the largest window plus the tenant's inactivity
-// horizon (DESIGN §3, InHistory).
+// detail when an event's time is out of bounds at now, "" otherwise (see
+// timerule.Rule.Check).
 func (r *Rules) CheckTime(ev *events.Event, now time.Time) (reason, detail string) {
-	if window.InFuture(ev.OccurredAt, now) {
-		return ReasonInFuture, fmt.Sprintf("occurred_at: %s is more than %s ahead of %s",
-			ev.OccurredAt.Format(time.RFC3339Nano), window.FutureTolerance, now.UTC().Format(time.RFC3339))
-	}
-	if !r.largest.TooLate(ev.OccurredAt, now) || (stats.ShapesHistory(ev.Type) && r.InHistory(ev.Tenant, ev.OccurredAt, now)) {
-		return "", ""
-	}
-	t, _ := r.tenants.Get(ev.Tenant)
-	sys := t.Periods
-	from := sys.RetainedFrom(sys.Day(now))
-	if sys.Day(ev.OccurredAt) >= from {
-		return "", ""
-	}
-	return ReasonTooLate, fmt.Sprintf("occurred_at: %s is older than the largest window (%s) and before %s (%s), the start of the previous year, the oldest calendar period kept, at %s",
-		ev.OccurredAt.Format(time.RFC3339Nano), r.largest.Name, sys.Calendar.Date(from), sys.Loc, now.UTC().Format(time.RFC3339))
+	return r.time.Check(ev, now)
 }
 
 // InHistory reports whether a purchase or cancellation of tenant at is
-// within the customer-state horizon at now: the largest window plus the
-// tenant's inactivity horizon. Older ones count in calendar periods only.
+// within the customer-state horizon at now (see timerule.Rule.InHistory).
 func (r *Rules) InHistory(tenant string, at, now time.Time) bool {
-	t, _ := r.tenants.Get(tenant)
-	return !r.largest.TooLate(at, now.Add(-t.ChurnInactivity))
+	return r.time.InHistory(tenant, at, now)
 }
 
 // Revision returns the detail of a revision conflict when ev, a higher

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/config"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
+	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // Fixed limits of one request (DESIGN §8).
@@ -33,6 +34,11 @@ type Config struct {
 	// ShutdownTimeout bounds draining in-flight requests on SIGTERM.
 	// Default 15s.
 	ShutdownTimeout time.Duration
+	// WindowsSpec are the aggregator's rolling windows: an event in none of
+	// them and in no kept calendar period is refused. Default as the
+	// aggregator's.
+	WindowsSpec string
+	Windows     []window.Window
 }
 
 // Register adds the ingest settings to s.
@@ -44,6 +50,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Int(&c.RateBurst, "CXPULSE_INGEST_RATE_BURST", 20000, "events a tenant may send at once above the rate (at least 1000)")
 	s.Duration(&c.WriteTimeout, "CXPULSE_KAFKA_WRITE_TIMEOUT", "10s", "longest wait for Kafka to acknowledge one request's events")
 	s.Duration(&c.ShutdownTimeout, "CXPULSE_SHUTDOWN_TIMEOUT", "15s", "longest wait for in-flight requests on shutdown")
+	s.String(&c.WindowsSpec, "CXPULSE_WINDOWS", window.DefaultSpec, "the aggregator's rolling windows: events in none of them nor in a kept calendar period are refused")
 }
 
 // Validate checks every setting and names the bad ones.
@@ -64,5 +71,14 @@ func (c *Config) Validate() error {
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("CXPULSE_SHUTDOWN_TIMEOUT: must be positive"))
 	}
+	spec := c.WindowsSpec
+	if spec == "" {
+		spec = window.DefaultSpec
+	}
+	ws, err := window.Parse(spec)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("CXPULSE_WINDOWS: %w", err))
+	}
+	c.Windows = ws
 	return errors.Join(errs...)
 }

@@ -12,6 +12,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -24,7 +26,9 @@ import (
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/tenants"
+	"github.com/cxpulse/cxpulse/internal/timerule"
 	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // kafkaRetryAfter is what a client is told to wait when Kafka is down.
@@ -48,6 +52,14 @@ type Accepted struct {
 	Accepted int `json:"accepted"`
 }
 
+// PartlyAccepted is the body of a 207 answer to ?partial=true: how many
+// events went on, how many were rejected, and why, by index.
+type PartlyAccepted struct {
+	Accepted int          `json:"accepted"`
+	Rejected int          `json:"rejected"`
+	Errors   []EventError `json:"errors"`
+}
+
 // Server is the ingest HTTP API.
 type Server struct {
 	cfg      Config
@@ -56,6 +68,7 @@ type Server struct {
 	writer   *kafka.Writer
 	auth     *auth.Authenticator
 	tenants  *tenants.Registry
+	times    *timerule.Rule
 	limits   *limiter
 	now      func() time.Time
 	metrics  *metrics
@@ -89,6 +102,13 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Server, error) {
 		return nil, err
 	}
 	s.tenants = reg
+	ws := cfg.Windows
+	if len(ws) == 0 {
+		if ws, err = window.Parse(window.DefaultSpec); err != nil {
+			return nil, err
+		}
+	}
+	s.times = timerule.New(reg, ws[len(ws)-1])
 	s.auth = auth.NewAuthenticator(keys)
 	s.limits = newLimiter(cfg.RateLimit, cfg.RateBurst)
 	s.writer = cfg.Kafka.Writer()
@@ -161,16 +181,32 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		serve.JSON(w, http.StatusForbidden, EventErrors{Errors: forbidden})
 		return
 	}
-	if len(invalid) == 0 {
-		invalid = s.checkTenants(evs)
+	invalid = append(invalid, s.checkTenants(evs, invalid)...)
+	slices.SortStableFunc(invalid, func(a, b EventError) int { return a.Index - b.Index })
+	if isCE {
+		invalid = asCloudEventFields(invalid)
 	}
-	if len(invalid) > 0 {
+	partial := r.URL.Query().Get("partial") == "true"
+	if len(invalid) > 0 && !partial {
 		s.metrics.reject("invalid")
-		if isCE {
-			invalid = asCloudEventFields(invalid)
-		}
 		serve.JSON(w, http.StatusBadRequest, EventErrors{Errors: invalid})
 		return
+	}
+	if len(invalid) > 0 {
+		// ?partial=true: the valid events go on, the others are answered
+		// by index.
+		s.metrics.rejectN("invalid", countIndexes(invalid))
+		bad := map[int]bool{}
+		for _, e := range invalid {
+			bad[e.Index] = true
+		}
+		kept := evs[:0:0]
+		for i := range evs {
+			if !bad[i] {
+				kept = append(kept, evs[i])
+			}
+		}
+		evs = kept
 	}
 
 	counts := map[string]int{}
@@ -196,7 +232,20 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	for i := range evs {
 		s.metrics.accepted.WithLabelValues(evs[i].Topic(s.cfg.TopicPrefix)).Inc()
 	}
+	if partial {
+		serve.JSON(w, http.StatusMultiStatus, PartlyAccepted{Accepted: len(evs), Rejected: countIndexes(invalid), Errors: invalid})
+		return
+	}
 	serve.JSON(w, http.StatusAccepted, Accepted{Accepted: len(evs)})
+}
+
+// countIndexes counts the events errs are about.
+func countIndexes(errs []EventError) int {
+	seen := map[int]bool{}
+	for _, e := range errs {
+		seen[e.Index] = true
+	}
+	return len(seen)
 }
 
 // decode decodes every item strictly and lists each problem.
@@ -247,13 +296,25 @@ func hasProblem(errs []EventError, index int, field string) bool {
 	return false
 }
 
-// checkTenants applies the tenants file: the tenant must be listed (when a
-// file is loaded) and a purchase's currency must be the tenant's.
-func (s *Server) checkTenants(evs []events.Event) []EventError {
+// checkTenants applies the tenants file to the events without a problem
+// yet: the tenant must be listed (when a file is loaded), a purchase's
+// currency must be the tenant's, and its time must still count in some
+// window or calendar period of the tenant (the aggregator's time rule).
+func (s *Server) checkTenants(evs []events.Event, invalid []EventError) []EventError {
 	var errs []EventError
+	bad := map[int]bool{}
+	for _, e := range invalid {
+		bad[e.Index] = true
+	}
+	now := s.now()
 	for i := range evs {
 		ev := &evs[i]
-		if ev.Tenant == "" {
+		if ev.Tenant == "" || bad[i] {
+			continue
+		}
+		if _, detail := s.times.Check(ev, now); detail != "" {
+			field, reason, _ := strings.Cut(detail, ": ")
+			errs = append(errs, EventError{Index: i, ID: ev.ID, Field: field, Reason: reason})
 			continue
 		}
 		t, known := s.tenants.Get(ev.Tenant)

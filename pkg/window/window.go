@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// DefaultSpec is the windows cxpulse keeps unless told otherwise.
+const DefaultSpec = "1h,24h,7d,30d,90d"
+
 // MinLength is the shortest window: 24 buckets of the smallest size.
 const MinLength = 24 * time.Minute
 
