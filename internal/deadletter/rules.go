@@ -51,8 +51,19 @@ func NewRules(reg *tenants.Registry, prefix string, largest window.Window) *Rule
 
 // Letter returns the dead letter of m with a reason code and its detail.
 func Letter(m *kafka.Message, reason, detail string) store.Letter {
-	return store.Letter{Key: m.Key, Value: m.Value, Reason: reason, Detail: detail, Source: Source(m)}
+	l := store.Letter{Key: m.Key, Value: m.Value, Reason: reason, Detail: detail, Source: Source(m)}
+	for _, h := range m.Headers {
+		if h.Key == HeaderReplayOf {
+			l.ReplayOf = string(h.Value)
+		}
+	}
+	return l
 }
+
+// HeaderReplayOf marks a message a replay re-produced from a dead letter:
+// the dead letter's cxpulse-source. A dead letter of such a message carries
+// it on.
+const HeaderReplayOf = "cxpulse-replay-of"
 
 // Source names a message for the cxpulse-source header:
 // topic/partition/offset.

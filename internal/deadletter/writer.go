@@ -94,6 +94,9 @@ func (w *Writer) message(l *store.Letter, limit int) kafka.Message {
 		{Key: "cxpulse-detail", Value: []byte(detail)},
 		{Key: "cxpulse-source", Value: []byte(l.Source)},
 	}
+	if l.ReplayOf != "" {
+		headers = append(headers, kafka.Header{Key: HeaderReplayOf, Value: []byte(l.ReplayOf)})
+	}
 	size := len(l.Key)
 	for _, h := range headers {
 		size += len(h.Key) + len(h.Value)

@@ -126,6 +126,9 @@ type Letter struct {
 	Reason string `json:"r"`
 	Detail string `json:"d"`
 	Source string `json:"s"`
+	// ReplayOf is the source of the dead letter a replay re-produced this
+	// message from (its cxpulse-replay-of header), "" for a first try.
+	ReplayOf string `json:"o,omitempty"`
 }
 
 // Outcome is what Apply did.

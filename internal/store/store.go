@@ -125,6 +125,15 @@ func ViewKey(tenant, scope string) string { return tenantKey(tenant, "scores", s
 func ScopesKey(tenant string) string { return tenantKey(tenant, "scopes") }
 
 func countersKey(tenant, scope string) string { return tenantKey(tenant, "s", scope) }
+
+// ReplayedKey is the set of dead letters (partition/offset of the
+// dead-letter topic) a replay has re-produced to their topics.
+func ReplayedKey() string { return prefix + "replayed" }
+
+// ImportedKey is the set of events a tenant's history imports have sent
+// (8 bytes of SHA-256 of each id and revision), so that importing a file
+// again, at any later time, sends nothing twice.
+func ImportedKey(tenant string) string { return tenantKey(tenant, "imported") }
 func watermarksKey(tenant string) string      { return tenantKey(tenant, "wm") }
 func expiryKey(tenant string) string          { return tenantKey(tenant, "exp") }
 func dirtyKey(tenant string) string           { return tenantKey(tenant, "dirty") }
