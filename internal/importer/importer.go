@@ -88,8 +88,8 @@ type run struct {
 	rejects  *csv.Writer
 	header   bool // the rejects header is written
 	batch    []pending
-	seen     map[string]bool   // tenant, id and revision sent in this run
-	occur    map[[16]byte]int  // rows of the same content so far
+	seen     map[string]bool  // tenant, id and revision sent in this run
+	occur    map[[16]byte]int // rows of the same content so far
 	file     string
 	many     bool // several files: reject lines name theirs
 }

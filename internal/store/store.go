@@ -133,10 +133,10 @@ func ReplayedKey() string { return prefix + "replayed" }
 // ImportedKey is the set of events a tenant's history imports have sent
 // (8 bytes of SHA-256 of each id and revision), so that importing a file
 // again, at any later time, sends nothing twice.
-func ImportedKey(tenant string) string { return tenantKey(tenant, "imported") }
-func watermarksKey(tenant string) string      { return tenantKey(tenant, "wm") }
-func expiryKey(tenant string) string          { return tenantKey(tenant, "exp") }
-func dirtyKey(tenant string) string           { return tenantKey(tenant, "dirty") }
+func ImportedKey(tenant string) string   { return tenantKey(tenant, "imported") }
+func watermarksKey(tenant string) string { return tenantKey(tenant, "wm") }
+func expiryKey(tenant string) string     { return tenantKey(tenant, "exp") }
+func dirtyKey(tenant string) string      { return tenantKey(tenant, "dirty") }
 
 // OutboxKey is the list of a tenant's dead letters waiting for the
 // publisher (package outbox reads it).
