@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/testenv"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func cxpulse(t *testing.T, vars map[string]string, stdin string, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }}
+	code := run(t.Context(), e, args)
+	return result{code, out.String(), errOut.String()}
+}
+
+// TestHelpAndUsageErrors: every command answers -h with its flags and
+// exit 0; a bad command, flag or mapping is named, with exit 1.
+func TestHelpAndUsageErrors(t *testing.T) {
+	r := cxpulse(t, nil, "", "--help")
+	require.Equal(t, exitOK, r.code)
+	require.Contains(t, r.stderr, "import")
+	require.Contains(t, r.stderr, "deadletter")
+	for _, args := range [][]string{{"import", "-h"}, {"deadletter", "list", "--help"}, {"deadletter", "replay", "-h"}} {
+		r := cxpulse(t, nil, "", args...)
+		require.Equal(t, exitOK, r.code, args)
+		require.Contains(t, r.stderr, "CXPULSE_KAFKA_BROKERS", args)
+		require.Contains(t, r.stderr, "Exit codes", args)
+	}
+	require.Contains(t, cxpulse(t, nil, "", "import", "-h").stderr, "--map")
+
+	for _, tc := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"frobnicate"}, `"frobnicate" is not a command`},
+		{[]string{"import", "--nope", "x.csv"}, "flag provided but not defined: -nope"},
+		{[]string{"import", "--tenant", "acme", "--map", "scroe=B", "x.csv"}, `"scroe" is not a field`},
+		{[]string{"import", "--tenant", "acme", "--type", "survey.answer", "x.csv"}, `--type "survey.answer"`},
+		{[]string{"import", "--tenant", "acme"}, "no FILE given"},
+		{[]string{"deadletter", "purge"}, "Usage: cxpulse deadletter"},
+	} {
+		r := cxpulse(t, nil, "", tc.args...)
+		require.Equal(t, exitFailed, r.code, tc.args)
+		require.Contains(t, r.stderr, tc.says, tc.args)
+	}
+}
+
+// TestImportCommand runs the command against kfake and a real Redis: a
+// file with one bad row exits 2 and names it; stdin works; the same rows
+// again are skipped; a mapping whose column is missing exits 1 naming it.
+func TestImportCommand(t *testing.T) {
+	_, broker := testenv.Kafka(t, 2, "cx.surveys", "cx.tickets", "cx.purchases", "cx.deadletter")
+	_, addr := testenv.Redis(t)
+	vars := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}
+	dir := t.TempDir()
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	csv := fmt.Sprintf("when,score,store\n%s,9,s1\n%s,12,s1\n%s,3,s2\n", at, at, at)
+	file := filepath.Join(dir, "nps.csv")
+	require.NoError(t, os.WriteFile(file, []byte(csv), 0o600))
+	rejects := filepath.Join(dir, "rejects.csv")
+	args := []string{"import", "--tenant", "acme", "--type", "survey.response", "--metric", "nps",
+		"--map", "occurred_at=when", "--map", "score=score", "--map", "dims.store=store", "--rejects", rejects}
+
+	r := cxpulse(t, vars, "", append(args, file)...)
+	require.Equal(t, exitPartial, r.code, r.stderr)
+	require.Contains(t, r.stdout, "read 3 rows, sent 2, rejected 1, skipped 0")
+	b, err := os.ReadFile(rejects)
+	require.NoError(t, err)
+	require.Equal(t, fmt.Sprintf("line,field,reason,when,score,store\n3,survey.score,12 is outside 0-10 for nps,%s,12,s1\n", at), string(b))
+	require.Equal(t, int64(2), testenv.Count(t, broker, "cx.surveys"))
+
+	// The same rows from stdin: nothing sent again.
+	r = cxpulse(t, vars, csv, append(args, "--format", "csv", "-")...)
+	require.Equal(t, exitPartial, r.code, r.stderr)
+	require.Contains(t, r.stdout, "read 3 rows, sent 0, rejected 1, skipped 2 as already imported")
+	require.Equal(t, int64(2), testenv.Count(t, broker, "cx.surveys"))
+
+	r = cxpulse(t, vars, "", "import", "--tenant", "acme", "--type", "survey.response", "--metric", "nps", "--map", "occurred_at=submitted", file)
+	require.Equal(t, exitFailed, r.code)
+	require.Contains(t, r.stderr, `occurred_at: column "submitted" is not in the header`)
+
+	// Clean rows exit 0.
+	clean := filepath.Join(dir, "clean.csv")
+	require.NoError(t, os.WriteFile(clean, []byte(fmt.Sprintf("when,score,store\n%s,10,s3\n", at)), 0o600))
+	r = cxpulse(t, vars, "", append(args, clean)...)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "sent 1")
+
+	// The dead-letter topic is empty: list says so.
+	r = cxpulse(t, vars, "", "deadletter", "list")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "0 dead letters")
+}
