@@ -127,7 +127,7 @@ func runImport(ctx context.Context, e *env, args []string) int {
 		defer f.Close()
 		opts.Rejects = f
 	}
-	opts.Stdin, opts.Progress, opts.Terminal = e.stdin, e.stderr, e.terminal
+	opts.Stdin, opts.Progress, opts.Terminal, opts.Now = e.stdin, e.stderr, e.terminal, e.now
 	sum, err := importer.Import(ctx, opts, files)
 	err = errors.Join(err, opts.Sink.Close())
 	fmt.Fprintf(e.stdout, "read %d rows, sent %d, rejected %d, skipped %d as already imported, in %.1f s\n",

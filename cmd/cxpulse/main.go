@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 	_ "time/tzdata"
 )
 
@@ -37,6 +38,8 @@ type env struct {
 	// terminal reports whether stderr is a terminal (progress is redrawn
 	// in place).
 	terminal bool
+	// now is the clock of the time rule (time.Now when nil).
+	now func() time.Time
 }
 
 var commands = []command{
@@ -46,7 +49,7 @@ var commands = []command{
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, terminal: isTerminal(os.Stderr)}
+	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, terminal: isTerminal(os.Stderr), now: time.Now}
 	code := run(ctx, e, os.Args[1:])
 	stop()
 	os.Exit(code)

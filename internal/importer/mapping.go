@@ -178,8 +178,8 @@ func (b *binding) event(row []string) (events.Event, []events.Problem) {
 		}
 		ev.Revision = int64(n)
 	}
-	ev.Dims = values(row, b.dims)
-	ev.Attrs = values(row, b.attrs)
+	ev.Dims = values(row, b.dims, events.NormalDimValue)
+	ev.Attrs = values(row, b.attrs, nil)
 	num := func(field string) *float64 {
 		v := get(field)
 		if v == "" {
@@ -223,8 +223,9 @@ func (b *binding) event(row []string) (events.Event, []events.Problem) {
 	return ev, ps
 }
 
-// values reads the named columns of row, leaving out empty ones.
-func values(row []string, cols []named) map[string]string {
+// values reads the named columns of row, leaving out empty ones, each
+// through normal when given.
+func values(row []string, cols []named, normal func(string) string) map[string]string {
 	var out map[string]string
 	for _, c := range cols {
 		if c.col >= len(row) {
@@ -233,6 +234,9 @@ func values(row []string, cols []named) map[string]string {
 		if v := strings.TrimSpace(row[c.col]); v != "" {
 			if out == nil {
 				out = map[string]string{}
+			}
+			if normal != nil {
+				v = normal(v)
 			}
 			out[c.name] = v
 		}

@@ -425,6 +425,9 @@ func (s *decodeState) stringMap(v *fastjson.Value, path string, intern bool) map
 		default:
 			m[key] = string(b)
 		}
+		if path == "dims" {
+			m[key] = NormalDimValue(m[key])
+		}
 	})
 	return m
 }

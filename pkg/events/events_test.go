@@ -142,14 +142,14 @@ func TestValidateBuiltEvent(t *testing.T) {
 	ev := events.Event{
 		ID: "ref-9", Type: events.TypeReferralSent, Tenant: "acme", OccurredAt: time.Now(),
 		CustomerID: "c-1", Referral: &events.Referral{Code: "A", ReferrerID: "c-2"},
-		Dims: map[string]string{"zone": "ok", "Bad": "x", "area": "no#"},
+		Dims: map[string]string{"zone": "ok", "Bad": "x", "area": "a=b"},
 	}
 	err := ev.Validate()
 	var verr *events.ValidationError
 	require.True(t, errors.As(err, &verr))
 	require.Equal(t, []events.Problem{
 		{Field: "dims.Bad", Reason: "key must match [a-z][a-z0-9_]{0,31}"},
-		{Field: "dims.area", Reason: `"no#" may only hold letters A-Z a-z, digits and . _ : @ - or space`},
+		{Field: "dims.area", Reason: `"a=b" may only hold letters, digits, spaces, punctuation and symbols, in NFC, without control characters or = , + { }`},
 		{Field: "referral.referrer_id", Reason: `"c-2" must equal customer_id "c-1"`},
 	}, verr.Problems)
 }
@@ -173,4 +173,25 @@ func TestTypeTopics(t *testing.T) {
 			require.Equal(t, tc.topic, tc.typ.Topic("eu."))
 		})
 	}
+}
+
+// TestDimValuesOfRealExports: store and product names as exports write
+// them are dims values, in NFC; the scope syntax and control characters
+// are not.
+func TestDimValuesOfRealExports(t *testing.T) {
+	ev := func(v string) *events.Event {
+		return &events.Event{ID: "r-1", Type: events.TypeSurveyResponse, Tenant: "acme", OccurredAt: time.Now(),
+			Survey: &events.Survey{Metric: events.MetricNPS, Score: 9}, Dims: map[string]string{"store": v}}
+	}
+	for _, v := range []string{"Piața Unirii", "تهران مرکز", "می\u200cخواهم", "上海 静安", "Trinidad & Tobago", `Bob's "Best" Shop (No. 2)`, "s1", "café #3 – 50%"} {
+		require.NoError(t, ev(v).Validate(), v)
+	}
+	for _, v := range []string{"a,b", "a=b", "a+b", "{a}", "tab\there", "nul\x00", "new\nline", "Pia" + "t\u0326" + "a"} {
+		require.Error(t, ev(v).Validate(), "%q", v)
+	}
+	// Decoding normalises: a decomposed ț is stored composed.
+	b := []byte(`{"id":"r-1","type":"survey.response","tenant":"acme","occurred_at":"2026-11-20T14:03:07Z","survey":{"metric":"nps","score":8},"dims":{"store":"Pia` + "t\u0326" + `a Unirii"}}`)
+	got, _, err := events.NewDecoder(events.Strict).Decode(b)
+	require.NoError(t, err)
+	require.Equal(t, "Piața Unirii", got.Dims["store"])
 }

@@ -5,7 +5,10 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Limits of the event contract.
@@ -247,7 +250,7 @@ func validateDims(ps *problems, dims map[string]string) {
 		case n > MaxDimValueLen:
 			ps.add("dims."+k, "%d characters is more than %d", n, MaxDimValueLen)
 		case !validDimValue(v):
-			ps.add("dims."+k, "%q may only hold letters A-Z a-z, digits and . _ : @ - or space", v)
+			ps.add("dims."+k, "%q may only hold letters, digits, spaces, punctuation and symbols, in NFC, without control characters or = , + { }", v)
 		}
 	}
 }
@@ -325,17 +328,42 @@ func validDimKey(s string) bool {
 	return true
 }
 
+// validDimValue reports whether s may be a dims value: letters, marks,
+// digits, spaces, punctuation and symbols of any script (Persian's
+// zero-width non-joiner included), in NFC, without control characters
+// and without the scope syntax: = , + { }.
 func validDimValue(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
+	ascii := true
+	for _, r := range s {
 		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '.', c == '_', c == ':', c == '@', c == ' ', c == '-':
+		case r == '=', r == ',', r == '+', r == '{', r == '}':
+			return false
+		case r < utf8.RuneSelf:
+			if r < ' ' || r == 0x7f {
+				return false
+			}
+		case r == utf8.RuneError:
+			return false
+		case r == '\u200c', r == '\u200d': // ZWNJ and ZWJ, part of Persian and Indic words
+			ascii = false
+		case unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.P, unicode.S) || r == '\u00a0' || r == '\u3000':
+			ascii = false
 		default:
 			return false
 		}
 	}
-	return true
+	return ascii || norm.NFC.IsNormalString(s)
+}
+
+// NormalDimValue returns a dims value in NFC, the form cxpulse keeps (the
+// same name typed on two keyboards is one scope).
+func NormalDimValue(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return norm.NFC.String(s)
+		}
+	}
+	return s
 }
 
 // ValidCurrency reports whether s looks like an ISO 4217 code (three
