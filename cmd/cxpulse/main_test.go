@@ -21,8 +21,19 @@ type result struct {
 
 func cxpulse(t *testing.T, vars map[string]string, stdin string, args ...string) result {
 	t.Helper()
+	return runWith(t, vars, stdin, nil, args)
+}
+
+// cxpulseAt runs a command whose clock reads now.
+func cxpulseAt(t *testing.T, vars map[string]string, now time.Time, args ...string) result {
+	t.Helper()
+	return runWith(t, vars, "", func() time.Time { return now }, args)
+}
+
+func runWith(t *testing.T, vars map[string]string, stdin string, now func() time.Time, args []string) result {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }}
+	e := &env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut, getenv: func(k string) string { return vars[k] }, now: now}
 	code := run(t.Context(), e, args)
 	return result{code, out.String(), errOut.String()}
 }
