@@ -38,11 +38,11 @@ demo:
 # End to end, side by side: raw ceiling, decode ceiling, naive consumer and
 # the aggregator on the same 1M events, then latency, kill -9 recovery and
 # Redis bytes per scope; writes bench/results.json. Then the Go
-# micro-benchmarks of the hot paths.
+# micro-benchmarks of the hot paths, and the history import beside kcat -P.
 BENCH_EVENTS ?= 1000000
 bench:
 	$(GO) run ./cmd/bench -events $(BENCH_EVENTS) -out bench/results.json
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/events ./internal/store ./internal/plan ./internal/aggregate
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/events ./internal/store ./internal/plan ./internal/aggregate ./internal/importer
 
 # Traffic for three tenants with random faults (aggregator SIGKILL and
 # SIGSTOP, the broker unavailable, Redis SIGSTOP and restart, records
