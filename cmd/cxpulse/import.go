@@ -63,7 +63,7 @@ func runImport(ctx context.Context, e *env, args []string) int {
 	c.str(&tenant, "tenant", "", "tenant of every row (NDJSON: every event must be of it)")
 	c.str(&typ, "type", "", "event type of every row: "+typeNames()+" (or --map type=COLUMN)")
 	c.str(&metric, "metric", "", "survey metric of every row: nps, csat or ces (or --map metric=COLUMN)")
-	c.list(&maps, "map", "FIELD=COLUMN, repeated: id, occurred_at, customer_id, score, comment, ticket_id, category,\nfirst_response_seconds, handle_seconds, order_id, amount, currency, referral_code, revision, type, metric,\ndims.NAME, attrs.NAME")
+	c.list(&maps, "map", "FIELD=COLUMN, repeated: id, occurred_at, customer_id, score, comment, ticket_id, category,\nfirst_response_seconds, handle_seconds, order_id, amount, currency, referral_code, customer_since, revision,\ntype, metric, dims.NAME, attrs.NAME")
 	c.str(&format, "format", "", "csv or ndjson (default: from the file's extension)")
 	c.str(&timeFormat, "time-format", importer.TimeRFC3339, "rfc3339, unix, unix_ms or a strftime pattern such as %Y-%m-%d %H:%M:%S")
 	c.str(&zone, "timezone", "", "IANA zone of times without an offset (default: the tenant's)")

@@ -147,7 +147,8 @@ func compareCounts(a, b Count) int {
 // compact forgets the entries older than now − forget, keeping the
 // earliest purchase and the spells under way at that cutoff; spells whose
 // inactivity loss can no longer show in a window are dropped too. It
-// reports whether anything is left to keep.
+// reports whether anything is left to keep: the earliest purchase always
+// is.
 func (c *History) compact(now int64, h Horizon) bool {
 	cutoff := now - h.forget
 	k := 0
@@ -188,7 +189,9 @@ func (c *History) compact(now int64, h Horizon) bool {
 	if len(c.Carry) == 0 {
 		c.Carry = nil
 	}
-	return len(c.Events) > 0 || len(c.Carry) > 0
+	// The earliest purchase is kept as long as the customer exists: a
+	// returning customer is never new.
+	return len(c.Events) > 0 || len(c.Carry) > 0 || c.First != nil
 }
 
 // continues reports whether a purchase in scope sc before lapse continues

@@ -34,6 +34,11 @@ type History struct {
 	Names []string `json:"n,omitempty"`
 }
 
+// SinceSuffix ends the id of the entry a purchase's customer_since makes:
+// a purchase at that instant in no scope, so that the customer's later
+// purchases are not first ones and it counts nowhere itself.
+const SinceSuffix = "#since"
+
 // Entry is one purchase or cancellation of a customer.
 type Entry struct {
 	ID     string   `json:"i"`

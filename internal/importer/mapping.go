@@ -17,7 +17,7 @@ var fieldPaths = map[string]string{
 	"ticket_id": "ticket.ticket_id", "category": "ticket.category",
 	"first_response_seconds": "ticket.first_response_seconds", "handle_seconds": "ticket.handle_seconds",
 	"order_id": "purchase.order_id", "amount": "purchase.amount", "currency": "purchase.currency",
-	"referral_code": "purchase.referral_code",
+	"referral_code": "purchase.referral_code", "customer_since": "purchase.customer_since",
 }
 
 // Mapping says how the rows of a CSV file become events.
@@ -215,6 +215,13 @@ func (b *binding) event(row []string) (events.Event, []events.Problem) {
 		p := &events.Purchase{OrderID: id("order_id"), Currency: strings.ToUpper(get("currency")), ReferralCode: get("referral_code")}
 		if a := num("amount"); a != nil {
 			p.Amount = *a
+		}
+		if v := get("customer_since"); v != "" {
+			since, err := parseTime(v, b.m.TimeFormat, b.m.Zone)
+			if err != nil {
+				bad("customer_since", err)
+			}
+			p.CustomerSince = &since
 		}
 		ev.Purchase = p
 	case ev.Type == events.TypeReferralSent:

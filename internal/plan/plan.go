@@ -180,12 +180,20 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 				Type: string(chosen.Event.Type), Scopes: chosen.Scopes, Counters: c, CustomerID: chosen.Event.CustomerID,
 				Terms: chosen.Terms,
 			})
+			note := func(customer string, e customers.Entry) {
+				if _, ok := histories[customer]; !ok {
+					customerOrder = append(customerOrder, customer)
+				}
+				histories[customer] = append(histories[customer], e)
+			}
+			if p := chosen.Event.Purchase; p != nil && p.CustomerSince != nil {
+				// The customer's first purchase, older than what is kept:
+				// an entry in no scope, so never counted as new.
+				note(chosen.Event.CustomerID, customers.Entry{ID: id + customers.SinceSuffix, At: p.CustomerSince.UnixMilli()})
+			}
 			switch ev := &chosen.Event; {
 			case stats.ShapesHistory(ev.Type) && inHistory(ev.OccurredAt):
-				if _, ok := histories[ev.CustomerID]; !ok {
-					customerOrder = append(customerOrder, ev.CustomerID)
-				}
-				histories[ev.CustomerID] = append(histories[ev.CustomerID], historyEntry(chosen))
+				note(ev.CustomerID, historyEntry(chosen))
 			case ev.Referral != nil:
 				if out.Slice.Codes == nil {
 					out.Slice.Codes = map[string]string{}

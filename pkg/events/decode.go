@@ -284,6 +284,11 @@ func (s *decodeState) purchase(v *fastjson.Value) *Purchase {
 			if !s.seen(&seen, 3, "purchase.referral_code") {
 				out.ReferralCode = s.str(v, "purchase.referral_code", true)
 			}
+		case "customer_since":
+			if !s.seen(&seen, 4, "purchase.customer_since") {
+				t := s.timestamp(v, "purchase.customer_since")
+				out.CustomerSince = &t
+			}
 		default:
 			s.unknownField("purchase." + string(k))
 		}

@@ -148,6 +148,11 @@ type Purchase struct {
 	Currency string `json:"currency,omitempty"`
 	// ReferralCode is only allowed on purchase.completed.
 	ReferralCode string `json:"referral_code,omitempty"`
+	// CustomerSince, only on purchase.completed and at or before
+	// occurred_at, says the customer bought first at or before it: a
+	// returning customer whose earlier purchases are older than what is
+	// kept (a history import) is then never counted as new.
+	CustomerSince *time.Time `json:"customer_since,omitempty"`
 }
 
 // Referral is the payload of referral.sent.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -151,7 +152,7 @@ func (e *Event) validatePayload(ps *problems) {
 	case e.Ticket != nil && want == "ticket":
 		e.Ticket.validate(ps, e.Type)
 	case e.Purchase != nil && want == "purchase":
-		e.Purchase.validate(ps, e.Type)
+		e.Purchase.validate(ps, e.Type, e.OccurredAt)
 	case e.Referral != nil && want == "referral":
 		e.Referral.validate(ps, e.CustomerID)
 	}
@@ -209,8 +210,16 @@ func (t *Ticket) validate(ps *problems, typ Type) {
 	}
 }
 
-func (p *Purchase) validate(ps *problems, typ Type) {
+func (p *Purchase) validate(ps *problems, typ Type, at time.Time) {
 	checkText(ps, "purchase.order_id", p.OrderID, MaxIDLen, true)
+	if p.CustomerSince != nil {
+		switch {
+		case typ != TypePurchaseCompleted:
+			ps.add("purchase.customer_since", "only allowed on purchase.completed")
+		case p.CustomerSince.After(at):
+			ps.add("purchase.customer_since", "%s is after occurred_at %s", p.CustomerSince.Format(time.RFC3339), at.Format(time.RFC3339))
+		}
+	}
 	checkNumber(ps, "purchase.amount", p.Amount, MaxAmount)
 	if p.Currency != "" && !ValidCurrency(p.Currency) {
 		ps.add("purchase.currency", "%q is not an ISO 4217 code (three capital letters)", p.Currency)
