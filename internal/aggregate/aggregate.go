@@ -116,7 +116,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	letters := deadletter.NewWriter(a.letters, cfg.TopicPrefix)
 
 	a.pipeline = pipeline.New(pipeline.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,
-		Dimensions: cfg.Dimensions, ScopeCombos: cfg.ScopeCombos, MaxScopesPerDim: cfg.MaxScopesPerDim},
+		Dimensions: cfg.Dimensions, ScopeCombos: cfg.ScopeCombos, MaxScopesPerDim: cfg.MaxScopesPerDim, OnStateLoss: cfg.OnStateLoss},
 		pipeline.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Store: st, Claims: cl, Tenants: reg, Letters: letters,
 			Registry: metrics, Now: o.now}, logger)
 	a.publisher = publish.New(publish.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/config"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
+	"github.com/cxpulse/cxpulse/internal/pipeline"
 	"github.com/cxpulse/cxpulse/internal/redisconn"
 	"github.com/cxpulse/cxpulse/internal/scopes"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -68,6 +69,9 @@ type Config struct {
 	PagerDutyURL        string
 	// AlertResend is how often a firing alert is sent again. Default 1m.
 	AlertResend time.Duration
+	// OnStateLoss is halt (default) or rebuild: what a partition does when
+	// Redis holds no state for it although the group applied it.
+	OnStateLoss string
 	// ScoreMetrics exports the scores of scope all as cxpulse_score gauges
 	// for at most this many tenants (in name order). Default 0: off.
 	ScoreMetrics int
@@ -98,6 +102,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Secret(&c.PagerDutyRoutingKey, "CXPULSE_PAGERDUTY_ROUTING_KEY", "PagerDuty Events v2 routing key; set to send alerts to PagerDuty")
 	s.String(&c.PagerDutyURL, "CXPULSE_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events v2 endpoint")
 	s.Duration(&c.AlertResend, "CXPULSE_ALERT_RESEND", "1m", "how often a firing alert is sent again")
+	s.String(&c.OnStateLoss, "CXPULSE_ON_STATE_LOSS", "halt", "when Redis lost its state: halt the partitions, or rebuild them from the log start when retention allows")
 	s.Int(&c.ScoreMetrics, "CXPULSE_SCORE_METRICS", 0, "export the scores of scope all as cxpulse_score{tenant,window,stat} for at most this many tenants (0: off; each adds windows × 8 series)")
 	s.Bool(&c.ProtectOpsEndpoints, "CXPULSE_PROTECT_OPS_ENDPOINTS", false, "ask for an API key with the read scope on /v1/status and /metrics")
 }
@@ -131,6 +136,9 @@ func (c *Config) Validate() error {
 				add("CXPULSE_SCOPE_COMBOS: %q uses %q, which is not in CXPULSE_DIMENSIONS", combo, p)
 			}
 		}
+	}
+	if c.OnStateLoss != pipeline.StateLossHalt && c.OnStateLoss != pipeline.StateLossRebuild {
+		add("CXPULSE_ON_STATE_LOSS: %q is not halt or rebuild", c.OnStateLoss)
 	}
 	if c.MaxScopesPerDim < 1 {
 		add("CXPULSE_MAX_SCOPES_PER_DIM: %d must be at least 1", c.MaxScopesPerDim)

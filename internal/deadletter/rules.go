@@ -108,6 +108,10 @@ func (r *Rules) CheckTime(ev *events.Event, now time.Time) (reason, detail strin
 	return r.time.Check(ev, now)
 }
 
+// OldestKept returns the oldest instant any tenant still counts an event
+// at (see timerule.Rule.OldestKept).
+func (r *Rules) OldestKept(now time.Time) time.Time { return r.time.OldestKept(now) }
+
 // InHistory reports whether a purchase or cancellation of tenant at is
 // within the customer-state horizon at now (see timerule.Rule.InHistory).
 func (r *Rules) InHistory(tenant string, at, now time.Time) bool {

@@ -174,3 +174,38 @@ func (l *Partition) Watch(ctx context.Context, log *zap.Logger, halt func(reason
 		return true
 	})
 }
+
+// FirstTime returns the timestamp of the message at offset first, the
+// oldest the log holds.
+func (l *Partition) FirstTime(ctx context.Context, first int64) (time.Time, error) {
+	res, err := l.Admin.Fetch(ctx, &kafka.FetchRequest{Topic: l.Topic, Partition: l.ID, Offset: first, MinBytes: 1, MaxBytes: 1 << 20, MaxWait: time.Second})
+	if err != nil {
+		return time.Time{}, fmt.Errorf("fetching offset %d of %s/%d: %w", first, l.Topic, l.ID, err)
+	}
+	if res.Error != nil {
+		return time.Time{}, fmt.Errorf("fetching offset %d of %s/%d: %w", first, l.Topic, l.ID, res.Error)
+	}
+	for {
+		rec, err := res.Records.ReadRecord()
+		if err != nil {
+			return time.Time{}, fmt.Errorf("reading offset %d of %s/%d: %w", first, l.Topic, l.ID, err)
+		}
+		if rec.Offset >= first {
+			return rec.Time, nil
+		}
+	}
+}
+
+// RebuildGap returns why a partition cannot be rebuilt from its log, ""
+// when it can: the log must reach back to oldest, the oldest instant the
+// windows and calendar periods keep, or start at offset 0. firstTime is
+// the timestamp of its first message; an event may be up to tolerance
+// ahead of its message.
+func RebuildGap(topic string, id int, first int64, firstTime, oldest time.Time, tolerance time.Duration) string {
+	if first == 0 || !firstTime.Add(tolerance).After(oldest) {
+		return ""
+	}
+	return fmt.Sprintf("Redis lost its state and CXPULSE_ON_STATE_LOSS=rebuild, but the log of %s/%d starts at offset %d, written %s, "+
+		"after %s, the oldest instant the windows and calendar periods keep: a rebuild would miss what retention deleted; "+
+		"halted (docs/operations.md)", topic, id, first, firstTime.UTC().Format(time.RFC3339), oldest.UTC().Format(time.RFC3339))
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/plan"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 var errFenced = errors.New("partition taken over by a newer claim")
@@ -122,7 +123,9 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 		log.Warn("Redis is behind what this instance applied (a failover to a replica that had not caught up?): reading again from its resume offset",
 			zap.Int64("applied", *applied), zap.Int64("resume", cl.Resume))
 		p.metrics.rereads.Inc()
-	case behind != nil:
+	case behind != nil && (cl.Found || p.cfg.OnStateLoss != StateLossRebuild):
+		// (With rebuild, a claim gone with the tenant's state is a state
+		// loss, decided below.)
 		log.Error("partition halted", zap.String("reason", behind.reason))
 		p.halt(tp, behind.reason)
 		<-ctx.Done()
@@ -148,6 +151,12 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 				return false, nil
 			}
 			reason, err = lw.StateLost(ctx)
+		}
+	}
+	if reason != "" && !cl.Found && p.cfg.OnStateLoss == StateLossRebuild {
+		if reason = p.rebuildGap(ctx, lw, first); reason == "" {
+			log.Warn("Redis lost its state: rebuilding this partition from its log start (CXPULSE_ON_STATE_LOSS=rebuild)", zap.Int64("from", first))
+			p.metrics.rebuilds.Inc()
 		}
 	}
 	if reason != "" {
@@ -296,6 +305,23 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 		}
 	}
 	return false, nil // the deferred check may ask for another claim
+}
+
+// rebuildGap returns why a partition cannot be rebuilt from its log start
+// first, "" when it can.
+func (p *Pipeline) rebuildGap(ctx context.Context, lw *logwatch.Partition, first int64) string {
+	if first == 0 {
+		return ""
+	}
+	at, err := lw.FirstTime(ctx, first)
+	for n := 0; err != nil; n++ {
+		p.log.Warn("reading the oldest message of the log", zap.String("partition", fmt.Sprintf("%s/%d", lw.Topic, lw.ID)), zap.Error(err))
+		if !pace.Wait(ctx, n) {
+			return ctx.Err().Error()
+		}
+		at, err = lw.FirstTime(ctx, first)
+	}
+	return logwatch.RebuildGap(lw.Topic, lw.ID, first, at, p.rules.OldestKept(p.now()), window.FutureTolerance)
 }
 
 // claimWatchInterval is how often a worked partition's claim is checked

@@ -70,7 +70,19 @@ type Config struct {
 	Dimensions      []string
 	ScopeCombos     []string
 	MaxScopesPerDim int
+	// OnStateLoss is what a partition does when Redis holds no state for
+	// it although the group applied it: StateLossHalt or StateLossRebuild.
+	OnStateLoss string
 }
+
+// What to do when Redis lost its state (CXPULSE_ON_STATE_LOSS).
+const (
+	// StateLossHalt halts the partition, loudly, for an operator.
+	StateLossHalt = "halt"
+	// StateLossRebuild reads the partition again from its log start, when
+	// the log reaches back to the oldest instant anything is kept for.
+	StateLossRebuild = "rebuild"
+)
 
 // InputTopics returns the input topics under prefix.
 func InputTopics(prefix string) []string {
@@ -181,6 +193,7 @@ type metrics struct {
 	halted        *prometheus.GaugeVec
 	outboxFull    prometheus.Counter
 	rereads       prometheus.Counter
+	rebuilds      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -232,7 +245,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.rereads = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxpulse_partition_rereads_total", Help: "Partitions read again from Redis's resume offset because Redis was behind what this instance applied (a failover to a replica that had not caught up).",
 	})
-	reg.MustRegister(m.redisErrors, m.kafkaErrors, m.endToEnd, m.rereads, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
+	m.rebuilds = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cxpulse_partition_rebuilds_total", Help: "Partitions read again from their log start because Redis lost its state (CXPULSE_ON_STATE_LOSS=rebuild).",
+	})
+	reg.MustRegister(m.redisErrors, m.kafkaErrors, m.endToEnd, m.rereads, m.rebuilds, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
 		m.batchSize, m.applySeconds, m.halted, m.outboxFull)
 	return m
 }

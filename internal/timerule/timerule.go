@@ -66,3 +66,23 @@ func (r *Rule) InHistory(tenant string, at, now time.Time) bool {
 	t, _ := r.tenants.Get(tenant)
 	return !r.largest.TooLate(at, now.Add(-t.ChurnInactivity))
 }
+
+// OldestKept returns the oldest instant at now that any tenant of the
+// registry (or one with the defaults) still counts an event at: in a
+// calendar period kept, or in a customer's history.
+func (r *Rule) OldestKept(now time.Time) time.Time {
+	names := append(r.tenants.Names(), "")
+	var oldest time.Time
+	for i, name := range names {
+		t, _ := r.tenants.Get(name)
+		sys := t.Periods
+		at := sys.Start(sys.RetainedFrom(sys.Day(now)))
+		if h := now.Add(-t.ChurnInactivity - r.largest.Length); h.Before(at) {
+			at = h
+		}
+		if i == 0 || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	return oldest
+}

@@ -1,0 +1,87 @@
+package aggregate_test
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
+)
+
+// TestRebuildOnStateLoss: with CXPULSE_ON_STATE_LOSS=rebuild, Redis
+// flushed under a running aggregator while two tenants stream is rebuilt
+// from the log start without a hand on it: every count exact again.
+func TestRebuildOnStateLoss(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 3, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_ON_STATE_LOSS": "rebuild"}, newClock(now))
+	g := &generator{rng: rand.New(rand.NewPCG(31, 7)), now: now}
+	var msgs []msg
+	for i := range 4000 {
+		tenant := "acme"
+		if i%3 == 0 {
+			tenant = "globex"
+		}
+		msgs = append(msgs, eventMsg(g.event(tenant)))
+	}
+	produce(t, broker, msgs[:2000])
+	waitApplied(t, in.base)
+	require.NoError(t, rdb.FlushAll(t.Context()).Err())
+	produce(t, broker, msgs[2000:])
+
+	final, _ := reference(msgs, now)
+	scopesOf := func(ev *events.Event) []string { return []string{"all", "store=" + ev.Dims["store"]} }
+	want := map[string]map[string]map[string]*refCounts{}
+	for _, tenant := range []string{"acme", "globex"} {
+		want[tenant] = expected(final[tenant], now, scopesOf)
+	}
+	// Rebuilt once the 90d counts are back: then every stat of every scope.
+	require.Eventually(t, func() bool {
+		for tenant, w := range want {
+			var got scores.Scores
+			if getJSON(t, in.base+"/v1/tenants/"+tenant+"/scores?scope=all", &got) != http.StatusOK {
+				return false
+			}
+			exp := w["all"]["90d"].stats()
+			if got.Windows["90d"]["nps_responses"] != exp["nps_responses"] || got.Windows["90d"]["tickets_opened"] != exp["tickets_opened"] {
+				return false
+			}
+		}
+		return true
+	}, 90*time.Second, 100*time.Millisecond, "the counts did not come back")
+	waitApplied(t, in.base)
+	for tenant, w := range want {
+		checkScores(t, in.base, tenant, w)
+	}
+	v, ok := metricValue(t, in.base, "cxpulse_partition_rebuilds_total")
+	require.True(t, ok)
+	n, err := strconv.ParseFloat(v, 64)
+	require.NoError(t, err)
+	require.Positive(t, n)
+}
+
+// TestRebuildRefusesAGap: with CXPULSE_ON_STATE_LOSS=rebuild, a partition
+// whose log no longer reaches back to what the calendar periods keep
+// (retention deleted its start) is not rebuilt from what is left: it
+// halts, naming the gap.
+func TestRebuildRefusesAGap(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_ON_STATE_LOSS": "rebuild", "CXPULSE_GROUP_ID": "gap"}, newClock(now))
+	produce(t, broker, surveys("acme", "a", 300, now.Add(-time.Minute)))
+	waitApplied(t, in.base)
+	testenv.DeleteRecords(t, broker, "cx.surveys", 0, 100)
+	require.NoError(t, rdb.FlushAll(t.Context()).Err())
+	produce(t, broker, surveys("acme", "b", 100, now.Add(-time.Minute)))
+	haltedLoudly(t, in.base, "cx.surveys/0", "a rebuild would miss what retention deleted")
+}
