@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,11 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
+	"github.com/cxpulse/cxpulse/internal/config"
+	"github.com/cxpulse/cxpulse/internal/ingest"
+	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 )
 
@@ -115,4 +120,38 @@ func TestImportCommand(t *testing.T) {
 	r = cxpulse(t, vars, "", "deadletter", "list")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, "0 dead letters")
+}
+
+// TestImportThroughIngest: --ingest posts the rows to a real ingest
+// service (partial batches), which writes them to Kafka.
+func TestImportThroughIngest(t *testing.T) {
+	_, broker := testenv.Kafka(t, 2, "cx.surveys", "cx.tickets", "cx.purchases", "cx.deadletter")
+	_, addr := testenv.Redis(t)
+	cfg := ingest.Config{Kafka: kafkaconn.Config{Brokers: []string{broker}}, Common: config.Common{TopicPrefix: "cx.", InsecureNoAuth: true, Log: "json"},
+		HTTPAddr: "127.0.0.1:0", RateBurst: ingest.MaxEvents, WriteTimeout: 3 * time.Second, ShutdownTimeout: time.Second}
+	require.NoError(t, cfg.Validate())
+	s, err := ingest.New(cfg, zap.NewNop())
+	require.NoError(t, err)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(func() { srv.Close(); _ = s.Close() })
+
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	var b strings.Builder
+	b.WriteString("when,score\n")
+	for i := range 2500 {
+		fmt.Fprintf(&b, "%s,%d\n", at, i%11)
+	}
+	file := filepath.Join(t.TempDir(), "many.csv")
+	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
+	vars := map[string]string{"CXPULSE_REDIS_URL": "redis://" + addr}
+	r := cxpulse(t, vars, "", "import", "--tenant", "acme", "--type", "survey.response", "--metric", "nps",
+		"--map", "occurred_at=when", "--map", "score=score", "--ingest", srv.URL, "--key", "any", file)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "read 2500 rows, sent 2500, rejected 0")
+	require.Equal(t, int64(2500), testenv.Count(t, broker, "cx.surveys"))
+
+	r = cxpulse(t, vars, "", "import", "--tenant", "acme", "--type", "survey.response", "--metric", "nps",
+		"--map", "occurred_at=when", "--map", "score=score", "--ingest", srv.URL, file)
+	require.Equal(t, exitFailed, r.code)
+	require.Contains(t, r.stderr, "--ingest needs --key")
 }
