@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cxpulse/cxpulse/internal/redisconn"
 	"github.com/cxpulse/cxpulse/internal/replay"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
@@ -76,17 +75,11 @@ func runDeadletter(ctx context.Context, e *env, args []string) int {
 	if sub == "list" {
 		return listLetters(e, letters, asJSON)
 	}
-	if err := sh.Redis.Validate(); err != nil {
-		return fail(err)
-	}
-	rdb, err := sh.Redis.Client()
+	rdb, err := sh.redis(ctx, "the replay ledger")
 	if err != nil {
 		return fail(err)
 	}
 	defer rdb.Close()
-	if err := redisconn.Check(ctx, rdb); err != nil {
-		return fail(fmt.Errorf("the replay ledger needs Redis: %w", err))
-	}
 	w := sh.Kafka.Writer()
 	res, err := replay.Replay(ctx, letters, w, rdb, replay.Options{DryRun: dryRun, Again: again})
 	err = errors.Join(err, w.Close())

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cxpulse/cxpulse/internal/importer"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/redisconn"
@@ -32,6 +34,21 @@ func (s *shared) register(c *commandFlags) {
 	c.set.String(&s.TopicPrefix, "CXPULSE_TOPIC_PREFIX", "cx.", "prefix of every topic")
 	c.set.String(&s.TenantsFile, "CXPULSE_TENANTS_FILE", "", "optional YAML file of tenant settings (currency, timezone, calendar)")
 	c.set.String(&s.WindowsSpec, "CXPULSE_WINDOWS", window.DefaultSpec, "the aggregator's rolling windows (for its time rule)")
+}
+
+// redis connects to Redis, for what needs it (named in the error).
+func (s *shared) redis(ctx context.Context, what string) (redis.UniversalClient, error) {
+	if err := s.Redis.Validate(); err != nil {
+		return nil, err
+	}
+	rdb, err := s.Redis.Client()
+	if err != nil {
+		return nil, err
+	}
+	if err := redisconn.Check(ctx, rdb); err != nil {
+		return nil, errors.Join(fmt.Errorf("%s needs Redis: %w", what, err), rdb.Close())
+	}
+	return rdb, nil
 }
 
 // rule returns the tenants and the aggregator's time rule.
@@ -96,17 +113,14 @@ func runImport(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := errors.Join(sh.Redis.Validate(), sh.Kafka.Validate()); err != nil {
+	if err := sh.Kafka.Validate(); err != nil {
 		return fail(err)
 	}
-	rdb, err := sh.Redis.Client()
+	rdb, err := sh.redis(ctx, "the import ledger")
 	if err != nil {
 		return fail(err)
 	}
 	defer rdb.Close()
-	if err := redisconn.Check(ctx, rdb); err != nil {
-		return fail(fmt.Errorf("the import ledger needs Redis: %w", err))
-	}
 	opts.Ledger = importer.NewLedger(rdb)
 	if ingestURL != "" {
 		if key == "" {
