@@ -239,13 +239,20 @@ func (r *run) file1(ctx context.Context, path string) error {
 	return nil
 }
 
-// check gives an event without an id its deterministic one, then applies
-// the contract (for built events), --tenant, the tenants file and the time
-// rule.
+// check applies --tenant and the tenants file (known tenant, customer
+// pseudonyms), gives an event without an id its deterministic one, then
+// applies the contract (for built events), the currency and the time rule.
 func (r *run) check(ev *events.Event, built bool) []events.Problem {
 	if t := r.opts.Mapping.Tenant; !built && t != "" && ev.Tenant != t {
 		return []events.Problem{{Field: "tenant", Reason: fmt.Sprintf("%q is not the tenant imported (--tenant %s)", ev.Tenant, t)}}
 	}
+	t, known := r.opts.Tenants.Get(ev.Tenant)
+	if !known {
+		return []events.Problem{{Field: "tenant", Reason: fmt.Sprintf("%q is not in the tenants file", ev.Tenant)}}
+	}
+	// Customer ids become pseudonyms first (pseudonymize_customer_ids),
+	// so that no derived id is made from a plain one.
+	t.Pseudonymize(ev)
 	if ev.ID == "" {
 		ev.ID = r.rowID(ev)
 	}
@@ -253,10 +260,6 @@ func (r *run) check(ev *events.Event, built bool) []events.Problem {
 		if ps := problemsOf(ev.Validate()); len(ps) > 0 {
 			return ps
 		}
-	}
-	t, known := r.opts.Tenants.Get(ev.Tenant)
-	if !known {
-		return []events.Problem{{Field: "tenant", Reason: fmt.Sprintf("%q is not in the tenants file", ev.Tenant)}}
 	}
 	if why := t.CurrencyProblem(ev.Tenant, ev); why != "" {
 		return []events.Problem{{Field: tenants.CurrencyField, Reason: why}}

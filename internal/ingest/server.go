@@ -212,6 +212,10 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	counts := map[string]int{}
 	for i := range evs {
 		counts[evs[i].Tenant]++
+		// A tenant with pseudonymize_customer_ids gets keyed hashes in
+		// place of customer ids before anything reaches Kafka.
+		t, _ := s.tenants.Get(evs[i].Tenant)
+		t.Pseudonymize(&evs[i])
 	}
 	if wait, ok := s.limits.take(s.now(), counts); !ok {
 		s.metrics.reject("rate_limited")

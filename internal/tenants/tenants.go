@@ -36,6 +36,9 @@ type Tenant struct {
 	ChurnInactivity time.Duration
 	// Alerts overrides alert parameters; nil fields keep the defaults.
 	Alerts Alerts
+	// pseudonyms is the secret customer ids are replaced under (see
+	// Pseudonym); nil keeps them as sent.
+	pseudonyms []byte
 }
 
 // Alerts holds the per-tenant alert parameters that override defaults.
@@ -116,6 +119,10 @@ type fileTenant struct {
 	WeekStart       string     `yaml:"week_start"`
 	ChurnInactivity string     `yaml:"churn_inactivity"`
 	Alerts          fileAlerts `yaml:"alerts"`
+	// PseudonymizeCustomerIDs replaces every customer id by a keyed hash
+	// (ingest and the import) under the secret in PseudonymSecretFile.
+	PseudonymizeCustomerIDs bool   `yaml:"pseudonymize_customer_ids"`
+	PseudonymSecretFile     string `yaml:"pseudonym_secret_file"`
 }
 
 // Parse reads the YAML of a tenants file:
@@ -206,6 +213,15 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 		} else {
 			t.ChurnInactivity = d
 		}
+	}
+	if f.PseudonymizeCustomerIDs {
+		secret, err := loadSecret(f.PseudonymSecretFile)
+		if err != nil {
+			bad("pseudonym_secret_file", "%v", err)
+		}
+		t.pseudonyms = secret
+	} else if f.PseudonymSecretFile != "" {
+		bad("pseudonym_secret_file", "set without pseudonymize_customer_ids: true")
 	}
 	for _, a := range []struct {
 		field string

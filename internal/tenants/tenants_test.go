@@ -1,6 +1,8 @@
 package tenants_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -83,4 +85,30 @@ func TestAlertParameters(t *testing.T) {
 	_, err = tenants.Parse([]byte("tenants:\n  acme:\n    alerts:\n      odds_ratio_critical: 0.5\n      guard_responses: -1\n"))
 	require.ErrorContains(t, err, "tenants.acme.alerts.odds_ratio_critical: 0.5 must be more than 1")
 	require.ErrorContains(t, err, "tenants.acme.alerts.guard_responses: -1 must not be negative")
+}
+
+// TestPseudonymSettings: a secret is needed, long enough, and only with
+// pseudonymize_customer_ids.
+func TestPseudonymSettings(t *testing.T) {
+	dir := t.TempDir()
+	short := filepath.Join(dir, "short")
+	require.NoError(t, os.WriteFile(short, []byte("tiny\n"), 0o600))
+	good := filepath.Join(dir, "good")
+	require.NoError(t, os.WriteFile(good, []byte("0123456789abcdef0123\n"), 0o600))
+	for yaml, want := range map[string]string{
+		"tenants:\n  acme: {pseudonymize_customer_ids: true}\n":                                       "tenants.acme.pseudonym_secret_file: required with pseudonymize_customer_ids",
+		"tenants:\n  acme: {pseudonymize_customer_ids: true, pseudonym_secret_file: " + short + "}\n": "holds 4 bytes; at least 16 are needed",
+		"tenants:\n  acme: {pseudonym_secret_file: " + good + "}\n":                                   "set without pseudonymize_customer_ids: true",
+	} {
+		_, err := tenants.Parse([]byte(yaml))
+		require.ErrorContains(t, err, want, yaml)
+	}
+	reg, err := tenants.Parse([]byte("tenants:\n  acme: {pseudonymize_customer_ids: true, pseudonym_secret_file: " + good + "}\n  plain: {}\n"))
+	require.NoError(t, err)
+	acme, _ := reg.Get("acme")
+	p := acme.Pseudonym("c-1")
+	require.Regexp(t, `^p-[0-9a-f]{32}$`, p)
+	require.Equal(t, p, acme.Pseudonym(p), "a pseudonym is not hashed again")
+	plain, _ := reg.Get("plain")
+	require.Equal(t, "c-1", plain.Pseudonym("c-1"))
 }
