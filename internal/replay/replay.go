@@ -7,6 +7,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -87,6 +88,10 @@ func Read(ctx context.Context, kc *kafkaconn.Config, topic string, f Filter) ([]
 	return out, nil
 }
 
+// endWait is how long a read waits for a next message before taking the
+// partition as read to its end.
+const endWait = 10 * time.Second
+
 func readPartition(ctx context.Context, kc *kafkaconn.Config, topic string, partition int, first, end int64, f Filter) ([]Letter, error) {
 	if first >= end {
 		return nil, nil
@@ -98,7 +103,14 @@ func readPartition(ctx context.Context, kc *kafkaconn.Config, topic string, part
 	}
 	var out []Letter
 	for {
-		m, err := r.ReadMessage(ctx)
+		// The last offsets may hold no message (a transaction marker, a
+		// compacted gap): a read that waits that long has reached the end.
+		rctx, cancel := context.WithTimeout(ctx, endWait)
+		m, err := r.ReadMessage(rctx)
+		cancel()
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return out, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reading %s/%d: %w", topic, partition, err)
 		}
