@@ -42,7 +42,7 @@ func (p *Pipeline) ApplyDue(ctx context.Context, tenant string, due []string, no
 func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item, ranges []store.Range, due []string, now time.Time) (string, error) {
 	t, _ := p.tenants.Get(tenant)
 	in := &plan.Input{Windows: p.cfg.Windows, Now: now, Known: map[string]*dedupe.Record{}, Horizon: p.customerHorizon(tenant), Due: due,
-		Periods: t.Periods}
+		Periods: t.Periods, CommentRetention: t.CommentRetention}
 	in.InHistory = func(at time.Time) bool { return p.rules.InHistory(tenant, at, in.Now) }
 	// Customer records come from the cache, else are read up front; the
 	// script checks their versions either way.

@@ -65,6 +65,9 @@ type Input struct {
 	// horizon (deadletter.Rules.InHistory): older purchases and
 	// cancellations count in calendar periods only.
 	InHistory func(time.Time) bool
+	// CommentRetention is the tenant's comment_retention: a comment older
+	// than it at now gives no sample and no theme words (0: no limit).
+	CommentRetention time.Duration
 	// due are customers to look at again with no new entry (inactivity
 	// losses and forgetting, driven by the sweeper).
 	Due []string
@@ -160,12 +163,18 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 		out.Slice.IDs = append(out.Slice.IDs, dedupe.Check{ID: id, Expect: expect})
 		switch {
 		case chosen != nil:
+			// A comment older than the tenant's comment_retention leaves no
+			// text behind: no sample, no theme words.
+			terms := chosen.Terms
+			if in.CommentRetention > 0 && chosen.Event.OccurredAt.Before(now.Add(-in.CommentRetention)) {
+				terms = nil
+			}
 			if base != nil {
 				pl.add(base.Scopes, base.OccurredAt, &base.Counters, -1)
 				th.add(base.Scopes, base.OccurredAt, base.Terms, -1)
 			} else {
 				out.Applied++
-				if len(chosen.Terms) > 0 {
+				if len(terms) > 0 {
 					for _, sc := range chosen.Scopes {
 						out.Slice.Samples = append(out.Slice.Samples, store.Sample{Scope: sc, ID: id,
 							At: chosen.Event.OccurredAt.UnixMilli(), Score: chosen.Event.Survey.Score, Text: chosen.Event.Survey.Comment})
@@ -174,11 +183,11 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 			}
 			c := stats.Contribution(&chosen.Event)
 			pl.add(chosen.Scopes, chosen.Event.OccurredAt, &c, 1)
-			th.add(chosen.Scopes, chosen.Event.OccurredAt, chosen.Terms, 1)
+			th.add(chosen.Scopes, chosen.Event.OccurredAt, terms, 1)
 			out.Slice.Records = append(out.Slice.Records, dedupe.Record{
 				ID: id, Revision: chosen.Event.Revision, Arrival: now, OccurredAt: chosen.Event.OccurredAt,
 				Type: string(chosen.Event.Type), Scopes: chosen.Scopes, Counters: c, CustomerID: chosen.Event.CustomerID,
-				Terms: chosen.Terms,
+				Terms: terms,
 			})
 			note := func(customer string, e customers.Entry) {
 				if _, ok := histories[customer]; !ok {

@@ -55,7 +55,10 @@ func (p *Publisher) sweepTenant(ctx context.Context, t string, now time.Time) er
 	if err := p.store.SweepPeriods(ctx, t, sys, now); err != nil {
 		return err
 	}
-	return p.store.SweepThemes(ctx, t, now)
+	if _, err := p.store.SweepSamples(ctx, t, now, tenant.CommentRetention); err != nil {
+		return err
+	}
+	return p.store.SweepThemes(ctx, t, now, tenant.CommentRetention)
 }
 
 // sweepCustomers looks again at the customers of a tenant whose inactivity

@@ -127,24 +127,30 @@ func (s *Store) forgetIDs(ctx context.Context, tenant string, now time.Time) err
 
 // SweepThemes deletes the theme buckets of a tenant whose time is up:
 // every scope's hour buckets that ended more than ThemeHourKept ago and
-// day buckets more than ThemeDayKept ago, from where the last sweep
-// stopped (recorded in the watermarks hash).
-func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time) error {
+// day buckets more than ThemeDayKept ago (or than retention, the tenant's
+// comment_retention, when shorter), from where the last sweep stopped
+// (recorded in the watermarks hash).
+func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time, retention time.Duration) error {
 	marks, err := s.rdb.HMGet(ctx, watermarksKey(tenant), "themes:h", "themes:d").Result()
 	if err != nil {
 		return fmt.Errorf("reading theme sweep marks of %s: %w", tenant, err)
 	}
 	type unit struct {
-		prefix, mark string
-		size, kept   time.Duration
-		done         any
+		prefix, mark     string
+		size, kept, look time.Duration
+		done             any
 	}
-	units := []unit{{"h", "themes:h", time.Hour, ThemeHourKept, marks[0]}, {"d", "themes:d", 24 * time.Hour, ThemeDayKept, marks[1]}}
+	units := []unit{{"h", "themes:h", time.Hour, ThemeHourKept, ThemeHourKept, marks[0]}, {"d", "themes:d", 24 * time.Hour, ThemeDayKept, ThemeDayKept, marks[1]}}
+	for i := range units {
+		if retention > 0 && retention < units[i].kept {
+			units[i].kept = retention // comment words go with the comment_retention
+		}
+	}
 	var scopes []string
 	for _, u := range units {
 		// Buckets up to `last` are due: they ended `kept` ago.
 		last := now.Add(-u.kept).UnixMilli()/u.size.Milliseconds() - 1
-		from := last - 2*int64(u.kept/u.size) // a first sweep looks back this far
+		from := last - 2*int64(u.look/u.size) // a first sweep looks back this far
 		if done, ok := u.done.(string); ok {
 			n, _ := strconv.ParseInt(done, 10, 64)
 			from = max(n+1, last-40*24*int64(time.Hour/u.size)) // bounded after a long outage

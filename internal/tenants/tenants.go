@@ -34,6 +34,9 @@ type Tenant struct {
 	Periods period.System
 	// ChurnInactivity is the inactivity horizon; 0 means off.
 	ChurnInactivity time.Duration
+	// CommentRetention is how long comment text (samples, theme words) is
+	// kept after the comment occurred; 0 keeps it as long as they serve.
+	CommentRetention time.Duration
 	// Alerts overrides alert parameters; nil fields keep the defaults.
 	Alerts Alerts
 	// pseudonyms is the secret customer ids are replaced under (see
@@ -121,6 +124,7 @@ type fileTenant struct {
 	Alerts          fileAlerts `yaml:"alerts"`
 	// PseudonymizeCustomerIDs replaces every customer id by a keyed hash
 	// (ingest and the import) under the secret in PseudonymSecretFile.
+	CommentRetention        string `yaml:"comment_retention"`
 	PseudonymizeCustomerIDs bool   `yaml:"pseudonymize_customer_ids"`
 	PseudonymSecretFile     string `yaml:"pseudonym_secret_file"`
 }
@@ -212,6 +216,14 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 			bad("churn_inactivity", "%q is not a positive duration or off", f.ChurnInactivity)
 		} else {
 			t.ChurnInactivity = d
+		}
+	}
+	if f.CommentRetention != "" {
+		d, err := window.ParseDuration(f.CommentRetention)
+		if err != nil || d < time.Hour {
+			bad("comment_retention", "%q is not a duration of at least 1h", f.CommentRetention)
+		} else {
+			t.CommentRetention = d
 		}
 	}
 	if f.PseudonymizeCustomerIDs {
