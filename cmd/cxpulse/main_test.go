@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -154,4 +155,47 @@ func TestImportThroughIngest(t *testing.T) {
 		"--map", "occurred_at=when", "--map", "score=score", "--ingest", srv.URL, file)
 	require.Equal(t, exitFailed, r.code)
 	require.Contains(t, r.stderr, "--ingest needs --key")
+}
+
+// TestImportNDJSON: NDJSON of the event contract, checked strictly; an
+// event of another tenant than --tenant and an invalid one are rejected
+// with the whole line kept.
+func TestImportNDJSON(t *testing.T) {
+	_, broker := testenv.Kafka(t, 2, "cx.surveys", "cx.tickets", "cx.purchases", "cx.deadletter")
+	_, addr := testenv.Redis(t)
+	vars := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	line := func(id, tenant string, score int) string {
+		return fmt.Sprintf(`{"id":%q,"type":"survey.response","tenant":%q,"occurred_at":%q,"survey":{"metric":"nps","score":%d}}`, id, tenant, at, score)
+	}
+	body := strings.Join([]string{line("n-1", "acme", 9), "", line("n-2", "globex", 9), line("n-3", "acme", 42), line("n-4", "acme", 0)}, "\n") + "\n"
+	dir := t.TempDir()
+	file := filepath.Join(dir, "events.jsonl")
+	require.NoError(t, os.WriteFile(file, []byte(body), 0o600))
+	rejects := filepath.Join(dir, "rejects.csv")
+	r := cxpulse(t, vars, "", "import", "--tenant", "acme", "--rejects", rejects, file)
+	require.Equal(t, exitPartial, r.code, r.stderr)
+	require.Contains(t, r.stdout, "read 4 rows, sent 2, rejected 2")
+	b, err := os.ReadFile(rejects)
+	require.NoError(t, err)
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	require.NoError(t, err)
+	require.Equal(t, [][]string{
+		{"line", "field", "reason", "event"},
+		{"3", "tenant", `"globex" is not the tenant imported (--tenant acme)`, line("n-2", "globex", 9)},
+		{"4", "survey.score", "42 is outside 0-10 for nps", line("n-3", "acme", 42)},
+	}, recs)
+	require.Equal(t, int64(2), testenv.Count(t, broker, "cx.surveys"))
+}
+
+func TestParseSince(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	got, err := parseSince("7d", now)
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), got)
+	got, err = parseSince("2026-12-01T00:00:00Z", now)
+	require.NoError(t, err)
+	require.Equal(t, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), got)
+	_, err = parseSince("last week", now)
+	require.ErrorContains(t, err, `--since "last week"`)
 }
