@@ -1,6 +1,7 @@
 package aggregate_test
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -84,4 +85,56 @@ func TestRebuildRefusesAGap(t *testing.T) {
 	require.NoError(t, rdb.FlushAll(t.Context()).Err())
 	produce(t, broker, surveys("acme", "b", 100, now.Add(-time.Minute)))
 	haltedLoudly(t, in.base, "cx.surveys/0", "a rebuild would miss what retention deleted")
+}
+
+// TestRolledBackTenantRebuilt: with CXPULSE_ON_STATE_LOSS=rebuild, an older
+// copy of one tenant's keys written back under a running aggregator (a
+// restore of one node, a failover to a replica behind) is repaired without
+// a hand on it: the group rewinds every partition, the tenant gets back
+// what the copy lacks from each, once, and the other tenant is untouched.
+func TestRolledBackTenantRebuilt(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 3, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_ON_STATE_LOSS": "rebuild"}, newClock(now))
+	ctx := t.Context()
+	produce(t, broker, append(surveys("acme", "a", 100, now.Add(-time.Minute)), surveys("globex", "g", 100, now.Add(-time.Minute))...))
+	waitApplied(t, in.base)
+	keys, err := rdb.Keys(ctx, "cxpulse:{acme}:*").Result()
+	require.NoError(t, err)
+	copies := map[string]string{}
+	for _, k := range keys {
+		copies[k] = rdb.Dump(ctx, k).Val()
+	}
+	produce(t, broker, append(surveys("acme", "b", 100, now.Add(-time.Minute)), surveys("globex", "h", 50, now.Add(-time.Minute))...))
+	waitApplied(t, in.base)
+	later, err := rdb.Keys(ctx, "cxpulse:{acme}:*").Result()
+	require.NoError(t, err)
+	require.NoError(t, rdb.Del(ctx, later...).Err())
+	for k, v := range copies {
+		require.NoError(t, rdb.RestoreReplace(ctx, k, 0, v).Err())
+	}
+	// The new answers all come from one customer, so one partition finds
+	// the loss; the others rewind because the group asks them to.
+	var onePartition []msg
+	for i := range 10 {
+		ev := survey(fmt.Sprintf("c-%d", i), "acme", "s1", 9, now.Add(-time.Minute))
+		ev.CustomerID = "one-customer"
+		onePartition = append(onePartition, eventMsg(ev))
+	}
+	produce(t, broker, onePartition)
+	responses := func(tenant string) float64 {
+		var got scores.Scores
+		require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/"+tenant+"/scores?scope=all", &got))
+		return got.Windows["1h"]["nps_responses"]
+	}
+	require.Eventually(t, func() bool { return responses("acme") == 210 }, 60*time.Second, 100*time.Millisecond,
+		"acme is back to its 210 answers")
+	waitApplied(t, in.base)
+	require.EqualValues(t, 210, responses("acme"))
+	require.EqualValues(t, 150, responses("globex"))
+	var st struct{ Halted []any }
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/status", &st))
+	require.Empty(t, st.Halted)
 }

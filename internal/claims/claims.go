@@ -64,6 +64,9 @@ type Claim struct {
 	// the last batch it was applied in: its watermark for the partition is
 	// at least that, or its state was lost.
 	Tenants map[string]int64
+	// Rewind is the last rewind request the partition carried out (see
+	// RequestRewind).
+	Rewind int64
 }
 
 // Offset is a partition's resume offset under one claim, with the tenants
@@ -104,6 +107,12 @@ func (c *Claims) Take(ctx context.Context, group, partition string) (Claim, erro
 				return Claim{}, fmt.Errorf("claim of %s: resume is %q", partition, v)
 			}
 			cl.Resume, cl.Found = n, true
+		case k == "rw":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return Claim{}, fmt.Errorf("claim of %s: rw is %q", partition, v)
+			}
+			cl.Rewind = n
 		}
 	}
 	return cl, nil

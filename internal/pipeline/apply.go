@@ -81,10 +81,13 @@ func (p *Pipeline) applyBatches(ctx context.Context, reqs []*batch) {
 		var h *haltError
 		if errors.As(err, &h) && h.partition != "" {
 			// One partition's state is not as the group left it: it halts,
-			// loudly; the others go on.
+			// loudly (or, rebuilding, has the group rewind); the others go on.
 			kept := reqs[:0]
 			for _, r := range reqs {
 				if r.partition == h.partition {
+					if h.lost && p.cfg.OnStateLoss == StateLossRebuild {
+						p.askRewind(ctx, r)
+					}
 					r.done <- h
 				} else {
 					kept = append(kept, r)

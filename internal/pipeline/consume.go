@@ -18,7 +18,6 @@ import (
 	"github.com/cxpulse/cxpulse/internal/plan"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
-	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 var errFenced = errors.New("partition taken over by a newer claim")
@@ -32,6 +31,9 @@ var errFenced = errors.New("partition taken over by a newer claim")
 type haltError struct {
 	partition, reason string
 	reclaim           bool
+	// lost is set when a tenant's state was found behind what the group
+	// applied (a rewind can repair it, see rebuild.go).
+	lost bool
 }
 
 func (e *haltError) Error() string { return e.reason }
@@ -116,7 +118,13 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 			return false, nil
 		}
 	}
+	rewind, ok := p.pendingRewind(ctx, log, &cl)
+	if !ok {
+		return false, nil
+	}
 	switch {
+	case rewind > 0:
+		// Decided below, once the log start is known.
 	case atomic.LoadInt64(applied) >= 0 && cl.Found && cl.Resume < atomic.LoadInt64(applied):
 		// The whole of Redis is an earlier, consistent state: reading
 		// again from its resume offset makes it exact again.
@@ -141,6 +149,11 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 			return false, nil
 		}
 		first, end, err = lw.Offsets(ctx)
+	}
+	if rewind > 0 {
+		if !p.rewind(ctx, log, lw, &cl, rewind, first) {
+			return false, nil
+		}
 	}
 	resume, reason := logwatch.ResumeAt(cl.Found, cl.Resume, first, end)
 	if reason == "" && !cl.Found {
@@ -204,7 +217,7 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 		return false, nil
 	}
 	atomic.StoreInt64(applied, resume)
-	go p.watchClaim(wctx, log, tp, epoch, resume, applied, halt)
+	go p.watchClaim(wctx, log, tp, epoch, cl.Rewind, resume, applied, halt)
 	go lw.Watch(wctx, log, func(reason string) { halt(&haltError{reason: reason}) })
 	dec := events.NewDecoder(events.Tolerant)
 	// One batch is in flight at the applier while the next one is fetched
@@ -271,7 +284,7 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 		// Decoding happens here, in parallel across partitions and while the
 		// applier is busy with earlier batches.
 		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1), settled: make(chan struct{}),
-			items: make([]*item, 0, len(msgs)), expect: ends}
+			items: make([]*item, 0, len(msgs)), expect: ends, rewound: cl.Rewind}
 		p.classifyAll(dec, req, msgs)
 		if !wait() {
 			return false, nil
@@ -307,23 +320,6 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 	return false, nil // the deferred check may ask for another claim
 }
 
-// rebuildGap returns why a partition cannot be rebuilt from its log start
-// first, "" when it can.
-func (p *Pipeline) rebuildGap(ctx context.Context, lw *logwatch.Partition, first int64) string {
-	if first == 0 {
-		return ""
-	}
-	at, err := lw.FirstTime(ctx, first)
-	for n := 0; err != nil; n++ {
-		p.log.Warn("reading the oldest message of the log", zap.String("partition", fmt.Sprintf("%s/%d", lw.Topic, lw.ID)), zap.Error(err))
-		if !pace.Wait(ctx, n) {
-			return ctx.Err().Error()
-		}
-		at, err = lw.FirstTime(ctx, first)
-	}
-	return logwatch.RebuildGap(lw.Topic, lw.ID, first, at, p.rules.OldestKept(p.now()), window.FutureTolerance)
-}
-
 // claimWatchInterval is how often a worked partition's claim is checked
 // against what this instance applied.
 var claimWatchInterval = 2 * time.Second
@@ -333,8 +329,12 @@ var claimWatchInterval = 2 * time.Second
 // lost writes (a failover to a replica that had not caught up) even if
 // nothing more arrives to apply. start is where this claim began reading:
 // a claim without a resume offset has applied nothing past it.
-func (p *Pipeline) watchClaim(ctx context.Context, log *zap.Logger, tp string, epoch, start int64, applied *int64, halt func(*haltError)) {
+func (p *Pipeline) watchClaim(ctx context.Context, log *zap.Logger, tp string, epoch, rewound, start int64, applied *int64, halt func(*haltError)) {
 	pace.Every(ctx, claimWatchInterval, func() bool {
+		if reason := p.rewindAsked(ctx, log, rewound); reason != "" {
+			halt(&haltError{reclaim: true, reason: reason})
+			return false
+		}
 		// applied is read first: it is stored only once Redis holds it.
 		done := atomic.LoadInt64(applied)
 		cl, err := p.claims.Peek(ctx, p.cfg.GroupID, tp)
@@ -392,6 +392,8 @@ type batch struct {
 	// expect holds, per tenant, how far the group applied its messages of
 	// the partition (read only while the batch is in flight).
 	expect map[string]int64
+	// rewound is the last rewind request the partition carried out.
+	rewound int64
 	// done receives the applier's outcome; settled is closed once err
 	// holds it.
 	done    chan error

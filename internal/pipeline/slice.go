@@ -101,7 +101,7 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			if wm == "" {
 				wm = "gone"
 			}
-			return "", &haltError{partition: res.Partition, reclaim: true, reason: fmt.Sprintf("tenant %s's state is behind what the group applied "+
+			return "", &haltError{partition: res.Partition, reclaim: true, lost: true, reason: fmt.Sprintf("tenant %s's state is behind what the group applied "+
 				"(its watermark for this partition is %s, the group applied it up to %d): it was lost or rolled back (Redis restarted "+
 				"empty, flushed, restored, or failed over to a replica behind); docs/operations.md says how to rebuild", tenant, wm, res.Expected)}
 		case store.Skipped:
