@@ -56,6 +56,31 @@ func (c *Claims) RequestRewind(ctx context.Context, group string, seen int64) (i
 	return n, nil
 }
 
+// GapKey names the rewind request whose rebuild accepted that the logs no
+// longer reach back to what the windows and periods keep.
+func GapKey(group string) string { return "cxpulse:{rewind:" + group + "}:gap" }
+
+// AcceptGap records that rewind request id reads the logs from their
+// start even where retention deleted what the periods would keep.
+func (c *Claims) AcceptGap(ctx context.Context, group string, id int64) error {
+	if err := c.rdb.Set(ctx, GapKey(group), id, 0).Err(); err != nil {
+		return fmt.Errorf("accepting the gap of rewind %d: %w", id, err)
+	}
+	return nil
+}
+
+// GapAccepted reports whether rewind request id accepted a gap.
+func (c *Claims) GapAccepted(ctx context.Context, group string, id int64) (bool, error) {
+	n, err := c.rdb.Get(ctx, GapKey(group)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading the accepted gap of group %s: %w", group, err)
+	}
+	return n == id, nil
+}
+
 // Rewinds returns the group's latest rewind request (0: none).
 func (c *Claims) Rewinds(ctx context.Context, group string) (int64, error) {
 	n, err := c.rdb.Get(ctx, RewindKey(group)).Int64()

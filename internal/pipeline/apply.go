@@ -290,7 +290,7 @@ func cut(tenant string, items []*item, batches map[string]*batch, max int) []pie
 				end = list[take].Msg.Offset
 			}
 			cur.items = append(cur.items, list[:take]...)
-			cur.ranges = append(cur.ranges, store.Range{Partition: part, Epoch: b.epoch, Start: start, End: end, Expect: b.expect[tenant]})
+			cur.ranges = append(cur.ranges, store.Range{Partition: part, Epoch: b.epoch, Start: start, End: end, Expect: b.expect[tenant], Rewound: b.rewound})
 			list, start = list[take:], end
 		}
 	}

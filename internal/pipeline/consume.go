@@ -133,11 +133,10 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 		p.metrics.rereads.Inc()
 	case behind != nil && (cl.Found || p.cfg.OnStateLoss != StateLossRebuild):
 		// (With rebuild, a claim gone with the tenant's state is a state
-		// loss, decided below.)
+		// loss, decided below.) A rebuild asked for meanwhile mends it.
 		log.Error("partition halted", zap.String("reason", behind.reason))
 		p.halt(tp, behind.reason)
-		<-ctx.Done()
-		return false, nil
+		return p.waitRewind(ctx, cl.Rewind), nil
 	}
 	atomic.StoreInt64(applied, -1)
 	p.unhalt(tp) // a halt is decided anew by every claim

@@ -17,13 +17,15 @@ import (
 // from its log start (consume.go), and a tenant found behind what the
 // group applied (its state rolled back) has every partition of the group
 // rewind, so that it gets back what it lacks from each of them; the other
-// tenants' watermarks skip what they hold. Neither happens when the log
-// no longer reaches back to what the windows and periods keep.
+// tenants' watermarks skip what they hold. `cxpulse rebuild` asks for the
+// same rewind after dropping a tenant's state (package rebuild). Neither
+// happens when the log no longer reaches back to what the windows and
+// periods keep, unless the rebuild accepted the gap.
 
 // pendingRewind returns the group's rewind request this claim has yet to
 // carry out (0: none, or not rebuilding); false when ctx ended.
 func (p *Pipeline) pendingRewind(ctx context.Context, log *zap.Logger, cl *claims.Claim) (int64, bool) {
-	if p.cfg.OnStateLoss != StateLossRebuild || !cl.Found {
+	if !cl.Found {
 		return 0, true
 	}
 	id, err := p.claims.Rewinds(ctx, p.cfg.GroupID)
@@ -46,7 +48,12 @@ func (p *Pipeline) pendingRewind(ctx context.Context, log *zap.Logger, cl *claim
 // the partition is not to be worked on.
 func (p *Pipeline) rewind(ctx context.Context, log *zap.Logger, lw *logwatch.Partition, cl *claims.Claim, id, first int64) bool {
 	tp := fmt.Sprintf("%s/%d", lw.Topic, lw.ID)
-	if reason := p.rebuildGap(ctx, lw, first); reason != "" {
+	accepted, err := p.claims.GapAccepted(ctx, p.cfg.GroupID, id)
+	if err != nil {
+		log.Warn("rewinding", zap.Error(err))
+		return false
+	}
+	if reason := p.rebuildGap(ctx, lw, first); reason != "" && !accepted {
 		log.Error("partition halted", zap.String("reason", reason))
 		p.halt(tp, reason)
 		<-ctx.Done()
@@ -66,9 +73,6 @@ func (p *Pipeline) rewind(ctx context.Context, log *zap.Logger, lw *logwatch.Par
 // rewindAsked returns why a worked partition must be claimed again to
 // rewind: a rewind request newer than the one it carried out.
 func (p *Pipeline) rewindAsked(ctx context.Context, log *zap.Logger, rewound int64) string {
-	if p.cfg.OnStateLoss != StateLossRebuild {
-		return ""
-	}
 	id, err := p.claims.Rewinds(ctx, p.cfg.GroupID)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -77,9 +81,21 @@ func (p *Pipeline) rewindAsked(ctx context.Context, log *zap.Logger, rewound int
 		return ""
 	}
 	if id > rewound {
-		return fmt.Sprintf("rewind %d of group %s asked for: a tenant's state was lost or rolled back", id, p.cfg.GroupID)
+		return fmt.Sprintf("rewind %d of group %s asked for: a tenant's state was lost, rolled back or dropped for a rebuild", id, p.cfg.GroupID)
 	}
 	return ""
+}
+
+// waitRewind waits, for a halted partition, until a rewind newer than
+// rewound is asked for (true: claim it again to carry it out) or ctx ends.
+func (p *Pipeline) waitRewind(ctx context.Context, rewound int64) bool {
+	asked := false
+	pace.Every(ctx, claimWatchInterval, func() bool {
+		id, err := p.claims.Rewinds(ctx, p.cfg.GroupID)
+		asked = err == nil && id > rewound
+		return !asked
+	})
+	return asked
 }
 
 // askRewind has every partition of the group rewind, after a tenant's

@@ -104,6 +104,11 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			return "", &haltError{partition: res.Partition, reclaim: true, lost: true, reason: fmt.Sprintf("tenant %s's state is behind what the group applied "+
 				"(its watermark for this partition is %s, the group applied it up to %d): it was lost or rolled back (Redis restarted "+
 				"empty, flushed, restored, or failed over to a replica behind); docs/operations.md says how to rebuild", tenant, wm, res.Expected)}
+		case store.Rewind:
+			// The tenant is being rebuilt: the partition reads again from
+			// its log start first (pendingRewind, at its next claim).
+			return "", &haltError{partition: res.Partition, reclaim: true, reason: fmt.Sprintf("tenant %s is being rebuilt "+
+				"(rewind %d): this partition reads again from its log start first", tenant, res.Expected)}
 		case store.Skipped:
 			// An earlier attempt applied these ranges but its answer was
 			// lost: its views may be unwritten.

@@ -92,11 +92,11 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		}
 		terms = mpack.AppendInt(mpack.AppendString(mpack.AppendInt(terms, int64(n)), td.Term), td.N)
 	}
-	args := make([]any, 0, 16+4*len(sl.Ranges)+len(scopes)+len(sl.Letters)+
+	args := make([]any, 0, 16+6*len(sl.Ranges)+len(scopes)+len(sl.Letters)+
 		8*len(sl.Customers)+2*len(sl.Codes)+2*len(samples))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
 	for _, r := range sl.Ranges {
-		args = append(args, r.Partition, r.Epoch, r.Start, r.End, r.Expect)
+		args = append(args, r.Partition, r.Epoch, r.Start, r.End, r.Expect, r.Rewound)
 	}
 	args = append(args, len(scopes))
 	for _, sc := range scopes {
@@ -174,6 +174,12 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		return out, nil
 	case "fenced":
 		return Result{Outcome: Fenced, Partition: res[1]}, nil
+	case "rewind":
+		id, err := strconv.ParseInt(res[2], 10, 64)
+		if err != nil {
+			return Result{}, fmt.Errorf("apply script answered %q", res)
+		}
+		return Result{Outcome: Rewind, Partition: res[1], Expected: id}, nil
 	case "outbox_full":
 		return Result{Outcome: OutboxFull}, nil
 	case "period_moved":

@@ -9,7 +9,8 @@
 --       the period bucket hashes the period deltas name by number.
 -- ARGV: 1 now ms, 2 dedupe horizon ms, 3 windows csv,
 --       4 nranges and (topic/partition, epoch, range start, range end,
---       the watermark expected at least) each,
+--       the watermark expected at least, the last rewind request the
+--       partition carried out) each,
 --       then nscopes and the scope names,
 --       the ids as a MessagePack array, the revisions expected of them
 --       (-1: new) as another, the (id, record) pairs as a third,
@@ -28,12 +29,16 @@ local horizon = tonumber(ARGV[2])
 local nranges = tonumber(ARGV[4])
 local pos = 5
 local ranges, skips = {}, {}
+-- A tenant being rebuilt takes messages only from partitions that read
+-- again from their log start for its rebuild (rewind request 'reset').
+local reset = tonumber(redis.call('HGET', wm, 'reset') or '0')
 for r = 1, nranges do
   local tp, epoch, start, stop = ARGV[pos], tonumber(ARGV[pos + 1]), tonumber(ARGV[pos + 2]), ARGV[pos + 3]
-  local expect = tonumber(ARGV[pos + 4])
-  pos = pos + 5
+  local expect, rewound = tonumber(ARGV[pos + 4]), tonumber(ARGV[pos + 5])
+  pos = pos + 6
   local e = redis.call('HGET', wm, tp .. ':e')
   if e and tonumber(e) > epoch then return {'fenced', tp} end
+  if rewound < reset then return {'rewind', tp, fmtint(reset)} end
   local w = redis.call('HGET', wm, tp)
   -- The group applied this tenant's messages up to expect: a watermark
   -- below it means the tenant's state was lost or rolled back.

@@ -58,6 +58,10 @@ type Range struct {
 	// partition (0: none known): a watermark below it means the tenant's
 	// state was lost or rolled back, and the slice is refused (Behind).
 	Expect int64
+	// Rewound is the last rewind request the partition carried out: a
+	// tenant being rebuilt refuses a partition that has not read again
+	// from its log start for it (Rewind).
+	Rewound int64
 }
 
 // Delta adds counters to one bucket of one window of one scope.
@@ -157,15 +161,20 @@ const (
 	// PeriodMoved: by the tenant's clock (Now) the local day the slice was
 	// planned for has ended; nothing was written. Plan again at Now.
 	PeriodMoved
+	// Rewind: the tenant is being rebuilt and Partition has not read again
+	// from its log start for it (rewind request Expected); nothing was
+	// written.
+	Rewind
 )
 
 // Result is the answer of Apply.
 type Result struct {
 	Outcome    Outcome
 	Watermarks map[string]int64 // Skipped: partition → watermark
-	Partition  string           // Fenced, Behind
+	Partition  string           // Fenced, Behind, Rewind
 	// Watermark is, when Behind, the tenant's watermark ("" when it has
-	// none) and Expected what the group applied.
+	// none) and Expected what the group applied; when Rewind, Expected is
+	// the rewind request the tenant's rebuild waits for.
 	Watermark string
 	Expected  int64
 	// Now is, when PeriodMoved, the tenant's clock.

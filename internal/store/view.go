@@ -163,14 +163,14 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 	// One call writes every view; a view whose base no longer matches is
 	// written again in full by a second call.
 	for round := 0; round < 2 && len(writes) > 0; round++ {
-		keys := make([]string, 0, 1+len(writes))
+		keys := make([]string, 0, 1+2*len(writes))
 		keys = append(keys, pendingKey(tenant))
 		args := make([]any, 0, 2+len(writes)*64)
 		args = append(args, now.UnixMilli(), len(writes))
 		var sets, dels []any
 		for i := range writes {
 			wr := &writes[i]
-			keys = append(keys, ViewKey(tenant, wr.scope))
+			keys = append(keys, ViewKey(tenant, wr.scope), countersKey(tenant, wr.scope))
 			sets, dels = sets[:0], dels[:0]
 			base := int64(-1)
 			if wr.base != nil {

@@ -1,6 +1,8 @@
 -- writeview: write the views computed by the caller, unless a newer
--- version of a scope's view is already there.
--- KEYS: 1 pending views, then per scope i: 1+i view hash.
+-- version of a scope's view is already there, or the scope's counters no
+-- longer reach that version (the tenant was dropped for a rebuild since:
+-- the view would be stale).
+-- KEYS: 1 pending views, then per scope i: 2i view hash, 2i+1 counters.
 -- ARGV: 1 now ms, 2 nscopes, then per scope: name, version, base (the
 --       version the fields are a change to, or -1 for a full write), nset
 --       and the field/value pairs, ndel and the fields to delete.
@@ -9,7 +11,7 @@
 local pos = 3
 local out = {}
 for i = 1, tonumber(ARGV[2]) do
-  local vkey = KEYS[1 + i]
+  local vkey, ckey = KEYS[2 * i], KEYS[2 * i + 1]
   local name, version, base = ARGV[pos], tonumber(ARGV[pos + 1]), tonumber(ARGV[pos + 2])
   local nset = tonumber(ARGV[pos + 3])
   local from = pos + 4
@@ -18,7 +20,7 @@ for i = 1, tonumber(ARGV[2]) do
   local dfrom = pos + 1
   pos = dfrom + ndel
   local cur = tonumber(redis.call('HGET', vkey, 'seq') or '0')
-  if version <= cur then
+  if version <= cur or tonumber(redis.call('HGET', ckey, 'v') or '0') < version then
     out[i] = 0
   elseif base >= 0 and cur ~= base then
     out[i] = -1
