@@ -10,9 +10,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/kafkaconn"
+	rebuilds "github.com/cxpulse/cxpulse/internal/rebuild"
 	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/internal/timerule"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
+	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // TestRebuildOnStateLoss: with CXPULSE_ON_STATE_LOSS=rebuild, Redis
@@ -134,6 +138,58 @@ func TestRolledBackTenantRebuilt(t *testing.T) {
 	waitApplied(t, in.base)
 	require.EqualValues(t, 210, responses("acme"))
 	require.EqualValues(t, 150, responses("globex"))
+	var st struct{ Halted []any }
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/status", &st))
+	require.Empty(t, st.Halted)
+}
+
+// TestRebuildOneTenant: `cxpulse rebuild --tenant acme` under a running
+// aggregator (CXPULSE_ON_STATE_LOSS left at halt) while both tenants keep
+// streaming: acme's state is dropped and read again from the logs, and
+// both tenants are exact afterwards; globex never stops.
+func TestRebuildOneTenant(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	clk := newClock(now)
+	_, broker := testenv.Kafka(t, 3, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, clk)
+	g := &generator{rng: rand.New(rand.NewPCG(41, 2)), now: now}
+	var msgs []msg
+	for i := range 4000 {
+		tenant := "acme"
+		if i%2 == 0 {
+			tenant = "globex"
+		}
+		msgs = append(msgs, eventMsg(g.event(tenant)))
+	}
+	produce(t, broker, msgs[:2500])
+	waitApplied(t, in.base)
+	// Something only a wrong state would hold.
+	require.NoError(t, rdb.HSet(t.Context(), "cxpulse:{acme}:s:store=ghost", "v", 1).Err())
+
+	ws, err := window.Parse(window.DefaultSpec)
+	require.NoError(t, err)
+	kc := kafkaconn.Config{Brokers: []string{broker}}
+	opts := rebuilds.Options{Group: "cxpulse-aggregator", TopicPrefix: "cx.", Tenants: []string{"acme"}, Kafka: &kc, Redis: rdb,
+		Rule: timerule.New(nil, ws[len(ws)-1]), Now: clk.now}
+	done := make(chan struct{})
+	go func() { defer close(done); produce(t, broker, msgs[2500:]) }() // both tenants go on
+	req, err := rebuilds.Start(t.Context(), opts)
+	require.NoError(t, err)
+	require.Positive(t, req.ID)
+	<-done
+	require.Eventually(t, func() bool {
+		st, err := rebuilds.Progress(t.Context(), opts, req)
+		require.NoError(t, err)
+		return st.Done()
+	}, 60*time.Second, 100*time.Millisecond, "the rebuild did not catch up")
+	waitApplied(t, in.base)
+	require.Zero(t, rdb.Exists(t.Context(), "cxpulse:{acme}:s:store=ghost").Val())
+	final, _ := reference(msgs, now)
+	scopesOf := func(ev *events.Event) []string { return []string{"all", "store=" + ev.Dims["store"]} }
+	for _, tenant := range []string{"acme", "globex"} {
+		checkScores(t, in.base, tenant, expected(final[tenant], now, scopesOf))
+	}
 	var st struct{ Halted []any }
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/status", &st))
 	require.Empty(t, st.Halted)

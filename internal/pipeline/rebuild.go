@@ -23,11 +23,10 @@ import (
 // periods keep, unless the rebuild accepted the gap.
 
 // pendingRewind returns the group's rewind request this claim has yet to
-// carry out (0: none, or not rebuilding); false when ctx ended.
+// carry out (0: none); false when ctx ended. A claim that applied nothing
+// yet carries it out too (it starts at its log start anyway), so that a
+// tenant being rebuilt takes its messages.
 func (p *Pipeline) pendingRewind(ctx context.Context, log *zap.Logger, cl *claims.Claim) (int64, bool) {
-	if !cl.Found {
-		return 0, true
-	}
 	id, err := p.claims.Rewinds(ctx, p.cfg.GroupID)
 	for n := 0; err != nil; n++ {
 		log.Warn("reading the rewind requests", zap.Error(err))

@@ -126,6 +126,17 @@ func ScopesKey(tenant string) string { return tenantKey(tenant, "scopes") }
 
 func countersKey(tenant, scope string) string { return tenantKey(tenant, "s", scope) }
 
+// WatermarksKey is a tenant's watermarks hash (per partition the next
+// offset applied, the sweep marks, and "reset" while it is rebuilt).
+func WatermarksKey(tenant string) string { return watermarksKey(tenant) }
+
+// TenantPattern matches every key of a tenant (SCAN MATCH).
+func TenantPattern(tenant string) string { return prefix + "{" + tenant + "}:*" }
+
+// DimensionsPrefix starts the names of a tenant's sets of dimension values
+// that have a scope of their own.
+func DimensionsPrefix(tenant string) string { return tenantKey(tenant, "dim") + ":" }
+
 // ReplayedKey is the set of dead letters (partition/offset of the
 // dead-letter topic) a replay has re-produced to their topics.
 func ReplayedKey() string { return prefix + "replayed" }

@@ -71,18 +71,22 @@ func (r *Rule) InHistory(tenant string, at, now time.Time) bool {
 // registry (or one with the defaults) still counts an event at: in a
 // calendar period kept, or in a customer's history.
 func (r *Rule) OldestKept(now time.Time) time.Time {
-	names := append(r.tenants.Names(), "")
 	var oldest time.Time
-	for i, name := range names {
-		t, _ := r.tenants.Get(name)
-		sys := t.Periods
-		at := sys.Start(sys.RetainedFrom(sys.Day(now)))
-		if h := now.Add(-t.ChurnInactivity - r.largest.Length); h.Before(at) {
-			at = h
-		}
-		if i == 0 || at.Before(oldest) {
+	for i, name := range append(r.tenants.Names(), "") {
+		if at := r.OldestKeptFor(name, now); i == 0 || at.Before(oldest) {
 			oldest = at
 		}
 	}
 	return oldest
+}
+
+// OldestKeptFor is OldestKept for one tenant.
+func (r *Rule) OldestKeptFor(tenant string, now time.Time) time.Time {
+	t, _ := r.tenants.Get(tenant)
+	sys := t.Periods
+	at := sys.Start(sys.RetainedFrom(sys.Day(now)))
+	if h := now.Add(-t.ChurnInactivity - r.largest.Length); h.Before(at) {
+		at = h
+	}
+	return at
 }
