@@ -51,7 +51,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	require.Equal(t, exitOK, r.code)
 	require.Contains(t, r.stderr, "import")
 	require.Contains(t, r.stderr, "deadletter")
-	for _, args := range [][]string{{"import", "-h"}, {"deadletter", "list", "--help"}, {"deadletter", "replay", "-h"}} {
+	for _, args := range [][]string{{"import", "-h"}, {"deadletter", "list", "--help"}, {"deadletter", "replay", "-h"}, {"rebuild", "-h"}} {
 		r := cxpulse(t, nil, "", args...)
 		require.Equal(t, exitOK, r.code, args)
 		require.Contains(t, r.stderr, "CXPULSE_KAFKA_BROKERS", args)
@@ -198,4 +198,48 @@ func TestParseSince(t *testing.T) {
 	require.Equal(t, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), got)
 	_, err = parseSince("last week", now)
 	require.ErrorContains(t, err, `--since "last week"`)
+}
+
+// TestRebuildCommand: a rebuild refuses, naming the partition, when
+// retention deleted the start of a log the tenant's periods still need;
+// with --accept-gap (and --no-wait) it drops the tenant's state, keeps its
+// import ledger and its dimension values, and asks the group to rewind.
+func TestRebuildCommand(t *testing.T) {
+	_, broker := testenv.Kafka(t, 1, "cx.surveys", "cx.tickets", "cx.purchases", "cx.deadletter")
+	rdb, addr := testenv.Redis(t)
+	vars := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	var b strings.Builder
+	b.WriteString("when,score\n")
+	for i := range 20 {
+		fmt.Fprintf(&b, "%s,%d\n", at, i%11)
+	}
+	file := filepath.Join(t.TempDir(), "a.csv")
+	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
+	r := cxpulse(t, vars, "", "import", "--tenant", "acme", "--type", "survey.response", "--metric", "nps", "--map", "occurred_at=when", "--map", "score=score", file)
+	require.Equal(t, exitOK, r.code, r.stderr)
+	testenv.DeleteRecords(t, broker, "cx.surveys", 0, 5)
+	ctx := t.Context()
+	for _, k := range []string{"cxpulse:{acme}:s:all", "cxpulse:{acme}:dim:store", "cxpulse:{globex}:s:all"} {
+		require.NoError(t, rdb.HSet(ctx, k, "v", 1).Err())
+	}
+
+	r = cxpulse(t, vars, "", "rebuild", "--tenant", "acme")
+	require.Equal(t, exitFailed, r.code)
+	require.Contains(t, r.stderr, "cx.surveys/0: the log starts at offset 5")
+	require.Equal(t, int64(1), rdb.Exists(ctx, "cxpulse:{acme}:s:all").Val(), "a refused rebuild drops nothing")
+
+	r = cxpulse(t, vars, "", "rebuild", "--tenant", "acme", "--accept-gap", "--no-wait")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "rewind 1 asked of group cxpulse-aggregator")
+	require.Zero(t, rdb.Exists(ctx, "cxpulse:{acme}:s:all").Val())
+	require.Equal(t, int64(1), rdb.Exists(ctx, "cxpulse:{acme}:dim:store").Val())
+	require.Equal(t, int64(20), rdb.SCard(ctx, "cxpulse:{acme}:imported").Val())
+	require.Equal(t, int64(1), rdb.Exists(ctx, "cxpulse:{globex}:s:all").Val())
+	require.Equal(t, map[string]string{"reset": "1"}, rdb.HGetAll(ctx, "cxpulse:{acme}:wm").Val())
+	require.Equal(t, "1", rdb.Get(ctx, "cxpulse:{rewind:cxpulse-aggregator}").Val())
+
+	r = cxpulse(t, vars, "", "rebuild")
+	require.Equal(t, exitFailed, r.code)
+	require.Contains(t, r.stderr, "give --tenant T (one or more) or --all")
 }
