@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,13 +78,19 @@ func TestDeadLetterReplay(t *testing.T) {
 		require.NoError(t, err)
 		return res
 	}
-	// Stopped halfway: the first 30 went, but the ledger kept only 20 of
-	// them.
+	// Stopped halfway: the first 30 went, but the ledger lost the last of
+	// them that are answers (they count once anyway, by their ids; a
+	// purchase still invalid would go back to cx.deadletter twice).
 	require.Equal(t, replay.Result{Replayed: 30}, replayOnce(letters[:30]))
-	for _, l := range letters[20:30] {
-		require.NoError(t, rdb.SRem(t.Context(), store.ReplayedKey(), l.Position()).Err())
+	lost := 0
+	for _, l := range letters[15:30] {
+		if strings.Contains(l.Value, `"survey.response"`) {
+			require.NoError(t, rdb.SRem(t.Context(), store.ReplayedKey(), l.Position()).Err())
+			lost++
+		}
 	}
-	require.Equal(t, replay.Result{Replayed: 45, AlreadyReplayed: 20}, replayOnce(letters))
+	require.Positive(t, lost)
+	require.Equal(t, replay.Result{Replayed: 35 + lost, AlreadyReplayed: 30 - lost}, replayOnce(letters))
 	waitApplied(t, in.base)
 	want := expected(final, now, func(ev *events.Event) []string { return []string{"all", "store=" + ev.Dims["store"]} })
 	checkScores(t, in.base, "newco", want)
