@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/testenv"
@@ -15,8 +16,9 @@ import (
 )
 
 // TestUnicodeStoreNames: Persian, Chinese and Romanian store names are
-// scopes end to end (Kafka, the view key, the API), and a name typed
-// decomposed (t + combining comma) is the same scope as the composed one.
+// scopes end to end (Kafka, the view key, the API, the dashboard's
+// leaderboard and scope picker), and a name typed decomposed (t +
+// combining comma) is the same scope as the composed one.
 func TestUnicodeStoreNames(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	_, broker := testenv.Kafka(t, 2, allTopics...)
@@ -37,5 +39,17 @@ func TestUnicodeStoreNames(t *testing.T) {
 		require.Equal(t, n, got.Windows["1h"]["nps_responses"], store)
 		require.Equal(t, 100.0, got.Windows["1h"]["nps"], store)
 		require.Equal(t, int64(1), rdb.Exists(t.Context(), "cxpulse:{acme}:scores:store="+store).Val(), store)
+	}
+
+	ctx := browser(t, testenv.Tool(t, "chromium"), 1280, 1000, 60*time.Second)
+	_, err := chromedp.Run(ctx, chromedp.Navigate(in.base+"/?tenant=acme"))
+	require.NoError(t, err)
+	shown, err := chromedp.Run(ctx, chromedp.Poll[string](`document.querySelectorAll('#leaderboard tbody tr').length >= 4 &&
+		document.querySelector('#leaderboard').textContent + " | " + [...document.querySelectorAll('#scope option')].map((o) => o.value).join(",")`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err, "the leaderboard did not fill in")
+	for _, store := range []string{"تهران مرکز", "上海 静安", "Piața Unirii", "Trinidad & Tobago"} {
+		require.Contains(t, shown, store)
+		require.Contains(t, shown, "store="+store)
 	}
 }

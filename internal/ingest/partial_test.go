@@ -94,3 +94,26 @@ func TestPartialBatch(t *testing.T) {
 	require.Equal(t, int64(2), testenv.Count(t, e.kafka, "cx.surveys"))
 	require.Equal(t, int64(0), testenv.Count(t, e.kafka, "cx.purchases"))
 }
+
+// TestUnicodeDims: store names of any script are accepted, and stored in
+// NFC (a decomposed ț arrives composed); the scope syntax is refused,
+// naming the field.
+func TestUnicodeDims(t *testing.T) {
+	e := start(t, nil)
+	at := time.Now().UTC().Add(-time.Minute).Format(time.RFC3339)
+	ev := func(id, store string) string {
+		return fmt.Sprintf(`{"id":%q,"type":"survey.response","tenant":"acme","occurred_at":%q,"dims":{"store":%q},"survey":{"metric":"nps","score":9}}`, id, at, store)
+	}
+	a := e.post(t, acmeWriter, "application/json", []byte("["+ev("u-1", "تهران مرکز")+","+ev("u-2", "上海 静安")+","+ev("u-3", "Pia"+"t\u0326"+"a Unirii")+"]"))
+	require.Equal(t, http.StatusAccepted, a.status, string(a.body))
+	var stores []string
+	for _, r := range testenv.Consume(t, e.kafka, "cx.surveys", 3) {
+		got, _, err := events.NewDecoder(events.Strict).Decode(r.Value)
+		require.NoError(t, err)
+		stores = append(stores, got.Dims["store"])
+	}
+	require.ElementsMatch(t, []string{"تهران مرکز", "上海 静安", "Piața Unirii"}, stores)
+	a = e.post(t, acmeWriter, "application/json", []byte(ev("u-4", "north+south")))
+	require.Equal(t, http.StatusBadRequest, a.status)
+	require.Equal(t, "dims.store", a.eventErrors(t)[0].Field)
+}
