@@ -62,7 +62,7 @@ func (p *Pipeline) rewind(ctx context.Context, log *zap.Logger, lw *logwatch.Par
 		log.Warn("rewinding", zap.Error(err))
 		return false
 	}
-	log.Warn("a tenant's state was lost or rolled back: reading this partition again from its log start (CXPULSE_ON_STATE_LOSS=rebuild)",
+	log.Warn("rewinding: reading this partition again from its log start (a tenant's state was lost or rolled back, or dropped for a rebuild)",
 		zap.Int64("from", first), zap.Int64("request", id))
 	p.metrics.rebuilds.Inc()
 	cl.Resume, cl.Rewind, cl.Tenants = first, id, map[string]int64{}
