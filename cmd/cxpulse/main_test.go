@@ -136,14 +136,7 @@ func TestImportThroughIngest(t *testing.T) {
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { srv.Close(); _ = s.Close() })
 
-	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
-	var b strings.Builder
-	b.WriteString("when,score\n")
-	for i := range 2500 {
-		fmt.Fprintf(&b, "%s,%d\n", at, i%11)
-	}
-	file := filepath.Join(t.TempDir(), "many.csv")
-	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
+	file := answersCSV(t, 2500)
 	vars := map[string]string{"CXPULSE_REDIS_URL": "redis://" + addr}
 	r := cxpulse(t, vars, "", "import", "--tenant", "acme", "--type", "survey.response", "--metric", "nps",
 		"--map", "occurred_at=when", "--map", "score=score", "--ingest", srv.URL, "--key", "any", file)
@@ -208,14 +201,7 @@ func TestRebuildCommand(t *testing.T) {
 	_, broker := testenv.Kafka(t, 1, "cx.surveys", "cx.tickets", "cx.purchases", "cx.deadletter")
 	rdb, addr := testenv.Redis(t)
 	vars := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}
-	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
-	var b strings.Builder
-	b.WriteString("when,score\n")
-	for i := range 20 {
-		fmt.Fprintf(&b, "%s,%d\n", at, i%11)
-	}
-	file := filepath.Join(t.TempDir(), "a.csv")
-	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
+	file := answersCSV(t, 20)
 	r := cxpulse(t, vars, "", "import", "--tenant", "acme", "--type", "survey.response", "--metric", "nps", "--map", "occurred_at=when", "--map", "score=score", file)
 	require.Equal(t, exitOK, r.code, r.stderr)
 	testenv.DeleteRecords(t, broker, "cx.surveys", 0, 5)
@@ -242,4 +228,19 @@ func TestRebuildCommand(t *testing.T) {
 	r = cxpulse(t, vars, "", "rebuild")
 	require.Equal(t, exitFailed, r.code)
 	require.Contains(t, r.stderr, "give --tenant T (one or more) or --all")
+}
+
+// answersCSV writes n rows of (when, score) an hour old and returns the
+// file.
+func answersCSV(t *testing.T, n int) string {
+	t.Helper()
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second).Format(time.RFC3339)
+	var b strings.Builder
+	b.WriteString("when,score\n")
+	for i := range n {
+		fmt.Fprintf(&b, "%s,%d\n", at, i%11)
+	}
+	file := filepath.Join(t.TempDir(), "answers.csv")
+	require.NoError(t, os.WriteFile(file, []byte(b.String()), 0o600))
+	return file
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"testing"
 	"time"
@@ -111,8 +109,7 @@ func TestCommerceExact(t *testing.T) {
 	clk := newClock(now)
 	_, broker := testenv.Kafka(t, 4, allTopics...)
 	rdb, addr := testenv.Redis(t)
-	tenantsFile := filepath.Join(t.TempDir(), "tenants.yaml")
-	require.NoError(t, os.WriteFile(tenantsFile, []byte("tenants:\n  acme: {}\n  initech:\n    churn_inactivity: \"off\"\n"), 0o600))
+	tenantsFile := writeTenants(t, "tenants:\n  acme: {}\n  initech:\n    churn_inactivity: \"off\"\n")
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
 		"CXPULSE_SCOPE_COMBOS": "channel+region", "CXPULSE_TENANTS_FILE": tenantsFile}, clk)
 

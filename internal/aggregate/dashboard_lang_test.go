@@ -30,8 +30,7 @@ func TestDashboardLanguagesAndAlerts(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
 	_, broker := testenv.Kafka(t, 2, allTopics...)
 	_, addr := testenv.Redis(t)
-	tenantsFile := filepath.Join(t.TempDir(), "tenants.yaml")
-	require.NoError(t, os.WriteFile(tenantsFile, []byte("tenants:\n  acme: {}\n  parsa: {timezone: Asia/Tehran, calendar: persian}\n"), 0o600))
+	tenantsFile := writeTenants(t, "tenants:\n  acme: {}\n  parsa: {timezone: Asia/Tehran, calendar: persian}\n")
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
 		"CXPULSE_EMIT_INTERVAL": "200ms", "CXPULSE_TENANTS_FILE": tenantsFile}, newClock(now))
 	baseline, spike := spikeData(now)

@@ -294,34 +294,55 @@ func rebuild(t *testing.T, rdb *redis.Client, group string, logStarts map[string
 	}
 }
 
-// TestTenantRolledBack: an older copy of one tenant's keys is written back
-// under a running aggregator (as a failover to a replica behind, or a
-// restore of one node, would); the tenant's next events halt the partition
-// naming the tenant, instead of skipping what the copy lacks.
-func TestTenantRolledBack(t *testing.T) {
-	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	_, broker := testenv.Kafka(t, 1, allTopics...)
-	rdb, addr := testenv.Redis(t)
-	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, newClock(now))
+// snapshot copies every key of a tenant; the returned function writes the
+// copy back in place of what the tenant holds then (as a failover to a
+// replica behind, or a restore of one node, would).
+func snapshot(t *testing.T, rdb *redis.Client, tenant string) (rollBack func()) {
+	t.Helper()
 	ctx := t.Context()
-	produce(t, broker, append(surveys("acme", "a", 100, now.Add(-time.Minute)), surveys("globex", "g", 100, now.Add(-time.Minute))...))
-	waitApplied(t, in.base)
-	keys, err := rdb.Keys(ctx, "cxpulse:{acme}:*").Result()
+	keys, err := rdb.Keys(ctx, "cxpulse:{"+tenant+"}:*").Result()
 	require.NoError(t, err)
 	copies := map[string]string{}
 	for _, k := range keys {
 		copies[k] = rdb.Dump(ctx, k).Val()
 	}
+	return func() {
+		t.Helper()
+		now, err := rdb.Keys(ctx, "cxpulse:{"+tenant+"}:*").Result()
+		require.NoError(t, err)
+		require.NoError(t, rdb.Del(ctx, now...).Err())
+		for k, v := range copies {
+			require.NoError(t, rdb.RestoreReplace(ctx, k, 0, v).Err())
+		}
+	}
+}
+
+// TestTenantRolledBack: an older copy of one tenant's keys is written back
+// under a running aggregator; the tenant's next events halt the partition
+// naming the tenant, instead of skipping what the copy lacks. A rebuild of
+// the tenant then resumes the halted partition and makes it exact.
+func TestTenantRolledBack(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	clk := newClock(now)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, clk)
+	produce(t, broker, append(surveys("acme", "a", 100, now.Add(-time.Minute)), surveys("globex", "g", 100, now.Add(-time.Minute))...))
+	waitApplied(t, in.base)
+	rollBack := snapshot(t, rdb, "acme")
 	produce(t, broker, surveys("acme", "b", 100, now.Add(-time.Minute)))
 	waitApplied(t, in.base)
-	now2, err := rdb.Keys(ctx, "cxpulse:{acme}:*").Result()
-	require.NoError(t, err)
-	require.NoError(t, rdb.Del(ctx, now2...).Err())
-	for k, v := range copies {
-		require.NoError(t, rdb.RestoreReplace(ctx, k, 0, v).Err())
-	}
+	rollBack()
 	produce(t, broker, surveys("acme", "c", 10, now.Add(-time.Minute)))
 	haltedLoudly(t, in.base, "cx.surveys/0", "tenant acme's state is behind what the group applied")
+
+	// The halted partition resumes once acme is rebuilt.
+	rebuildTenant(t, rdb, broker, clk, "acme")
+	waitApplied(t, in.base)
+	var got scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=all", &got))
+	require.EqualValues(t, 210, got.Windows["1h"]["nps_responses"])
+	noneHalted(t, in.base)
 }
 
 // TestClocksDisagree: two instances of one group, one whose own clock is

@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -182,8 +180,7 @@ func TestCalendarPeriodsExact(t *testing.T) {
 	for _, tn := range tenants {
 		file += "  " + tn.name + ": " + tn.yaml + "\n"
 	}
-	tenantsFile := filepath.Join(t.TempDir(), "tenants.yaml")
-	require.NoError(t, os.WriteFile(tenantsFile, []byte(file), 0o600))
+	tenantsFile := writeTenants(t, file)
 	now := time.Date(2026, 12, 3, 15, 30, 0, 0, time.UTC)
 	clk := newClock(now)
 	_, broker := testenv.Kafka(t, 4, allTopics...)

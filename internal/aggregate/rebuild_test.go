@@ -8,8 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	rebuilds "github.com/cxpulse/cxpulse/internal/rebuild"
 	"github.com/cxpulse/cxpulse/internal/testenv"
@@ -28,15 +30,7 @@ func TestRebuildOnStateLoss(t *testing.T) {
 	rdb, addr := testenv.Redis(t)
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
 		"CXPULSE_ON_STATE_LOSS": "rebuild"}, newClock(now))
-	g := &generator{rng: rand.New(rand.NewPCG(31, 7)), now: now}
-	var msgs []msg
-	for i := range 4000 {
-		tenant := "acme"
-		if i%3 == 0 {
-			tenant = "globex"
-		}
-		msgs = append(msgs, eventMsg(g.event(tenant)))
-	}
+	msgs := twoTenants(now, 31, 3)
 	produce(t, broker, msgs[:2000])
 	waitApplied(t, in.base)
 	require.NoError(t, rdb.FlushAll(t.Context()).Err())
@@ -102,23 +96,12 @@ func TestRolledBackTenantRebuilt(t *testing.T) {
 	rdb, addr := testenv.Redis(t)
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
 		"CXPULSE_ON_STATE_LOSS": "rebuild"}, newClock(now))
-	ctx := t.Context()
 	produce(t, broker, append(surveys("acme", "a", 100, now.Add(-time.Minute)), surveys("globex", "g", 100, now.Add(-time.Minute))...))
 	waitApplied(t, in.base)
-	keys, err := rdb.Keys(ctx, "cxpulse:{acme}:*").Result()
-	require.NoError(t, err)
-	copies := map[string]string{}
-	for _, k := range keys {
-		copies[k] = rdb.Dump(ctx, k).Val()
-	}
+	rollBack := snapshot(t, rdb, "acme")
 	produce(t, broker, append(surveys("acme", "b", 100, now.Add(-time.Minute)), surveys("globex", "h", 50, now.Add(-time.Minute))...))
 	waitApplied(t, in.base)
-	later, err := rdb.Keys(ctx, "cxpulse:{acme}:*").Result()
-	require.NoError(t, err)
-	require.NoError(t, rdb.Del(ctx, later...).Err())
-	for k, v := range copies {
-		require.NoError(t, rdb.RestoreReplace(ctx, k, 0, v).Err())
-	}
+	rollBack()
 	// The new answers all come from one customer, so one partition finds
 	// the loss; the others rewind because the group asks them to.
 	var onePartition []msg
@@ -138,9 +121,7 @@ func TestRolledBackTenantRebuilt(t *testing.T) {
 	waitApplied(t, in.base)
 	require.EqualValues(t, 210, responses("acme"))
 	require.EqualValues(t, 150, responses("globex"))
-	var st struct{ Halted []any }
-	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/status", &st))
-	require.Empty(t, st.Halted)
+	noneHalted(t, in.base)
 }
 
 // TestRebuildOneTenant: `cxpulse rebuild --tenant acme` under a running
@@ -153,36 +134,16 @@ func TestRebuildOneTenant(t *testing.T) {
 	_, broker := testenv.Kafka(t, 3, allTopics...)
 	rdb, addr := testenv.Redis(t)
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, clk)
-	g := &generator{rng: rand.New(rand.NewPCG(41, 2)), now: now}
-	var msgs []msg
-	for i := range 4000 {
-		tenant := "acme"
-		if i%2 == 0 {
-			tenant = "globex"
-		}
-		msgs = append(msgs, eventMsg(g.event(tenant)))
-	}
+	msgs := twoTenants(now, 41, 2)
 	produce(t, broker, msgs[:2500])
 	waitApplied(t, in.base)
 	// Something only a wrong state would hold.
 	require.NoError(t, rdb.HSet(t.Context(), "cxpulse:{acme}:s:store=ghost", "v", 1).Err())
 
-	ws, err := window.Parse(window.DefaultSpec)
-	require.NoError(t, err)
-	kc := kafkaconn.Config{Brokers: []string{broker}}
-	opts := rebuilds.Options{Group: "cxpulse-aggregator", TopicPrefix: "cx.", Tenants: []string{"acme"}, Kafka: &kc, Redis: rdb,
-		Rule: timerule.New(nil, ws[len(ws)-1]), Now: clk.now}
 	done := make(chan struct{})
 	go func() { defer close(done); produce(t, broker, msgs[2500:]) }() // both tenants go on
-	req, err := rebuilds.Start(t.Context(), opts)
-	require.NoError(t, err)
-	require.Positive(t, req.ID)
+	rebuildTenant(t, rdb, broker, clk, "acme")
 	<-done
-	require.Eventually(t, func() bool {
-		st, err := rebuilds.Progress(t.Context(), opts, req)
-		require.NoError(t, err)
-		return st.Done()
-	}, 60*time.Second, 100*time.Millisecond, "the rebuild did not catch up")
 	waitApplied(t, in.base)
 	require.Zero(t, rdb.Exists(t.Context(), "cxpulse:{acme}:s:store=ghost").Val())
 	final, _ := reference(msgs, now)
@@ -190,7 +151,51 @@ func TestRebuildOneTenant(t *testing.T) {
 	for _, tenant := range []string{"acme", "globex"} {
 		checkScores(t, in.base, tenant, expected(final[tenant], now, scopesOf))
 	}
-	var st struct{ Halted []any }
-	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/status", &st))
-	require.Empty(t, st.Halted)
+	noneHalted(t, in.base)
+}
+
+// twoTenants generates 4000 events of acme and globex (one in every of
+// globex's), from seed.
+func twoTenants(now time.Time, seed uint64, every int) []msg {
+	g := &generator{rng: rand.New(rand.NewPCG(seed, 7)), now: now}
+	var msgs []msg
+	for i := range 4000 {
+		tenant := "acme"
+		if i%every == 0 {
+			tenant = "globex"
+		}
+		msgs = append(msgs, eventMsg(g.event(tenant)))
+	}
+	return msgs
+}
+
+// rebuildTenant rebuilds a tenant as `cxpulse rebuild --tenant` does, the
+// group's default, and waits until every partition caught up.
+func rebuildTenant(t *testing.T, rdb *redis.Client, broker string, clk *clock, tenant string) {
+	t.Helper()
+	ws, err := window.Parse(window.DefaultSpec)
+	require.NoError(t, err)
+	kc := kafkaconn.Config{Brokers: []string{broker}}
+	opts := rebuilds.Options{Group: "cxpulse-aggregator", TopicPrefix: "cx.", Tenants: []string{tenant}, Kafka: &kc, Redis: rdb,
+		Rule: timerule.New(nil, ws[len(ws)-1]), Now: clk.now}
+	req, err := rebuilds.Start(t.Context(), opts)
+	require.NoError(t, err)
+	require.Positive(t, req.ID)
+	require.Eventually(t, func() bool {
+		st, err := rebuilds.Progress(t.Context(), opts, req)
+		require.NoError(t, err)
+		return st.Done()
+	}, 60*time.Second, 100*time.Millisecond, "the rebuild did not catch up")
+}
+
+// noneHalted checks that /v1/status lists every input partition and none
+// of them halted.
+func noneHalted(t *testing.T, base string) {
+	t.Helper()
+	var st api.Status
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/status", &st))
+	require.NotEmpty(t, st.Partitions)
+	for _, p := range st.Partitions {
+		require.Empty(t, p.Halted, "%s/%d", p.Topic, p.Partition)
+	}
 }

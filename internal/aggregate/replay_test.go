@@ -3,7 +3,6 @@ package aggregate_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,9 +25,7 @@ import (
 // the dead-letter topic once, and the next replay leaves them.
 func TestDeadLetterReplay(t *testing.T) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	dir := t.TempDir()
-	tenantsFile := filepath.Join(dir, "tenants.yaml")
-	require.NoError(t, os.WriteFile(tenantsFile, []byte("tenants:\n  acme: {}\n"), 0o600))
+	tenantsFile := writeTenants(t, "tenants:\n  acme: {}\n")
 	_, broker := testenv.Kafka(t, 3, allTopics...)
 	rdb, addr := testenv.Redis(t)
 	env := func() map[string]string {

@@ -2,8 +2,6 @@ package aggregate_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -56,9 +54,7 @@ func redisHolds(t *testing.T, rdb *redis.Client, word string) []string {
 // leaves no text in Redis (no sample, no theme word), and a newer one is
 // gone from every key once it ages past it.
 func TestCommentRetention(t *testing.T) {
-	dir := t.TempDir()
-	tenantsFile := filepath.Join(dir, "tenants.yaml")
-	require.NoError(t, os.WriteFile(tenantsFile, []byte("tenants:\n  acme: {comment_retention: 2h}\n"), 0o600))
+	tenantsFile := writeTenants(t, "tenants:\n  acme: {comment_retention: 2h}\n")
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	clk := newClock(now)
 	_, broker := testenv.Kafka(t, 2, allTopics...)

@@ -3,8 +3,6 @@ package aggregate_test
 import (
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,9 +18,7 @@ import (
 // horizon) is not new, and neither is one whose purchase says
 // customer_since (a history import); first-time buyers are.
 func TestReturningCustomersAreNeverNew(t *testing.T) {
-	dir := t.TempDir()
-	tenantsFile := filepath.Join(dir, "tenants.yaml")
-	require.NoError(t, os.WriteFile(tenantsFile, []byte("tenants:\n  acme: {churn_inactivity: 30d}\n"), 0o600))
+	tenantsFile := writeTenants(t, "tenants:\n  acme: {churn_inactivity: 30d}\n")
 	start := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	clk := newClock(start)
 	_, broker := testenv.Kafka(t, 2, allTopics...)

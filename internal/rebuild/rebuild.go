@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -239,9 +240,14 @@ func Progress(ctx context.Context, o Options, req Request) (Status, error) {
 		if err != nil {
 			return st, fmt.Errorf("reading the claim of %s: %w", name, err)
 		}
-		var rw, resume int64
-		fmt.Sscan(fmt.Sprint(vals[0]), &rw)
-		fmt.Sscan(fmt.Sprint(vals[1]), &resume)
+		rw, err := claimField(name, "rw", vals[0])
+		if err != nil {
+			return st, err
+		}
+		resume, err := claimField(name, "resume", vals[1])
+		if err != nil {
+			return st, err
+		}
 		switch {
 		case rw < req.ID:
 			st.Left += end
@@ -254,4 +260,17 @@ func Progress(ctx context.Context, o Options, req Request) (Status, error) {
 		}
 	}
 	return st, nil
+}
+
+// claimField reads a number of a claim; an absent field is 0.
+func claimField(partition, field string, v any) (int64, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("claim of %s: %s is %q", partition, field, s)
+	}
+	return n, nil
 }
