@@ -27,6 +27,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/clock"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
+	"github.com/cxpulse/cxpulse/internal/erasure"
 	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/pipeline"
 	"github.com/cxpulse/cxpulse/internal/publish"
@@ -34,6 +35,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/serve"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/tenants"
+	"github.com/cxpulse/cxpulse/internal/timerule"
 )
 
 // Aggregator consumes events, keeps the metrics, publishes and serves
@@ -49,6 +51,7 @@ type Aggregator struct {
 	publisher *publish.Publisher
 	api       *api.Server
 	authn     *auth.Authenticator
+	erasures  *erasure.Log
 	id        string
 	// clock is the shared Redis time, nil when a test injected the time.
 	clock *clock.Redis
@@ -114,11 +117,15 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		o.now = a.clock.Now
 	}
 	letters := deadletter.NewWriter(a.letters, cfg.TopicPrefix)
+	erased := erasure.NewSet(st, a.rdb, cfg.ErasureKey)
+	a.erasures = &erasure.Log{Kafka: &cfg.Kafka, Topic: cfg.TopicPrefix + erasure.TopicSuffix, Writer: a.outputs}
+	eraser := &erasure.Eraser{Store: st, Set: erased, Tenants: reg, InHistory: timerule.New(reg, cfg.Windows[len(cfg.Windows)-1]).InHistory,
+		Log: a.erasures, Now: o.now}
 
 	a.pipeline = pipeline.New(pipeline.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,
 		Dimensions: cfg.Dimensions, ScopeCombos: cfg.ScopeCombos, MaxScopesPerDim: cfg.MaxScopesPerDim, OnStateLoss: cfg.OnStateLoss},
 		pipeline.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Store: st, Claims: cl, Tenants: reg, Letters: letters,
-			Registry: metrics, Now: o.now}, logger)
+			Erased: erased, Registry: metrics, Now: o.now}, logger)
 	a.publisher = publish.New(publish.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,
 		EmitInterval: cfg.EmitInterval, ExternalURL: cfg.ExternalURL, AlertResend: cfg.AlertResend,
 		AlertmanagerURL: cfg.AlertmanagerURL, AlertWebhookURL: cfg.AlertWebhookURL, AlertWebhookSecret: cfg.AlertWebhookSecret,
@@ -128,7 +135,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	a.api = api.New(api.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows, DebugPprof: cfg.DebugPprof,
 		ProtectOps: cfg.ProtectOpsEndpoints, ScoreMetrics: cfg.ScoreMetrics},
 		api.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Redis: a.rdb, Store: st, Outbox: ob, Claims: cl, Auth: authn, Tenants: reg,
-			Halted: a.pipeline.Halted, Registry: metrics, Now: o.now}, logger)
+			Halted: a.pipeline.Halted, Erase: eraser.Erase, Registry: metrics, Now: o.now}, logger)
 	return a, nil
 }
 
@@ -175,6 +182,21 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 	a.log.Info("aggregator started", zap.Strings("windows", names),
 		zap.Strings("dimensions", a.cfg.Dimensions), zap.String("group", a.cfg.GroupID), zap.String("instance", a.id))
+	// Erasures Redis lacks (it lost its state, or was restored from an
+	// older backup) come back from cx.erasures before anything is applied.
+	if err := a.erasures.Ensure(ctx); err != nil {
+		_ = a.Close()
+		return err
+	}
+	restored, err := a.erasures.Restore(ctx, a.rdb)
+	if err != nil {
+		_ = a.Close()
+		return err
+	}
+	if restored > 0 {
+		a.log.Warn("erasures restored from the erasures topic: Redis lacked them", zap.Int("erasures", restored),
+			zap.String("topic", a.erasures.Topic))
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if a.clock != nil {
 		if err := a.clock.Sync(ctx); err != nil {

@@ -78,6 +78,9 @@ type Config struct {
 	// ProtectOpsEndpoints makes /v1/status and /metrics ask for an API key
 	// with the read scope (of any tenant). Default 0.
 	ProtectOpsEndpoints bool
+	// ErasureKey keys the hash that names erased customers (in Redis and
+	// on cx.erasures); "" uses a random key kept in Redis.
+	ErasureKey string
 }
 
 // Register adds the aggregator settings to s.
@@ -105,6 +108,7 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.OnStateLoss, "CXPULSE_ON_STATE_LOSS", "halt", "when Redis lost its state: halt the partitions, or rebuild them from the log start when retention allows")
 	s.Int(&c.ScoreMetrics, "CXPULSE_SCORE_METRICS", 0, "export the scores of scope all as cxpulse_score{tenant,window,stat} for at most this many tenants (0: off; each adds windows × 8 series)")
 	s.Bool(&c.ProtectOpsEndpoints, "CXPULSE_PROTECT_OPS_ENDPOINTS", false, "ask for an API key with the read scope on /v1/status and /metrics")
+	s.Secret(&c.ErasureKey, "CXPULSE_ERASURE_KEY", "key of the hash naming erased customers in Redis and on cx.erasures (default: a random key kept in Redis)")
 }
 
 // Validate checks every setting, names the bad ones and fills Windows.

@@ -28,6 +28,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/claims"
+	"github.com/cxpulse/cxpulse/internal/erasure"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/redisconn"
@@ -68,6 +69,8 @@ type Parts struct {
 	Tenants *tenants.Registry
 	// Halted lists the partitions this instance halted, with the reason.
 	Halted func() map[string]string
+	// Erase erases a customer of a tenant (package erasure).
+	Erase func(ctx context.Context, tenant, customer string) (erasure.Receipt, error)
 	// Registry is served on /metrics and receives the read side's metrics.
 	Registry *prometheus.Registry
 	// Now is the clock that decides windows.
@@ -134,6 +137,7 @@ func (s *Server) Handler() http.Handler {
 		// Only the stream takes the key as ?token= too: browsers'
 		// EventSource cannot send headers.
 		r.With(s.parts.Auth.RequireStream(auth.ScopeRead, serve.Error), tenantAllowed).Get("/stream", s.handleStream)
+		r.With(s.parts.Auth.Require(auth.ScopeErase, serve.Error), tenantAllowed).Delete("/customers/{customer}", s.handleErase)
 		r.Group(func(r chi.Router) {
 			r.Use(s.parts.Auth.Require(auth.ScopeRead, serve.Error), tenantAllowed)
 			r.Get("/scores", s.handleScores)

@@ -31,6 +31,8 @@ type Scope string
 const (
 	ScopeWrite Scope = "write"
 	ScopeRead  Scope = "read"
+	// ScopeErase erases customers (DELETE /v1/tenants/{t}/customers/{id}).
+	ScopeErase Scope = "erase"
 )
 
 // Key is one API key's grant.
@@ -89,12 +91,12 @@ func Parse(b []byte) (*Keys, error) {
 			errs = append(errs, fmt.Errorf("keys[%d].sha256: must be 64 hex digits (the SHA-256 of the key)", i))
 			continue
 		case len(k.Scopes) == 0:
-			errs = append(errs, fmt.Errorf("keys[%d].scopes: at least one of write, read", i))
+			errs = append(errs, fmt.Errorf("keys[%d].scopes: at least one of write, read, erase", i))
 			continue
 		}
 		for _, s := range k.Scopes {
-			if s != ScopeWrite && s != ScopeRead {
-				errs = append(errs, fmt.Errorf("keys[%d].scopes: %q is not write or read", i, s))
+			if s != ScopeWrite && s != ScopeRead && s != ScopeErase {
+				errs = append(errs, fmt.Errorf("keys[%d].scopes: %q is not write, read or erase", i, s))
 			}
 		}
 		var d [sha256.Size]byte

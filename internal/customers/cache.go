@@ -1,6 +1,9 @@
 package customers
 
-import "sync"
+import (
+	"strings"
+	"sync"
+)
 
 // Cache remembers the customer records this instance last wrote or
 // read, with their decoded histories when this instance wrote them. A
@@ -50,6 +53,19 @@ func (c *Cache) Put(tenant string, records map[string]*Known) {
 			break
 		}
 		delete(c.records, k)
+	}
+}
+
+// DropTenant forgets every cached customer of tenant (after an erasure:
+// no instance keeps an erased customer in memory).
+func (c *Cache) DropTenant(tenant string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	prefix := cacheKey(tenant, "")
+	for k := range c.records {
+		if strings.HasPrefix(k, prefix) {
+			delete(c.records, k)
+		}
 	}
 }
 

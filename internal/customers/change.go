@@ -82,6 +82,29 @@ type Change struct {
 // forgetting). move is given every derived counter to add (n = 1) or
 // retract (n = −1).
 func Plan(id string, known *Known, entries []Entry, now time.Time, h Horizon, move func(c Count, n float64)) (Change, error) {
+	return change(id, known, func(cur *History) {
+		for _, e := range entries {
+			cur.upsert(e)
+		}
+	}, now, h, move)
+}
+
+// Erase works out what erasing customer id does: their history up to and
+// including upTo (unix ms) is removed, with everything it left behind (the
+// forgotten first purchase, the spells under way), as if it had never
+// been; entries after upTo (events that occurred after the erasure) stay.
+// move is given every derived counter to add or retract, as for Plan.
+func Erase(id string, known *Known, upTo int64, now time.Time, h Horizon, move func(c Count, n float64)) (Change, error) {
+	return change(id, known, func(cur *History) {
+		cur.Events = slices.DeleteFunc(cur.Events, func(e Entry) bool { return e.At <= upTo })
+		cur.First, cur.Carry = nil, nil
+	}, now, h, move)
+}
+
+// change works out what editing customer id's history does: what the
+// stored history derived at its AsOf is retracted, what the edited one
+// derives at now is added.
+func change(id string, known *Known, edit func(*History), now time.Time, h Horizon, move func(c Count, n float64)) (Change, error) {
 	old, before, err := known.state(id, h)
 	if err != nil {
 		return Change{}, err
@@ -90,9 +113,7 @@ func Plan(id string, known *Known, entries []Entry, now time.Time, h Horizon, mo
 	cur := *old
 	cur.Events = slices.Clone(old.Events)
 	cur.Carry = maps.Clone(old.Carry)
-	for _, e := range entries {
-		cur.upsert(e)
-	}
+	edit(&cur)
 	keep := cur.compact(nowMs, h)
 	cur.AsOf = nowMs
 	after := cur.derive(nowMs, h)

@@ -51,6 +51,16 @@ func NewHorizon(largest window.Window, inactivity time.Duration) Horizon {
 	return Horizon{inactivity: inactivity.Milliseconds(), visible: vis, forget: vis + inactivity.Milliseconds()}
 }
 
+// TenantHorizon returns the customer-state durations of a tenant whose
+// largest window is largest and whose churn_inactivity is inactivity (0:
+// off, which keeps OffInactivity).
+func TenantHorizon(largest window.Window, inactivity time.Duration) Horizon {
+	if inactivity == 0 {
+		inactivity = OffInactivity
+	}
+	return NewHorizon(largest, inactivity)
+}
+
 // derive computes what customer id's history contributes at now (unix ms).
 func (c *History) derive(now int64, h Horizon) Derived {
 	d := Derived{active: map[string]int64{}, counts: make([]Count, 0, 8+4*len(c.Events))}

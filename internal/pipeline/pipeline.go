@@ -21,6 +21,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
+	"github.com/cxpulse/cxpulse/internal/erasure"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/scopes"
 	"github.com/cxpulse/cxpulse/internal/store"
@@ -106,6 +107,7 @@ type Pipeline struct {
 	largest window.Window
 	// customers caches customer records (see customers.Cache).
 	customers *customers.Cache
+	erased    *erasure.Set
 	batches   chan *batch
 	// knownTenants are the tenants already recorded in store.TenantsKey.
 	knownTenants sync.Map
@@ -123,6 +125,9 @@ type Parts struct {
 	Claims  *claims.Claims
 	Tenants *tenants.Registry
 	Letters *deadletter.Writer
+	// Erased knows which customers were erased (their earlier events are
+	// dropped).
+	Erased *erasure.Set
 	// Registry receives the pipeline's metrics.
 	Registry prometheus.Registerer
 	// Now is the clock that decides windows, lateness and expiry.
@@ -138,7 +143,7 @@ func New(cfg Config, parts Parts, logger *zap.Logger) *Pipeline {
 		rules:   deadletter.NewRules(parts.Tenants, cfg.TopicPrefix, largest),
 		letters: parts.Letters, metrics: newMetrics(parts.Registry),
 		scoper:  scopes.New(cfg.Dimensions, cfg.ScopeCombos, cfg.MaxScopesPerDim, parts.Store),
-		largest: largest, customers: customers.NewCache(customerCacheSize),
+		largest: largest, customers: customers.NewCache(customerCacheSize), erased: parts.Erased,
 		batches: make(chan *batch), halted: map[string]string{},
 	}
 }
@@ -148,6 +153,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.consume(gctx) })
 	g.Go(func() error { return p.applier(gctx) })
+	g.Go(func() error { return p.watchErasures(gctx) })
 	return g.Wait()
 }
 
@@ -194,6 +200,7 @@ type metrics struct {
 	outboxFull    prometheus.Counter
 	rereads       prometheus.Counter
 	rebuilds      prometheus.Counter
+	erased        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -248,7 +255,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.rebuilds = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxpulse_partition_rebuilds_total", Help: "Partitions read again from their log start because Redis lost its state (CXPULSE_ON_STATE_LOSS=rebuild).",
 	})
-	reg.MustRegister(m.redisErrors, m.kafkaErrors, m.endToEnd, m.rereads, m.rebuilds, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
+	m.erased = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cxpulse_events_erased_total", Help: "Events dropped because their customer was erased after they occurred (never dead-lettered: they would carry the customer's data).",
+	})
+	reg.MustRegister(m.erased, m.redisErrors, m.kafkaErrors, m.endToEnd, m.rereads, m.rebuilds, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
 		m.batchSize, m.applySeconds, m.halted, m.outboxFull)
 	return m
 }

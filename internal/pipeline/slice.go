@@ -21,11 +21,7 @@ var errUnsettled = errors.New("slice did not settle")
 // customerHorizon returns the customer-state durations of a tenant.
 func (p *Pipeline) customerHorizon(tenant string) customers.Horizon {
 	t, _ := p.tenants.Get(tenant)
-	inactivity := t.ChurnInactivity
-	if inactivity == 0 {
-		inactivity = customers.OffInactivity
-	}
-	return customers.NewHorizon(p.largest, inactivity)
+	return customers.TenantHorizon(p.largest, t.ChurnInactivity)
 }
 
 // ApplyDue looks again at customers of a tenant whose inactivity loss, or
@@ -59,13 +55,19 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 		}
 		maps.Copy(in.Customers, p.customers.PutStored(tenant, fetched))
 	}
+	var err error
+	if in.Erasures, err = p.erased.Count(ctx, tenant); err != nil {
+		return "", err
+	}
 	for attempt := 0; attempt < 20; attempt++ {
 		if len(ranges) == 0 && len(due) == 0 {
 			return "", nil
 		}
-		planned := make([]*plan.Item, len(items))
-		for i, it := range items {
-			planned[i] = &it.Item
+		planned := make([]*plan.Item, 0, len(items))
+		for _, it := range items {
+			if !p.erased.Erased(tenant, it.Event.CustomerID, it.Event.OccurredAt) {
+				planned = append(planned, &it.Item)
+			}
 		}
 		pl, err := plan.Make(in, planned)
 		if err != nil {
@@ -79,6 +81,7 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 		switch res.Outcome {
 		case store.Applied:
 			p.customers.Put(tenant, pl.Known)
+			p.metrics.erased.Add(float64(len(items) - len(planned)))
 			p.metrics.applied.Add(float64(pl.Applied))
 			p.metrics.revisions.Add(float64(pl.Revisions))
 			p.metrics.duplicates.Add(float64(pl.Dups))
@@ -134,6 +137,13 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 				}
 			}
 			ranges = left
+		case store.ErasuresMoved:
+			// Customers were erased since: leave their events out, and
+			// forget what this instance cached of the tenant's customers.
+			if in.Erasures, err = p.erased.Load(ctx, tenant); err != nil {
+				return "", err
+			}
+			p.customers.DropTenant(tenant)
 		case store.Conflict:
 			maps.Copy(in.Known, res.Conflicts)
 			maps.Copy(in.Customers, p.customers.PutStored(tenant, res.CustomerConflicts))

@@ -71,27 +71,76 @@ type Input struct {
 	// due are customers to look at again with no new entry (inactivity
 	// losses and forgetting, driven by the sweeper).
 	Due []string
+	// Erasures is the number of the tenant's erasures the items were
+	// filtered with (the store checks it).
+	Erasures int64
+}
+
+// IndexKept is how long an event stays in its customer's contribution
+// index after it occurred, at least: as long as a calendar period can hold
+// it (back to the start of the previous year, judged a day late) and no
+// less than the largest window.
+const IndexKept = (2*366 + 2) * 24 * time.Hour
+
+// newPlanner returns a planner of in's windows and periods at in.Now.
+func newPlanner(in *Input) *planner {
+	pl := &planner{windows: in.Windows, deltas: make(map[deltaKey]int32, 64), index: map[string]int32{},
+		periods: make(map[periodKey]int32, 64)}
+	if in.Periods.Loc != nil {
+		pl.kept = periodbuckets.KeptAt(in.Periods, in.Now)
+	}
+	for _, w := range in.Windows {
+		f, l := w.Span(in.Now)
+		pl.first, pl.last = append(pl.first, f), append(pl.last, l)
+	}
+	return pl
+}
+
+// indexUntil is when an event at at leaves its customer's index.
+func indexUntil(windows []window.Window, at time.Time) time.Time {
+	keep := IndexKept
+	if len(windows) > 0 {
+		keep = max(keep, windows[len(windows)-1].Length+windows[len(windows)-1].Bucket)
+	}
+	return at.Add(keep)
+}
+
+// finish writes what the planner and themes summed into out's slice.
+func (pl *planner) finish(out *Plan, th *themes, in *Input) {
+	out.Slice.Terms = th.slice()
+	out.Slice.Periods = in.Periods
+	out.Slice.Erasures = in.Erasures
+	out.Slice.PeriodDeltas = make([]store.PeriodDelta, 0, len(pl.porder))
+	for i, k := range pl.porder {
+		if d := &pl.psums[i]; !d.Zero() {
+			out.Slice.PeriodDeltas = append(out.Slice.PeriodDeltas, store.PeriodDelta{Scope: pl.scopes[k.scope], Bucket: k.bucket, Counters: *d})
+		}
+	}
+	out.Slice.Deltas = make([]store.Delta, 0, len(pl.order))
+	for i, k := range pl.order {
+		if d := pl.at(int32(i)); !d.Zero() {
+			out.Slice.Deltas = append(out.Slice.Deltas, store.Delta{Scope: pl.scopes[k.scope], Window: int(k.window), Bucket: k.bucket, Counters: *d})
+		}
+	}
+}
+
+// inHistory returns in.InHistory, or a rule that holds everything in
+// history when it is unset.
+func (in *Input) inHistory() func(time.Time) bool {
+	if in.InHistory == nil {
+		return func(time.Time) bool { return true }
+	}
+	return in.InHistory
 }
 
 // Make decides, for the items of one tenant slice in offset order,
 // which are new, which are revisions or repeats and which are dead
 // letters, and what the changed customer histories derive.
 func Make(in *Input, items []*Item) (*Plan, error) {
-	windows, known, now := in.Windows, in.Known, in.Now
+	known, now := in.Known, in.Now
 	out := &Plan{Known: map[string]*customers.Known{}}
-	pl := &planner{windows: windows, deltas: make(map[deltaKey]int32, 64), index: map[string]int32{},
-		periods: make(map[periodKey]int32, 64)}
-	if in.Periods.Loc != nil {
-		pl.kept = periodbuckets.KeptAt(in.Periods, now)
-	}
-	inHistory := in.InHistory
-	if inHistory == nil {
-		inHistory = func(time.Time) bool { return true }
-	}
-	for _, w := range windows {
-		f, l := w.Span(now)
-		pl.first, pl.last = append(pl.first, f), append(pl.last, l)
-	}
+	pl := newPlanner(in)
+	inHistory := in.inHistory()
 	histories := map[string][]customers.Entry{}
 	var customerOrder []string
 	th := &themes{now: now.UnixMilli(), deltas: map[termKey]int64{}}
@@ -184,11 +233,23 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 			c := stats.Contribution(&chosen.Event)
 			pl.add(chosen.Scopes, chosen.Event.OccurredAt, &c, 1)
 			th.add(chosen.Scopes, chosen.Event.OccurredAt, terms, 1)
-			out.Slice.Records = append(out.Slice.Records, dedupe.Record{
+			rec := dedupe.Record{
 				ID: id, Revision: chosen.Event.Revision, Arrival: now, OccurredAt: chosen.Event.OccurredAt,
 				Type: string(chosen.Event.Type), Scopes: chosen.Scopes, Counters: c, CustomerID: chosen.Event.CustomerID,
 				Terms: terms,
-			})
+			}
+			out.Slice.Records = append(out.Slice.Records, rec)
+			if rec.CustomerID != "" {
+				// Under a comment_retention the index keeps no theme words
+				// (it outlives the retention): an erasure leaves them to
+				// the theme sweep, which removes them at the retention.
+				ix := rec
+				if in.CommentRetention > 0 {
+					ix.Terms = nil
+				}
+				out.Slice.Index = append(out.Slice.Index, store.IndexEntry{Customer: rec.CustomerID, Record: ix,
+					Until: indexUntil(in.Windows, rec.OccurredAt)})
+			}
 			note := func(customer string, e customers.Entry) {
 				if _, ok := histories[customer]; !ok {
 					customerOrder = append(customerOrder, customer)
@@ -234,20 +295,7 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 		out.Slice.Customers = append(out.Slice.Customers, customerUpdate(id, &ch))
 		out.Known[id] = ch.Next
 	}
-	out.Slice.Terms = th.slice()
-	out.Slice.Periods = in.Periods
-	out.Slice.PeriodDeltas = make([]store.PeriodDelta, 0, len(pl.porder))
-	for i, k := range pl.porder {
-		if d := &pl.psums[i]; !d.Zero() {
-			out.Slice.PeriodDeltas = append(out.Slice.PeriodDeltas, store.PeriodDelta{Scope: pl.scopes[k.scope], Bucket: k.bucket, Counters: *d})
-		}
-	}
-	out.Slice.Deltas = make([]store.Delta, 0, len(pl.order))
-	for i, k := range pl.order {
-		if d := pl.at(int32(i)); !d.Zero() {
-			out.Slice.Deltas = append(out.Slice.Deltas, store.Delta{Scope: pl.scopes[k.scope], Window: int(k.window), Bucket: k.bucket, Counters: *d})
-		}
-	}
+	pl.finish(out, th, in)
 	return out, nil
 }
 

@@ -108,7 +108,7 @@ func drop(ctx context.Context, rdb redis.UniversalClient, tenant string, id int6
 	if err := rdb.HSet(ctx, wm, "reset", id).Err(); err != nil {
 		return fmt.Errorf("marking %s for a rebuild: %w", tenant, err)
 	}
-	keep := map[string]bool{wm: true, store.ImportedKey(tenant): true}
+	keep := map[string]bool{wm: true, store.ImportedKey(tenant): true, store.ErasedKey(tenant): true}
 	dims := store.DimensionsPrefix(tenant)
 	var doomed []string
 	scan := func(ctx context.Context, c *redis.Client) error {

@@ -7,7 +7,6 @@ package replay
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,73 +54,18 @@ func (f Filter) Match(l *Letter) bool {
 // Read returns the letters of topic that f selects, every partition read
 // from its first offset to its end at the call.
 func Read(ctx context.Context, kc *kafkaconn.Config, topic string, f Filter) ([]Letter, error) {
-	admin := kc.Client(10 * time.Second)
-	meta, err := admin.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("reading metadata of %s: %w", topic, err)
-	}
-	var req []kafka.OffsetRequest
-	for _, t := range meta.Topics {
-		if t.Error != nil {
-			return nil, fmt.Errorf("topic %s: %w", topic, t.Error)
-		}
-		for _, p := range t.Partitions {
-			req = append(req, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
-		}
-	}
-	offs, err := admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: req}})
-	if err != nil {
-		return nil, fmt.Errorf("listing the offsets of %s: %w", topic, err)
-	}
 	var out []Letter
-	for _, p := range offs.Topics[topic] {
-		if p.Error != nil {
-			return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p.Partition, p.Error)
+	err := kc.ReadAll(ctx, topic, false, func(m *kafka.Message) error {
+		if l := letterOf(m); f.Match(&l) {
+			out = append(out, l)
 		}
-		got, err := readPartition(ctx, kc, topic, p.Partition, p.FirstOffset, p.LastOffset, f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, got...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b Letter) int { return a.Time.Compare(b.Time) })
 	return out, nil
-}
-
-// endWait is how long a read waits for a next message before taking the
-// partition as read to its end.
-const endWait = 10 * time.Second
-
-func readPartition(ctx context.Context, kc *kafkaconn.Config, topic string, partition int, first, end int64, f Filter) ([]Letter, error) {
-	if first >= end {
-		return nil, nil
-	}
-	r := kc.Reader(kafka.ReaderConfig{Topic: topic, Partition: partition, MinBytes: 1, MaxBytes: 8 << 20, MaxWait: 250 * time.Millisecond})
-	defer r.Close()
-	if err := r.SetOffset(first); err != nil {
-		return nil, fmt.Errorf("seeking %s/%d: %w", topic, partition, err)
-	}
-	var out []Letter
-	for {
-		// The last offsets may hold no message (a transaction marker, a
-		// compacted gap): a read that waits that long has reached the end.
-		rctx, cancel := context.WithTimeout(ctx, endWait)
-		m, err := r.ReadMessage(rctx)
-		cancel()
-		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reading %s/%d: %w", topic, partition, err)
-		}
-		l := letterOf(&m)
-		if f.Match(&l) {
-			out = append(out, l)
-		}
-		if m.Offset+1 >= end {
-			return out, nil
-		}
-	}
 }
 
 func letterOf(m *kafka.Message) Letter {

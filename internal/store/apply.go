@@ -66,6 +66,11 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	for _, smp := range samples {
 		note(smp.Scope)
 	}
+	if sl.Erase != nil {
+		for _, smp := range sl.Erase.Samples {
+			note(smp.Scope)
+		}
+	}
 	keys := make([]string, 0, 12+3*len(scopes))
 	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
 		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), OutboxKey(sl.Tenant), pendingKey(sl.Tenant),
@@ -148,6 +153,11 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		}
 		return n
 	}
+	erasure, err := erasureArgs(sl, scopeIndex, keyOf)
+	if err != nil {
+		return Result{}, err
+	}
+	args = append(args, erasure...)
 	args = append(args, periodDeltasBlob(sys, sl.Tenant, sl.PeriodDeltas, scopeIndex, keyOf), td.Blob(), len(td.Years), td.Until.UnixMilli())
 	raw, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
 	if err != nil {
@@ -180,6 +190,16 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 			return Result{}, fmt.Errorf("apply script answered %q", res)
 		}
 		return Result{Outcome: Rewind, Partition: res[1], Expected: id}, nil
+	case "erasures":
+		n, err := strconv.ParseInt(res[1], 10, 64)
+		if err != nil {
+			return Result{}, fmt.Errorf("apply script answered %q", res)
+		}
+		return Result{Outcome: ErasuresMoved, Expected: n}, nil
+	case "erased":
+		return Result{Outcome: AlreadyErased, Receipt: res[1]}, nil
+	case "index_moved":
+		return Result{Outcome: IndexMoved}, nil
 	case "outbox_full":
 		return Result{Outcome: OutboxFull}, nil
 	case "period_moved":

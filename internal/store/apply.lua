@@ -20,6 +20,9 @@
 --       ncodes and (referral code, referrer) pairs,
 --       the term changes as a MessagePack array (see below),
 --       nsamples and (scope number, sample) pairs,
+--       the erasure arguments (erasureArgs in erase.go: the erased hash's
+--       number in KEYS, the count of erasures planned with, the index
+--       entries, the erasure of a customer),
 --       the period deltas as a MessagePack array (see below), the to-date
 --       sums (parsetodate), nslots, and the instant (ms) the to-date sums
 --       stop being current (the next local midnight; 0: never).
@@ -52,6 +55,38 @@ end
 if #skips > 0 then
   table.insert(skips, 1, 'skip')
   return skips
+end
+
+-- Erasures: a slice planned with other erasures than the tenant's has
+-- left out the wrong customers; an erasure checks that the customer is
+-- not erased yet and that their index is as it read it.
+local erasedKey = KEYS[tonumber(ARGV[#ARGV - 7])]
+local ER = mp.unpack(ARGV[#ARGV - 4])
+local er
+if #ER > 0 then
+  local receipt = redis.call('HGET', erasedKey, ER[2])
+  if receipt then return {'erased', receipt} end
+end
+local nerased = redis.call('HLEN', erasedKey)
+if nerased ~= tonumber(ARGV[#ARGV - 6]) then return {'erasures', nerased} end
+if #ER > 0 then
+  er = {customer = ER[1], field = ER[2], receipt = ER[3], ikey = KEYS[ER[4]], ids = {}, codes = {}, samples = {}}
+  local k = 6
+  local want = {}
+  for _ = 1, ER[5] do
+    want[ER[k]] = ER[k + 1]
+    k = k + 2
+  end
+  local stored = redis.call('HGETALL', er.ikey)
+  if #stored ~= 2 * ER[5] then return {'index_moved'} end
+  for j = 1, #stored, 2 do
+    if want[stored[j]] ~= stored[j + 1] then return {'index_moved'} end
+  end
+  for _, list in ipairs({er.ids, er.codes}) do
+    local n = ER[k]; k = k + 1
+    for j = 1, n do list[j] = ER[k]; k = k + 1 end
+  end
+  for j = 1, ER[k] do er.samples[j] = {ER[k + 2 * j - 1], ER[k + 2 * j]} end
 end
 
 local now = tonumber(ARGV[1])
@@ -179,6 +214,40 @@ if #recs > 0 then
     end
     if #moved > 0 then hdel(KEYS[3], moved) end
   end
+end
+
+-- Contribution index: one MessagePack array of (key number, id, record,
+-- ms to keep it from now); a key's time to live only grows.
+local IX = mp.unpack(ARGV[#ARGV - 5])
+for k = 1, #IX, 4 do
+  local key = KEYS[IX[k]]
+  redis.call('HSET', key, IX[k + 1], IX[k + 2])
+  if redis.call('PTTL', key) < IX[k + 3] then redis.call('PEXPIRE', key, IX[k + 3]) end
+end
+
+-- An erasure removes what else holds the customer, counting it, and
+-- records its receipt. Their record, due time, active-set memberships and
+-- conversion go in the customers' part below: counted here.
+if er then
+  local removed = hdel(er.ikey, er.ids) + hdel(KEYS[2], er.ids) + hdel(KEYS[3], er.ids)
+  for _, code in ipairs(er.codes) do
+    if redis.call('HGET', KEYS[12], code) == er.customer then removed = removed + redis.call('HDEL', KEYS[12], code) end
+  end
+  for _, smp in ipairs(er.samples) do
+    local key = KEYS[12 + 3 * smp[1]]
+    for _, v in ipairs(redis.call('LRANGE', key, 0, -1)) do
+      if string.sub(v, 1, #smp[2]) == smp[2] then removed = removed + redis.call('LREM', key, 0, v) end
+    end
+  end
+  removed = removed + redis.call('HEXISTS', KEYS[9], er.customer)
+  if redis.call('ZSCORE', KEYS[10], er.customer) then removed = removed + 1 end
+  for _, c in ipairs(custs) do
+    for _, op in ipairs(c.act) do
+      if op[2] == -1 then removed = removed + 1 end
+    end
+    if c.convdel ~= '' then removed = removed + 1 end
+  end
+  redis.call('HSET', erasedKey, er.field, er.receipt .. ',"keys_removed":' .. fmtint(removed) .. '}')
 end
 
 -- Bucket deltas, one MessagePack array: per delta its scope number,

@@ -60,16 +60,18 @@ local function hmget(key, fields)
 end
 
 -- many runs cmd on key with args, n arguments per item (kept together),
--- in chunks; nothing when args is empty.
+-- in chunks; nothing when args is empty. It returns the sum of the
+-- replies (what HDEL, ZREM and the like counted).
 local function many(cmd, key, args, n)
-  local step = CHUNK * n
+  local step, sum = CHUNK * n, 0
   for i = 1, #args, step do
-    redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
+    sum = sum + redis.call(cmd, key, unpack(args, i, math.min(i + step - 1, #args)))
   end
+  return sum
 end
 
-local function hset(key, pairs_) many('HSET', key, pairs_, 2) end
-local function hdel(key, fields) many('HDEL', key, fields, 1) end
+local function hset(key, pairs_) return many('HSET', key, pairs_, 2) end
+local function hdel(key, fields) return many('HDEL', key, fields, 1) end
 
 -- Totals: changes to each scope's window totals are accumulated in Lua and
 -- written once per scope and window.

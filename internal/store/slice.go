@@ -37,6 +37,15 @@ type Slice struct {
 	Terms []TermDelta
 	// Samples are recent detractor comments, kept a few per scope.
 	Samples []Sample
+	// Index adds the slice's events that name a customer to their
+	// customers' contribution indexes (for erasure).
+	Index []IndexEntry
+	// Erasures is the number of the tenant's erasures the slice was
+	// planned with (the events of erased customers left out): the script
+	// refuses a slice planned with another (ErasuresMoved).
+	Erasures int64
+	// Erase, when set, makes the slice the erasure of one customer.
+	Erase *Erase
 }
 
 // periods returns the slice's period system, UTC and Gregorian when unset.
@@ -165,6 +174,16 @@ const (
 	// from its log start for it (rewind request Expected); nothing was
 	// written.
 	Rewind
+	// ErasuresMoved: the tenant's erasures are not the Slice.Erasures the
+	// slice was planned with (Expected holds their number now); nothing
+	// was written. Leave out the newly erased customers and plan again.
+	ErasuresMoved
+	// AlreadyErased: the erasure's customer is erased already (Receipt
+	// holds the stored receipt); nothing was written.
+	AlreadyErased
+	// IndexMoved: the erasure's customer's contribution index changed
+	// since it was read; nothing was written. Read it again.
+	IndexMoved
 )
 
 // Result is the answer of Apply.
@@ -178,7 +197,9 @@ type Result struct {
 	Watermark string
 	Expected  int64
 	// Now is, when PeriodMoved, the tenant's clock.
-	Now       time.Time
+	Now time.Time
+	// Receipt is, when AlreadyErased, the stored receipt.
+	Receipt   string
 	Conflicts map[string]*dedupe.Record
 	// CustomerConflicts holds the stored records of customers that were not
 	// at the expected version (nil: none stored).
