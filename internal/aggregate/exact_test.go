@@ -35,7 +35,9 @@ func startAggregator(t *testing.T, env map[string]string, clk *clock) *instance 
 	t.Helper()
 	port := testenv.FreePort(t)
 	env["CXPULSE_HTTP_ADDR"] = fmt.Sprintf("127.0.0.1:%d", port)
-	env["CXPULSE_INSECURE_NO_AUTH"] = "1"
+	if env["CXPULSE_API_KEYS_FILE"] == "" {
+		env["CXPULSE_INSECURE_NO_AUTH"] = "1"
+	}
 	cfg, err := load(t, env)
 	require.NoError(t, err)
 	a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), aggregate.WithClock(clk.now))

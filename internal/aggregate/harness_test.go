@@ -128,7 +128,14 @@ func getJSON(t *testing.T, url string, v any) int {
 // getJSONWithKey is getJSON sending key as a bearer token.
 func getJSONWithKey(t *testing.T, url, key string, v any) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
+	return requestJSON(t, http.MethodGet, url, key, v)
+}
+
+// requestJSON sends a request with method to url (with key as the bearer
+// token unless ""), decodes a 200 answer into v and returns the status.
+func requestJSON(t *testing.T, method, url, key string, v any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
 	require.NoError(t, err)
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)

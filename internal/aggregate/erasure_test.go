@@ -1,0 +1,246 @@
+package aggregate_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cxpulse/cxpulse/internal/api"
+	"github.com/cxpulse/cxpulse/internal/auth"
+	"github.com/cxpulse/cxpulse/internal/erasure"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+)
+
+// The customer erased in the tests, and words only their comments use.
+const (
+	victim      = "vic-4242"
+	victimWord1 = "xylophonic"
+	victimWord2 = "quibbleware"
+)
+
+// erasureHistory is a tenant's traffic around a month boundary: a
+// generated purchase history of many customers, their survey answers
+// (some with comments) and tickets, and the victim's own events: surveys
+// with comments, tickets, purchases (one older than every window but in
+// the customer history and the year), a refund, a cancellation, a
+// referral another customer converted, and an answer only the year holds.
+func erasureHistory(rng *rand.Rand, now time.Time) []events.Event {
+	day := 24 * time.Hour
+	s := &shop{rng: rng, tenant: "acme", now: now}
+	evs := s.history(150, 45*day)
+	customers := map[string]bool{}
+	for _, ev := range evs {
+		customers[ev.CustomerID] = true
+	}
+	words := []string{"slow delivery", "rude staff", "great coffee", "broken app", "late refund"}
+	metrics := []struct {
+		m   events.Metric
+		max int
+	}{{events.MetricNPS, 10}, {events.MetricCSAT, 5}, {events.MetricCES, 7}}
+	survey := func(customer string, at time.Time, store int) events.Event {
+		e := s.event(events.TypeSurveyResponse, customer, at, store)
+		m := metrics[rng.IntN(3)]
+		score := rng.IntN(m.max + 1)
+		if m.m != events.MetricNPS {
+			score = 1 + rng.IntN(m.max)
+		}
+		e.Survey = &events.Survey{Metric: m.m, Score: score}
+		if rng.IntN(3) == 0 {
+			e.Survey.Comment = words[rng.IntN(len(words))]
+		}
+		return e
+	}
+	for c := range customers {
+		for range 1 + rng.IntN(3) {
+			evs = append(evs, survey(c, now.Add(-time.Duration(rng.Int64N(int64(40*day)))), rng.IntN(12)))
+		}
+	}
+	for range 200 {
+		evs = append(evs, survey("", now.Add(-time.Duration(rng.Int64N(int64(40*day)))), rng.IntN(12)))
+	}
+	at := func(s string) time.Time { return utc(s) }
+	buy := func(id string, when time.Time, store int, amount float64, code string) events.Event {
+		e := s.event(events.TypePurchaseCompleted, victim, when, store)
+		e.ID = id
+		e.Purchase = &events.Purchase{OrderID: "o-" + id, Amount: amount, ReferralCode: code}
+		return e
+	}
+	v := []events.Event{
+		buy("v-p0", at("2026-06-10T09:00:00Z"), 3, 19.5, ""),
+		buy("v-p1", at("2026-11-20T10:00:00Z"), 3, 120, ""),
+		buy("v-p2", at("2026-11-29T16:30:00Z"), 5, 42.25, ""),
+		buy("v-p3", at("2026-12-01T08:00:00Z"), 3, 15, ""),
+	}
+	refund := s.event(events.TypePurchaseRefunded, victim, at("2026-12-01T12:00:00Z"), 3)
+	refund.ID, refund.Purchase = "v-r1", &events.Purchase{OrderID: "o-v-p3", Amount: 15}
+	sent := s.event(events.TypeReferralSent, victim, at("2026-11-21T09:00:00Z"), 3)
+	sent.ID, sent.Referral = "v-ref", &events.Referral{Code: "VIC-CODE", ReferrerID: victim}
+	cancel := s.event(events.TypeSubscriptionCancelled, victim, at("2026-12-02T18:00:00Z"), 5)
+	cancel.ID = "v-x1"
+	answers := []events.Event{
+		s.event(events.TypeSurveyResponse, victim, at("2026-12-03T10:00:00Z"), 3),
+		s.event(events.TypeSurveyResponse, victim, at("2026-11-30T22:00:00Z"), 5),
+		s.event(events.TypeSurveyResponse, victim, at("2026-03-01T12:00:00Z"), 3), // in the year only
+	}
+	answers[0].ID, answers[0].Survey = "v-s1", &events.Survey{Metric: events.MetricNPS, Score: 1,
+		Comment: "The " + victimWord1 + " checkout is " + victimWord2}
+	answers[1].ID, answers[1].Survey = "v-s2", &events.Survey{Metric: events.MetricCSAT, Score: 2, Comment: victimWord2 + " again"}
+	answers[2].ID, answers[2].Survey = "v-s3", &events.Survey{Metric: events.MetricNPS, Score: 4}
+	opened := s.event(events.TypeTicketOpened, victim, at("2026-12-02T09:00:00Z"), 3)
+	opened.ID, opened.Ticket = "v-t1", &events.Ticket{TicketID: "T-V"}
+	resolved := s.event(events.TypeTicketResolved, victim, at("2026-12-02T15:00:00Z"), 3)
+	resolved.ID, resolved.Ticket = "v-t2", &events.Ticket{TicketID: "T-V", FirstResponseSeconds: ptr(600.0), HandleSeconds: ptr(3600.0)}
+	// A new customer converted by the victim's code.
+	friend := s.event(events.TypePurchaseCompleted, "friend-1", at("2026-11-25T11:00:00Z"), 7)
+	friend.Purchase = &events.Purchase{OrderID: "o-friend", Amount: 60, ReferralCode: "VIC-CODE"}
+	v = append(v, refund, sent, cancel, opened, resolved, friend)
+	return append(append(evs, v...), answers...)
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// withoutCustomer returns the final events but the customer's.
+func withoutCustomer(final map[string]*events.Event, customer string) map[string]*events.Event {
+	out := map[string]*events.Event{}
+	for id, ev := range final {
+		if ev.CustomerID != customer {
+			out[id] = ev
+		}
+	}
+	return out
+}
+
+// TestEraseCustomerExactly erases a customer among hundreds and checks
+// that every stat of every scope and window, the calendar periods and the
+// advocates equal a reference computed without them, that no Redis key or
+// value holds their id or their comment words, that the receipt says what
+// changed, that erasing again answers the first receipt, and that neither
+// their events sent again nor a rebuild brings them back.
+func TestEraseCustomerExactly(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 17))
+	now := time.Date(2026, 12, 3, 12, 0, 30, 0, time.UTC)
+	clk := newClock(now)
+	_, broker := testenv.Kafka(t, 4, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	env := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}
+	in := startAggregator(t, env, clk)
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	writeKeys(t, keys, fmt.Sprintf("keys:\n- {tenant: acme, sha256: %s, scopes: [erase]}\n- {tenant: acme, sha256: %s, scopes: [read, write]}\n",
+		auth.Digest("eraser"), auth.Digest("reader")))
+	secured := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_API_KEYS_FILE": keys}, clk)
+
+	var msgs []msg
+	for _, ev := range erasureHistory(rng, now) {
+		msgs = append(msgs, eventMsg(ev))
+	}
+	rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
+	produce(t, broker, msgs)
+	waitApplied(t, in.base)
+	final, _ := reference(msgs, now)
+	acme := final["acme"]
+	scopesOf := func(ev *events.Event) []string {
+		return []string{"all", "store=" + ev.Dims["store"], "region=" + ev.Dims["region"], "channel=" + ev.Dims["channel"]}
+	}
+	var victims int
+	for _, ev := range acme {
+		if ev.CustomerID == victim {
+			victims++
+		}
+	}
+	require.Equal(t, 12, victims, "the victim's events all count")
+	c := refCal{time.UTC, false, time.Monday}
+	periods := []refPeriod{c.month(2026, 11), c.month(2026, 12), c.month(2026, 6), c.month(2026, 3), c.year(2026),
+		c.day(utc("2026-12-03T10:00:00Z")), c.week(utc("2026-11-30T22:00:00Z")), c.quarter(2026, 4)}
+	check := func(final map[string]*events.Event) {
+		t.Helper()
+		checkScores(t, in.base, "acme", expected(final, now, scopesOf))
+		for _, p := range periods {
+			for _, scope := range []string{"all", "store=s03", "store=s05"} {
+				var ans struct{ Stats map[string]float64 }
+				require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/periods?scope="+scope+"&period="+p.name, &ans), p.name)
+				for stat, v := range refPeriodStats(final, scope, p.from, p.to) {
+					require.InDelta(t, v, ans.Stats[stat], 1e-9*max(1, v), "%s %s %s", scope, p.name, stat)
+				}
+			}
+		}
+		for _, w := range refWindows {
+			var got api.AdvocateList
+			require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/advocates?limit=1000&window="+w.name, &got))
+			require.Equal(t, refAdvocates(final, w, now), got.Advocates, "advocates in %s", w.name)
+		}
+	}
+	check(acme)
+	require.NotEmpty(t, redisHolds(t, rdb, victim), "the victim is in Redis before the erasure")
+	require.NotEmpty(t, redisHolds(t, rdb, victimWord1))
+
+	// A read key may not erase; an erase key of the tenant may.
+	var rec erasure.Receipt
+	require.Equal(t, http.StatusForbidden, requestJSON(t, http.MethodDelete, secured.base+"/v1/tenants/acme/customers/"+victim, "reader", &rec))
+	require.Equal(t, http.StatusUnauthorized, requestJSON(t, http.MethodDelete, secured.base+"/v1/tenants/acme/customers/"+victim, "", &rec))
+	require.Equal(t, http.StatusOK, requestJSON(t, http.MethodDelete, secured.base+"/v1/tenants/acme/customers/"+victim, "eraser", &rec))
+	t.Logf("receipt: %+v", rec)
+	require.Equal(t, "acme", rec.Tenant)
+	require.Equal(t, victim, rec.Customer)
+	require.True(t, rec.ErasedAt.Equal(now), "erased at %s", rec.ErasedAt)
+	require.Equal(t, 12, rec.EventsRetracted)
+	require.False(t, rec.AlreadyErased)
+	require.NotContains(t, rec.WindowsAndPeriodsChanged, "1h", "nothing of theirs in the last hour")
+	for _, name := range []string{"24h", "7d", "30d", "90d", "day:2026-12-03", "day:2026-06-10", "month:2026-11", "month:2026-03",
+		"quarter:2026-Q4", "year:2026", "week:2026-11-30"} {
+		require.Contains(t, rec.WindowsAndPeriodsChanged, name)
+	}
+	// At least the index entries (12), the remembered ids (12), the
+	// referral code and the customer record; comment samples too where
+	// later ones have not pushed them out.
+	require.GreaterOrEqual(t, rec.KeysRemoved, 12+12+1+1)
+
+	without := withoutCustomer(acme, victim)
+	check(without)
+	require.Empty(t, redisHolds(t, rdb, victim), "no key or value holds the victim's id")
+	require.Empty(t, redisHolds(t, rdb, victimWord1), "no key or value holds the victim's words")
+	require.Empty(t, redisHolds(t, rdb, victimWord2))
+
+	// Again: the first receipt, marked.
+	var again erasure.Receipt
+	require.Equal(t, http.StatusOK, requestJSON(t, http.MethodDelete, in.base+"/v1/tenants/acme/customers/"+victim, "", &again))
+	require.True(t, again.AlreadyErased)
+	again.AlreadyErased = false
+	require.Equal(t, rec, again)
+	// Nobody to erase: a receipt that retracted nothing.
+	var none erasure.Receipt
+	require.Equal(t, http.StatusOK, requestJSON(t, http.MethodDelete, in.base+"/v1/tenants/acme/customers/nobody-here", "", &none))
+	require.Zero(t, none.EventsRetracted)
+	require.Empty(t, none.WindowsAndPeriodsChanged)
+
+	// The victim's events sent again (a replay, a producer's retry) are
+	// dropped; so is a rebuild's re-reading of the topics.
+	var theirs []msg
+	for _, m := range msgs {
+		if m.ev != nil && m.ev.CustomerID == victim {
+			theirs = append(theirs, m)
+		}
+	}
+	produce(t, broker, theirs)
+	waitApplied(t, in.base)
+	check(without)
+	require.Empty(t, redisHolds(t, rdb, victim))
+	rebuildTenant(t, rdb, broker, clk, "acme")
+	waitApplied(t, in.base)
+	check(without)
+	require.Empty(t, redisHolds(t, rdb, victim))
+	require.Empty(t, redisHolds(t, rdb, victimWord1))
+
+	// The erasures topic holds the keyed hash, never the id.
+	for _, r := range testenv.Consume(t, broker, "cx.erasures", 2) {
+		require.NotContains(t, string(r.Key)+string(r.Value), victim)
+	}
+}
