@@ -80,8 +80,12 @@ func runDeadletter(ctx context.Context, e *env, args []string) int {
 		return fail(err)
 	}
 	defer rdb.Close()
+	erased, err := sh.erased(rdb)
+	if err != nil {
+		return fail(err)
+	}
 	w := sh.Kafka.Writer()
-	res, err := replay.Replay(ctx, letters, w, rdb, replay.Options{DryRun: dryRun, Again: again})
+	res, err := replay.Replay(ctx, letters, w, rdb, replay.Options{DryRun: dryRun, Again: again, Erased: erased.Covers})
 	err = errors.Join(err, w.Close())
 	verb := "replayed"
 	if dryRun {
@@ -89,6 +93,9 @@ func runDeadletter(ctx context.Context, e *env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "%s %d of %d dead letters; %d replayed before, %d from a replay (--again replays them), %d truncated, %d without a source\n",
 		verb, res.Replayed, len(letters), res.AlreadyReplayed, res.FromReplay, res.Truncated, res.NoSource)
+	if res.Erased > 0 {
+		fmt.Fprintf(e.stdout, "%d dead letters of erased customers were kept back\n", res.Erased)
+	}
 	switch {
 	case err != nil:
 		return fail(err)

@@ -10,9 +10,11 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/cxpulse/cxpulse/internal/erasure"
 	"github.com/cxpulse/cxpulse/internal/importer"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/redisconn"
+	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/internal/timerule"
 	"github.com/cxpulse/cxpulse/pkg/events"
@@ -26,6 +28,7 @@ type shared struct {
 	TopicPrefix string
 	TenantsFile string
 	WindowsSpec string
+	ErasureKey  string
 }
 
 func (s *shared) register(c *commandFlags) {
@@ -34,6 +37,17 @@ func (s *shared) register(c *commandFlags) {
 	c.set.String(&s.TopicPrefix, "CXPULSE_TOPIC_PREFIX", "cx.", "prefix of every topic")
 	c.set.String(&s.TenantsFile, "CXPULSE_TENANTS_FILE", "", "optional YAML file of tenant settings (currency, timezone, calendar)")
 	c.set.String(&s.WindowsSpec, "CXPULSE_WINDOWS", window.DefaultSpec, "the aggregator's rolling windows (for its time rule)")
+	c.set.Secret(&s.ErasureKey, "CXPULSE_ERASURE_KEY", "the aggregators' key of the hash naming erased customers (default: the key kept in Redis)")
+}
+
+// erased returns what is known of the erasures in Redis: events of erased
+// customers are never sent again.
+func (s *shared) erased(rdb redis.UniversalClient) (*erasure.Set, error) {
+	ws, err := window.Parse(s.WindowsSpec)
+	if err != nil {
+		return nil, fmt.Errorf("CXPULSE_WINDOWS: %w", err)
+	}
+	return erasure.NewSet(store.New(rdb, ws, 0), rdb, s.ErasureKey), nil
 }
 
 // redis connects to Redis, for what needs it (named in the error).
@@ -122,6 +136,11 @@ func runImport(ctx context.Context, e *env, args []string) int {
 	}
 	defer rdb.Close()
 	opts.Ledger = importer.NewLedger(rdb)
+	erased, err := sh.erased(rdb)
+	if err != nil {
+		return fail(err)
+	}
+	opts.Erased = erased.Covers
 	if ingestURL != "" {
 		if key == "" {
 			return fail(errors.New("--ingest needs --key (or CXPULSE_INGEST_KEY)"))
@@ -146,6 +165,9 @@ func runImport(ctx context.Context, e *env, args []string) int {
 	err = errors.Join(err, opts.Sink.Close())
 	fmt.Fprintf(e.stdout, "read %d rows, sent %d, rejected %d, skipped %d as already imported, in %.1f s\n",
 		sum.Read, sum.Sent, sum.Rejected, sum.Skipped, sum.Seconds)
+	if sum.Erased > 0 {
+		fmt.Fprintf(e.stdout, "%d rows of erased customers were skipped\n", sum.Erased)
+	}
 	if sum.IDsFixed > 0 {
 		fmt.Fprintf(e.stdout, "%d ids written as decimals (such as 17850.0) were imported as integers (--id-format keep leaves them)\n", sum.IDsFixed)
 	}

@@ -1,5 +1,6 @@
 // Command cxpulse is the operator's tool: it imports history, looks at and
-// replays dead letters, and rebuilds tenants' state from the logs. It reads the same CXPULSE_* settings as the
+// replays dead letters, rebuilds tenants' state from the logs and erases
+// customers. It reads the same CXPULSE_* settings as the
 // services (flags override them); `cxpulse COMMAND -h` lists a command's.
 //
 // Exit codes: 0 success, 1 failure, 2 partial (some rows or letters were
@@ -46,6 +47,7 @@ var commands = []command{
 	{"import", "import history from CSV or NDJSON files", runImport},
 	{"deadletter", "list dead letters, or replay them to their topics (deadletter list|replay)", runDeadletter},
 	{"rebuild", "drop tenants' state and have the aggregators apply it again from the logs", runRebuild},
+	{"erase", "erase customers from every aggregate and key, with a receipt each", runErase},
 }
 
 func main() {

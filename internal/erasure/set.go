@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
 // Set is what an instance knows of each tenant's erasures: which customers
@@ -104,4 +105,17 @@ func (s *Set) Erased(tenant, customer string, at time.Time) bool {
 	}
 	when, ok := ts.at[h.Hash(tenant, customer)]
 	return ok && !at.After(when)
+}
+
+// Covers reports whether ev belongs to an erasure: its customer was
+// erased at or after it occurred. It reads the tenant's erasures the first
+// time.
+func (s *Set) Covers(ctx context.Context, ev *events.Event) (bool, error) {
+	if ev.CustomerID == "" {
+		return false, nil
+	}
+	if _, err := s.Count(ctx, ev.Tenant); err != nil {
+		return false, err
+	}
+	return s.Erased(ev.Tenant, ev.CustomerID, ev.OccurredAt), nil
 }

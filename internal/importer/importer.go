@@ -57,6 +57,9 @@ type Options struct {
 	Batch int
 	// Stdin is read for the file "-". Default os.Stdin.
 	Stdin io.Reader
+	// Erased reports whether an event belongs to an erased customer (it
+	// is skipped, never sent); nil for none.
+	Erased func(context.Context, *events.Event) (bool, error)
 }
 
 // Summary is what an import did.
@@ -65,6 +68,7 @@ type Summary struct {
 	Sent     int64   `json:"sent"`
 	Rejected int64   `json:"rejected"`
 	Skipped  int64   `json:"skipped_already_imported"`
+	Erased   int64   `json:"skipped_erased"`
 	IDsFixed int64   `json:"ids_written_as_integers"`
 	Seconds  float64 `json:"seconds"`
 }
@@ -219,6 +223,16 @@ func (r *run) file1(ctx context.Context, path string) error {
 		if len(ps) > 0 {
 			r.reject(rw.line, orig, ps)
 			continue
+		}
+		if r.opts.Erased != nil {
+			erased, err := r.opts.Erased(ctx, &ev)
+			if err != nil {
+				return err
+			}
+			if erased {
+				r.sum.Erased++ // its customer asked to be forgotten
+				continue
+			}
 		}
 		key := ev.Tenant + "\x00" + ev.ID + "\x00" + strconv.FormatInt(ev.Revision, 10)
 		if r.seen[key] {

@@ -18,6 +18,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
 // Letter is one dead letter.
@@ -138,6 +139,7 @@ type Result struct {
 	// Truncated letters no longer hold the whole message.
 	Truncated int `json:"truncated"`
 	NoSource  int `json:"no_source"`
+	Erased    int `json:"erased"`
 }
 
 // Options configure a replay.
@@ -145,6 +147,9 @@ type Options struct {
 	DryRun bool
 	// Again replays letters of events an earlier replay sent too.
 	Again bool
+	// Erased reports whether an event belongs to an erased customer (its
+	// letter is never replayed); nil for none.
+	Erased func(context.Context, *events.Event) (bool, error)
 }
 
 // batch is how many letters are re-produced at once.
@@ -156,7 +161,21 @@ const batch = 500
 func Replay(ctx context.Context, letters []Letter, w *kafka.Writer, rdb redis.UniversalClient, opts Options) (Result, error) {
 	var res Result
 	var todo []Letter
+	dec := events.NewDecoder(events.Tolerant)
 	for _, l := range letters {
+		if opts.Erased != nil {
+			// A letter whose customer was erased since stays where it is,
+			// however invalid the rest of it is.
+			ev, _, _ := dec.Decode([]byte(l.Value))
+			erased, err := opts.Erased(ctx, &ev)
+			if err != nil {
+				return res, err
+			}
+			if erased {
+				res.Erased++
+				continue
+			}
+		}
 		switch {
 		case l.Truncated:
 			res.Truncated++
