@@ -34,8 +34,14 @@ type process struct {
 
 func buildAggregator(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "aggregator")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/cxpulse/cxpulse/cmd/aggregator").CombinedOutput()
+	return buildCommand(t, "aggregator")
+}
+
+// buildCommand builds the binary of cmd/<name>.
+func buildCommand(t *testing.T, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/cxpulse/cxpulse/cmd/"+name).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return bin
 }

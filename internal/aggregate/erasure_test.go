@@ -1,13 +1,21 @@
 package aggregate_test
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"sort"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/api"
@@ -243,4 +251,122 @@ func TestEraseCustomerExactly(t *testing.T) {
 	for _, r := range testenv.Consume(t, broker, "cx.erasures", 2) {
 		require.NotContains(t, string(r.Key)+string(r.Value), victim)
 	}
+}
+
+// redisTokens returns every token (a run of letters, digits, '-' and '_')
+// of every key name and value in Redis, for checking that no id is left.
+func redisTokens(t *testing.T, rdb *redis.Client) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, s := range redisStrings(t, rdb) {
+		for _, tok := range strings.FieldsFunc(s, func(r rune) bool {
+			return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '-' && r != '_'
+		}) {
+			out[tok] = true
+		}
+	}
+	return out
+}
+
+// TestEraseKilledMidway: `cxpulse erase` of many customers is killed
+// (SIGKILL) after its first receipts. Each customer is erased whole or not
+// at all: the scores equal the reference without exactly the customers
+// whose erasure Redis records, and no key or value names those. Run
+// again, it erases the rest and answers the first ones as already erased.
+func TestEraseKilledMidway(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 18))
+	now := time.Now().UTC().Truncate(time.Second)
+	clk := newClock(now)
+	_, broker := testenv.Kafka(t, 4, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, clk)
+	var msgs []msg
+	for _, ev := range erasureHistory(rng, now) {
+		msgs = append(msgs, eventMsg(ev))
+	}
+	produce(t, broker, msgs)
+	waitApplied(t, in.base)
+	final, _ := reference(msgs, now)
+	acme := final["acme"]
+	var ids []string
+	seen := map[string]bool{}
+	for _, ev := range acme {
+		if c := ev.CustomerID; c != "" && !seen[c] && c != "friend-1" {
+			seen[c] = true
+			ids = append(ids, c)
+		}
+	}
+	sort.Strings(ids)
+	require.Greater(t, len(ids), 100)
+	file := filepath.Join(t.TempDir(), "erase.txt")
+	require.NoError(t, os.WriteFile(file, []byte(strings.Join(ids, "\n")+"\n"), 0o600))
+
+	bin := buildCommand(t, "cxpulse")
+	vars := []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + addr}
+	cmd := exec.Command(bin, "erase", "--tenant", "acme", "--file", file)
+	cmd.Env = append(os.Environ(), vars...)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := bufio.NewScanner(out)
+	for range 3 {
+		require.True(t, lines.Scan(), "a receipt before the kill")
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	key, err := rdb.Get(t.Context(), erasure.KeyKey).Result()
+	require.NoError(t, err)
+	h := erasure.NewHasher([]byte(key))
+	erasedNow := func() map[string]bool {
+		out := map[string]bool{}
+		for _, id := range ids {
+			if rdb.HExists(t.Context(), "cxpulse:{acme}:erased", h.Hash("acme", id)).Val() {
+				out[id] = true
+			}
+		}
+		return out
+	}
+	scopesOf := func(ev *events.Event) []string {
+		return []string{"all", "store=" + ev.Dims["store"], "region=" + ev.Dims["region"], "channel=" + ev.Dims["channel"]}
+	}
+	check := func(gone map[string]bool) {
+		t.Helper()
+		left := map[string]*events.Event{}
+		for id, ev := range acme {
+			if !gone[ev.CustomerID] {
+				left[id] = ev
+			}
+		}
+		checkScores(t, in.base, "acme", expected(left, now, scopesOf))
+		tokens := redisTokens(t, rdb)
+		for id := range gone {
+			require.False(t, tokens[id], "Redis still names erased customer %s", id)
+		}
+	}
+	gone := erasedNow()
+	t.Logf("killed after %d of %d erasures", len(gone), len(ids))
+	require.GreaterOrEqual(t, len(gone), 3)
+	require.Less(t, len(gone), len(ids), "the kill came before the end")
+	check(gone)
+
+	again := exec.Command(bin, "erase", "--tenant", "acme", "--file", file)
+	again.Env = cmd.Env
+	stdout, err := again.Output()
+	require.NoError(t, err)
+	var already int
+	for _, line := range strings.Split(strings.TrimSpace(string(stdout)), "\n") {
+		var rec erasure.Receipt
+		require.NoError(t, json.Unmarshal([]byte(line), &rec))
+		require.Equal(t, gone[rec.Customer], rec.AlreadyErased, rec.Customer)
+		if rec.AlreadyErased {
+			already++
+		}
+	}
+	require.Equal(t, len(gone), already)
+	all := erasedNow()
+	require.Len(t, all, len(ids))
+	check(all)
 }

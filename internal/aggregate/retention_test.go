@@ -17,8 +17,36 @@ import (
 // key of every type.
 func redisHolds(t *testing.T, rdb *redis.Client, word string) []string {
 	t.Helper()
-	ctx := context.Background()
 	var found []string
+	for key, vals := range redisContents(t, rdb) {
+		for _, v := range append(vals, key) {
+			if strings.Contains(v, word) {
+				found = append(found, key)
+				break
+			}
+		}
+	}
+	return found
+}
+
+// redisStrings returns every key name and every value (fields, members)
+// in Redis.
+func redisStrings(t *testing.T, rdb *redis.Client) []string {
+	t.Helper()
+	var out []string
+	for key, vals := range redisContents(t, rdb) {
+		out = append(append(out, key), vals...)
+	}
+	return out
+}
+
+// redisContents returns, per key, every string it holds (hash fields and
+// values, list items, set and sorted-set members), scanning every key of
+// every type.
+func redisContents(t *testing.T, rdb *redis.Client) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string][]string{}
 	iter := rdb.Scan(ctx, 0, "*", 1000).Iterator()
 	for iter.Next(ctx) {
 		key := iter.Val()
@@ -39,15 +67,10 @@ func redisHolds(t *testing.T, rdb *redis.Client, word string) []string {
 		default:
 			t.Fatalf("key %s of type %s", key, typ)
 		}
-		for _, v := range append(vals, key) {
-			if strings.Contains(v, word) {
-				found = append(found, key)
-				break
-			}
-		}
+		out[key] = vals
 	}
 	require.NoError(t, iter.Err())
-	return found
+	return out
 }
 
 // TestCommentRetention: with comment_retention, a comment older than it

@@ -145,11 +145,10 @@ func (e *Eraser) plan(ctx context.Context, in *plan.Input, tenant, id, field str
 // Redis when rec is ""), once cx.erasures holds it too.
 func (e *Eraser) done(ctx context.Context, tenant, customer, field, rec string, already bool) (Receipt, error) {
 	if rec == "" {
-		m, err := e.Store.Erasures(ctx, tenant)
-		if err != nil {
+		var err error
+		if rec, err = e.Store.Erasure(ctx, tenant, field); err != nil {
 			return Receipt{}, err
 		}
-		rec = m[field]
 	}
 	st, err := parseStored(rec)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/mpack"
 )
@@ -58,6 +60,18 @@ func (s *Store) Erasures(ctx context.Context, tenant string) (map[string]string,
 		return nil, fmt.Errorf("reading the erasures of tenant %s: %w", tenant, err)
 	}
 	return m, nil
+}
+
+// Erasure returns the receipt of one erasure ("" when there is none).
+func (s *Store) Erasure(ctx context.Context, tenant, field string) (string, error) {
+	r, err := s.rdb.HGet(ctx, ErasedKey(tenant), field).Result()
+	if err == redis.Nil {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("reading an erasure of tenant %s: %w", tenant, err)
+	}
+	return r, nil
 }
 
 // Index returns a customer's contribution index: event id → record.
