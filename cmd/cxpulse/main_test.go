@@ -51,7 +51,7 @@ func TestHelpAndUsageErrors(t *testing.T) {
 	require.Equal(t, exitOK, r.code)
 	require.Contains(t, r.stderr, "import")
 	require.Contains(t, r.stderr, "deadletter")
-	for _, args := range [][]string{{"import", "-h"}, {"deadletter", "list", "--help"}, {"deadletter", "replay", "-h"}, {"rebuild", "-h"}} {
+	for _, args := range [][]string{{"import", "-h"}, {"deadletter", "list", "--help"}, {"deadletter", "replay", "-h"}, {"rebuild", "-h"}, {"erase", "-h"}} {
 		r := cxpulse(t, nil, "", args...)
 		require.Equal(t, exitOK, r.code, args)
 		require.Contains(t, r.stderr, "CXPULSE_KAFKA_BROKERS", args)
