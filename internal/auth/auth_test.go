@@ -20,7 +20,7 @@ func TestParseErrorsNameTheEntry(t *testing.T) {
 	for _, tc := range []struct{ name, yaml, err string }{
 		{"bad digest", "keys: [{tenant: acme, sha256: abc, scopes: [write]}]", "keys[0].sha256: must be 64 hex digits"},
 		{"bad tenant", "keys: [{tenant: Acme, sha256: " + auth.Digest("k") + ", scopes: [write]}]", `keys[0].tenant: "Acme" is not a tenant name`},
-		{"bad scope", "keys: [{tenant: acme, sha256: " + auth.Digest("k") + ", scopes: [admin]}]", `keys[0].scopes: "admin" is not write or read`},
+		{"bad scope", "keys: [{tenant: acme, sha256: " + auth.Digest("k") + ", scopes: [admin]}]", `keys[0].scopes: "admin" is not write, read or erase`},
 		{"no scope", "keys: [{tenant: acme, sha256: " + auth.Digest("k") + "}]", "keys[0].scopes: at least one of write, read"},
 		{"typo", "keys: [{tenant: acme, sha265: x, scopes: [read]}]", "field sha265 not found"},
 		{"twice", "keys: [{tenant: a, sha256: " + auth.Digest("k") + ", scopes: [read]}, {tenant: b, sha256: " + auth.Digest("k") + ", scopes: [read]}]", "keys[1].sha256: the same key is listed twice"},

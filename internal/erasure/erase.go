@@ -95,11 +95,28 @@ func (e *Eraser) plan(ctx context.Context, in *plan.Input, tenant, id, field str
 	if err != nil {
 		return nil, err
 	}
-	records := make([]*dedupe.Record, 0, len(raw))
-	for eid, s := range raw {
-		r, err := dedupe.Decode(eid, s)
+	entries, err := store.ParseIndex(raw)
+	if err != nil {
+		return nil, fmt.Errorf("a customer of tenant %s: %w", tenant, err)
+	}
+	// A later entry of an id (a revision) replaces the earlier.
+	latest := map[string]int{}
+	for i, en := range entries {
+		latest[en.ID] = i
+	}
+	records := make([]*dedupe.Record, 0, len(latest))
+	var rest []byte
+	for i, en := range entries {
+		if latest[en.ID] != i {
+			continue
+		}
+		r, err := dedupe.Decode(en.ID, en.Record)
 		if err != nil {
 			return nil, fmt.Errorf("contribution index of a customer of tenant %s: %w", tenant, err)
+		}
+		if r.OccurredAt.After(erasedAt) {
+			rest = store.AppendIndexEntry(rest, en.ID, []byte(en.Record)) // sent after the erasure: it stays
+			continue
 		}
 		records = append(records, r)
 	}
@@ -120,11 +137,8 @@ func (e *Eraser) plan(ctx context.Context, in *plan.Input, tenant, id, field str
 	if err != nil {
 		return nil, fmt.Errorf("planning the erasure of a customer of tenant %s: %w", tenant, err)
 	}
-	er := &store.Erase{Customer: id, Field: field, Index: raw, Codes: codes}
+	er := &store.Erase{Customer: id, Field: field, Index: raw, Rest: string(rest), Removed: len(records), Codes: codes}
 	for _, r := range records {
-		if r.OccurredAt.After(erasedAt) {
-			continue
-		}
 		er.IDs = append(er.IDs, r.ID)
 		if len(r.Terms) > 0 {
 			for _, sc := range r.Scopes {

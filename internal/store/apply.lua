@@ -70,18 +70,10 @@ end
 local nerased = redis.call('HLEN', erasedKey)
 if nerased ~= tonumber(ARGV[#ARGV - 6]) then return {'erasures', nerased} end
 if #ER > 0 then
-  er = {customer = ER[1], field = ER[2], receipt = ER[3], ikey = KEYS[ER[4]], ids = {}, codes = {}, samples = {}}
-  local k = 6
-  local want = {}
-  for _ = 1, ER[5] do
-    want[ER[k]] = ER[k + 1]
-    k = k + 2
-  end
-  local stored = redis.call('HGETALL', er.ikey)
-  if #stored ~= 2 * ER[5] then return {'index_moved'} end
-  for j = 1, #stored, 2 do
-    if want[stored[j]] ~= stored[j + 1] then return {'index_moved'} end
-  end
+  er = {customer = ER[1], field = ER[2], receipt = ER[3], ikey = KEYS[ER[4]], rest = ER[6], nremoved = ER[7],
+    ids = {}, codes = {}, samples = {}}
+  if (redis.call('GET', er.ikey) or '') ~= ER[5] then return {'index_moved'} end
+  local k = 8
   for _, list in ipairs({er.ids, er.codes}) do
     local n = ER[k]; k = k + 1
     for j = 1, n do list[j] = ER[k]; k = k + 1 end
@@ -216,20 +208,38 @@ if #recs > 0 then
   end
 end
 
--- Contribution index: one MessagePack array of (key number, id, record,
--- ms to keep it from now); a key's time to live only grows.
+-- Contribution index: one MessagePack array of (key number, entry, ms to
+-- keep it from now); a key's time to live only grows. The entries of a
+-- key are joined and written once (SET sizes the string exactly, where
+-- APPEND would leave room to grow).
 local IX = mp.unpack(ARGV[#ARGV - 5])
-for k = 1, #IX, 4 do
+local ixadd, ixttl, ixorder = {}, {}, {}
+for k = 1, #IX, 3 do
   local key = KEYS[IX[k]]
-  redis.call('HSET', key, IX[k + 1], IX[k + 2])
-  if redis.call('PTTL', key) < IX[k + 3] then redis.call('PEXPIRE', key, IX[k + 3]) end
+  if not ixadd[key] then
+    ixadd[key], ixttl[key] = {}, 0
+    ixorder[#ixorder + 1] = key
+  end
+  local l = ixadd[key]
+  l[#l + 1] = IX[k + 1]
+  if IX[k + 2] > ixttl[key] then ixttl[key] = IX[k + 2] end
+end
+for _, key in ipairs(ixorder) do
+  local ttl = redis.call('PTTL', key)
+  redis.call('SET', key, (redis.call('GET', key) or '') .. table.concat(ixadd[key]))
+  redis.call('PEXPIRE', key, math.max(ttl, ixttl[key]))
 end
 
 -- An erasure removes what else holds the customer, counting it, and
 -- records its receipt. Their record, due time, active-set memberships and
 -- conversion go in the customers' part below: counted here.
 if er then
-  local removed = hdel(er.ikey, er.ids) + hdel(KEYS[2], er.ids) + hdel(KEYS[3], er.ids)
+  local removed = er.nremoved + hdel(KEYS[2], er.ids) + hdel(KEYS[3], er.ids)
+  if er.rest == '' then
+    redis.call('DEL', er.ikey)
+  else
+    redis.call('SET', er.ikey, er.rest, 'KEEPTTL')
+  end
   for _, code in ipairs(er.codes) do
     if redis.call('HGET', KEYS[12], code) == er.customer then removed = removed + redis.call('HDEL', KEYS[12], code) end
   end

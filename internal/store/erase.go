@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,15 +15,17 @@ import (
 )
 
 // The erasure keys: per tenant the erasures done (keyed hash of the
-// customer → receipt), and per customer the contribution index (event id →
-// what the event counted, as a remembered-id record without the customer),
-// kept while a window or calendar period can hold the event.
+// customer → receipt), and per customer the contribution index: a string
+// of entries appended as their events are applied, each an event id and
+// what the event counted (a remembered-id record without the customer),
+// the later entry of an id replacing the earlier (a revision). It is kept
+// while a window or calendar period can hold the customer's latest event.
 
 // ErasedKey is a tenant's hash of erasures: keyed hash of the customer →
 // the erasure's receipt (JSON, without the customer).
 func ErasedKey(tenant string) string { return tenantKey(tenant, "erased") }
 
-// IndexKey is one customer's contribution index.
+// IndexKey is one customer's contribution index (a string of entries).
 func IndexKey(tenant, customer string) string { return tenantKey(tenant, "ci", customer) }
 
 // IndexEntry adds one event to its customer's contribution index, kept
@@ -43,10 +47,14 @@ type Erase struct {
 	// Receipt is the receipt's JSON object without its closing brace: the
 	// script adds "keys_removed".
 	Receipt []byte
-	// Index is the customer's index as the erasure read it (id → record):
-	// the script refuses an erasure whose index changed since (IndexMoved).
-	Index map[string]string
-	IDs   []string // remembered ids to forget
+	// Index is the customer's index as the erasure read it: the script
+	// refuses an erasure whose index changed since (IndexMoved).
+	Index string
+	// Rest is what stays of the index: the entries of events that occurred
+	// after the erasure ("" deletes it); Removed counts the events gone.
+	Rest    string
+	Removed int
+	IDs     []string // remembered ids to forget
 	Codes []string // referral codes to remove if they still name the customer
 	// Samples are the comment samples to remove: the scope and the id of
 	// each event that may have left one.
@@ -74,13 +82,56 @@ func (s *Store) Erasure(ctx context.Context, tenant, field string) (string, erro
 	return r, nil
 }
 
-// Index returns a customer's contribution index: event id → record.
-func (s *Store) Index(ctx context.Context, tenant, customer string) (map[string]string, error) {
-	m, err := s.rdb.HGetAll(ctx, IndexKey(tenant, customer)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading the contribution index of a customer of tenant %s: %w", tenant, err)
+// Index returns a customer's contribution index as stored ("" for none).
+func (s *Store) Index(ctx context.Context, tenant, customer string) (string, error) {
+	v, err := s.rdb.Get(ctx, IndexKey(tenant, customer)).Result()
+	if err == redis.Nil {
+		return "", nil
 	}
-	return m, nil
+	if err != nil {
+		return "", fmt.Errorf("reading the contribution index of a customer of tenant %s: %w", tenant, err)
+	}
+	return v, nil
+}
+
+// IndexEvent is one entry of a contribution index: an event id and its
+// record (dedupe.Decode reads it).
+type IndexEvent struct{ ID, Record string }
+
+// AppendIndexEntry appends an index entry: the lengths in decimal, each
+// followed by ':', frame the id and the record.
+func AppendIndexEntry(b []byte, id string, rec []byte) []byte {
+	b = append(strconv.AppendInt(b, int64(len(id)), 10), ':')
+	b = append(b, id...)
+	b = append(strconv.AppendInt(b, int64(len(rec)), 10), ':')
+	return append(b, rec...)
+}
+
+// ParseIndex reads a contribution index: its entries in the order they
+// were appended (a later entry of an id replaces the earlier).
+func ParseIndex(s string) ([]IndexEvent, error) {
+	var out []IndexEvent
+	field := func() (string, error) {
+		n, rest, ok := strings.Cut(s, ":")
+		k, err := strconv.Atoi(n)
+		if !ok || err != nil || k < 0 || k > len(rest) {
+			return "", fmt.Errorf("contribution index is corrupt at %q", s[:min(len(s), 40)])
+		}
+		s = rest[k:]
+		return rest[:k], nil
+	}
+	for s != "" {
+		id, err := field()
+		if err != nil {
+			return nil, err
+		}
+		rec, err := field()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, IndexEvent{ID: id, Record: rec})
+	}
+	return out, nil
 }
 
 // CodesOf returns the referral codes that resolve to customer (one scan
@@ -106,36 +157,37 @@ func (s *Store) CodesOf(ctx context.Context, tenant, customer string) ([]string,
 // erasureArgs writes what the apply script reads of erasures, in four
 // arguments: the number of the erased hash in KEYS, the count of erasures
 // the slice was planned with, the index entries as one MessagePack array
-// of (key number, id, record, ms to keep it from now), and the erasure as
+// of (key number, entry, ms to keep it from now), and the erasure as
 // another (empty when the slice erases nobody): customer, field, receipt,
-// index key number, then counted lists of the index as read (id, record
-// pairs), of ids, of codes and of (scope number, sample prefix) pairs.
+// index key number, the index as read, what stays of it, the number of
+// events removed, then counted lists of ids, of codes and of (scope
+// number, sample prefix) pairs.
 func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) ([]any, error) {
 	erased := keyOf(ErasedKey(sl.Tenant))
-	index := mpack.AppendArray(nil, 4*len(sl.Index))
-	var rec []byte
+	index := mpack.AppendArray(nil, 3*len(sl.Index))
+	var rec, entry []byte
 	for i := range sl.Index {
 		e := &sl.Index[i]
 		r := e.Record
 		r.CustomerID = "" // the key names the customer
+		r.Arrival = time.UnixMilli(0)
 		rec = r.AppendTo(rec[:0])
-		index = mpack.AppendString(mpack.AppendString(mpack.AppendInt(index, int64(keyOf(IndexKey(sl.Tenant, e.Customer)))), r.ID), rec)
+		entry = AppendIndexEntry(entry[:0], r.ID, rec)
+		index = mpack.AppendString(mpack.AppendInt(index, int64(keyOf(IndexKey(sl.Tenant, e.Customer)))), entry)
 		index = mpack.AppendInt(index, max(1, e.Until.Sub(sl.Now).Milliseconds()))
 	}
 	er := sl.Erase
 	if er == nil {
 		return []any{erased, sl.Erasures, index, mpack.AppendArray(nil, 0)}, nil
 	}
-	n := 4 + 4 + 2*len(er.Index) + len(er.IDs) + len(er.Codes) + 2*len(er.Samples)
+	n := 7 + 3 + len(er.IDs) + len(er.Codes) + 2*len(er.Samples)
 	b := mpack.AppendArray(nil, n)
 	b = mpack.AppendString(b, er.Customer)
 	b = mpack.AppendString(b, er.Field)
 	b = mpack.AppendString(b, er.Receipt)
 	b = mpack.AppendInt(b, int64(keyOf(IndexKey(sl.Tenant, er.Customer))))
-	b = mpack.AppendInt(b, int64(len(er.Index)))
-	for id, r := range er.Index {
-		b = mpack.AppendString(mpack.AppendString(b, id), r)
-	}
+	b = mpack.AppendString(mpack.AppendString(b, er.Index), er.Rest)
+	b = mpack.AppendInt(b, int64(er.Removed))
 	b = mpack.AppendInt(b, int64(len(er.IDs)))
 	for _, id := range er.IDs {
 		b = mpack.AppendString(b, id)

@@ -127,3 +127,42 @@ func TestMemoryOfPeriods(t *testing.T) {
 		years, len(keys), hours, view)
 	require.Less(t, years+hours, int64(4<<20), "bounded")
 }
+
+// TestMemoryOfContributionIndex measures the contribution index that
+// erasure retracts from: 2,000 customers with 5 events each (a purchase's
+// counters in 4 scopes), with MEMORY USAGE per customer key. The figure per
+// event is logged for docs/redis.md and docs/scaling.md.
+func TestMemoryOfContributionIndex(t *testing.T) {
+	s, rdb := newStoreWith(t, "1h,24h,7d,30d,90d")
+	ctx := t.Context()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	const customers, each = 2000, 5
+	var c stats.Counters
+	c[stats.Purchases], c[stats.GrossAmount] = 1, 425000
+	for batch := 0; batch < customers; batch += 200 {
+		var index []store.IndexEntry
+		for k := batch; k < batch+200; k++ {
+			for e := range each {
+				at := now.Add(-time.Duration(e*7) * 24 * time.Hour)
+				index = append(index, store.IndexEntry{Customer: fmt.Sprintf("customer-%06d", k), Until: at.Add(2 * 366 * 24 * time.Hour),
+					Record: dedupe.Record{ID: fmt.Sprintf("order-%06d-%d", k, e), Revision: 0, Arrival: now, OccurredAt: at,
+						Type: "purchase.completed", Scopes: []string{"all", "store=s01", "region=eu", "channel=web"}, Counters: c}})
+			}
+		}
+		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.purchases/0", Epoch: 1, Start: int64(batch), End: int64(batch + 1)}},
+			Now: now, Index: index})
+		require.NoError(t, err)
+		require.Equal(t, store.Applied, res.Outcome)
+	}
+	var total int64
+	for k := range customers {
+		n, err := rdb.MemoryUsage(ctx, fmt.Sprintf("cxpulse:{acme}:ci:customer-%06d", k), 0).Result()
+		require.NoError(t, err)
+		total += n
+	}
+	ttl, err := rdb.PTTL(ctx, "cxpulse:{acme}:ci:customer-000000").Result()
+	require.NoError(t, err)
+	require.InDelta(t, float64(2*366*24*time.Hour), float64(ttl), float64(time.Minute), "the key lives as long as its latest event needs")
+	t.Logf("contribution index: %d B per customer of %d events, %d B per event", total/customers, each, total/(customers*each))
+	require.Less(t, total/(customers*each), int64(192), "bytes per indexed event")
+}

@@ -412,3 +412,18 @@ func TestBoundedThemesAndOutbox(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, seq.offset, wm, "nothing written")
 }
+
+// TestIndexEntriesFrameAnyID: index entries are framed by length, so ids
+// and records holding the separators read back as written.
+func TestIndexEntriesFrameAnyID(t *testing.T) {
+	want := []store.IndexEvent{{ID: "a:b", Record: "0|0|1|x|all||"}, {ID: "12:\n9", Record: ""}, {ID: "é", Record: "3:4|5"}}
+	var b []byte
+	for _, e := range want {
+		b = store.AppendIndexEntry(b, e.ID, []byte(e.Record))
+	}
+	got, err := store.ParseIndex(string(b))
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	_, err = store.ParseIndex("5:abc")
+	require.ErrorContains(t, err, "contribution index is corrupt")
+}
