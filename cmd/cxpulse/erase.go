@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/erasure"
+	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -91,7 +92,8 @@ func runErase(ctx context.Context, e *env, args []string) int {
 	if e.now != nil {
 		now = e.now
 	}
-	eraser := &erasure.Eraser{Store: st, Set: erasure.NewSet(st, rdb, sh.ErasureKey), Tenants: reg, InHistory: rule.InHistory, Log: log, Now: now}
+	eraser := &erasure.Eraser{Store: st, Set: erasure.NewSet(st, rdb, sh.ErasureKey), Tenants: reg, InHistory: rule.InHistory, Log: log,
+		Alerts: outbox.New(rdb).AlertStates, Now: now}
 	enc := json.NewEncoder(e.stdout)
 	var done, already int
 	for _, id := range ids {

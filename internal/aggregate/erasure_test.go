@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/erasure"
@@ -189,6 +190,17 @@ func TestEraseCustomerExactly(t *testing.T) {
 	check(acme)
 	require.NotEmpty(t, redisHolds(t, rdb, victim), "the victim is in Redis before the erasure")
 	require.NotEmpty(t, redisHolds(t, rdb, victimWord1))
+	// An alert sent earlier today quoted the victim's comment and words
+	// next to another customer's.
+	victimComment := "The " + victimWord1 + " checkout is " + victimWord2
+	quoted := alerts.Alert{Fingerprint: "f00d", Labels: alerts.Labels("acme", "all", alerts.Warning), State: alerts.Resolved,
+		ActiveAt: now.Add(-3 * time.Hour), StartsAt: now.Add(-3 * time.Hour), EndsAt: now.Add(-time.Hour), LastAbove: now.Add(-2 * time.Hour),
+		SentResolved: true, Annotations: map[string]string{"comment_1": victimComment, "comment_2": "slow delivery", "n_detractors": "7",
+			"top_terms": fmt.Sprintf(`[{"term":%q,"z":4,"count":3},{"term":"slow","z":3,"count":3}]`, victimWord1),
+			"summary":   "Detractor share at all of acme is 40.0% over 24h, baseline 10.0%; detractors mention " + victimWord1 + ", slow"}}
+	b, err := json.Marshal(&quoted)
+	require.NoError(t, err)
+	require.NoError(t, rdb.HSet(t.Context(), "cxpulse:{acme}:alerts", "f00d", b).Err())
 
 	// A read key may not erase; an erase key of the tenant may.
 	var rec erasure.Receipt
@@ -216,6 +228,10 @@ func TestEraseCustomerExactly(t *testing.T) {
 	require.Empty(t, redisHolds(t, rdb, victim), "no key or value holds the victim's id")
 	require.Empty(t, redisHolds(t, rdb, victimWord1), "no key or value holds the victim's words")
 	require.Empty(t, redisHolds(t, rdb, victimWord2))
+	var after alerts.Alert
+	require.NoError(t, json.Unmarshal([]byte(rdb.HGet(t.Context(), "cxpulse:{acme}:alerts", "f00d").Val()), &after))
+	require.Equal(t, map[string]string{"comment_2": "slow delivery", "n_detractors": "7", "top_terms": `[{"term":"slow","z":3,"count":3}]`,
+		"summary": "Detractor share at all of acme is 40.0% over 24h, baseline 10.0%; detractors mention slow"}, after.Annotations)
 
 	// Again: the first receipt, marked.
 	var again erasure.Receipt

@@ -2,12 +2,14 @@ package erasure
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"sort"
 	"time"
 
+	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
@@ -27,7 +29,10 @@ type Eraser struct {
 	InHistory func(tenant string, at, now time.Time) bool
 	// Log records each erasure on cx.erasures.
 	Log *Log
-	Now func() time.Time
+	// Alerts reads a tenant's stored alert states (fingerprint → JSON),
+	// whose annotations may quote the customer.
+	Alerts func(ctx context.Context, tenant string) (map[string]string, error)
+	Now    func() time.Time
 }
 
 // errUnsettled is returned for an erasure whose customer kept changing.
@@ -75,7 +80,7 @@ func (e *Eraser) Erase(ctx context.Context, tenant, customer string) (Receipt, e
 			return e.done(ctx, tenant, customer, field, res.Receipt, true)
 		case store.PeriodMoved:
 			in.Now = res.Now
-		case store.ErasuresMoved, store.IndexMoved, store.Conflict:
+		case store.ErasuresMoved, store.StaleRead, store.Conflict:
 			// Read everything again.
 		default:
 			return Receipt{}, fmt.Errorf("erasing a customer of tenant %s: unexpected outcome %d", tenant, res.Outcome)
@@ -146,6 +151,9 @@ func (e *Eraser) plan(ctx context.Context, in *plan.Input, tenant, id, field str
 			}
 		}
 	}
+	if er.Alerts, err = e.alertRewrites(ctx, tenant, records); err != nil {
+		return nil, err
+	}
 	st := stored{ErasedAt: erasedAt, EventsRetracted: pl.Applied, WindowsAndPeriodsChanged: changed(e.Store, in.Periods, &pl.Slice)}
 	if er.Receipt, err = st.prefix(); err != nil {
 		return nil, err
@@ -200,4 +208,45 @@ func changed(st *store.Store, sys period.System, sl *store.Slice) []string {
 	}
 	sort.Strings(periods)
 	return append(out, periods...)
+}
+
+// alertRewrites returns the tenant's alert states whose annotations quote
+// the erased events (a comment of theirs, a theme word of theirs among the
+// top terms), rewritten without it.
+func (e *Eraser) alertRewrites(ctx context.Context, tenant string, records []*dedupe.Record) ([]store.AlertRewrite, error) {
+	var words []string
+	var comments [][]string
+	for _, r := range records {
+		if len(r.Terms) > 0 {
+			words = append(words, r.Terms...)
+			comments = append(comments, r.Terms)
+		}
+	}
+	if len(words) == 0 {
+		return nil, nil
+	}
+	states, err := e.Alerts(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.AlertRewrite
+	for fp, js := range states {
+		var al alerts.Alert
+		if err := json.Unmarshal([]byte(js), &al); err != nil {
+			return nil, fmt.Errorf("alert %s of tenant %s: %w", fp, tenant, err)
+		}
+		changed, err := alerts.Scrub(al.Annotations, comments, words)
+		if err != nil {
+			return nil, fmt.Errorf("alert %s of tenant %s: %w", fp, tenant, err)
+		}
+		if !changed {
+			continue
+		}
+		b, err := json.Marshal(&al)
+		if err != nil {
+			return nil, fmt.Errorf("encoding alert %s: %w", fp, err)
+		}
+		out = append(out, store.AlertRewrite{Fingerprint: fp, Old: js, New: string(b)})
+	}
+	return out, nil
 }

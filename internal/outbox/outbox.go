@@ -34,7 +34,7 @@ func New(rdb redis.UniversalClient) *Outbox { return &Outbox{rdb: rdb} }
 
 func leaseKey(group string) string       { return "cxpulse:{publisher:" + group + "}" }
 func leaseEpochKey(group string) string  { return "cxpulse:{publisher:" + group + "}:epoch" }
-func alertsKey(tenant string) string     { return "cxpulse:{" + tenant + "}:alerts" }
+func alertsKey(tenant string) string     { return store.AlertsKey(tenant) }
 func alertFenceKey(tenant string) string { return "cxpulse:{" + tenant + "}:alerts:fence" }
 
 // SinkQueueKey holds, for one tenant and alert sink, the notifications
@@ -48,6 +48,11 @@ const SinkQueueCap = 10000
 
 // ErrFenced means a newer publisher wrote: this one must stop.
 var ErrFenced = errors.New("a newer publisher holds the lease")
+
+// ErrErased means customers of the tenant were erased while its alerts
+// were evaluated: their annotations may quote them, so nothing was saved;
+// evaluate again.
+var ErrErased = errors.New("customers were erased while the alerts were evaluated")
 
 var leaseScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
@@ -159,17 +164,20 @@ func (s *Outbox) AlertStates(ctx context.Context, tenant string) (map[string]str
 }
 
 // saveAlerts writes alert states and queues notifications for the sinks,
-// fenced by the publisher's epoch. KEYS: 1 alerts, 2 fence, then the sink
-// queues. ARGV: 1 epoch, 2 queue cap, nset and (fingerprint, state) pairs,
-// ndel and fingerprints, then per queue n and its notifications. Answers
-// -1 when fenced, else the notifications dropped over the cap.
+// fenced by the publisher's epoch. KEYS: 1 alerts, 2 fence, 3 erasures,
+// then the sink queues. ARGV: 1 epoch, 2 queue cap, 3 the number of
+// erasures the states were made with, nset and (fingerprint, state)
+// pairs, ndel and fingerprints, then per queue n and its notifications.
+// Answers -1 when fenced, -2 when customers were erased since (the states
+// may quote them), else the notifications dropped over the cap.
 var saveAlerts = redis.NewScript(`
 local epoch = tonumber(ARGV[1])
 local fence = tonumber(redis.call('GET', KEYS[2]) or '0')
 if fence > epoch then return -1 end
+if redis.call('HLEN', KEYS[3]) ~= tonumber(ARGV[3]) then return -2 end
 if fence < epoch then redis.call('SET', KEYS[2], epoch) end
 local cap = tonumber(ARGV[2])
-local pos = 3
+local pos = 4
 local nset = tonumber(ARGV[pos]); pos = pos + 1
 for i = 1, nset do
   redis.call('HSET', KEYS[1], ARGV[pos], ARGV[pos + 1])
@@ -181,7 +189,7 @@ for i = 1, ndel do
   pos = pos + 1
 end
 local dropped = 0
-for q = 3, #KEYS do
+for q = 4, #KEYS do
   local n = tonumber(ARGV[pos]); pos = pos + 1
   for i = 1, n do
     redis.call('RPUSH', KEYS[q], ARGV[pos])
@@ -197,11 +205,12 @@ return dropped`)
 
 // SaveAlerts writes changed alert states, forgets others and queues
 // notifications (JSON) for each sink, in one step fenced by the
-// publisher's epoch: ErrFenced when a newer publisher wrote. It returns
-// the notifications dropped from full queues.
-func (s *Outbox) SaveAlerts(ctx context.Context, tenant string, epoch int64, set map[string][]byte, del []string, queue map[string][][]byte) (int64, error) {
-	keys := []string{alertsKey(tenant), alertFenceKey(tenant)}
-	args := []any{epoch, SinkQueueCap, len(set)}
+// publisher's epoch: ErrFenced when a newer publisher wrote, ErrErased
+// when the tenant's erasures are no longer the erasures count the states
+// were made with. It returns the notifications dropped from full queues.
+func (s *Outbox) SaveAlerts(ctx context.Context, tenant string, epoch, erasures int64, set map[string][]byte, del []string, queue map[string][][]byte) (int64, error) {
+	keys := []string{alertsKey(tenant), alertFenceKey(tenant), store.ErasedKey(tenant)}
+	args := []any{epoch, SinkQueueCap, erasures, len(set)}
 	for fp, st := range set {
 		args = append(args, fp, st)
 	}
@@ -220,6 +229,8 @@ func (s *Outbox) SaveAlerts(ctx context.Context, tenant string, epoch int64, set
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("writing alerts of %s: %w", tenant, err)
+	case dropped == -2:
+		return 0, ErrErased
 	case dropped < 0:
 		return 0, ErrFenced
 	}

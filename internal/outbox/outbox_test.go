@@ -55,9 +55,9 @@ func TestAlertStatesAreFenced(t *testing.T) {
 	require.NoError(t, err)
 	require.Greater(t, newer, old)
 
-	_, err = s.SaveAlerts(ctx, "acme", newer, map[string][]byte{"fp": []byte(`{"state":"resolved"}`)}, nil, nil)
+	_, err = s.SaveAlerts(ctx, "acme", newer, 0, map[string][]byte{"fp": []byte(`{"state":"resolved"}`)}, nil, nil)
 	require.NoError(t, err)
-	_, err = s.SaveAlerts(ctx, "acme", old, map[string][]byte{"fp": []byte(`{"state":"firing"}`)}, nil,
+	_, err = s.SaveAlerts(ctx, "acme", old, 0, map[string][]byte{"fp": []byte(`{"state":"firing"}`)}, nil,
 		map[string][][]byte{"webhook": {[]byte(`{"status":"firing"}`)}})
 	require.ErrorIs(t, err, outbox.ErrFenced)
 	states, err := s.AlertStates(ctx, "acme")

@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxpulse/cxpulse/internal/alerts"
+	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -136,6 +138,18 @@ func live(al *alerts.Alert) bool {
 // with a live alert at the current time, records the transitions, and
 // sends what is due to cx.alerts and the configured sinks.
 func (p *Publisher) EvaluateAlerts(ctx context.Context, tenant string, scopes []string) error {
+	for range 3 {
+		// An erasure landing while the alerts are evaluated refuses their
+		// states (they may quote the customer): evaluate them again.
+		if err := p.evaluateAlerts(ctx, tenant, scopes); !errors.Is(err, outbox.ErrErased) {
+			return err
+		}
+	}
+	return fmt.Errorf("evaluating the alerts of %s: %w", tenant, outbox.ErrErased)
+}
+
+// evaluateAlerts is one evaluation of EvaluateAlerts.
+func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []string) error {
 	if _, ok := hourlyWindow(p.cfg.Windows); !ok {
 		return nil
 	}
@@ -143,6 +157,13 @@ func (p *Publisher) EvaluateAlerts(ctx context.Context, tenant string, scopes []
 	defer p.alertMu.Unlock()
 	now := p.now()
 	params, life, horizon := p.alertSettings(tenant)
+	// Annotations quote comments: states made before an erasure that
+	// lands meanwhile are not saved (saveAlerts), so none quotes an
+	// erased customer.
+	erasures, err := p.store.ErasureCount(ctx, tenant)
+	if err != nil {
+		return err
+	}
 	raw, err := p.outbox.AlertStates(ctx, tenant)
 	if err != nil {
 		return err
@@ -228,7 +249,7 @@ func (p *Publisher) EvaluateAlerts(ctx context.Context, tenant string, scopes []
 	// The transitions are recorded before anything is sent: a crash in
 	// between sends them again, which receivers deduplicate by
 	// fingerprint and status.
-	if err := p.saveAlerts(ctx, tenant, set, del, nil); err != nil {
+	if err := p.saveAlerts(ctx, tenant, erasures, set, del, nil); err != nil {
 		return err
 	}
 	if len(notes) == 0 {
@@ -248,7 +269,7 @@ func (p *Publisher) EvaluateAlerts(ctx context.Context, tenant string, scopes []
 		}
 		set[al.Fingerprint] = al
 	}
-	if err := p.saveAlerts(ctx, tenant, set, nil, notes); err != nil {
+	if err := p.saveAlerts(ctx, tenant, erasures, set, nil, notes); err != nil {
 		return err
 	}
 	for _, n := range notes {
@@ -259,7 +280,7 @@ func (p *Publisher) EvaluateAlerts(ctx context.Context, tenant string, scopes []
 
 // saveAlerts writes alert states and queues notes for every HTTP sink, in
 // one step fenced by this instance's lease epoch.
-func (p *Publisher) saveAlerts(ctx context.Context, tenant string, set map[string]*alerts.Alert, del []string, notes []alerts.Notification) error {
+func (p *Publisher) saveAlerts(ctx context.Context, tenant string, erasures int64, set map[string]*alerts.Alert, del []string, notes []alerts.Notification) error {
 	enc := make(map[string][]byte, len(set))
 	for fp, al := range set {
 		b, err := json.Marshal(al)
@@ -283,7 +304,7 @@ func (p *Publisher) saveAlerts(ctx context.Context, tenant string, set map[strin
 			queue[s.Name()] = queued
 		}
 	}
-	dropped, err := p.outbox.SaveAlerts(ctx, tenant, p.epoch.Load(), enc, del, queue)
+	dropped, err := p.outbox.SaveAlerts(ctx, tenant, p.epoch.Load(), erasures, enc, del, queue)
 	if err != nil {
 		return err
 	}

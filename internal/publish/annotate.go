@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/alerts"
@@ -87,16 +86,8 @@ func (p *Publisher) annotate(ctx context.Context, tenant, scope string, d alerts
 			out["comment_"+strconv.Itoa(k)] = smp.Text
 		}
 	}
-	names := make([]string, 0, 3)
-	for _, t := range terms[:min(3, len(terms))] {
-		names = append(names, t.Term)
-	}
-	about := ""
-	if len(names) > 0 {
-		about = "; detractors mention " + strings.Join(names, ", ")
-	}
 	out["summary"] = fmt.Sprintf("Detractor share at %s of %s is %s%% over %s, baseline %s%%%s",
-		scope, tenant, out["detractor_share"], g.Name, out["baseline_share"], about)
+		scope, tenant, out["detractor_share"], g.Name, out["baseline_share"], alerts.Mentions(terms))
 	out["description"] = fmt.Sprintf("%d of %d NPS responses in the last %s are detractors (95%% Wilson %s–%s%%) against a baseline of %s%%. "+
 		"Over the last %s the CUSUM statistics are %.2f (warning) and %.2f (critical) against a threshold of %.2f at %.1f responses a day.",
 		g.D, g.N, g.Name, out["wilson_low"], out["wilson_high"], out["baseline_share"], window.FormatDuration(horizon),

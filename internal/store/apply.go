@@ -198,8 +198,8 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		return Result{Outcome: ErasuresMoved, Expected: n}, nil
 	case "erased":
 		return Result{Outcome: AlreadyErased, Receipt: res[1]}, nil
-	case "index_moved":
-		return Result{Outcome: IndexMoved}, nil
+	case "stale_read":
+		return Result{Outcome: StaleRead}, nil
 	case "outbox_full":
 		return Result{Outcome: OutboxFull}, nil
 	case "period_moved":

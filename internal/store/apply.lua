@@ -72,13 +72,21 @@ if nerased ~= tonumber(ARGV[#ARGV - 6]) then return {'erasures', nerased} end
 if #ER > 0 then
   er = {customer = ER[1], field = ER[2], receipt = ER[3], ikey = KEYS[ER[4]], rest = ER[6], nremoved = ER[7],
     ids = {}, codes = {}, samples = {}}
-  if (redis.call('GET', er.ikey) or '') ~= ER[5] then return {'index_moved'} end
+  if (redis.call('GET', er.ikey) or '') ~= ER[5] then return {'stale_read'} end
   local k = 8
   for _, list in ipairs({er.ids, er.codes}) do
     local n = ER[k]; k = k + 1
     for j = 1, n do list[j] = ER[k]; k = k + 1 end
   end
   for j = 1, ER[k] do er.samples[j] = {ER[k + 2 * j - 1], ER[k + 2 * j]} end
+  k = k + 1 + 2 * ER[k]
+  er.akey, er.alerts = KEYS[ER[k]], {}
+  for j = 1, ER[k + 1] do
+    local fp, old = ER[k + 3 * j - 1], ER[k + 3 * j]
+    if redis.call('HGET', er.akey, fp) ~= old then return {'stale_read'} end
+    er.alerts[#er.alerts + 1] = fp
+    er.alerts[#er.alerts + 1] = ER[k + 3 * j + 1]
+  end
 end
 
 local now = tonumber(ARGV[1])
@@ -257,6 +265,7 @@ if er then
     end
     if c.convdel ~= '' then removed = removed + 1 end
   end
+  hset(er.akey, er.alerts)
   redis.call('HSET', erasedKey, er.field, er.receipt .. ',"keys_removed":' .. fmtint(removed) .. '}')
 end
 

@@ -25,6 +25,9 @@ import (
 // the erasure's receipt (JSON, without the customer).
 func ErasedKey(tenant string) string { return tenantKey(tenant, "erased") }
 
+// AlertsKey is a tenant's hash of alert states (fingerprint → JSON).
+func AlertsKey(tenant string) string { return tenantKey(tenant, "alerts") }
+
 // IndexKey is one customer's contribution index (a string of entries).
 func IndexKey(tenant, customer string) string { return tenantKey(tenant, "ci", customer) }
 
@@ -55,11 +58,17 @@ type Erase struct {
 	Rest    string
 	Removed int
 	IDs     []string // remembered ids to forget
-	Codes []string // referral codes to remove if they still name the customer
+	Codes   []string // referral codes to remove if they still name the customer
 	// Samples are the comment samples to remove: the scope and the id of
 	// each event that may have left one.
 	Samples []Sample
+	// Alerts are the alert states to rewrite without the customer's
+	// comments and words; each must still be as read (StaleRead).
+	Alerts []AlertRewrite
 }
+
+// AlertRewrite replaces a stored alert state.
+type AlertRewrite struct{ Fingerprint, Old, New string }
 
 // Erasures returns a tenant's erasures: keyed hash → receipt.
 func (s *Store) Erasures(ctx context.Context, tenant string) (map[string]string, error) {
@@ -161,7 +170,8 @@ func (s *Store) CodesOf(ctx context.Context, tenant, customer string) ([]string,
 // another (empty when the slice erases nobody): customer, field, receipt,
 // index key number, the index as read, what stays of it, the number of
 // events removed, then counted lists of ids, of codes and of (scope
-// number, sample prefix) pairs.
+// number, sample prefix) pairs, the alerts key number and a counted list
+// of (fingerprint, state as read, new state) triples.
 func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) ([]any, error) {
 	erased := keyOf(ErasedKey(sl.Tenant))
 	index := mpack.AppendArray(nil, 3*len(sl.Index))
@@ -180,7 +190,7 @@ func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) (
 	if er == nil {
 		return []any{erased, sl.Erasures, index, mpack.AppendArray(nil, 0)}, nil
 	}
-	n := 7 + 3 + len(er.IDs) + len(er.Codes) + 2*len(er.Samples)
+	n := 7 + 3 + len(er.IDs) + len(er.Codes) + 2*len(er.Samples) + 2 + 3*len(er.Alerts)
 	b := mpack.AppendArray(nil, n)
 	b = mpack.AppendString(b, er.Customer)
 	b = mpack.AppendString(b, er.Field)
@@ -205,6 +215,11 @@ func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) (
 			return nil, fmt.Errorf("encoding a sample id: %w", err)
 		}
 		b = mpack.AppendString(mpack.AppendInt(b, int64(scopeIndex[smp.Scope])), `{"id":`+string(id)+`,`)
+	}
+	b = mpack.AppendInt(b, int64(keyOf(AlertsKey(sl.Tenant))))
+	b = mpack.AppendInt(b, int64(len(er.Alerts)))
+	for _, a := range er.Alerts {
+		b = mpack.AppendString(mpack.AppendString(mpack.AppendString(b, a.Fingerprint), a.Old), a.New)
 	}
 	return []any{erased, sl.Erasures, index, b}, nil
 }

@@ -181,9 +181,10 @@ const (
 	// AlreadyErased: the erasure's customer is erased already (Receipt
 	// holds the stored receipt); nothing was written.
 	AlreadyErased
-	// IndexMoved: the erasure's customer's contribution index changed
-	// since it was read; nothing was written. Read it again.
-	IndexMoved
+	// StaleRead: what the erasure read (the customer's contribution
+	// index, an alert state it rewrites) changed since; nothing was
+	// written. Read it again.
+	StaleRead
 )
 
 // Result is the answer of Apply.
