@@ -162,3 +162,17 @@ func TestCustomerRecordRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheDropTenant: after an erasure an instance forgets every cached
+// customer of the tenant, and only of that tenant.
+func TestCacheDropTenant(t *testing.T) {
+	c := NewCache(10)
+	c.Put("acme", map[string]*Known{"a": Absent(), "b": Absent()})
+	c.Put("acme2", map[string]*Known{"a": Absent()})
+	c.DropTenant("acme")
+	_, missing := c.Get("acme", []string{"a", "b"})
+	require.Equal(t, []string{"a", "b"}, missing)
+	got, missing := c.Get("acme2", []string{"a"})
+	require.Empty(t, missing)
+	require.Len(t, got, 1)
+}
