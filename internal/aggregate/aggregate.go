@@ -182,6 +182,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 	a.log.Info("aggregator started", zap.Strings("windows", names),
 		zap.Strings("dimensions", a.cfg.Dimensions), zap.String("group", a.cfg.GroupID), zap.String("instance", a.id))
+	if a.cfg.ErasureKey == "" {
+		a.log.Info("erasures are named by a hash whose key is kept in Redis; set CXPULSE_ERASURE_KEY so that they stay recognisable if Redis loses it (docs/privacy.md)")
+	}
 	// Erasures Redis lacks (it lost its state, or was restored from an
 	// older backup) come back from cx.erasures before anything is applied.
 	if err := a.erasures.Ensure(ctx); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/erasure"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
 )
 
 // The customer erased in the tests, and words only their comments use.
@@ -385,4 +386,62 @@ func TestEraseKilledMidway(t *testing.T) {
 	all := erasedNow()
 	require.Len(t, all, len(ids))
 	check(all)
+}
+
+// TestErasureSurvivesStateLoss: Redis flushed under a running aggregator
+// that rebuilds on state loss: the rebuild re-reads the topics and the
+// erased customer does not come back (the instance puts back the erasures
+// and the hash key Redis lost). Then the aggregator is stopped, Redis
+// flushed again and a new one started: it restores the erasures from
+// cx.erasures before it applies anything, and again they do not come back.
+func TestErasureSurvivesStateLoss(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  string
+	}{{"running instance, key kept in Redis", ""}, {"new instance, key configured", "a-configured-erasure-key"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			now := time.Date(2026, 12, 3, 12, 0, 30, 0, time.UTC)
+			clk := newClock(now)
+			_, broker := testenv.Kafka(t, 3, allTopics...)
+			rdb, addr := testenv.Redis(t)
+			env := func() map[string]string {
+				return map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+					"CXPULSE_ON_STATE_LOSS": "rebuild", "CXPULSE_ERASURE_KEY": tc.key}
+			}
+			in := startAggregator(t, env(), clk)
+			var msgs []msg
+			for _, ev := range erasureHistory(rand.New(rand.NewPCG(5, 19)), now) {
+				msgs = append(msgs, eventMsg(ev))
+			}
+			produce(t, broker, msgs)
+			waitApplied(t, in.base)
+			var rec erasure.Receipt
+			require.Equal(t, http.StatusOK, requestJSON(t, http.MethodDelete, in.base+"/v1/tenants/acme/customers/"+victim, "", &rec))
+			require.Equal(t, 12, rec.EventsRetracted)
+			final, _ := reference(msgs, now)
+			want := expected(withoutCustomer(final["acme"], victim), now, func(ev *events.Event) []string { return []string{"all"} })
+			exp := want["all"]["90d"].stats()
+
+			if tc.key != "" {
+				in.stop()
+			}
+			require.NoError(t, rdb.FlushAll(t.Context()).Err())
+			if tc.key != "" {
+				in = startAggregator(t, env(), clk)
+			}
+			require.Eventually(t, func() bool {
+				var got scores.Scores
+				return getJSON(t, in.base+"/v1/tenants/acme/scores?scope=all", &got) == http.StatusOK &&
+					got.Windows["90d"]["nps_responses"] == exp["nps_responses"] && got.Windows["90d"]["csat_responses"] == exp["csat_responses"]
+			}, 90*time.Second, 100*time.Millisecond, "the counts did not come back")
+			waitApplied(t, in.base)
+			checkScores(t, in.base, "acme", map[string]map[string]*refCounts{"all": want["all"]})
+			require.Empty(t, redisHolds(t, rdb, victim))
+			require.Empty(t, redisHolds(t, rdb, victimWord1))
+			var again erasure.Receipt
+			require.Equal(t, http.StatusOK, requestJSON(t, http.MethodDelete, in.base+"/v1/tenants/acme/customers/"+victim, "", &again))
+			require.True(t, again.AlreadyErased, "the erasure is remembered")
+			require.Equal(t, rec.EventsRetracted, again.EventsRetracted)
+		})
+	}
 }

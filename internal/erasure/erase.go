@@ -179,6 +179,11 @@ func (e *Eraser) done(ctx context.Context, tenant, customer, field, rec string, 
 	if err := e.Log.Record(ctx, tenant, field, rec); err != nil {
 		return Receipt{}, err
 	}
+	// This instance knows the erasure from now on (others within
+	// seconds): it keeps it even if Redis loses it.
+	if _, err := e.Set.Load(ctx, tenant); err != nil {
+		return Receipt{}, err
+	}
 	return st.receipt(tenant, customer, already), nil
 }
 

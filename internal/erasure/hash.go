@@ -24,7 +24,12 @@ import (
 const KeyKey = "cxpulse:erasure-key"
 
 // Hasher names customers by a keyed hash of tenant and id.
-type Hasher struct{ key []byte }
+type Hasher struct {
+	key []byte
+	// kept is true when the key lives in Redis (KeyKey), not in the
+	// configuration.
+	kept bool
+}
 
 // NewHasher returns a Hasher with key.
 func NewHasher(key []byte) *Hasher { return &Hasher{key: key} }
@@ -59,5 +64,17 @@ func LoadHasher(ctx context.Context, rdb redis.UniversalClient, configured strin
 	if key == "" {
 		return nil, errors.New("the erasure hash key in Redis (" + KeyKey + ") is empty")
 	}
-	return NewHasher([]byte(key)), nil
+	return &Hasher{key: []byte(key), kept: true}, nil
+}
+
+// keep puts the key back into Redis when it lives there and Redis lost it
+// (an instance that still knows it keeps the erasures recognisable).
+func (h *Hasher) keep(ctx context.Context, rdb redis.UniversalClient) error {
+	if !h.kept {
+		return nil
+	}
+	if err := rdb.SetNX(ctx, KeyKey, string(h.key), 0).Err(); err != nil {
+		return fmt.Errorf("keeping the erasure hash key in Redis (%s): %w", KeyKey, err)
+	}
+	return nil
 }

@@ -28,6 +28,7 @@ type Set struct {
 type tenantSet struct {
 	count int64
 	at    map[string]time.Time // keyed hash → erased_at
+	raw   map[string]string    // keyed hash → receipt, as stored
 }
 
 // NewSet returns a Set reading st over rdb, naming customers by a keyed
@@ -55,16 +56,40 @@ func (s *Set) Hasher(ctx context.Context) (*Hasher, error) {
 }
 
 // Load reads a tenant's erasures from Redis and returns how many there
-// are.
+// are. Erasures this set knew and Redis no longer holds (it lost its
+// state) are put back first: an erasure is never forgotten while an
+// instance remembers it (one that starts anew restores them from
+// cx.erasures, Log.Restore).
 func (s *Set) Load(ctx context.Context, tenant string) (int64, error) {
-	if _, err := s.Hasher(ctx); err != nil {
+	h, err := s.Hasher(ctx)
+	if err != nil {
 		return 0, err
 	}
 	m, err := s.st.Erasures(ctx, tenant)
 	if err != nil {
 		return 0, err
 	}
-	ts := &tenantSet{count: int64(len(m)), at: make(map[string]time.Time, len(m))}
+	s.mu.Lock()
+	old := s.byTen[tenant]
+	s.mu.Unlock()
+	if old != nil {
+		if err := h.keep(ctx, s.rdb); err != nil {
+			return 0, err
+		}
+		lost := map[string]string{}
+		for field, rec := range old.raw {
+			if _, ok := m[field]; !ok {
+				lost[field] = rec
+			}
+		}
+		if len(lost) > 0 {
+			if err := s.st.RestoreErasures(ctx, tenant, lost); err != nil {
+				return 0, err
+			}
+			return s.Load(ctx, tenant)
+		}
+	}
+	ts := &tenantSet{count: int64(len(m)), at: make(map[string]time.Time, len(m)), raw: m}
 	for field, rec := range m {
 		r, err := parseStored(rec)
 		if err != nil {

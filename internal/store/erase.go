@@ -79,6 +79,19 @@ func (s *Store) Erasures(ctx context.Context, tenant string) (map[string]string,
 	return m, nil
 }
 
+// RestoreErasures puts back erasures (keyed hash → receipt) that a
+// tenant's erased hash lacks, leaving those it holds.
+func (s *Store) RestoreErasures(ctx context.Context, tenant string, erasures map[string]string) error {
+	pipe := s.rdb.Pipeline()
+	for field, rec := range erasures {
+		pipe.HSetNX(ctx, ErasedKey(tenant), field, rec)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("restoring the erasures of tenant %s: %w", tenant, err)
+	}
+	return nil
+}
+
 // Erasure returns the receipt of one erasure ("" when there is none).
 func (s *Store) Erasure(ctx context.Context, tenant, field string) (string, error) {
 	r, err := s.rdb.HGet(ctx, ErasedKey(tenant), field).Result()
