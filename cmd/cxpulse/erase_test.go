@@ -9,17 +9,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/erasure"
+	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 )
 
 // TestEraseCommand: ids come as arguments and from a file; each gets a
 // receipt (a customer with nothing counted retracts nothing), a second
-// erasure answers the first receipt, cx.erasures holds no plain id, and a
+// erasure answers the first receipt, cx.erasures holds no plain id, a
 // later import skips the erased customer's past rows but sends a row that
-// occurred after the erasure.
+// occurred after the erasure, and a replay keeps their dead letters back.
 func TestEraseCommand(t *testing.T) {
 	_, broker := testenv.Kafka(t, 2, "cx.surveys", "cx.tickets", "cx.purchases", "cx.deadletter")
 	_, addr := testenv.Redis(t)
@@ -69,6 +71,23 @@ func TestEraseCommand(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, "read 3 rows, sent 2, rejected 0")
 	require.Contains(t, r.stdout, "1 rows of erased customers were skipped")
+
+	// A dead letter of alice from before the erasure is kept back by a
+	// replay; bob's, from after his (none: he was erased), and dave's go.
+	letter := func(id, customer, at string) kafka.Message {
+		return kafka.Message{Topic: "cx.deadletter", Key: []byte("acme/" + customer),
+			Value: []byte(fmt.Sprintf(`{"id":%q,"type":"survey.response","tenant":"acme","occurred_at":%q,"customer_id":%q,"survey":{"metric":"nps","score":7}}`, id, at, customer)),
+			Headers: []kafka.Header{{Key: "cxpulse-error", Value: []byte("unknown_tenant")}, {Key: "cxpulse-source", Value: []byte("cx.surveys/0/" + id)}}}
+	}
+	w := (&kafkaconn.Config{Brokers: []string{broker}}).Writer()
+	require.NoError(t, w.WriteMessages(t.Context(), letter("1", "alice-77", past), letter("2", "dave-11", past)))
+	require.NoError(t, w.Close())
+	surveys := testenv.Count(t, broker, "cx.surveys")
+	r = cxpulse(t, vars, "", "deadletter", "replay")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stdout, "replayed 1 of 2 dead letters")
+	require.Contains(t, r.stdout, "1 dead letters of erased customers were kept back")
+	require.Equal(t, surveys+1, testenv.Count(t, broker, "cx.surveys"))
 
 	for _, tc := range []struct {
 		args []string
