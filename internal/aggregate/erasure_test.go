@@ -22,6 +22,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/auth"
 	"github.com/cxpulse/cxpulse/internal/erasure"
+	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
@@ -444,4 +445,39 @@ func TestErasureSurvivesStateLoss(t *testing.T) {
 			require.Equal(t, rec.EventsRetracted, again.EventsRetracted)
 		})
 	}
+}
+
+// TestErasePseudonymizedCustomer: a tenant that pseudonymizes customer ids
+// is erased by the plain id; the erasure works out the pseudonym with the
+// tenant's secret and retracts what the pseudonym's events counted.
+func TestErasePseudonymizedCustomer(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("a-tenant-secret-of-some-length"), 0o600))
+	tenantsFile := writeTenants(t, fmt.Sprintf("tenants:\n  acme: {pseudonymize_customer_ids: true, pseudonym_secret_file: %s}\n", secret))
+	reg, err := tenants.Load(tenantsFile)
+	require.NoError(t, err)
+	acme, _ := reg.Get("acme")
+	pseudonym := acme.Pseudonym("maria@example.com")
+	require.NotEqual(t, "maria@example.com", pseudonym)
+	now := time.Date(2026, 12, 3, 12, 0, 30, 0, time.UTC)
+	_, broker := testenv.Kafka(t, 2, allTopics...)
+	rdb, addr := testenv.Redis(t)
+	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
+		"CXPULSE_TENANTS_FILE": tenantsFile}, newClock(now))
+	answer := func(id, customer string, score int) msg {
+		return eventMsg(events.Event{ID: id, Type: events.TypeSurveyResponse, Tenant: "acme", OccurredAt: now.Add(-time.Hour),
+			CustomerID: customer, Survey: &events.Survey{Metric: events.MetricNPS, Score: score}})
+	}
+	// As ingest writes them: the pseudonym, never the address.
+	produce(t, broker, []msg{answer("a1", pseudonym, 2), answer("a2", pseudonym, 3), answer("a3", acme.Pseudonym("other"), 10)})
+	waitApplied(t, in.base)
+	var rec erasure.Receipt
+	require.Equal(t, http.StatusOK, requestJSON(t, http.MethodDelete, in.base+"/v1/tenants/acme/customers/maria@example.com", "", &rec))
+	require.Equal(t, 2, rec.EventsRetracted)
+	var got scores.Scores
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores", &got))
+	require.Equal(t, map[string]float64{"nps_responses": 1, "nps_promoters": 1, "nps_detractors": 0},
+		map[string]float64{"nps_responses": got.Windows["24h"]["nps_responses"], "nps_promoters": got.Windows["24h"]["nps_promoters"],
+			"nps_detractors": got.Windows["24h"]["nps_detractors"]})
+	require.Empty(t, redisHolds(t, rdb, pseudonym))
 }
