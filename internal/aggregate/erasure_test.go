@@ -127,6 +127,46 @@ func withoutCustomer(final map[string]*events.Event, customer string) map[string
 	return out
 }
 
+// erasureScopes are the scopes of the erasure tests' events.
+func erasureScopes(ev *events.Event) []string {
+	return []string{"all", "store=" + ev.Dims["store"], "region=" + ev.Dims["region"], "channel=" + ev.Dims["channel"]}
+}
+
+// erasureRun is an aggregator that applied erasureHistory.
+type erasureRun struct {
+	in     *instance
+	rdb    *redis.Client
+	broker string
+	addr   string
+	clk    *clock
+	msgs   []msg
+	final  map[string]*events.Event // acme's counted events
+}
+
+// runErasureHistory starts an aggregator at now (with env besides Kafka
+// and Redis), sends it erasureHistory from the seed's stream in a shuffled
+// order and waits until it applied everything.
+func runErasureHistory(t *testing.T, now time.Time, stream uint64, env map[string]string) *erasureRun {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, stream))
+	r := &erasureRun{clk: newClock(now)}
+	_, r.broker = testenv.Kafka(t, 4, allTopics...)
+	r.rdb, r.addr = testenv.Redis(t)
+	env["CXPULSE_KAFKA_BROKERS"], env["CXPULSE_REDIS_URL"] = r.broker, "redis://"+r.addr
+	r.in = startAggregator(t, env, r.clk)
+	for _, ev := range erasureHistory(rng, now) {
+		r.msgs = append(r.msgs, eventMsg(ev))
+	}
+	rng.Shuffle(len(r.msgs), func(i, j int) { r.msgs[i], r.msgs[j] = r.msgs[j], r.msgs[i] })
+	produce(t, r.broker, r.msgs)
+	waitApplied(t, r.in.base)
+	final, _ := reference(r.msgs, now)
+	r.final = final["acme"]
+	return r
+}
+
 // TestEraseCustomerExactly erases a customer among hundreds and checks
 // that every stat of every scope and window, the calendar periods and the
 // advocates equal a reference computed without them, that no Redis key or
@@ -134,33 +174,14 @@ func withoutCustomer(final map[string]*events.Event, customer string) map[string
 // changed, that erasing again answers the first receipt, and that neither
 // their events sent again nor a rebuild brings them back.
 func TestEraseCustomerExactly(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 17))
 	now := time.Date(2026, 12, 3, 12, 0, 30, 0, time.UTC)
-	clk := newClock(now)
-	_, broker := testenv.Kafka(t, 4, allTopics...)
-	rdb, addr := testenv.Redis(t)
-	env := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}
-	in := startAggregator(t, env, clk)
+	run := runErasureHistory(t, now, 17, map[string]string{})
+	in, rdb, broker, addr, clk, msgs, acme := run.in, run.rdb, run.broker, run.addr, run.clk, run.msgs, run.final
 	keys := filepath.Join(t.TempDir(), "keys.yaml")
 	writeKeys(t, keys, fmt.Sprintf("keys:\n- {tenant: acme, sha256: %s, scopes: [erase]}\n- {tenant: acme, sha256: %s, scopes: [read, write]}\n",
 		auth.Digest("eraser"), auth.Digest("reader")))
 	secured := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
 		"CXPULSE_API_KEYS_FILE": keys}, clk)
-
-	var msgs []msg
-	for _, ev := range erasureHistory(rng, now) {
-		msgs = append(msgs, eventMsg(ev))
-	}
-	rng.Shuffle(len(msgs), func(i, j int) { msgs[i], msgs[j] = msgs[j], msgs[i] })
-	produce(t, broker, msgs)
-	waitApplied(t, in.base)
-	final, _ := reference(msgs, now)
-	acme := final["acme"]
-	scopesOf := func(ev *events.Event) []string {
-		return []string{"all", "store=" + ev.Dims["store"], "region=" + ev.Dims["region"], "channel=" + ev.Dims["channel"]}
-	}
 	var victims int
 	for _, ev := range acme {
 		if ev.CustomerID == victim {
@@ -173,7 +194,7 @@ func TestEraseCustomerExactly(t *testing.T) {
 		c.day(utc("2026-12-03T10:00:00Z")), c.week(utc("2026-11-30T22:00:00Z")), c.quarter(2026, 4)}
 	check := func(final map[string]*events.Event) {
 		t.Helper()
-		checkScores(t, in.base, "acme", expected(final, now, scopesOf))
+		checkScores(t, in.base, "acme", expected(final, now, erasureScopes))
 		for _, p := range periods {
 			for _, scope := range []string{"all", "store=s03", "store=s05"} {
 				var ans struct{ Stats map[string]float64 }
@@ -209,7 +230,9 @@ func TestEraseCustomerExactly(t *testing.T) {
 	require.Equal(t, http.StatusForbidden, requestJSON(t, http.MethodDelete, secured.base+"/v1/tenants/acme/customers/"+victim, "reader", &rec))
 	require.Equal(t, http.StatusUnauthorized, requestJSON(t, http.MethodDelete, secured.base+"/v1/tenants/acme/customers/"+victim, "", &rec))
 	require.Equal(t, http.StatusOK, requestJSON(t, http.MethodDelete, secured.base+"/v1/tenants/acme/customers/"+victim, "eraser", &rec))
-	t.Logf("receipt: %+v", rec)
+	js, err := json.Marshal(rec)
+	require.NoError(t, err)
+	t.Logf("receipt: %s", js)
 	require.Equal(t, "acme", rec.Tenant)
 	require.Equal(t, victim, rec.Customer)
 	require.True(t, rec.ErasedAt.Equal(now), "erased at %s", rec.ErasedAt)
@@ -230,6 +253,13 @@ func TestEraseCustomerExactly(t *testing.T) {
 	require.Empty(t, redisHolds(t, rdb, victim), "no key or value holds the victim's id")
 	require.Empty(t, redisHolds(t, rdb, victimWord1), "no key or value holds the victim's words")
 	require.Empty(t, redisHolds(t, rdb, victimWord2))
+	contents := redisContents(t, rdb)
+	strs := 0
+	for _, vals := range contents {
+		strs += 1 + len(vals)
+	}
+	t.Logf("Redis scan after the erasure: %d keys, %d names, fields, members and values; none holds %q, %q or %q", len(contents), strs,
+		victim, victimWord1, victimWord2)
 	var after alerts.Alert
 	require.NoError(t, json.Unmarshal([]byte(rdb.HGet(t.Context(), "cxpulse:{acme}:alerts", "f00d").Val()), &after))
 	require.Equal(t, map[string]string{"comment_2": "slow delivery", "n_detractors": "7", "top_terms": `[{"term":"slow","z":3,"count":3}]`,
@@ -292,22 +322,9 @@ func redisTokens(t *testing.T, rdb *redis.Client) map[string]bool {
 // whose erasure Redis records, and no key or value names those. Run
 // again, it erases the rest and answers the first ones as already erased.
 func TestEraseKilledMidway(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
-	rng := rand.New(rand.NewPCG(seed, 18))
 	now := time.Now().UTC().Truncate(time.Second)
-	clk := newClock(now)
-	_, broker := testenv.Kafka(t, 4, allTopics...)
-	rdb, addr := testenv.Redis(t)
-	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, clk)
-	var msgs []msg
-	for _, ev := range erasureHistory(rng, now) {
-		msgs = append(msgs, eventMsg(ev))
-	}
-	produce(t, broker, msgs)
-	waitApplied(t, in.base)
-	final, _ := reference(msgs, now)
-	acme := final["acme"]
+	run := runErasureHistory(t, now, 18, map[string]string{})
+	in, rdb, broker, addr, acme := run.in, run.rdb, run.broker, run.addr, run.final
 	var ids []string
 	seen := map[string]bool{}
 	for _, ev := range acme {
@@ -347,9 +364,6 @@ func TestEraseKilledMidway(t *testing.T) {
 		}
 		return out
 	}
-	scopesOf := func(ev *events.Event) []string {
-		return []string{"all", "store=" + ev.Dims["store"], "region=" + ev.Dims["region"], "channel=" + ev.Dims["channel"]}
-	}
 	check := func(gone map[string]bool) {
 		t.Helper()
 		left := map[string]*events.Event{}
@@ -358,7 +372,7 @@ func TestEraseKilledMidway(t *testing.T) {
 				left[id] = ev
 			}
 		}
-		checkScores(t, in.base, "acme", expected(left, now, scopesOf))
+		checkScores(t, in.base, "acme", expected(left, now, erasureScopes))
 		tokens := redisTokens(t, rdb)
 		for id := range gone {
 			require.False(t, tokens[id], "Redis still names erased customer %s", id)
@@ -402,25 +416,15 @@ func TestErasureSurvivesStateLoss(t *testing.T) {
 	}{{"running instance, key kept in Redis", ""}, {"new instance, key configured", "a-configured-erasure-key"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Date(2026, 12, 3, 12, 0, 30, 0, time.UTC)
-			clk := newClock(now)
-			_, broker := testenv.Kafka(t, 3, allTopics...)
-			rdb, addr := testenv.Redis(t)
 			env := func() map[string]string {
-				return map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
-					"CXPULSE_ON_STATE_LOSS": "rebuild", "CXPULSE_ERASURE_KEY": tc.key}
+				return map[string]string{"CXPULSE_ON_STATE_LOSS": "rebuild", "CXPULSE_ERASURE_KEY": tc.key}
 			}
-			in := startAggregator(t, env(), clk)
-			var msgs []msg
-			for _, ev := range erasureHistory(rand.New(rand.NewPCG(5, 19)), now) {
-				msgs = append(msgs, eventMsg(ev))
-			}
-			produce(t, broker, msgs)
-			waitApplied(t, in.base)
+			run := runErasureHistory(t, now, 19, env())
+			in, rdb := run.in, run.rdb
 			var rec erasure.Receipt
 			require.Equal(t, http.StatusOK, requestJSON(t, http.MethodDelete, in.base+"/v1/tenants/acme/customers/"+victim, "", &rec))
 			require.Equal(t, 12, rec.EventsRetracted)
-			final, _ := reference(msgs, now)
-			want := expected(withoutCustomer(final["acme"], victim), now, func(ev *events.Event) []string { return []string{"all"} })
+			want := expected(withoutCustomer(run.final, victim), now, func(ev *events.Event) []string { return []string{"all"} })
 			exp := want["all"]["90d"].stats()
 
 			if tc.key != "" {
@@ -428,7 +432,9 @@ func TestErasureSurvivesStateLoss(t *testing.T) {
 			}
 			require.NoError(t, rdb.FlushAll(t.Context()).Err())
 			if tc.key != "" {
-				in = startAggregator(t, env(), clk)
+				e := env()
+				e["CXPULSE_KAFKA_BROKERS"], e["CXPULSE_REDIS_URL"] = run.broker, "redis://"+run.addr
+				in = startAggregator(t, e, run.clk)
 			}
 			require.Eventually(t, func() bool {
 				var got scores.Scores
