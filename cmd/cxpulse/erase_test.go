@@ -76,7 +76,7 @@ func TestEraseCommand(t *testing.T) {
 	// replay; bob's, from after his (none: he was erased), and dave's go.
 	letter := func(id, customer, at string) kafka.Message {
 		return kafka.Message{Topic: "cx.deadletter", Key: []byte("acme/" + customer),
-			Value: []byte(fmt.Sprintf(`{"id":%q,"type":"survey.response","tenant":"acme","occurred_at":%q,"customer_id":%q,"survey":{"metric":"nps","score":7}}`, id, at, customer)),
+			Value:   []byte(fmt.Sprintf(`{"id":%q,"type":"survey.response","tenant":"acme","occurred_at":%q,"customer_id":%q,"survey":{"metric":"nps","score":7}}`, id, at, customer)),
 			Headers: []kafka.Header{{Key: "cxpulse-error", Value: []byte("unknown_tenant")}, {Key: "cxpulse-source", Value: []byte("cx.surveys/0/" + id)}}}
 	}
 	w := (&kafkaconn.Config{Brokers: []string{broker}}).Writer()
