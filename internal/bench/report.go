@@ -1,0 +1,121 @@
+package bench
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// What a run reports and how it reads Redis's and the aggregator's
+// figures: the table, profiles, command statistics and CPU.
+
+func printTable(out io.Writer, r *Results) {
+	ratio := func(a, b float64) string {
+		if b == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	fmt.Fprintf(out, "\ncxpulse bench, %s: %d events (%s), %d tenants, %d partitions per topic\n\n", r.Date, r.Events, mix(r.EventMix), r.Tenants, r.Partitions)
+	fmt.Fprintf(out, "| measure | value | target |\n| --- | --- | --- |\n")
+	fmt.Fprintf(out, "| raw kafka-go ceiling | %.0f events/s | |\n", r.CeilingEPS)
+	fmt.Fprintf(out, "| decode ceiling | %.0f events/s | |\n", r.DecodeCeilingEPS)
+	fmt.Fprintf(out, "| naive consumer | %.0f events/s | |\n", r.NaiveEPS)
+	fmt.Fprintf(out, "| aggregator, exactly-once | %.0f events/s | ≥ 100000 |\n", r.AggregatorEPS)
+	fmt.Fprintf(out, "| aggregator / decode ceiling | %s | ≥ 0.50 |\n", ratio(r.AggregatorEPS, r.DecodeCeilingEPS))
+	fmt.Fprintf(out, "| aggregator / naive | %s | ≥ 3 |\n", ratio(r.AggregatorEPS, r.NaiveEPS))
+	fmt.Fprintf(out, "| latency p50 / p99 at %d events/s | %.0f / %.0f ms | p99 ≤ 250 ms |\n", r.LatencyRate, r.LatencyP50Ms, r.LatencyP99Ms)
+	fmt.Fprintf(out, "| kill -9: session-timeout wait | %.1f s | reported |\n", r.SessionWaitS)
+	fmt.Fprintf(out, "| kill -9: reassigned to caught up | %.1f s | ≤ 5 s |\n", r.RecoveryS)
+	fmt.Fprintf(out, "| Redis bytes per active scope | %.0f | ≤ 65536 |\n", r.RedisBytesPerScope)
+	fmt.Fprintf(out, "| Redis busy during the aggregator phase | %.0f %% of a core | |\n", 100*r.RedisBusy)
+	fmt.Fprintf(out, "| CPU per event: aggregator / Redis / broker | %.1f / %.1f / %.1f µs | |\n", r.AggregatorCPUus, r.RedisCPUus, r.BrokerCPUus)
+	if len(r.RedisCommands) > 0 {
+		fmt.Fprintf(out, "\nRedis time by command during the aggregator phase (scripts' commands included in evalsha):\n\n| command | calls | seconds |\n| --- | --- | --- |\n")
+		for _, c := range r.RedisCommands {
+			fmt.Fprintf(out, "| %s | %d | %.2f |\n", c.Command, c.Calls, c.Seconds)
+		}
+	}
+}
+
+func mix(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// profile saves a CPU profile of the aggregator taken over the first d of
+// its run (started once it answers), for go tool pprof.
+func profile(base, path string, d time.Duration) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", base, int(d.Seconds())))
+			if err != nil {
+				continue
+			}
+			defer resp.Body.Close()
+			if f, err := os.Create(path); err == nil {
+				_, _ = io.Copy(f, resp.Body)
+				_ = f.Close()
+			}
+			return
+		}
+	}()
+	return done
+}
+
+// commandStats returns the n commands Redis spent most time on since the
+// last CONFIG RESETSTAT.
+func commandStats(ctx context.Context, rdb *redis.Client, n int) []CommandStat {
+	info, err := rdb.InfoMap(ctx, "commandstats").Result()
+	if err != nil {
+		return nil
+	}
+	var out []CommandStat
+	for k, v := range info["Commandstats"] {
+		st := CommandStat{Command: strings.TrimPrefix(k, "cmdstat_")}
+		for part := range strings.SplitSeq(v, ",") {
+			name, val, _ := strings.Cut(part, "=")
+			switch name {
+			case "calls":
+				st.Calls, _ = strconv.ParseInt(val, 10, 64)
+			case "usec":
+				us, _ := strconv.ParseFloat(val, 64)
+				st.Seconds = us / 1e6
+			}
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b CommandStat) int { return cmp.Compare(b.Seconds, a.Seconds) })
+	return out[:min(n, len(out))]
+}
+
+// redisCPU returns the CPU seconds Redis has used.
+func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
+	info, err := rdb.InfoMap(ctx, "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(info["CPU"]["used_cpu_user"], 64)
+	s, _ := strconv.ParseFloat(info["CPU"]["used_cpu_sys"], 64)
+	return u + s
+}
