@@ -23,7 +23,7 @@ func run() int {
 	fs.IntVar(&cfg.Events, "events", 1_000_000, "events to generate and consume in each phase")
 	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions per input topic")
 	fs.StringVar(&cfg.Out, "out", "bench/results.json", "where to write the results")
-	fs.IntVar(&cfg.LatencyRate, "latency-rate", 20000, "events per second during the latency phase")
+	fs.IntVar(&cfg.LatencyRate, "latency-rate", 0, "events per second during the latency phase (0: a quarter of the aggregator's measured capacity)")
 	fs.BoolVar(&cfg.SkipBaselines, "skip-baselines", false, "skip the ceiling and naive phases and print the table only (a quicker look at the aggregator)")
 	broker := fs.Int("serve-broker", 0, "internal: serve the broker on this port until stdin closes")
 	if err := fs.Parse(os.Args[1:]); err != nil {

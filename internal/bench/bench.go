@@ -62,6 +62,25 @@ type Results struct {
 	// RedisCommands are the commands that took most of Redis's time during
 	// the aggregator phase (commands run by scripts included).
 	RedisCommands []CommandStat `json:"redis_commands_during_aggregator"`
+	// RedisOpUs is Redis's CPU per pipelined HSET of one 60-byte field
+	// into a large hash, in µs: the unit of Redis work on this machine;
+	// RedisOpsPerEvent is RedisCPUus in that unit.
+	RedisOpUs        float64 `json:"redis_op_us"`
+	RedisOpsPerEvent float64 `json:"redis_ops_per_event"`
+	// DecodeCPUus is the CPU per event of the decode-ceiling phase (Kafka
+	// consumption and decoding); AggregatorCPUvsDecode the aggregator's
+	// CPU per event in that unit.
+	DecodeCPUus           float64 `json:"decode_cpu_us_per_event"`
+	AggregatorCPUvsDecode float64 `json:"aggregator_cpu_vs_decode"`
+	// Grown* are the CPU per event measured again once the state has grown
+	// (the main phase's ids remembered, GrowCustomers customers with
+	// histories, GrowScopes more scopes); CostGrowth is the aggregator's
+	// and Redis's together, grown over fresh, and the two others each.
+	GrownAggregatorCPUus float64 `json:"grown_aggregator_cpu_us_per_event"`
+	GrownRedisCPUus      float64 `json:"grown_redis_cpu_us_per_event"`
+	CostGrowth           float64 `json:"cost_growth"`
+	CostGrowthAggregator float64 `json:"cost_growth_aggregator"`
+	CostGrowthRedis      float64 `json:"cost_growth_redis"`
 }
 
 // CommandStat is one line of Redis INFO commandstats.
@@ -140,10 +159,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 			return consumeAll(ctx, broker, "bench-raw", cfg.Events, func() func(kafka.Message) error { return func(kafka.Message) error { return nil } })
 		}},
 		{"+ the aggregator's decoder and validator (decode ceiling)", &res.DecodeCeilingEPS, func(ctx context.Context) (float64, error) {
-			return consumeAll(ctx, broker, "bench-decode", cfg.Events, func() func(kafka.Message) error {
+			cpu0 := processCPU(os.Getpid())
+			eps, err := consumeAll(ctx, broker, "bench-decode", cfg.Events, func() func(kafka.Message) error {
 				d := events.NewDecoder(events.Tolerant)
 				return func(m kafka.Message) error { _, _, _ = d.Decode(m.Value); return nil }
 			})
+			res.DecodeCPUus = (processCPU(os.Getpid()) - cpu0) * 1e6 / float64(cfg.Events)
+			return eps, err
 		}},
 		{"naive consumer: per event one pipelined round trip of HINCRBYs", &res.NaiveEPS, func(ctx context.Context) (float64, error) {
 			return consumeAll(ctx, broker, "bench-naive", cfg.Events, func() func(kafka.Message) error { return naive(ctx, rdb) })
@@ -151,6 +173,10 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	if cfg.SkipBaselines {
 		phases = nil
+	}
+	fmt.Fprintf(out, "phase: the unit of Redis work (pipelined HSETs into a large hash)…\n")
+	if res.RedisOpUs, err = redisOpUs(ctx, rdb); err != nil {
+		return err
 	}
 	for _, ph := range phases {
 		fmt.Fprintf(out, "phase: %s…\n", ph.name)
@@ -183,10 +209,21 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	res.RedisCPUus = redisUsed * perEvent
 	res.BrokerCPUus = (processCPU(brokerPID) - broker0) * perEvent
 	res.RedisCommands = commandStats(ctx, rdb, 8)
+	if res.RedisOpUs > 0 {
+		res.RedisOpsPerEvent = res.RedisCPUus / res.RedisOpUs
+	}
+	if res.DecodeCPUus > 0 {
+		res.AggregatorCPUvsDecode = res.AggregatorCPUus / res.DecodeCPUus
+	}
 	<-profDone
 
-	fmt.Fprintf(out, "phase: latency at %d events/s…\n", cfg.LatencyRate)
-	load := startLoad(ctx, broker, gen, cfg.LatencyRate)
+	// Latency at a quarter of the capacity this run measured, unless a
+	// rate is given: a fixed rate means something else on every machine.
+	if res.LatencyRate == 0 {
+		res.LatencyRate = int(0.25 * res.AggregatorEPS)
+	}
+	fmt.Fprintf(out, "phase: latency at %d events/s…\n", res.LatencyRate)
+	load := startLoad(ctx, broker, gen, res.LatencyRate)
 	if res.LatencyP50Ms, res.LatencyP99Ms, err = measureLatency(ctx, broker, rdb, 15*time.Second); err != nil {
 		load.stop()
 		return fmt.Errorf("latency: %w", err)
@@ -204,6 +241,15 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	if res.RedisBytesPerScope, err = bytesPerScope(ctx, rdb, tenantNames[0]); err != nil {
 		return err
+	}
+	fmt.Fprintf(out, "phase: cost per event on a grown state (%d more customers, %d more scopes)…\n", GrowCustomers, GrowScopes)
+	if res.GrownAggregatorCPUus, res.GrownRedisCPUus, err = measureGrowth(ctx, broker, rdb, agg, gen); err != nil {
+		return err
+	}
+	if fresh := res.AggregatorCPUus + res.RedisCPUus; fresh > 0 {
+		res.CostGrowth = (res.GrownAggregatorCPUus + res.GrownRedisCPUus) / fresh
+		res.CostGrowthAggregator = res.GrownAggregatorCPUus / res.AggregatorCPUus
+		res.CostGrowthRedis = res.GrownRedisCPUus / res.RedisCPUus
 	}
 
 	printTable(out, &res)
