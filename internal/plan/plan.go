@@ -85,7 +85,7 @@ const IndexKept = (2*366 + 2) * 24 * time.Hour
 // newPlanner returns a planner of in's windows and periods at in.Now.
 func newPlanner(in *Input) *planner {
 	pl := &planner{windows: in.Windows, deltas: make(map[deltaKey]int32, 64), index: map[string]int32{},
-		periods: make(map[periodKey]int32, 64)}
+		periods: make(map[uint64]int32, 64)}
 	if in.Periods.Loc != nil {
 		pl.kept = periodbuckets.KeptAt(in.Periods, in.Now)
 	}
@@ -163,6 +163,7 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 	}
 	out.Slice.IDs = make([]dedupe.Check, 0, len(heads))
 	out.Slice.Records = make([]dedupe.Record, 0, len(heads))
+	out.Slice.Index = make([]store.IndexEntry, 0, len(heads))
 	letter := func(it *Item, reason, detail string) {
 		out.Slice.Letters = append(out.Slice.Letters, deadletter.Letter(it.Msg, reason, detail))
 	}

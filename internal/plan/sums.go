@@ -36,7 +36,7 @@ type planner struct {
 	scopes []string
 	// periods holds the sums of the calendar-period buckets, in order of
 	// first use; kept says which buckets there are (nil: none).
-	periods map[periodKey]int32
+	periods map[uint64]int32 // periodKey.packed() → index
 	porder  []periodKey
 	psums   []stats.Counters
 	kept    *periodbuckets.Kept
@@ -46,6 +46,13 @@ type planner struct {
 type periodKey struct {
 	scope  int32
 	bucket periodbuckets.Bucket
+}
+
+// packed is the key as one integer (a map of them hashes far faster than
+// one of padded structs): scope, unit, and the bucket number in the low 42
+// bits (hours since 1970 need 20).
+func (k periodKey) packed() uint64 {
+	return uint64(k.scope)<<44 | uint64(k.bucket.Unit)<<42 | uint64(k.bucket.Index)&(1<<42-1)
 }
 
 // addPeriods adds c times sign to the period buckets of at in the scopes
@@ -58,10 +65,10 @@ func (p *planner) addPeriods(idx []int32, at time.Time, c *stats.Counters, nz []
 	for _, si := range idx {
 		for _, b := range p.pbuf {
 			k := periodKey{si, b}
-			j, ok := p.periods[k]
+			j, ok := p.periods[k.packed()]
 			if !ok {
 				j = int32(len(p.porder))
-				p.periods[k] = j
+				p.periods[k.packed()] = j
 				p.porder = append(p.porder, k)
 				p.psums = append(p.psums, stats.Counters{})
 			}

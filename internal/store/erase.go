@@ -187,7 +187,7 @@ func (s *Store) CodesOf(ctx context.Context, tenant, customer string) ([]string,
 // of (fingerprint, state as read, new state) triples.
 func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) ([]any, error) {
 	erased := keyOf(ErasedKey(sl.Tenant))
-	index := mpack.AppendArray(nil, 3*len(sl.Index))
+	index := mpack.AppendArray(make([]byte, 0, 5+160*len(sl.Index)), 3*len(sl.Index))
 	var rec, entry []byte
 	for i := range sl.Index {
 		e := &sl.Index[i]
