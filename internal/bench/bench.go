@@ -81,6 +81,11 @@ type Results struct {
 	CostGrowth           float64 `json:"cost_growth"`
 	CostGrowthAggregator float64 `json:"cost_growth_aggregator"`
 	CostGrowthRedis      float64 `json:"cost_growth_redis"`
+	// Spread* are the CPU per event on the grown state when half the
+	// events go to the grown customers and stores, each scope and customer
+	// touched by few events of a slice.
+	SpreadAggregatorCPUus float64 `json:"spread_aggregator_cpu_us_per_event"`
+	SpreadRedisCPUus      float64 `json:"spread_redis_cpu_us_per_event"`
 }
 
 // CommandStat is one line of Redis INFO commandstats.
@@ -243,9 +248,12 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "phase: cost per event on a grown state (%d more customers, %d more scopes)…\n", GrowCustomers, GrowScopes)
-	if res.GrownAggregatorCPUus, res.GrownRedisCPUus, err = measureGrowth(ctx, broker, rdb, agg, gen); err != nil {
+	same, spread, err := measureGrowth(ctx, broker, rdb, agg, gen)
+	if err != nil {
 		return err
 	}
+	res.GrownAggregatorCPUus, res.GrownRedisCPUus = same.agg, same.redis
+	res.SpreadAggregatorCPUus, res.SpreadRedisCPUus = spread.agg, spread.redis
 	if fresh := res.AggregatorCPUus + res.RedisCPUus; fresh > 0 {
 		res.CostGrowth = (res.GrownAggregatorCPUus + res.GrownRedisCPUus) / fresh
 		res.CostGrowthAggregator = res.GrownAggregatorCPUus / res.AggregatorCPUus

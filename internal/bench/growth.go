@@ -25,10 +25,16 @@ const (
 	growMeasuredEvents = 200_000
 )
 
+// cpuPerEvent is the CPU per event of the aggregator and of Redis while
+// the aggregator applied a batch.
+type cpuPerEvent struct{ agg, redis float64 }
+
 // measureGrowth grows the state, then measures the aggregator's and
-// Redis's CPU per event over a batch of the usual mix, half of whose
-// events go to the grown customers and stores.
-func measureGrowth(ctx context.Context, broker string, rdb *redis.Client, p *aggregatorProcess, gen *traffic.Generator) (agg, red float64, err error) {
+// Redis's CPU per event twice: over a batch of the usual mix (what the
+// fresh state was measured with: the cost of a bigger state), and over one
+// whose events half go to the grown customers and stores (the cost of
+// events spread over many scopes and customers).
+func measureGrowth(ctx context.Context, broker string, rdb *redis.Client, p *aggregatorProcess, gen *traffic.Generator) (same, spread cpuPerEvent, err error) {
 	now := time.Now()
 	var grow []events.Event
 	for c := range GrowCustomers {
@@ -41,26 +47,36 @@ func measureGrowth(ctx context.Context, broker string, rdb *redis.Client, p *agg
 		}
 	}
 	if err := applyEvents(ctx, broker, p, grow); err != nil {
-		return 0, 0, fmt.Errorf("growing the state: %w", err)
+		return same, spread, fmt.Errorf("growing the state: %w", err)
 	}
-	measured := make([]events.Event, growMeasuredEvents)
-	for i := range measured {
-		ev := gen.Next(now.Add(-time.Duration(gen.Int63n(int64(6 * time.Hour)))))
-		if i%2 == 0 {
-			c := int(gen.Int63n(GrowCustomers))
-			ev.Tenant, ev.CustomerID, ev.Dims["store"] = "acme", growCustomer(c), growStore(c)
-			if ev.Referral != nil {
-				ev.Referral.ReferrerID = ev.CustomerID
+	batch := func(spreadOut bool) []events.Event {
+		out := make([]events.Event, growMeasuredEvents)
+		for i := range out {
+			ev := gen.Next(now.Add(-time.Duration(gen.Int63n(int64(6 * time.Hour)))))
+			if spreadOut && i%2 == 0 {
+				c := int(gen.Int63n(GrowCustomers))
+				ev.Tenant, ev.CustomerID, ev.Dims["store"] = "acme", growCustomer(c), growStore(c)
+				if ev.Referral != nil {
+					ev.Referral.ReferrerID = ev.CustomerID
+				}
 			}
+			out[i] = ev
 		}
-		measured[i] = ev
+		return out
 	}
-	agg0, red0 := processCPU(p.cmd.Process.Pid), redisCPU(ctx, rdb)
-	if err := applyEvents(ctx, broker, p, measured); err != nil {
-		return 0, 0, fmt.Errorf("measuring on the grown state: %w", err)
+	measure := func(evs []events.Event) (cpuPerEvent, error) {
+		agg0, red0 := processCPU(p.cmd.Process.Pid), redisCPU(ctx, rdb)
+		if err := applyEvents(ctx, broker, p, evs); err != nil {
+			return cpuPerEvent{}, fmt.Errorf("measuring on the grown state: %w", err)
+		}
+		perEvent := 1e6 / float64(len(evs))
+		return cpuPerEvent{(processCPU(p.cmd.Process.Pid) - agg0) * perEvent, (redisCPU(ctx, rdb) - red0) * perEvent}, nil
 	}
-	perEvent := 1e6 / float64(len(measured))
-	return (processCPU(p.cmd.Process.Pid) - agg0) * perEvent, (redisCPU(ctx, rdb) - red0) * perEvent, nil
+	if same, err = measure(batch(false)); err != nil {
+		return same, spread, err
+	}
+	spread, err = measure(batch(true))
+	return same, spread, err
 }
 
 func growCustomer(c int) string { return fmt.Sprintf("g%06d", c) }
