@@ -289,10 +289,6 @@ func TestEraseCustomerExactly(t *testing.T) {
 	waitApplied(t, in.base)
 	check(without)
 	require.Empty(t, redisHolds(t, rdb, victim))
-	// The rebuild runs under one aggregator: two of a group rebuilding
-	// together are not exact yet (2 of 20 runs differ, with no erasure at
-	// all), which docs/operations.md says.
-	secured.stop()
 	rebuildTenant(t, rdb, broker, clk, "acme")
 	waitApplied(t, in.base)
 	check(without)

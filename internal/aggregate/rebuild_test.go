@@ -199,3 +199,19 @@ func noneHalted(t *testing.T, base string) {
 		require.Empty(t, p.Halted, "%s/%d", p.Topic, p.Partition)
 	}
 }
+
+// TestRebuildUnderTwoAggregators: a tenant rebuilt while two aggregators of
+// the group apply it is exact again. Versions of its scopes start again
+// after the drop, so an instance's memory of the view it last wrote must
+// not be taken for the view the other instance wrote since (before
+// writeview.lua named its writer, 2 or 3 of 20 runs left a view stale).
+func TestRebuildUnderTwoAggregators(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 30, 0, time.UTC)
+	run := runErasureHistory(t, now, 20, map[string]string{})
+	startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": run.broker, "CXPULSE_REDIS_URL": "redis://" + run.addr}, run.clk)
+	for range 3 {
+		rebuildTenant(t, run.rdb, run.broker, run.clk, "acme")
+		waitApplied(t, run.in.base)
+		checkScores(t, run.in.base, "acme", expected(run.final, now, erasureScopes))
+	}
+}

@@ -102,3 +102,30 @@ func TestFlushPendingViews(t *testing.T) {
 	require.Equal(t, "100", v["1h:nps"])
 	require.Equal(t, "0", v["today:nps_responses"])
 }
+
+// TestViewWritersAfterRebuild: two aggregators' stores write the same
+// scope's view; the tenant is dropped for a rebuild, so versions start
+// again. The first store's memory of its last write then names a version
+// that the other store's write holds: its next write must be a full one,
+// not a change to what it remembers.
+func TestViewWritersAfterRebuild(t *testing.T) {
+	a, rdb := newStoreWith(t, "1h,24h")
+	b := store.New(rdb, a.Windows(), 24*time.Hour)
+	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	bucket := a.Windows()[0].Index(now)
+	slice := func(score int) *store.Slice {
+		return &store.Slice{Tenant: "acme", Now: now, Deltas: []store.Delta{{Scope: "all", Window: 0, Bucket: bucket, Counters: nps(score)}}}
+	}
+	var seq sequence
+	seq.apply(t, a, slice(10)) // a remembers version 1: one promoter
+	require.NoError(t, rdb.FlushAll(t.Context()).Err())
+	seq = sequence{}
+	seq.apply(t, b, slice(2))  // version 1 again, by b: one detractor
+	seq.apply(t, a, slice(10)) // version 2, by a
+	v, err := a.View(t.Context(), "acme", "all")
+	require.NoError(t, err)
+	require.Equal(t, "2", v["1h:nps_responses"])
+	require.Equal(t, "1", v["1h:nps_promoters"])
+	require.Equal(t, "1", v["1h:nps_detractors"])
+	require.Equal(t, "0", v["1h:nps"])
+}

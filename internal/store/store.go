@@ -9,7 +9,9 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"strconv"
 	"strings"
@@ -74,6 +76,11 @@ type Store struct {
 	fields   [][]string // per section, the view fields of its stats
 	viewsMu  sync.Mutex
 	views    map[string]*writtenView // tenant \x00 scope → what this instance last wrote
+	// writer names this Store's view writes: a view is written as a
+	// change to what this Store last wrote only while it is still that
+	// write (another writer's, or a rebuild that started versions again,
+	// makes the next write a full one).
+	writer string
 	// pendingSeen holds, per tenant, the pending views (scope → version)
 	// RepairViews saw last.
 	pendingSeen map[string]map[string]string
@@ -94,10 +101,18 @@ func New(rdb redis.UniversalClient, windows []window.Window, horizon time.Durati
 		writeView:   redis.NewScript(sharedLua + writeViewLua),
 		roll:        redis.NewScript(sharedLua + rollLua),
 		views:       map[string]*writtenView{},
+		writer:      randomWriter(),
 		pendingSeen: map[string]map[string]string{},
 		sections:    viewSections(windows),
 		fields:      statFields(viewSections(windows)),
 	}
+}
+
+// randomWriter returns a name for a Store's view writes.
+func randomWriter() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on Linux
+	return hex.EncodeToString(b[:])
 }
 
 // Windows returns the configured windows, shortest first.

@@ -166,7 +166,7 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 		keys := make([]string, 0, 1+2*len(writes))
 		keys = append(keys, pendingKey(tenant))
 		args := make([]any, 0, 2+len(writes)*64)
-		args = append(args, now.UnixMilli(), len(writes))
+		args = append(args, now.UnixMilli(), len(writes), s.writer)
 		var sets, dels []any
 		for i := range writes {
 			wr := &writes[i]

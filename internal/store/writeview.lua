@@ -3,12 +3,17 @@
 -- longer reach that version (the tenant was dropped for a rebuild since:
 -- the view would be stale).
 -- KEYS: 1 pending views, then per scope i: 2i view hash, 2i+1 counters.
--- ARGV: 1 now ms, 2 nscopes, then per scope: name, version, base (the
---       version the fields are a change to, or -1 for a full write), nset
---       and the field/value pairs, ndel and the fields to delete.
+-- ARGV: 1 now ms, 2 nscopes, 3 the writer's name, then per scope: name,
+--       version, base (the version the fields are a change to, or -1 for
+--       a full write), nset and the field/value pairs, ndel and the fields
+--       to delete.
 -- Returns per scope 1 when written, 0 when a newer version is there, -1
--- when the view is no longer at base (the caller writes it in full).
-local pos = 3
+-- when the view is no longer this writer's write at base (the caller
+-- writes it in full). The counters hash's field vw names the last write
+-- (writer:version): versions start again after a rebuild, so a version
+-- alone does not say whose write the view holds.
+local writer = ARGV[3]
+local pos = 4
 local out = {}
 for i = 1, tonumber(ARGV[2]) do
   local vkey, ckey = KEYS[2 * i], KEYS[2 * i + 1]
@@ -22,9 +27,10 @@ for i = 1, tonumber(ARGV[2]) do
   local cur = tonumber(redis.call('HGET', vkey, 'seq') or '0')
   if version <= cur or tonumber(redis.call('HGET', ckey, 'v') or '0') < version then
     out[i] = 0
-  elseif base >= 0 and cur ~= base then
+  elseif base >= 0 and (cur ~= base or redis.call('HGET', ckey, 'vw') ~= writer .. ':' .. base) then
     out[i] = -1
   else
+    redis.call('HSET', ckey, 'vw', writer .. ':' .. version)
     local set = {'seq', version, 'updated_at', ARGV[1]}
     for k = from, from + 2 * nset - 1 do set[#set + 1] = ARGV[k] end
     hset(vkey, set)
