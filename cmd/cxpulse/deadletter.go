@@ -62,10 +62,7 @@ func runDeadletter(ctx context.Context, e *env, args []string) int {
 		}
 		f.Since = t
 	}
-	if err := sh.Kafka.Validate(); err != nil {
-		return fail(err)
-	}
-	if err := sh.Kafka.Check(ctx); err != nil {
+	if err := sh.kafka(ctx); err != nil {
 		return fail(err)
 	}
 	letters, err := replay.Read(ctx, &sh.Kafka, sh.TopicPrefix+"deadletter", f)

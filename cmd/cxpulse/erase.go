@@ -70,10 +70,7 @@ func runErase(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(fmt.Errorf("CXPULSE_WINDOWS: %w", err))
 	}
-	if err := sh.Kafka.Validate(); err != nil {
-		return fail(err)
-	}
-	if err := sh.Kafka.Check(ctx); err != nil {
+	if err := sh.kafka(ctx); err != nil {
 		return fail(err)
 	}
 	rdb, err := sh.redis(ctx, "an erasure")

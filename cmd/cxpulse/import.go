@@ -65,6 +65,15 @@ func (s *shared) redis(ctx context.Context, what string) (redis.UniversalClient,
 	return rdb, nil
 }
 
+// kafka checks the Kafka settings and that the brokers take them (a
+// refused login or an untrusted certificate named).
+func (s *shared) kafka(ctx context.Context) error {
+	if err := s.Kafka.Validate(); err != nil {
+		return err
+	}
+	return s.Kafka.Check(ctx)
+}
+
 // rule returns the tenants and the aggregator's time rule.
 func (s *shared) rule() (*tenants.Registry, *timerule.Rule, error) {
 	reg, err := tenants.Load(s.TenantsFile)

@@ -59,10 +59,7 @@ func runRebuild(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return fail(err)
 	}
-	if err := sh.Kafka.Validate(); err != nil {
-		return fail(err)
-	}
-	if err := sh.Kafka.Check(ctx); err != nil {
+	if err := sh.kafka(ctx); err != nil {
 		return fail(err)
 	}
 	rdb, err := sh.redis(ctx, "a rebuild")
