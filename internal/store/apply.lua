@@ -6,7 +6,8 @@
 --       10+3i counters hash, 11+3i active customers zset, 12+3i comment
 --       samples list; then per scope its nslots year hashes of periods
 --       (the to-date sums read them); then the theme bucket hashes; then
---       the period bucket hashes the period deltas name by number.
+--       the keys the period deltas and the erasure arguments name by
+--       number (period bucket hashes; erased, index and alerts keys).
 -- ARGV: 1 now ms, 2 dedupe horizon ms, 3 windows csv,
 --       4 nranges and (topic/partition, epoch, range start, range end,
 --       the watermark expected at least, the last rewind request the
