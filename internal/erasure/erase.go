@@ -91,7 +91,9 @@ func (e *Eraser) Erase(ctx context.Context, tenant, customer string) (Receipt, e
 
 // plan reads what the erasure of customer id needs and plans it.
 func (e *Eraser) plan(ctx context.Context, in *plan.Input, tenant, id, field string, erasedAt time.Time) (*store.Slice, error) {
-	count, err := e.Set.Load(ctx, tenant)
+	// The count the script checks (this instance's set is loaded once the
+	// erasure is done).
+	count, err := e.Store.ErasureCount(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}

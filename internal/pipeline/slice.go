@@ -59,15 +59,22 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 	if in.Erasures, err = p.erased.Count(ctx, tenant); err != nil {
 		return "", err
 	}
+	// The items to plan: those of customers not erased, worked out again
+	// only when the items or the erasures change.
+	var planned []*plan.Item
+	refilter := true
 	for attempt := 0; attempt < 20; attempt++ {
 		if len(ranges) == 0 && len(due) == 0 {
 			return "", nil
 		}
-		planned := make([]*plan.Item, 0, len(items))
-		for _, it := range items {
-			if !p.erased.Erased(tenant, it.Event.CustomerID, it.Event.OccurredAt) {
-				planned = append(planned, &it.Item)
+		if refilter {
+			planned = make([]*plan.Item, 0, len(items))
+			for _, it := range items {
+				if !p.erased.Erased(tenant, it.Event.CustomerID, it.Event.OccurredAt) {
+					planned = append(planned, &it.Item)
+				}
 			}
+			refilter = false
 		}
 		pl, err := plan.Make(in, planned)
 		if err != nil {
@@ -126,7 +133,7 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 					kept = append(kept, it)
 				}
 			}
-			items = kept
+			items, refilter = kept, true
 			var left []store.Range
 			for _, r := range ranges {
 				if wm, ok := res.Watermarks[r.Partition]; ok {
@@ -144,6 +151,7 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 				return "", err
 			}
 			p.customers.DropTenant(tenant)
+			refilter = true
 		case store.Conflict:
 			maps.Copy(in.Known, res.Conflicts)
 			maps.Copy(in.Customers, p.customers.PutStored(tenant, res.CustomerConflicts))

@@ -25,9 +25,10 @@ for i = 1, tonumber(ARGV[2]) do
   local dfrom = pos + 1
   pos = dfrom + ndel
   local cur = tonumber(redis.call('HGET', vkey, 'seq') or '0')
-  if version <= cur or tonumber(redis.call('HGET', ckey, 'v') or '0') < version then
+  local counted = redis.call('HMGET', ckey, 'v', 'vw')
+  if version <= cur or tonumber(counted[1] or '0') < version then
     out[i] = 0
-  elseif base >= 0 and (cur ~= base or redis.call('HGET', ckey, 'vw') ~= writer .. ':' .. base) then
+  elseif base >= 0 and (cur ~= base or counted[2] ~= writer .. ':' .. base) then
     out[i] = -1
   else
     redis.call('HSET', ckey, 'vw', writer .. ':' .. version)
