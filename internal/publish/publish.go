@@ -191,16 +191,20 @@ func (p *Publisher) publishScores(ctx context.Context, tenant string, dirty map[
 		return nil
 	}
 	msgs := make([]kafka.Message, 0, len(dirty))
-	// What was published, by the seq of the view actually read: a scope
-	// whose view lags its dirty mark stays dirty for the next round.
+	// A scope is clean once the view published and the alerts evaluated
+	// (from counters read after its dirty mark) both stand at the mark the
+	// caller read: one whose view lags that mark, or moved past it while
+	// the alerts were evaluated, stays dirty for the next round.
 	published := make(map[string]string, len(dirty))
-	for scope := range dirty {
+	for scope, mark := range dirty {
 		view, err := p.store.View(ctx, tenant, scope)
 		if err != nil {
 			return err
 		}
 		s := scores.FromHash(tenant, scope, view)
-		published[scope] = strconv.FormatInt(s.Seq, 10)
+		if seq := strconv.FormatInt(s.Seq, 10); seq == mark {
+			published[scope] = seq
+		}
 		b, err := json.Marshal(s)
 		if err != nil {
 			return fmt.Errorf("encoding the scores of %s %s: %w", tenant, scope, err)

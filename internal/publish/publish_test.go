@@ -1,0 +1,67 @@
+package publish
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/cxpulse/cxpulse/internal/dedupe"
+	"github.com/cxpulse/cxpulse/internal/stats"
+	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/window"
+)
+
+// TestScopeMovedDuringAPublishStaysDirty: a scope applied to again after
+// the publisher read its dirty mark (so after its alerts were evaluated
+// from older counters) stays dirty, even though the view it then reads
+// and publishes is the newer one; the next round evaluates and publishes
+// it again and only then clears it.
+func TestScopeMovedDuringAPublishStaysDirty(t *testing.T) {
+	ctx := t.Context()
+	rdb, _ := testenv.Redis(t)
+	_, broker := testenv.Kafka(t, 1, "cx.scores")
+	ws, err := window.Parse("1h,24h")
+	require.NoError(t, err)
+	st := store.New(rdb, ws, 24*time.Hour)
+	w := events.NewWriter([]string{broker})
+	t.Cleanup(func() { _ = w.Close() })
+	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	p := New(Config{Windows: ws, TopicPrefix: "cx."},
+		Parts{Store: st, Writer: w, Registry: prometheus.NewRegistry(), Now: func() time.Time { return now }}, zap.NewNop())
+
+	var detractor stats.Counters
+	detractor[stats.NPSResponses], detractor[stats.NPSDetractors] = 1, 1
+	apply := func(offset int64, id string) {
+		t.Helper()
+		at := now.Add(-10 * time.Minute)
+		res, err := st.Apply(ctx, &store.Slice{Tenant: "acme", Now: now,
+			Ranges:  []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}},
+			IDs:     []dedupe.Check{{ID: id, Expect: dedupe.NewEvent}},
+			Records: []dedupe.Record{{ID: id, Arrival: now, OccurredAt: at, Type: "survey.response", Scopes: []string{"all"}, Counters: detractor}},
+			Deltas: []store.Delta{{Scope: "all", Window: 0, Bucket: ws[0].Index(at), Counters: detractor},
+				{Scope: "all", Window: 1, Bucket: ws[1].Index(at), Counters: detractor}}})
+		require.NoError(t, err)
+		require.Equal(t, store.Applied, res.Outcome)
+	}
+
+	apply(0, "a")
+	read, err := st.Dirty(ctx, "acme")
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"all": "1"}, read)
+	apply(1, "b") // lands between the read (and the alerts) and the view
+	require.NoError(t, p.publishScores(ctx, "acme", read))
+	dirty, err := st.Dirty(ctx, "acme")
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"all": "2"}, dirty, "the scope moved past the mark its alerts were evaluated at")
+
+	require.NoError(t, p.publishScores(ctx, "acme", dirty))
+	dirty, err = st.Dirty(ctx, "acme")
+	require.NoError(t, err)
+	require.Empty(t, dirty)
+	require.EqualValues(t, 2, testenv.Count(t, broker, "cx.scores"))
+}
