@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -118,7 +119,8 @@ func (e *PermanentError) Error() string { return e.Cause }
 func (e *PermanentError) Unwrap() error { return e.Err }
 
 // Check tries Redis once, at start, with the kinds of command cxpulse
-// runs (a script, reads, writes, a transaction, TIME) on a key of its own:
+// runs (a script, reads, writes, a transaction, TIME), after checking
+// that the server is Redis 7.0 or later, on a key of its own:
 // nil when they ran or Redis is not reachable yet (that may pass); a
 // *PermanentError naming the cause when Redis refused for a reason
 // retrying will not mend (a wrong password, an ACL without a command or
@@ -142,7 +144,22 @@ local v = redis.call('HGET', KEYS[1], 'ok')
 redis.call('DEL', KEYS[1])
 return v`)
 
+// errTooOld is a server older than the Redis 7.0 cxpulse's scripts need
+// (PEXPIRE … GT).
+var errTooOld = errors.New("the server is older than Redis 7.0, which cxpulse needs (its scripts run PEXPIRE … GT)")
+
 func probe(ctx context.Context, rdb redis.UniversalClient) error {
+	// INFO is @dangerous, which the documented ACL user may not run: the
+	// version is then left unchecked.
+	info, err := rdb.Info(ctx, "server").Result()
+	switch {
+	case err == nil:
+		if v := serverVersion(info); v != "" && majorVersion(v) < 7 {
+			return fmt.Errorf("%w: redis_version %s", errTooOld, v)
+		}
+	case !strings.Contains(err.Error(), "NOPERM"):
+		return fmt.Errorf("reading the server's version: %w", err)
+	}
 	if err := probeScript.Run(ctx, rdb, []string{ProbeKey}).Err(); err != nil {
 		return fmt.Errorf("running a script: %w", err)
 	}
@@ -171,6 +188,8 @@ func Explain(err error) string {
 		return "redis: the user or password is refused (the user in CXPULSE_REDIS_URL, CXPULSE_REDIS_PASSWORD): " + err.Error()
 	case strings.Contains(err.Error(), "NOAUTH"):
 		return "redis: a password is required (CXPULSE_REDIS_PASSWORD, or the user in CXPULSE_REDIS_URL): " + err.Error()
+	case errors.Is(err, errTooOld):
+		return "redis: " + err.Error()
 	case strings.Contains(err.Error(), "NOPERM"):
 		return "redis: the ACL user may not run what cxpulse needs (docs/security.md lists the commands): " + err.Error()
 	case errors.As(err, &unknown), errors.As(err, &verify):
@@ -183,4 +202,24 @@ func Explain(err error) string {
 		return "redis: the server does not speak TLS on this port (rediss:// or CXPULSE_REDIS_TLS_CA_FILE is set)"
 	}
 	return ""
+}
+
+// serverVersion reads redis_version from INFO server ("" when absent).
+func serverVersion(info string) string {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(line, "redis_version:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// majorVersion is the leading number of a version (0 when unreadable).
+func majorVersion(v string) int {
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	if err != nil {
+		return 0
+	}
+	return n
 }

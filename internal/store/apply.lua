@@ -73,7 +73,7 @@ if nerased ~= tonumber(ARGV[#ARGV - 6]) then return {'erasures', nerased} end
 if #ER > 0 then
   er = {customer = ER[1], field = ER[2], receipt = ER[3], ikey = KEYS[ER[4]], rest = ER[6], nremoved = ER[7],
     ids = {}, codes = {}, samples = {}}
-  if (redis.call('GET', er.ikey) or '') ~= ER[5] then return {'stale_read'} end
+  if table.concat(redis.call('LRANGE', er.ikey, 0, -1)) ~= ER[5] then return {'stale_read'} end
   local k = 8
   for _, list in ipairs({er.ids, er.codes}) do
     local n = ER[k]; k = k + 1
@@ -219,8 +219,9 @@ end
 
 -- Contribution index: one MessagePack array of (key number, entry, ms to
 -- keep it from now); a key's time to live only grows. The entries of a
--- key are joined and written once (SET sizes the string exactly, where
--- APPEND would leave room to grow).
+-- key are pushed onto its list by one RPUSH (a compact listpack, each
+-- push costing the entry, not the history): a new list gets its time to
+-- live, an older one a longer one only (GT).
 local IX = mp.unpack(ARGV[#ARGV - 5])
 local ixadd, ixttl, ixorder = {}, {}, {}
 for k = 1, #IX, 3 do
@@ -234,9 +235,12 @@ for k = 1, #IX, 3 do
   if IX[k + 2] > ixttl[key] then ixttl[key] = IX[k + 2] end
 end
 for _, key in ipairs(ixorder) do
-  local ttl = redis.call('PTTL', key)
-  redis.call('SET', key, (redis.call('GET', key) or '') .. table.concat(ixadd[key]))
-  redis.call('PEXPIRE', key, math.max(ttl, ixttl[key]))
+  local l = ixadd[key]
+  if redis.call('RPUSH', key, unpack(l)) == #l then
+    redis.call('PEXPIRE', key, ixttl[key])
+  else
+    redis.call('PEXPIRE', key, ixttl[key], 'GT')
+  end
 end
 
 -- An erasure removes what else holds the customer, counting it, and
@@ -247,7 +251,9 @@ if er then
   if er.rest == '' then
     redis.call('DEL', er.ikey)
   else
-    redis.call('SET', er.ikey, er.rest, 'KEEPTTL')
+    -- The rest becomes the list's one element; its time to live stays.
+    redis.call('RPUSH', er.ikey, er.rest)
+    redis.call('LTRIM', er.ikey, -1, -1)
   end
   for _, code in ipairs(er.codes) do
     if redis.call('HGET', KEYS[12], code) == er.customer then removed = removed + redis.call('HDEL', KEYS[12], code) end

@@ -28,7 +28,8 @@ func ErasedKey(tenant string) string { return tenantKey(tenant, "erased") }
 // AlertsKey is a tenant's hash of alert states (fingerprint → JSON).
 func AlertsKey(tenant string) string { return tenantKey(tenant, "alerts") }
 
-// IndexKey is one customer's contribution index (a string of entries).
+// IndexKey is one customer's contribution index: a list whose elements
+// each hold one or more entries (AppendIndexEntry).
 func IndexKey(tenant, customer string) string { return tenantKey(tenant, "ci", customer) }
 
 // IndexEntry adds one event to its customer's contribution index, kept
@@ -104,16 +105,14 @@ func (s *Store) Erasure(ctx context.Context, tenant, field string) (string, erro
 	return r, nil
 }
 
-// Index returns a customer's contribution index as stored ("" for none).
+// Index returns a customer's contribution index as stored, its elements
+// joined ("" for none).
 func (s *Store) Index(ctx context.Context, tenant, customer string) (string, error) {
-	v, err := s.rdb.Get(ctx, IndexKey(tenant, customer)).Result()
-	if err == redis.Nil {
-		return "", nil
-	}
+	v, err := s.rdb.LRange(ctx, IndexKey(tenant, customer), 0, -1).Result()
 	if err != nil {
 		return "", fmt.Errorf("reading the contribution index of a customer of tenant %s: %w", tenant, err)
 	}
-	return v, nil
+	return strings.Join(v, ""), nil
 }
 
 // IndexEvent is one entry of a contribution index: an event id and its

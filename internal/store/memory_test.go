@@ -139,20 +139,24 @@ func TestMemoryOfContributionIndex(t *testing.T) {
 	const customers, each = 2000, 5
 	var c stats.Counters
 	c[stats.Purchases], c[stats.GrossAmount] = 1, 425000
-	for batch := 0; batch < customers; batch += 200 {
-		var index []store.IndexEntry
-		for k := batch; k < batch+200; k++ {
-			for e := range each {
+	// Each customer's events arrive in slices of their own, the latest
+	// first, as a history grows: every push but the first appends.
+	offset := int64(0)
+	for e := range each {
+		for batch := 0; batch < customers; batch += 200 {
+			var index []store.IndexEntry
+			for k := batch; k < batch+200; k++ {
 				at := now.Add(-time.Duration(e*7) * 24 * time.Hour)
 				index = append(index, store.IndexEntry{Customer: fmt.Sprintf("customer-%06d", k), Until: at.Add(2 * 366 * 24 * time.Hour),
 					Record: dedupe.Record{ID: fmt.Sprintf("order-%06d-%d", k, e), Revision: 0, Arrival: now, OccurredAt: at,
 						Type: "purchase.completed", Scopes: []string{"all", "store=s01", "region=eu", "channel=web"}, Counters: c}})
 			}
+			res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.purchases/0", Epoch: 1, Start: offset, End: offset + 1}},
+				Now: now, Index: index})
+			require.NoError(t, err)
+			require.Equal(t, store.Applied, res.Outcome)
+			offset++
 		}
-		res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.purchases/0", Epoch: 1, Start: int64(batch), End: int64(batch + 1)}},
-			Now: now, Index: index})
-		require.NoError(t, err)
-		require.Equal(t, store.Applied, res.Outcome)
 	}
 	var total int64
 	for k := range customers {

@@ -427,3 +427,51 @@ func TestIndexEntriesFrameAnyID(t *testing.T) {
 	_, err = store.ParseIndex("5:abc")
 	require.ErrorContains(t, err, "contribution index is corrupt")
 }
+
+// TestIndexGrowsAndErasureKeepsLaterEntries: a customer's index takes each
+// slice's entries in order, lives as long as its longest-lived entry
+// needs (never shorter), and an erasure leaves only the entries of events
+// after it, with the time to live the index had.
+func TestIndexGrowsAndErasureKeepsLaterEntries(t *testing.T) {
+	s, rdb := newStoreWith(t, "1h,24h")
+	ctx := t.Context()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	key := store.IndexKey("acme", "c1")
+	var offset int64
+	apply := func(sl *store.Slice) {
+		t.Helper()
+		sl.Tenant, sl.Now = "acme", now
+		sl.Ranges = []store.Range{{Partition: "cx.purchases/0", Epoch: 1, Start: offset, End: offset + 1}}
+		offset++
+		res, err := s.Apply(ctx, sl)
+		require.NoError(t, err)
+		require.Equal(t, store.Applied, res.Outcome)
+	}
+	entry := func(id string, at time.Time, until time.Duration) store.IndexEntry {
+		return store.IndexEntry{Customer: "c1", Until: now.Add(until),
+			Record: dedupe.Record{ID: id, Arrival: now, OccurredAt: at, Type: "purchase.completed", Scopes: []string{"all"}}}
+	}
+	apply(&store.Slice{Index: []store.IndexEntry{entry("o1", now.Add(-time.Hour), 48*time.Hour)}})
+	apply(&store.Slice{Index: []store.IndexEntry{entry("o2", now.Add(-time.Minute), 72*time.Hour), entry("o3", now.Add(time.Hour), 24*time.Hour)}})
+	apply(&store.Slice{Index: []store.IndexEntry{entry("o4", now.Add(-2*time.Minute), time.Hour)}})
+	ttl := rdb.PTTL(ctx, key).Val()
+	require.InDelta(t, float64(72*time.Hour), float64(ttl), float64(time.Minute), "the longest need, not the last entry's")
+
+	raw, err := s.Index(ctx, "acme", "c1")
+	require.NoError(t, err)
+	got, err := store.ParseIndex(raw)
+	require.NoError(t, err)
+	require.Len(t, got, 4)
+	require.Equal(t, []string{"o1", "o2", "o3", "o4"}, []string{got[0].ID, got[1].ID, got[2].ID, got[3].ID})
+
+	// Erased at now: o3 occurred after it and stays.
+	rest := string(store.AppendIndexEntry(nil, got[2].ID, []byte(got[2].Record)))
+	apply(&store.Slice{Erase: &store.Erase{Customer: "c1", Field: "h1", Receipt: []byte(`{"tenant":"acme"`), Index: raw, Rest: rest, Removed: 3}})
+	left, err := s.Index(ctx, "acme", "c1")
+	require.NoError(t, err)
+	require.Equal(t, rest, left)
+	require.InDelta(t, float64(ttl), float64(rdb.PTTL(ctx, key).Val()), float64(time.Minute), "the rest keeps the index's time to live")
+	receipt, err := rdb.HGet(ctx, store.ErasedKey("acme"), "h1").Result()
+	require.NoError(t, err)
+	require.Equal(t, `{"tenant":"acme","keys_removed":3}`, receipt)
+}
