@@ -104,6 +104,9 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		rdb: rdb, authn: authn, letters: cfg.Kafka.Writer(), outputs: cfg.Kafka.Writer(),
 		admin: cfg.Kafka.Client(5 * time.Second)}
 	st := store.New(a.rdb, cfg.Windows, cfg.DedupeHorizon)
+	if cfg.DebugScriptProfile {
+		st.ProfileScripts()
+	}
 	cl := claims.New(a.rdb)
 	ob := outbox.New(a.rdb)
 	metrics := prometheus.NewRegistry()

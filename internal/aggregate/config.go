@@ -52,6 +52,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// DebugPprof serves Go's profiler under /debug/pprof. Default 0.
 	DebugPprof bool
+	// DebugScriptProfile adds the Redis time of each script section to
+	// the tenant's cxpulse:{<tenant>}:prof hash. Default 0.
+	DebugScriptProfile bool
 	// ExternalURL is where users reach this aggregator; alerts link to it.
 	// Default "http://localhost:9090".
 	ExternalURL string
@@ -98,6 +101,7 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.DedupeHorizon, "CXPULSE_DEDUPE_HORIZON", "24h", "how long an event id is remembered after its last arrival")
 	s.Duration(&c.ShutdownTimeout, "CXPULSE_SHUTDOWN_TIMEOUT", "15s", "longest graceful stop")
 	s.Bool(&c.DebugPprof, "CXPULSE_DEBUG_PPROF", false, "serve Go's profiler under /debug/pprof (do not expose)")
+	s.Bool(&c.DebugScriptProfile, "CXPULSE_DEBUG_SCRIPT_PROFILE", false, "add the Redis time of each script section to cxpulse:{<tenant>}:prof (docs/performance.md)")
 	s.String(&c.ExternalURL, "CXPULSE_EXTERNAL_URL", "http://localhost:9090", "where users reach this aggregator (alerts link to it)")
 	s.String(&c.AlertmanagerURL, "CXPULSE_ALERTMANAGER_URL", "", "Alertmanager base URL to post alerts to (/api/v2/alerts)")
 	s.String(&c.AlertWebhookURL, "CXPULSE_ALERT_WEBHOOK_URL", "", "URL to post alerts to in Alertmanager's webhook shape (version 4)")

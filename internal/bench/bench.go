@@ -86,6 +86,12 @@ type Results struct {
 	// touched by few events of a slice.
 	SpreadAggregatorCPUus float64 `json:"spread_aggregator_cpu_us_per_event"`
 	SpreadRedisCPUus      float64 `json:"spread_redis_cpu_us_per_event"`
+	// ScriptSections is the Redis time of each script section
+	// (CXPULSE_DEBUG_SCRIPT_PROFILE) in µs per event applied, during the
+	// aggregator phase; LatencyScriptSections during the latency phase,
+	// where slices are small and per-scope work weighs more.
+	ScriptSections        map[string]float64 `json:"redis_script_us_per_event"`
+	LatencyScriptSections map[string]float64 `json:"latency_redis_script_us_per_event"`
 }
 
 // CommandStat is one line of Redis INFO commandstats.
@@ -96,6 +102,9 @@ type CommandStat struct {
 }
 
 var tenantNames = []string{"acme", "globex", "initech", "hooli", "umbrella", "stark"}
+
+// latencySpan is how long the latency phase sends its markers.
+const latencySpan = 15 * time.Second
 
 // Run performs every phase and writes the table to out and the results
 // to cfg.Out.
@@ -194,7 +203,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 
 	fmt.Fprintf(out, "phase: the aggregator, exactly-once…\n")
 	env := []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + rs.Addr, "CXPULSE_INSECURE_NO_AUTH=1",
-		"CXPULSE_GROUP_ID=bench-agg", "CXPULSE_LOG_FORMAT=json", "CXPULSE_DEBUG_PPROF=1"}
+		"CXPULSE_GROUP_ID=bench-agg", "CXPULSE_LOG_FORMAT=json", "CXPULSE_DEBUG_PPROF=1", "CXPULSE_DEBUG_SCRIPT_PROFILE=1"}
 	agg, err := startAggregator(bin, dir, "aggregator-1", env)
 	if err != nil {
 		return err
@@ -214,6 +223,9 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	res.RedisCPUus = redisUsed * perEvent
 	res.BrokerCPUus = (processCPU(brokerPID) - broker0) * perEvent
 	res.RedisCommands = commandStats(ctx, rdb, 8)
+	if res.ScriptSections, err = scriptSections(ctx, rdb, cfg.Events); err != nil {
+		return err
+	}
 	if res.RedisOpUs > 0 {
 		res.RedisOpsPerEvent = res.RedisCPUus / res.RedisOpUs
 	}
@@ -229,9 +241,13 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "phase: latency at %d events/s…\n", res.LatencyRate)
 	load := startLoad(ctx, broker, gen, res.LatencyRate)
-	if res.LatencyP50Ms, res.LatencyP99Ms, err = measureLatency(ctx, broker, rdb, 15*time.Second); err != nil {
+	if res.LatencyP50Ms, res.LatencyP99Ms, err = measureLatency(ctx, broker, rdb, latencySpan); err != nil {
 		load.stop()
 		return fmt.Errorf("latency: %w", err)
+	}
+	if res.LatencyScriptSections, err = scriptSections(ctx, rdb, res.LatencyRate*int(latencySpan/time.Second)); err != nil {
+		load.stop()
+		return err
 	}
 	fmt.Fprintf(out, "phase: kill -9 and restart…\n")
 	load.stop()

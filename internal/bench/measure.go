@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/traffic"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -106,6 +107,9 @@ func startLoad(ctx context.Context, broker string, gen *traffic.Generator, rate 
 	return l
 }
 
+// latencyTenant is the tenant of the latency phase's markers.
+const latencyTenant = "latency"
+
 // measureLatency sends a marker event every 50 ms, each in a scope of its
 // own, and measures from its produce acknowledgement to the moment its
 // view exists in Redis.
@@ -121,7 +125,7 @@ func measureLatency(ctx context.Context, broker string, rdb *redis.Client, span 
 	var wg sync.WaitGroup
 	for k := 0; time.Duration(k)*50*time.Millisecond < span; k++ {
 		scope := fmt.Sprintf("m%s-%d", run, k)
-		ev := events.Event{ID: "lat-" + scope, Type: events.TypeSurveyResponse, Tenant: "latency", OccurredAt: time.Now(),
+		ev := events.Event{ID: "lat-" + scope, Type: events.TypeSurveyResponse, Tenant: latencyTenant, OccurredAt: time.Now(),
 			Dims: map[string]string{"store": scope}, Survey: &events.Survey{Metric: events.MetricNPS, Score: 9}}
 		b, _ := json.Marshal(ev)
 		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: ev.Topic(events.DefaultTopicPrefix), Key: []byte(ev.Key()), Value: b}).FirstErr(); err != nil {
@@ -131,7 +135,7 @@ func measureLatency(ctx context.Context, broker string, rdb *redis.Client, span 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			key := "cxpulse:{latency}:scores:store=" + scope
+			key := store.ViewKey(latencyTenant, "store="+scope)
 			for deadline := acked.Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 				if n, _ := rdb.Exists(ctx, key).Result(); n == 1 {
 					mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cxpulse/cxpulse/internal/store"
 )
 
 // What a run reports and how it reads Redis's and the aggregator's
@@ -53,6 +56,39 @@ func printTable(out io.Writer, r *Results) {
 			fmt.Fprintf(out, "| %s | %d | %.2f |\n", c.Command, c.Calls, c.Seconds)
 		}
 	}
+	if len(r.ScriptSections) > 0 {
+		fmt.Fprintf(out, "\nRedis time by script section, µs per event (CXPULSE_DEBUG_SCRIPT_PROFILE):\n\n| section | aggregator phase | latency phase |\n| --- | --- | --- |\n")
+		names := slices.Collect(maps.Keys(r.ScriptSections))
+		for k := range r.LatencyScriptSections {
+			if _, ok := r.ScriptSections[k]; !ok {
+				names = append(names, k)
+			}
+		}
+		slices.SortFunc(names, func(a, b string) int {
+			return cmp.Or(cmp.Compare(r.ScriptSections[b], r.ScriptSections[a]), strings.Compare(a, b))
+		})
+		var sum, lsum float64
+		for _, k := range names {
+			fmt.Fprintf(out, "| %s | %.2f | %.2f |\n", k, r.ScriptSections[k], r.LatencyScriptSections[k])
+			sum += r.ScriptSections[k]
+			lsum += r.LatencyScriptSections[k]
+		}
+		fmt.Fprintf(out, "| all sections | %.2f | %.2f |\n", sum, lsum)
+	}
+}
+
+// scriptSections reads and clears the script profile of every tenant the
+// bench sends to, in µs per event of the events given.
+func scriptSections(ctx context.Context, rdb *redis.Client, events int) (map[string]float64, error) {
+	prof, err := store.ScriptProfile(ctx, rdb, append(slices.Clone(tenantNames), latencyTenant))
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]float64, len(prof))
+	for k, us := range prof {
+		out[k] = float64(us) / float64(max(1, events))
+	}
+	return out, nil
 }
 
 func mix(m map[string]int) string {

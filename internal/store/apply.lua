@@ -28,6 +28,7 @@
 --       sums (parsetodate), nslots, and the instant (ms) the to-date sums
 --       stop being current (the next local midnight; 0: never).
 -- Everything is checked before the first write.
+--@section checks
 local wm = KEYS[1]
 local horizon = tonumber(ARGV[2])
 local nranges = tonumber(ARGV[4])
@@ -193,6 +194,7 @@ if #conflicts > 0 or #cconflicts > 0 then
   return out
 end
 
+--@section expiry
 -- Writes from here on.
 if now > seen then redis.call('HSET', wm, 'now', fmtint(now)) end
 local due = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
@@ -204,6 +206,7 @@ for _, m in ipairs(due) do
   end
 end
 
+--@section ids
 -- Records: one MessagePack array of (id, record) pairs.
 local recs = mp.unpack(ARGV[pos]); pos = pos + 1
 if #recs > 0 then
@@ -217,6 +220,7 @@ if #recs > 0 then
   end
 end
 
+--@section index
 -- Contribution index: one MessagePack array of (key number, entry, ms to
 -- keep it from now); a key's time to live only grows. The entries of a
 -- key are pushed onto its list by one RPUSH (a compact listpack, each
@@ -243,6 +247,7 @@ for _, key in ipairs(ixorder) do
   end
 end
 
+--@section erase
 -- An erasure removes what else holds the customer, counting it, and
 -- records its receipt. Their record, due time, active-set memberships and
 -- conversion go in the customers' part below: counted here.
@@ -276,6 +281,7 @@ if er then
   redis.call('HSET', erasedKey, er.field, er.receipt .. ',"keys_removed":' .. fmtint(removed) .. '}')
 end
 
+--@section buckets
 -- Bucket deltas, one MessagePack array: per delta its scope number,
 -- window number, field (window:bucket), when the bucket leaves the window
 -- (ms), then the number of changed counters and (counter position,
@@ -334,6 +340,7 @@ for _, i in ipairs(scopeOrder) do
   if #del > 0 then hdel(skeys[i], del) end
 end
 
+--@section letters
 local nletters = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, nletters do
   redis.call('RPUSH', KEYS[7], ARGV[pos])
@@ -341,6 +348,7 @@ for _ = 1, nletters do
 end
 
 
+--@section customers
 -- Customers: their records, when they are next due, the active sets of
 -- their scopes and their referral conversion; each key is written by one
 -- command for the whole slice (a customer appears once per slice, so the
@@ -400,6 +408,7 @@ for k = 1, 2 * ncodes do codes[k] = ARGV[pos + k - 1] end
 pos = pos + 2 * ncodes
 many('HSET', KEYS[12], codes, 2)
 
+--@section themes
 -- Theme terms of detractor comments, per scope and hour or day bucket:
 -- one MessagePack array of (theme bucket number, term, change), each pair
 -- once. One HMGET and one HSET per bucket; a term whose count falls to 0
@@ -440,6 +449,7 @@ for _ = 1, nsamples do
   pos = pos + 2
 end
 
+--@section periods
 -- Period buckets: one MessagePack array holding, per delta, the number of
 -- its hash in KEYS, its scope number, its field, then the number of
 -- changed counters and (counter position, change) for each. One HMGET and
@@ -470,10 +480,13 @@ for _, kn in ipairs(keyOrder) do
   hdel(key, del)
 end
 
+--@section flush
 local views = flush(skeys, akeys, names, KEYS[5], KEYS[8], windows, now, parsetodate(ARGV[#ARGV - 2]), pkeys, true)
+--@section watermarks
 local seen = {}
 for k, i in ipairs(order) do seen[k] = names[i] end
 many('SADD', KEYS[6], seen, 1)
 for _, r in ipairs(ranges) do redis.call('HSET', wm, r[1], r[3], r[1] .. ':e', r[2]) end
+--@section end
 table.insert(views, 1, 'ok')
 return views

@@ -7,6 +7,7 @@
 -- ARGV: 1 now ms, 2 the instant (ms) the sums stop being current, 3 the
 --       to-date sums (parsetodate), 4 nslots, 5 windows csv, 6 nscopes,
 --       then the names.
+--@section check
 local now = tonumber(ARGV[1])
 local seen = tonumber(redis.call('HGET', KEYS[1], 'now') or '0')
 if seen > now then now = seen end
@@ -21,4 +22,7 @@ for i = 1, n do
   entry(acc, order, i)
 end
 -- A scope whose view is still pending gets its windows too (see flush).
-return flush(skeys, akeys, names, KEYS[2], KEYS[3], parsewindows(ARGV[5]), now, parsetodate(ARGV[3]), pkeys, true)
+--@section flush
+local views = flush(skeys, akeys, names, KEYS[2], KEYS[3], parsewindows(ARGV[5]), now, parsetodate(ARGV[3]), pkeys, true)
+--@section end
+return views

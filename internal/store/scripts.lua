@@ -190,6 +190,7 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now, tdspec, 
   local behind = {}
   if #scopeNames > 0 then behind = hmget(pending, scopeNames) end
   for k, i in ipairs(order) do
+    --@section totals
     local all = touched[i] or behind[k] or redis.call('HEXISTS', skeys[i], 'v') == 0
     local fields, ws = {}, {}
     for _, w in ipairs(windows) do
@@ -219,6 +220,7 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now, tdspec, 
     marks[#marks + 1] = names[i]
     marks[#marks + 1] = version
     local active = redis.call('ZCARD', akeys[i])
+    --@section todate
     local periods = {}
     if tdspec and (everyperiod or all) then periods = todate(tdspec, pkeys[i]) end
     out[#out + 1] = names[i]
@@ -238,6 +240,7 @@ local function flush(skeys, akeys, names, dirty, pending, windows, now, tdspec, 
     end
     emitperiods(out, periods)
   end
+  --@section marks
   hset(dirty, marks)
   hset(pending, marks)
   return out

@@ -7,6 +7,7 @@
 --       4 nslots, 5 the instant (ms) the to-date sums stop being current
 --       (0: never), 6 nscopes, the scope names, then the expiry members
 --       to process (each is checked again here).
+--@section expire
 local now = tonumber(ARGV[1])
 local seen = tonumber(redis.call('HGET', KEYS[1], 'now') or '0')
 if seen > now then now = seen end
@@ -33,6 +34,8 @@ for p = 7 + nscopes, #ARGV do
     n = n + 1
   end
 end
+--@section flush
 local views = flush(skeys, akeys, names, KEYS[3], KEYS[4], parsewindows(ARGV[2]), now, parsetodate(ARGV[3]), pkeys, false)
+--@section end
 table.insert(views, 1, n)
 return views

@@ -12,6 +12,7 @@
 -- writes it in full). The counters hash's field vw names the last write
 -- (writer:version): versions start again after a rebuild, so a version
 -- alone does not say whose write the view holds.
+--@section write
 local writer = ARGV[3]
 local pos = 4
 local out = {}
@@ -46,4 +47,5 @@ for i = 1, tonumber(ARGV[2]) do
     redis.call('HDEL', KEYS[1], name)
   end
 end
+--@section end
 return out
