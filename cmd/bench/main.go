@@ -25,6 +25,10 @@ func run() int {
 	fs.StringVar(&cfg.Out, "out", "bench/results.json", "where to write the results")
 	fs.IntVar(&cfg.LatencyRate, "latency-rate", 0, "events per second during the latency phase (0: a quarter of the aggregator's measured capacity)")
 	fs.BoolVar(&cfg.SkipBaselines, "skip-baselines", false, "skip the ceiling and naive phases and print the table only (a quicker look at the aggregator)")
+	fs.Func("redis-arg", "an extra redis-server argument, repeatable (-redis-arg=--hash-max-listpack-entries -redis-arg=128)", func(v string) error {
+		cfg.RedisArgs = append(cfg.RedisArgs, v)
+		return nil
+	})
 	broker := fs.Int("serve-broker", 0, "internal: serve the broker on this port until stdin closes")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		return 2

@@ -32,6 +32,9 @@ type Config struct {
 	// SkipBaselines skips the ceiling and naive phases (for a quicker look
 	// at the aggregator alone); the results file is then not written.
 	SkipBaselines bool
+	// RedisArgs are extra redis-server arguments (a server setting to
+	// measure, as "--hash-max-listpack-entries" "128").
+	RedisArgs []string
 }
 
 // Results is what bench/results.json holds.
@@ -92,6 +95,8 @@ type Results struct {
 	// where slices are small and per-scope work weighs more.
 	ScriptSections        map[string]float64 `json:"redis_script_us_per_event"`
 	LatencyScriptSections map[string]float64 `json:"latency_redis_script_us_per_event"`
+	// GrownScriptSections are the same on the grown state, the usual mix.
+	GrownScriptSections map[string]float64 `json:"grown_redis_script_us_per_event"`
 }
 
 // CommandStat is one line of Redis INFO commandstats.
@@ -134,7 +139,7 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return errors.New("redis-server is not installed (apt-get install redis-server)")
 	}
-	rs, err := redisproc.Start(redisBin, "")
+	rs, err := redisproc.Start(redisBin, "", cfg.RedisArgs...)
 	if err != nil {
 		return err
 	}
@@ -264,11 +269,11 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "phase: cost per event on a grown state (%d more customers, %d more scopes)…\n", GrowCustomers, GrowScopes)
-	same, spread, err := measureGrowth(ctx, broker, rdb, agg, gen)
+	same, spread, err := measureGrowth(ctx, broker, rdb, agg, gen, filepath.Join(filepath.Dir(cfg.Out), "aggregator.grown.cpu.prof"))
 	if err != nil {
 		return err
 	}
-	res.GrownAggregatorCPUus, res.GrownRedisCPUus = same.agg, same.redis
+	res.GrownAggregatorCPUus, res.GrownRedisCPUus, res.GrownScriptSections = same.agg, same.redis, same.sections
 	res.SpreadAggregatorCPUus, res.SpreadRedisCPUus = spread.agg, spread.redis
 	if fresh := res.AggregatorCPUus + res.RedisCPUus; fresh > 0 {
 		res.CostGrowth = (res.GrownAggregatorCPUus + res.GrownRedisCPUus) / fresh

@@ -27,14 +27,19 @@ const (
 
 // cpuPerEvent is the CPU per event of the aggregator and of Redis while
 // the aggregator applied a batch.
-type cpuPerEvent struct{ agg, redis float64 }
+type cpuPerEvent struct {
+	agg, redis float64
+	// sections is the Redis time of each script section per event.
+	sections map[string]float64
+}
 
 // measureGrowth grows the state, then measures the aggregator's and
 // Redis's CPU per event twice: over a batch of the usual mix (what the
 // fresh state was measured with: the cost of a bigger state), and over one
 // whose events half go to the grown customers and stores (the cost of
-// events spread over many scopes and customers).
-func measureGrowth(ctx context.Context, broker string, rdb *redis.Client, p *aggregatorProcess, gen *traffic.Generator) (same, spread cpuPerEvent, err error) {
+// events spread over many scopes and customers). A CPU profile of the
+// aggregator over the first is saved at profPath.
+func measureGrowth(ctx context.Context, broker string, rdb *redis.Client, p *aggregatorProcess, gen *traffic.Generator, profPath string) (same, spread cpuPerEvent, err error) {
 	now := time.Now()
 	var grow []events.Event
 	for c := range GrowCustomers {
@@ -65,14 +70,23 @@ func measureGrowth(ctx context.Context, broker string, rdb *redis.Client, p *agg
 		return out
 	}
 	measure := func(evs []events.Event) (cpuPerEvent, error) {
+		if _, err := scriptSections(ctx, rdb, 1); err != nil { // what growing left
+			return cpuPerEvent{}, err
+		}
 		agg0, red0 := processCPU(p.cmd.Process.Pid), redisCPU(ctx, rdb)
 		if err := applyEvents(ctx, broker, p, evs); err != nil {
 			return cpuPerEvent{}, fmt.Errorf("measuring on the grown state: %w", err)
 		}
 		perEvent := 1e6 / float64(len(evs))
-		return cpuPerEvent{(processCPU(p.cmd.Process.Pid) - agg0) * perEvent, (redisCPU(ctx, rdb) - red0) * perEvent}, nil
+		c := cpuPerEvent{agg: (processCPU(p.cmd.Process.Pid) - agg0) * perEvent, redis: (redisCPU(ctx, rdb) - red0) * perEvent}
+		var err error
+		c.sections, err = scriptSections(ctx, rdb, len(evs))
+		return c, err
 	}
-	if same, err = measure(batch(false)); err != nil {
+	profDone := profile(p.base, profPath, 5*time.Second)
+	same, err = measure(batch(false))
+	<-profDone
+	if err != nil {
 		return same, spread, err
 	}
 	spread, err = measure(batch(true))

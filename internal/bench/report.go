@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -57,23 +56,29 @@ func printTable(out io.Writer, r *Results) {
 		}
 	}
 	if len(r.ScriptSections) > 0 {
-		fmt.Fprintf(out, "\nRedis time by script section, µs per event (CXPULSE_DEBUG_SCRIPT_PROFILE):\n\n| section | aggregator phase | latency phase |\n| --- | --- | --- |\n")
-		names := slices.Collect(maps.Keys(r.ScriptSections))
-		for k := range r.LatencyScriptSections {
-			if _, ok := r.ScriptSections[k]; !ok {
-				names = append(names, k)
+		fmt.Fprintf(out, "\nRedis time by script section, µs per event (CXPULSE_DEBUG_SCRIPT_PROFILE):\n\n| section | aggregator phase | latency phase | grown state |\n| --- | --- | --- | --- |\n")
+		phases := []map[string]float64{r.ScriptSections, r.LatencyScriptSections, r.GrownScriptSections}
+		seen := map[string]bool{}
+		var names []string
+		for _, ph := range phases {
+			for k := range ph {
+				if !seen[k] {
+					seen[k] = true
+					names = append(names, k)
+				}
 			}
 		}
 		slices.SortFunc(names, func(a, b string) int {
 			return cmp.Or(cmp.Compare(r.ScriptSections[b], r.ScriptSections[a]), strings.Compare(a, b))
 		})
-		var sum, lsum float64
+		sums := make([]float64, len(phases))
 		for _, k := range names {
-			fmt.Fprintf(out, "| %s | %.2f | %.2f |\n", k, r.ScriptSections[k], r.LatencyScriptSections[k])
-			sum += r.ScriptSections[k]
-			lsum += r.LatencyScriptSections[k]
+			fmt.Fprintf(out, "| %s | %.2f | %.2f | %.2f |\n", k, r.ScriptSections[k], r.LatencyScriptSections[k], r.GrownScriptSections[k])
+			for i, ph := range phases {
+				sums[i] += ph[k]
+			}
 		}
-		fmt.Fprintf(out, "| all sections | %.2f | %.2f |\n", sum, lsum)
+		fmt.Fprintf(out, "| all sections | %.2f | %.2f | %.2f |\n", sums[0], sums[1], sums[2])
 	}
 }
 
