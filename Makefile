@@ -42,7 +42,7 @@ demo:
 BENCH_EVENTS ?= 1000000
 bench:
 	$(GO) run ./cmd/bench -events $(BENCH_EVENTS) -out bench/results.json
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/events ./internal/store ./internal/plan ./internal/aggregate ./internal/importer
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/events ./internal/store ./internal/plan ./internal/customers ./internal/aggregate ./internal/importer
 
 # Traffic for three tenants with random faults (aggregator SIGKILL and
 # SIGSTOP, the broker unavailable, Redis SIGSTOP and restart, records

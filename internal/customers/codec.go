@@ -1,17 +1,24 @@
 package customers
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+
+	"github.com/valyala/fastjson"
 )
 
 // Decode reads a customer record as Encode writes it.
 func Decode(id string, data []byte) (*History, error) {
-	c := &History{}
-	if err := json.Unmarshal(data, c); err != nil {
+	p := parsers.Get()
+	defer parsers.Put(p)
+	v, err := p.ParseBytes(data)
+	if err != nil {
+		return nil, fmt.Errorf("record of customer %q: %w", id, err)
+	}
+	c, err := decodeHistory(v)
+	if err != nil {
 		return nil, fmt.Errorf("record of customer %q: %w", id, err)
 	}
 	resolve := func(e *Entry) error {
@@ -37,6 +44,151 @@ func Decode(id string, data []byte) (*History, error) {
 	}
 	c.Names = nil
 	return c, nil
+}
+
+// parsers are reused across records: a record is parsed without a
+// reflection pass and with its parser's memory kept.
+var parsers fastjson.ParserPool
+
+// decodeHistory reads a parsed record; an unknown field is ignored, a
+// known one of the wrong type is an error naming it.
+func decodeHistory(v *fastjson.Value) (*History, error) {
+	o, err := v.Object()
+	if err != nil {
+		return nil, err
+	}
+	c := &History{}
+	o.Visit(func(k []byte, f *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		switch string(k) {
+		case "e":
+			var es []*fastjson.Value
+			if es, err = f.Array(); err != nil {
+				err = fmt.Errorf("e: %w", err)
+				return
+			}
+			c.Events = make([]Entry, len(es))
+			for i, ev := range es {
+				if err = decodeEntry(ev, &c.Events[i]); err != nil {
+					err = fmt.Errorf("e[%d]: %w", i, err)
+					return
+				}
+			}
+		case "f":
+			c.First = &Entry{}
+			if err = decodeEntry(f, c.First); err != nil {
+				err = fmt.Errorf("f: %w", err)
+			}
+		case "c":
+			var co *fastjson.Object
+			if co, err = f.Object(); err != nil {
+				err = fmt.Errorf("c: %w", err)
+				return
+			}
+			c.Carry = make(map[string]Spell, co.Len())
+			co.Visit(func(sc []byte, sp *fastjson.Value) {
+				if err != nil {
+					return
+				}
+				if sp.Type() != fastjson.TypeObject {
+					err = fmt.Errorf("c[%q]: %s where an object belongs", sc, sp.Type())
+					return
+				}
+				var s Spell
+				if s.Since, err = int64Field(sp, "a"); err == nil {
+					s.Last, err = int64Field(sp, "l")
+				}
+				if err != nil {
+					err = fmt.Errorf("c[%q]: %w", sc, err)
+					return
+				}
+				c.Carry[string(sc)] = s
+			})
+		case "t":
+			if c.AsOf, err = f.Int64(); err != nil {
+				err = fmt.Errorf("t: %w", err)
+			}
+		case "n":
+			var ns []*fastjson.Value
+			if ns, err = f.Array(); err != nil {
+				err = fmt.Errorf("n: %w", err)
+				return
+			}
+			c.Names = make([]string, len(ns))
+			for i, n := range ns {
+				var b []byte
+				if b, err = n.StringBytes(); err != nil {
+					err = fmt.Errorf("n[%d]: %w", i, err)
+					return
+				}
+				c.Names[i] = string(b)
+			}
+		}
+	})
+	return c, err
+}
+
+// int64Field reads an integer field of an object (0 when absent).
+func int64Field(v *fastjson.Value, key string) (int64, error) {
+	f := v.Get(key)
+	if f == nil {
+		return 0, nil
+	}
+	n, err := f.Int64()
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return n, nil
+}
+
+// decodeEntry reads one entry of a record.
+func decodeEntry(v *fastjson.Value, e *Entry) error {
+	o, err := v.Object()
+	if err != nil {
+		return err
+	}
+	o.Visit(func(k []byte, f *fastjson.Value) {
+		if err != nil {
+			return
+		}
+		switch string(k) {
+		case "i", "r":
+			var b []byte
+			if b, err = f.StringBytes(); err != nil {
+				err = fmt.Errorf("%s: %w", k, err)
+				return
+			}
+			if k[0] == 'i' {
+				e.ID = string(b)
+			} else {
+				e.Code = string(b)
+			}
+		case "x":
+			if e.Cancel, err = f.Bool(); err != nil {
+				err = fmt.Errorf("x: %w", err)
+			}
+		case "a":
+			if e.At, err = f.Int64(); err != nil {
+				err = fmt.Errorf("a: %w", err)
+			}
+		case "s":
+			var rs []*fastjson.Value
+			if rs, err = f.Array(); err != nil {
+				err = fmt.Errorf("s: %w", err)
+				return
+			}
+			e.Refs = make([]int, len(rs))
+			for i, r := range rs {
+				if e.Refs[i], err = r.Int(); err != nil {
+					err = fmt.Errorf("s[%d]: %w", i, err)
+					return
+				}
+			}
+		}
+	})
+	return err
 }
 
 // Encode writes the record as JSON (what Decode reads), with each scope

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fastjson"
 
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
@@ -146,6 +147,15 @@ func TestCustomerRecordRoundTrip(t *testing.T) {
 		require.NoError(t, json.Unmarshal(want, &b))
 		require.Equal(t, b, a)
 
+		// The record reads the same as encoding/json reads it.
+		var viaJSON History
+		require.NoError(t, json.Unmarshal(got, &viaJSON))
+		parsed, err := fastjson.ParseBytes(got)
+		require.NoError(t, err)
+		raw, err := decodeHistory(parsed)
+		require.NoError(t, err)
+		require.Equal(t, &viaJSON, raw)
+
 		back, err := Decode("x", got)
 		require.NoError(t, err)
 		for i := range c.Events {
@@ -175,4 +185,21 @@ func TestCacheDropTenant(t *testing.T) {
 	got, missing := c.Get("acme2", []string{"a"})
 	require.Empty(t, missing)
 	require.Len(t, got, 1)
+}
+
+// TestDecodeNamesAWrongField: a field of the wrong type is refused, named
+// with its place in the record.
+func TestDecodeNamesAWrongField(t *testing.T) {
+	for rec, want := range map[string]string{
+		`{"e":[{"i":1,"a":5}],"t":1}`:           `e[0]: i:`,
+		`{"e":[{"i":"o","a":"5"}],"t":1}`:       `e[0]: a:`,
+		`{"c":{"all":{"a":1,"l":"x"}},"t":1}`:   `c["all"]: l:`,
+		`{"c":{"all":3},"t":1}`:                 `c["all"]: number where an object belongs`,
+		`{"t":1,"n":["all",2]}`:                 `n[1]:`,
+		`{"e":[{"i":"o","a":5,"s":[3]}],"t":1}`: `scope 3 of 0`,
+	} {
+		_, err := Decode("x", []byte(rec))
+		require.ErrorContains(t, err, want, rec)
+		require.ErrorContains(t, err, `record of customer "x"`, rec)
+	}
 }
