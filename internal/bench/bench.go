@@ -108,9 +108,6 @@ type CommandStat struct {
 
 var tenantNames = []string{"acme", "globex", "initech", "hooli", "umbrella", "stark"}
 
-// latencySpan is how long the latency phase sends its markers.
-const latencySpan = 15 * time.Second
-
 // Run performs every phase and writes the table to out and the results
 // to cfg.Out.
 func Run(ctx context.Context, cfg Config, out io.Writer) error {
@@ -245,14 +242,27 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		res.LatencyRate = int(0.25 * res.AggregatorEPS)
 	}
 	fmt.Fprintf(out, "phase: latency at %d events/s…\n", res.LatencyRate)
+	// The script profile of this phase starts empty and is divided by the
+	// events the aggregator consumed during it.
+	if _, err := scriptSections(ctx, rdb, 1); err != nil {
+		return err
+	}
+	consumed0, err := metricSum(agg.base, "cxpulse_events_consumed_total")
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
 	load := startLoad(ctx, broker, gen, res.LatencyRate)
-	if res.LatencyP50Ms, res.LatencyP99Ms, err = measureLatency(ctx, broker, rdb, latencySpan); err != nil {
+	if res.LatencyP50Ms, res.LatencyP99Ms, err = measureLatency(ctx, broker, rdb, 15*time.Second); err != nil {
 		load.stop()
 		return fmt.Errorf("latency: %w", err)
 	}
-	if res.LatencyScriptSections, err = scriptSections(ctx, rdb, res.LatencyRate*int(latencySpan/time.Second)); err != nil {
+	consumed1, err := metricSum(agg.base, "cxpulse_events_consumed_total")
+	if err == nil {
+		res.LatencyScriptSections, err = scriptSections(ctx, rdb, int(consumed1-consumed0))
+	}
+	if err != nil {
 		load.stop()
-		return err
+		return fmt.Errorf("latency: %w", err)
 	}
 	fmt.Fprintf(out, "phase: kill -9 and restart…\n")
 	load.stop()
