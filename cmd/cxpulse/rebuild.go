@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/rebuild"
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
@@ -68,7 +68,7 @@ func runRebuild(ctx context.Context, e *env, args []string) int {
 	}
 	defer rdb.Close()
 	if all {
-		if tenants, err = rdb.SMembers(ctx, store.TenantsKey).Result(); err != nil {
+		if tenants, err = rdb.SMembers(ctx, keys.Tenants).Result(); err != nil {
 			return fail(fmt.Errorf("listing the tenants: %w", err))
 		}
 		slices.Sort(tenants)

@@ -137,7 +137,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 			ApplyDue: a.pipeline.ApplyDue, Registry: metrics, Now: o.now, Instance: a.id}, logger)
 	a.api = api.New(api.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows, DebugPprof: cfg.DebugPprof,
 		ProtectOps: cfg.ProtectOpsEndpoints, ScoreMetrics: cfg.ScoreMetrics},
-		api.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Redis: a.rdb, Store: st, Outbox: ob, Claims: cl, Auth: authn, Tenants: reg,
+		api.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Redis: a.rdb, Store: st.Reader, Outbox: ob, Claims: cl, Auth: authn, Tenants: reg,
 			Halted: a.pipeline.Halted, Erase: eraser.Erase, Registry: metrics, Now: o.now}, logger)
 	return a, nil
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/replay"
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -82,7 +82,7 @@ func TestDeadLetterReplay(t *testing.T) {
 	lost := 0
 	for _, l := range letters[15:30] {
 		if strings.Contains(l.Value, `"survey.response"`) {
-			require.NoError(t, rdb.SRem(t.Context(), store.ReplayedKey(), l.Position()).Err())
+			require.NoError(t, rdb.SRem(t.Context(), keys.Replayed(), l.Position()).Err())
 			lost++
 		}
 	}

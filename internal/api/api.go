@@ -33,7 +33,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/redisconn"
 	"github.com/cxpulse/cxpulse/internal/serve"
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/query"
 	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
@@ -61,7 +61,7 @@ type Parts struct {
 	Kafka  *kafkaconn.Config
 	Admin  *kafka.Client // answers metadata and offset requests
 	Redis  redis.UniversalClient
-	Store  *store.Store
+	Store  *query.Reader // the read side reads; it never writes the store
 	Outbox *outbox.Outbox
 	Claims *claims.Claims
 	Auth   *auth.Authenticator
@@ -82,7 +82,7 @@ type Server struct {
 	cfg       Config
 	parts     Parts
 	log       *zap.Logger
-	store     *store.Store
+	store     *query.Reader
 	now       func() time.Time
 	largest   window.Window
 	lag       prometheus.Gauge

@@ -17,7 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/internal/traffic"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -135,7 +135,7 @@ func measureLatency(ctx context.Context, broker string, rdb *redis.Client, span 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			key := store.ViewKey(latencyTenant, "store="+scope)
+			key := keys.View(latencyTenant, "store="+scope)
 			for deadline := acked.Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 				if n, _ := rdb.Exists(ctx, key).Result(); n == 1 {
 					mu.Lock()

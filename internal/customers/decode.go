@@ -2,6 +2,8 @@ package customers
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/valyala/fastjson"
 )
@@ -174,4 +176,14 @@ func readString(v *fastjson.Value, s *string) error {
 	b, err := v.StringBytes()
 	*s = string(b)
 	return err
+}
+
+// ParseStored reads a stored customer record: its version, "|", its data.
+func ParseStored(id, s string) (*StoredRecord, error) {
+	v, data, ok := strings.Cut(s, "|")
+	n, err := strconv.ParseInt(v, 10, 64)
+	if !ok || err != nil {
+		return nil, fmt.Errorf("record of customer %q is corrupt", id)
+	}
+	return &StoredRecord{Version: n, Data: []byte(data)}, nil
 }

@@ -11,7 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 )
 
 // TopicSuffix names the compacted topic of erasures under the topic
@@ -75,7 +75,7 @@ func (l *Log) Restore(ctx context.Context, rdb redis.UniversalClient) (int, erro
 		if err := json.Unmarshal(m.Value, &e); err != nil || e.Tenant == "" || e.CustomerHash == "" {
 			return fmt.Errorf("%s/%d/%d is not an erasure record: %q", m.Topic, m.Partition, m.Offset, m.Value)
 		}
-		ok, err := rdb.HSetNX(ctx, store.ErasedKey(e.Tenant), e.CustomerHash, string(e.Receipt)).Result()
+		ok, err := rdb.HSetNX(ctx, keys.Erased(e.Tenant), e.CustomerHash, string(e.Receipt)).Result()
 		if err != nil {
 			return fmt.Errorf("restoring an erasure of tenant %s: %w", e.Tenant, err)
 		}

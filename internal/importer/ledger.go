@@ -8,7 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
@@ -41,7 +41,7 @@ func (l *Ledger) Seen(ctx context.Context, evs []events.Event) ([]bool, error) {
 		for k, i := range idx {
 			ms[k] = member(&evs[i])
 		}
-		seen, err := l.rdb.SMIsMember(ctx, store.ImportedKey(tenant), ms...).Result()
+		seen, err := l.rdb.SMIsMember(ctx, keys.Imported(tenant), ms...).Result()
 		if err != nil {
 			return nil, fmt.Errorf("reading the import ledger of %s: %w", tenant, err)
 		}
@@ -59,7 +59,7 @@ func (l *Ledger) Mark(ctx context.Context, evs []events.Event) error {
 		byTenant[evs[i].Tenant] = append(byTenant[evs[i].Tenant], member(&evs[i]))
 	}
 	for tenant, ms := range byTenant {
-		if err := l.rdb.SAdd(ctx, store.ImportedKey(tenant), ms...).Err(); err != nil {
+		if err := l.rdb.SAdd(ctx, keys.Imported(tenant), ms...).Err(); err != nil {
 			return fmt.Errorf("writing the import ledger of %s: %w", tenant, err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 )
 
 // Outbox reads and writes the publisher's keys.
@@ -34,7 +35,7 @@ func New(rdb redis.UniversalClient) *Outbox { return &Outbox{rdb: rdb} }
 
 func leaseKey(group string) string       { return "cxpulse:{publisher:" + group + "}" }
 func leaseEpochKey(group string) string  { return "cxpulse:{publisher:" + group + "}:epoch" }
-func alertsKey(tenant string) string     { return store.AlertsKey(tenant) }
+func alertsKey(tenant string) string     { return keys.Alerts(tenant) }
 func alertFenceKey(tenant string) string { return "cxpulse:{" + tenant + "}:alerts:fence" }
 
 // SinkQueueKey holds, for one tenant and alert sink, the notifications
@@ -114,7 +115,7 @@ func (s *Outbox) trim(ctx context.Context, key string, h Head) error {
 // Letters returns up to n dead letters queued in a tenant's outbox,
 // oldest first, and their head for TrimLetters.
 func (s *Outbox) Letters(ctx context.Context, tenant string, n int) ([]store.Letter, Head, error) {
-	raw, head, err := s.head(ctx, store.OutboxKey(tenant), n)
+	raw, head, err := s.head(ctx, keys.Outbox(tenant), n)
 	if err != nil {
 		return nil, Head{}, fmt.Errorf("reading outbox of %s: %w", tenant, err)
 	}
@@ -130,7 +131,7 @@ func (s *Outbox) Letters(ctx context.Context, tenant string, n int) ([]store.Let
 // TrimLetters removes the published head of a tenant's outbox, unless
 // another publisher removed it first.
 func (s *Outbox) TrimLetters(ctx context.Context, tenant string, h Head) error {
-	if err := s.trim(ctx, store.OutboxKey(tenant), h); err != nil {
+	if err := s.trim(ctx, keys.Outbox(tenant), h); err != nil {
 		return fmt.Errorf("trimming outbox of %s: %w", tenant, err)
 	}
 	return nil
@@ -209,7 +210,7 @@ return dropped`)
 // when the tenant's erasures are no longer the erasures count the states
 // were made with. It returns the notifications dropped from full queues.
 func (s *Outbox) SaveAlerts(ctx context.Context, tenant string, epoch, erasures int64, set map[string][]byte, del []string, queue map[string][][]byte) (int64, error) {
-	keys := []string{alertsKey(tenant), alertFenceKey(tenant), store.ErasedKey(tenant)}
+	keys := []string{alertsKey(tenant), alertFenceKey(tenant), keys.Erased(tenant)}
 	args := []any{epoch, SinkQueueCap, erasures, len(set)}
 	for fp, st := range set {
 		args = append(args, fp, st)

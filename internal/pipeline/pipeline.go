@@ -109,7 +109,7 @@ type Pipeline struct {
 	customers *customers.Cache
 	erased    *erasure.Set
 	batches   chan *batch
-	// knownTenants are the tenants already recorded in store.TenantsKey.
+	// knownTenants are the tenants already recorded in keys.Tenants.
 	knownTenants sync.Map
 
 	mu     sync.Mutex

@@ -16,7 +16,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/stats"
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/query"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -94,7 +94,7 @@ func npsCounts(c *stats.Counters) alerts.Counts {
 }
 
 // alertInput builds the detection input of one scope from its counters.
-func (p *Publisher) alertInput(sc *store.ScopeCounters, tenant []alerts.WindowCounts, horizon time.Duration, now time.Time) (alerts.Input, error) {
+func (p *Publisher) alertInput(sc *query.ScopeCounters, tenant []alerts.WindowCounts, horizon time.Duration, now time.Time) (alerts.Input, error) {
 	ws, err := p.windowCounts(sc)
 	if err != nil {
 		return alerts.Input{}, err
@@ -117,7 +117,7 @@ func (p *Publisher) alertInput(sc *store.ScopeCounters, tenant []alerts.WindowCo
 	return in, nil
 }
 
-func (p *Publisher) windowCounts(sc *store.ScopeCounters) ([]alerts.WindowCounts, error) {
+func (p *Publisher) windowCounts(sc *query.ScopeCounters) ([]alerts.WindowCounts, error) {
 	out := make([]alerts.WindowCounts, len(p.cfg.Windows))
 	for i, w := range p.cfg.Windows {
 		c, err := sc.Total(w.Name)

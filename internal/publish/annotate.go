@@ -9,14 +9,14 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/alerts"
 	"github.com/cxpulse/cxpulse/internal/stats"
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/query"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
 // annotate describes a firing alert (DESIGN §7): the guard window's
 // counts and bounds, the baseline, NPS, the terms that drive the spike and
 // up to three recent detractor comments.
-func (p *Publisher) annotate(ctx context.Context, tenant, scope string, d alerts.Decision, sc *store.ScopeCounters,
+func (p *Publisher) annotate(ctx context.Context, tenant, scope string, d alerts.Decision, sc *query.ScopeCounters,
 	horizon time.Duration, now time.Time) (map[string]string, error) {
 	pct := func(x float64) string { return strconv.FormatFloat(100*x, 'f', 1, 64) }
 	g := d.Guard

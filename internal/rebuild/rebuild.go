@@ -29,7 +29,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/logwatch"
 	"github.com/cxpulse/cxpulse/internal/pipeline"
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/internal/timerule"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
@@ -104,15 +104,15 @@ func errorsOf(gaps []string) error {
 // drop makes the tenant refuse partitions that have not rewound for
 // request id, then deletes its state.
 func drop(ctx context.Context, rdb redis.UniversalClient, tenant string, id int64) error {
-	wm := store.WatermarksKey(tenant)
+	wm := keys.Watermarks(tenant)
 	if err := rdb.HSet(ctx, wm, "reset", id).Err(); err != nil {
 		return fmt.Errorf("marking %s for a rebuild: %w", tenant, err)
 	}
-	keep := map[string]bool{wm: true, store.ImportedKey(tenant): true, store.ErasedKey(tenant): true}
-	dims := store.DimensionsPrefix(tenant)
+	keep := map[string]bool{wm: true, keys.Imported(tenant): true, keys.Erased(tenant): true}
+	dims := keys.DimensionsPrefix(tenant)
 	var doomed []string
 	scan := func(ctx context.Context, c *redis.Client) error {
-		iter := c.Scan(ctx, 0, store.TenantPattern(tenant), 1000).Iterator()
+		iter := c.Scan(ctx, 0, keys.TenantPattern(tenant), 1000).Iterator()
 		for iter.Next(ctx) {
 			if k := iter.Val(); !keep[k] && !strings.HasPrefix(k, dims) {
 				doomed = append(doomed, k)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
-	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
@@ -194,7 +194,7 @@ func Replay(ctx context.Context, letters []Letter, w *kafka.Writer, rdb redis.Un
 		for i := range chunk {
 			ms[i] = chunk[i].Position()
 		}
-		done, err := rdb.SMIsMember(ctx, store.ReplayedKey(), ms...).Result()
+		done, err := rdb.SMIsMember(ctx, keys.Replayed(), ms...).Result()
 		if err != nil {
 			return res, fmt.Errorf("reading the replay ledger: %w", err)
 		}
@@ -216,7 +216,7 @@ func Replay(ctx context.Context, letters []Letter, w *kafka.Writer, rdb redis.Un
 		if err := w.WriteMessages(ctx, msgs...); err != nil {
 			return res, fmt.Errorf("re-producing %d dead letters: %w", len(msgs), err)
 		}
-		if err := rdb.SAdd(ctx, store.ReplayedKey(), marks...).Err(); err != nil {
+		if err := rdb.SAdd(ctx, keys.Replayed(), marks...).Err(); err != nil {
 			return res, fmt.Errorf("writing the replay ledger: %w", err)
 		}
 		res.Replayed += len(msgs)

@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/mpack"
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
+	"github.com/cxpulse/cxpulse/internal/store/views"
 )
 
 // Apply runs the apply script for one slice and, when it applied, writes
@@ -25,7 +26,7 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	if err != nil || res.Outcome != Applied {
 		return res, err
 	}
-	return res, s.writeViews(ctx, sl.Tenant, sl.Now, res.Views)
+	return res, s.Writer.Write(ctx, sl.Tenant, sl.Now, res.Views)
 }
 
 // applyScript runs the apply script only, leaving the views pending (as a
@@ -71,17 +72,17 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 			note(smp.Scope)
 		}
 	}
-	keys := make([]string, 0, 12+3*len(scopes))
-	keys = append(keys, watermarksKey(sl.Tenant), idsKey(sl.Tenant, period), idsKey(sl.Tenant, period-1),
-		expiryKey(sl.Tenant), dirtyKey(sl.Tenant), ScopesKey(sl.Tenant), OutboxKey(sl.Tenant), pendingKey(sl.Tenant),
-		customersKey(sl.Tenant), customersDueKey(sl.Tenant), conversionsKey(sl.Tenant), codesKey(sl.Tenant))
+	ks := make([]string, 0, 12+3*len(scopes))
+	ks = append(ks, keys.Watermarks(sl.Tenant), keys.IDs(sl.Tenant, period), keys.IDs(sl.Tenant, period-1),
+		keys.Expiry(sl.Tenant), keys.Dirty(sl.Tenant), keys.Scopes(sl.Tenant), keys.Outbox(sl.Tenant), keys.Pending(sl.Tenant),
+		keys.Customers(sl.Tenant), keys.CustomersDue(sl.Tenant), keys.Conversions(sl.Tenant), keys.Codes(sl.Tenant))
 	for _, sc := range scopes {
-		keys = append(keys, countersKey(sl.Tenant, sc), activeKey(sl.Tenant, sc), samplesKey(sl.Tenant, sc))
+		ks = append(ks, keys.Counters(sl.Tenant, sc), keys.Active(sl.Tenant, sc), keys.Samples(sl.Tenant, sc))
 	}
 	sys := sl.periods()
 	td := periodbuckets.ToDateOf(sys, sl.Now)
 	for _, sc := range scopes {
-		keys = append(keys, td.Keys(sl.Tenant, sc)...)
+		ks = append(ks, td.Keys(sl.Tenant, sc)...)
 	}
 	// Term changes: one MessagePack array of (key number, term, change).
 	type bucketKey struct{ scope, bucket string }
@@ -91,7 +92,7 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		k := bucketKey{td.Scope, td.Bucket}
 		n, ok := termKeys[k]
 		if !ok {
-			keys = append(keys, termsKey(sl.Tenant, td.Scope, td.Bucket))
+			ks = append(ks, keys.Terms(sl.Tenant, td.Scope, td.Bucket))
 			n = len(termKeys) + 1
 			termKeys[k] = n
 		}
@@ -147,8 +148,8 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	keyOf := func(k string) int {
 		n, ok := keyNumber[k]
 		if !ok {
-			keys = append(keys, k)
-			n = len(keys)
+			ks = append(ks, k)
+			n = len(ks)
 			keyNumber[k] = n
 		}
 		return n
@@ -159,12 +160,12 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	}
 	args = append(args, erasure...)
 	args = append(args, periodDeltasBlob(sys, sl.Tenant, sl.PeriodDeltas, scopeIndex, keyOf), td.Blob(), len(td.Years), td.Until.UnixMilli())
-	raw, err := s.apply.Run(ctx, s.rdb, keys, args...).Slice()
+	raw, err := s.apply.Run(ctx, s.rdb, ks, args...).Slice()
 	if err != nil {
 		return Result{}, fmt.Errorf("applying slice of tenant %s: %w", sl.Tenant, err)
 	}
 	if len(raw) > 0 && raw[0] == "ok" {
-		views, err := parseTotals(raw, 1)
+		views, err := views.ParseTotals(raw, 1)
 		return Result{Outcome: Applied, Views: views}, err
 	}
 	res := make([]string, len(raw))
@@ -314,7 +315,7 @@ func parseConflicts(res []string) (Result, error) {
 			out.CustomerConflicts[id] = nil
 			return nil
 		}
-		r, err := parseCustomerRecord(id, rec)
+		r, err := customers.ParseStored(id, rec)
 		out.CustomerConflicts[id] = r
 		return err
 	})
@@ -322,13 +323,4 @@ func parseConflicts(res []string) (Result, error) {
 		return Result{}, err
 	}
 	return out, nil
-}
-
-func parseCustomerRecord(id, s string) (*customers.StoredRecord, error) {
-	v, data, ok := strings.Cut(s, "|")
-	n, err := strconv.ParseInt(v, 10, 64)
-	if !ok || err != nil {
-		return nil, fmt.Errorf("record of customer %q is corrupt", id)
-	}
-	return &customers.StoredRecord{Version: n, Data: []byte(data)}, nil
 }

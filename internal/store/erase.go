@@ -8,10 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/mpack"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 )
 
 // The erasure keys: per tenant the erasures done (keyed hash of the
@@ -20,17 +19,6 @@ import (
 // what the event counted (a remembered-id record without the customer),
 // the later entry of an id replacing the earlier (a revision). It is kept
 // while a window or calendar period can hold the customer's latest event.
-
-// ErasedKey is a tenant's hash of erasures: keyed hash of the customer →
-// the erasure's receipt (JSON, without the customer).
-func ErasedKey(tenant string) string { return tenantKey(tenant, "erased") }
-
-// AlertsKey is a tenant's hash of alert states (fingerprint → JSON).
-func AlertsKey(tenant string) string { return tenantKey(tenant, "alerts") }
-
-// IndexKey is one customer's contribution index: a list whose elements
-// each hold one or more entries (AppendIndexEntry).
-func IndexKey(tenant, customer string) string { return tenantKey(tenant, "ci", customer) }
 
 // IndexEntry adds one event to its customer's contribution index, kept
 // until Until.
@@ -47,7 +35,7 @@ type IndexEntry struct {
 // against what the erasure was planned from.
 type Erase struct {
 	Customer string // as stored (the pseudonym when the tenant pseudonymizes)
-	Field    string // the keyed hash of the customer in ErasedKey
+	Field    string // the keyed hash of the customer in keys.Erased
 	// Receipt is the receipt's JSON object without its closing brace: the
 	// script adds "keys_removed".
 	Receipt []byte
@@ -71,48 +59,17 @@ type Erase struct {
 // AlertRewrite replaces a stored alert state.
 type AlertRewrite struct{ Fingerprint, Old, New string }
 
-// Erasures returns a tenant's erasures: keyed hash → receipt.
-func (s *Store) Erasures(ctx context.Context, tenant string) (map[string]string, error) {
-	m, err := s.rdb.HGetAll(ctx, ErasedKey(tenant)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading the erasures of tenant %s: %w", tenant, err)
-	}
-	return m, nil
-}
-
 // RestoreErasures puts back erasures (keyed hash → receipt) that a
 // tenant's erased hash lacks, leaving those it holds.
 func (s *Store) RestoreErasures(ctx context.Context, tenant string, erasures map[string]string) error {
 	pipe := s.rdb.Pipeline()
 	for field, rec := range erasures {
-		pipe.HSetNX(ctx, ErasedKey(tenant), field, rec)
+		pipe.HSetNX(ctx, keys.Erased(tenant), field, rec)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("restoring the erasures of tenant %s: %w", tenant, err)
 	}
 	return nil
-}
-
-// Erasure returns the receipt of one erasure ("" when there is none).
-func (s *Store) Erasure(ctx context.Context, tenant, field string) (string, error) {
-	r, err := s.rdb.HGet(ctx, ErasedKey(tenant), field).Result()
-	if err == redis.Nil {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("reading an erasure of tenant %s: %w", tenant, err)
-	}
-	return r, nil
-}
-
-// Index returns a customer's contribution index as stored, its elements
-// joined ("" for none).
-func (s *Store) Index(ctx context.Context, tenant, customer string) (string, error) {
-	v, err := s.rdb.LRange(ctx, IndexKey(tenant, customer), 0, -1).Result()
-	if err != nil {
-		return "", fmt.Errorf("reading the contribution index of a customer of tenant %s: %w", tenant, err)
-	}
-	return strings.Join(v, ""), nil
 }
 
 // IndexEvent is one entry of a contribution index: an event id and its
@@ -155,26 +112,6 @@ func ParseIndex(s string) ([]IndexEvent, error) {
 	return out, nil
 }
 
-// CodesOf returns the referral codes that resolve to customer (one scan
-// of the tenant's codes).
-func (s *Store) CodesOf(ctx context.Context, tenant, customer string) ([]string, error) {
-	var out []string
-	it := s.rdb.HScan(ctx, codesKey(tenant), 0, "", 1000).Iterator()
-	for it.Next(ctx) {
-		code := it.Val()
-		if !it.Next(ctx) {
-			break
-		}
-		if it.Val() == customer {
-			out = append(out, code)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("scanning the referral codes of tenant %s: %w", tenant, err)
-	}
-	return out, nil
-}
-
 // erasureArgs writes what the apply script reads of erasures, in four
 // arguments: the number of the erased hash in KEYS, the count of erasures
 // the slice was planned with, the index entries as one MessagePack array
@@ -185,7 +122,7 @@ func (s *Store) CodesOf(ctx context.Context, tenant, customer string) ([]string,
 // number, sample prefix) pairs, the alerts key number and a counted list
 // of (fingerprint, state as read, new state) triples.
 func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) ([]any, error) {
-	erased := keyOf(ErasedKey(sl.Tenant))
+	erased := keyOf(keys.Erased(sl.Tenant))
 	index := mpack.AppendArray(make([]byte, 0, 5+160*len(sl.Index)), 3*len(sl.Index))
 	var rec, entry []byte
 	for i := range sl.Index {
@@ -195,7 +132,7 @@ func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) (
 		r.Arrival = time.UnixMilli(0)
 		rec = r.AppendTo(rec[:0])
 		entry = AppendIndexEntry(entry[:0], r.ID, rec)
-		index = mpack.AppendString(mpack.AppendInt(index, int64(keyOf(IndexKey(sl.Tenant, e.Customer)))), entry)
+		index = mpack.AppendString(mpack.AppendInt(index, int64(keyOf(keys.Index(sl.Tenant, e.Customer)))), entry)
 		index = mpack.AppendInt(index, max(1, e.Until.Sub(sl.Now).Milliseconds()))
 	}
 	er := sl.Erase
@@ -207,7 +144,7 @@ func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) (
 	b = mpack.AppendString(b, er.Customer)
 	b = mpack.AppendString(b, er.Field)
 	b = mpack.AppendString(b, er.Receipt)
-	b = mpack.AppendInt(b, int64(keyOf(IndexKey(sl.Tenant, er.Customer))))
+	b = mpack.AppendInt(b, int64(keyOf(keys.Index(sl.Tenant, er.Customer))))
 	b = mpack.AppendString(mpack.AppendString(b, er.Index), er.Rest)
 	b = mpack.AppendInt(b, int64(er.Removed))
 	b = mpack.AppendInt(b, int64(len(er.IDs)))
@@ -228,19 +165,10 @@ func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) (
 		}
 		b = mpack.AppendString(mpack.AppendInt(b, int64(scopeIndex[smp.Scope])), `{"id":`+string(id)+`,`)
 	}
-	b = mpack.AppendInt(b, int64(keyOf(AlertsKey(sl.Tenant))))
+	b = mpack.AppendInt(b, int64(keyOf(keys.Alerts(sl.Tenant))))
 	b = mpack.AppendInt(b, int64(len(er.Alerts)))
 	for _, a := range er.Alerts {
 		b = mpack.AppendString(mpack.AppendString(mpack.AppendString(b, a.Fingerprint), a.Old), a.New)
 	}
 	return []any{erased, sl.Erasures, index, b}, nil
-}
-
-// ErasureCount returns how many erasures a tenant has.
-func (s *Store) ErasureCount(ctx context.Context, tenant string) (int64, error) {
-	n, err := s.rdb.HLen(ctx, ErasedKey(tenant)).Result()
-	if err != nil {
-		return 0, fmt.Errorf("counting the erasures of tenant %s: %w", tenant, err)
-	}
-	return n, nil
 }

@@ -3,12 +3,14 @@ package store
 import (
 	"context"
 	"time"
+
+	"github.com/cxpulse/cxpulse/internal/store/views"
 )
 
 // WriteViews exposes to the tests the view writing that Apply and Sweep
 // do after their scripts.
-func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, views []ScopeTotals) error {
-	return s.writeViews(ctx, tenant, now, views)
+func (s *Store) WriteViews(ctx context.Context, tenant string, now time.Time, views []views.Totals) error {
+	return s.Writer.Write(ctx, tenant, now, views)
 }
 
 // ApplyScript exposes to the tests the apply script alone: the state a

@@ -12,6 +12,8 @@ import (
 	"github.com/cxpulse/cxpulse/internal/mpack"
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/stats"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
+	"github.com/cxpulse/cxpulse/internal/store/views"
 	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
@@ -52,7 +54,7 @@ const rollChunk = 200
 // the watermarks hash): at local midnight today starts again, and the
 // week, month, quarter and year at theirs.
 func (s *Store) RollPeriods(ctx context.Context, tenant string, sys period.System, now time.Time) error {
-	mark, err := s.rdb.HGet(ctx, watermarksKey(tenant), "periods:day").Result()
+	mark, err := s.rdb.HGet(ctx, keys.Watermarks(tenant), "periods:day").Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("reading the period mark of %s: %w", tenant, err)
 	}
@@ -77,7 +79,7 @@ func (s *Store) RollPeriods(ctx context.Context, tenant string, sys period.Syste
 		}
 		now, today = moved, strconv.FormatInt(sys.Day(moved), 10)
 	}
-	if err := s.rdb.HSet(ctx, watermarksKey(tenant), "periods:day", today).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, keys.Watermarks(tenant), "periods:day", today).Err(); err != nil {
 		return fmt.Errorf("marking the periods of %s rolled: %w", tenant, err)
 	}
 	return nil
@@ -91,14 +93,14 @@ func (s *Store) rollScopes(ctx context.Context, tenant string, sys period.System
 	for len(scopes) > 0 {
 		chunk := scopes[:min(rollChunk, len(scopes))]
 		scopes = scopes[len(chunk):]
-		keys := []string{watermarksKey(tenant), dirtyKey(tenant), pendingKey(tenant)}
+		ks := []string{keys.Watermarks(tenant), keys.Dirty(tenant), keys.Pending(tenant)}
 		args := []any{now.UnixMilli(), td.Until.UnixMilli(), blob, len(td.Years), s.windowsCSV, len(chunk)}
 		for _, sc := range chunk {
-			keys = append(keys, countersKey(tenant, sc), activeKey(tenant, sc))
-			keys = append(keys, td.Keys(tenant, sc)...)
+			ks = append(ks, keys.Counters(tenant, sc), keys.Active(tenant, sc))
+			ks = append(ks, td.Keys(tenant, sc)...)
 			args = append(args, sc)
 		}
-		raw, err := s.roll.Run(ctx, s.rdb, keys, args...).Slice()
+		raw, err := s.roll.Run(ctx, s.rdb, ks, args...).Slice()
 		if err != nil {
 			return time.Time{}, fmt.Errorf("rolling the periods of %s: %w", tenant, err)
 		}
@@ -106,93 +108,15 @@ func (s *Store) rollScopes(ctx context.Context, tenant string, sys period.System
 			ms, _ := strconv.ParseInt(fmt.Sprint(raw[1]), 10, 64)
 			return time.UnixMilli(ms), nil
 		}
-		views, err := parseTotals(raw, 0)
+		views, err := views.ParseTotals(raw, 0)
 		if err != nil {
 			return time.Time{}, err
 		}
-		if err := s.writeViews(ctx, tenant, now, views); err != nil {
+		if err := s.Writer.Write(ctx, tenant, now, views); err != nil {
 			return time.Time{}, err
 		}
 	}
 	return time.Time{}, nil
-}
-
-// toDateSums reads one scope's to-date sums (as the scripts make them).
-func (s *Store) toDateSums(ctx context.Context, tenant, scope string, td *periodbuckets.ToDate) (map[string]stats.Counters, error) {
-	pipe := s.rdb.Pipeline()
-	byYear := make([]map[string]*redis.StringCmd, len(td.Years))
-	for i := range td.Years {
-		byYear[i] = map[string]*redis.StringCmd{}
-	}
-	key := td.Keys(tenant, scope)
-	for _, fs := range td.Fields {
-		for _, f := range fs {
-			if _, ok := byYear[f.Slot][f.Field]; !ok {
-				byYear[f.Slot][f.Field] = pipe.HGet(ctx, key[f.Slot], f.Field)
-			}
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("reading the periods of %s %s: %w", tenant, scope, err)
-	}
-	out := make(map[string]stats.Counters, len(td.Fields))
-	for a, fs := range td.Fields {
-		var sum stats.Counters
-		for _, f := range fs {
-			packed, err := byYear[f.Slot][f.Field].Bytes()
-			if errors.Is(err, redis.Nil) {
-				continue
-			}
-			c, err := mpack.UnpackCounters(packed)
-			if err != nil {
-				return nil, fmt.Errorf("period bucket %s of %s %s: %w", f.Field, tenant, scope, err)
-			}
-			sum.Add(&c, 1)
-		}
-		out[period.Aliases[a]] = sum
-	}
-	return out, nil
-}
-
-// PeriodSums returns, per span, the summed counters of a scope's period
-// buckets (one round trip for all of them).
-func (s *Store) PeriodSums(ctx context.Context, tenant, scope string, sys period.System, spans []periodbuckets.Span) ([]stats.Counters, error) {
-	pipe := s.rdb.Pipeline()
-	cmds := make([][]*redis.SliceCmd, len(spans))
-	for i, sp := range spans {
-		byKey := map[string][]string{}
-		var order []string
-		for _, b := range sp.Buckets(sys) {
-			k, f := periodbuckets.Locate(sys, tenant, scope, b)
-			if _, ok := byKey[k]; !ok {
-				order = append(order, k)
-			}
-			byKey[k] = append(byKey[k], f)
-		}
-		for _, k := range order {
-			cmds[i] = append(cmds[i], pipe.HMGet(ctx, k, byKey[k]...))
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("reading the periods of %s %s: %w", tenant, scope, err)
-	}
-	out := make([]stats.Counters, len(spans))
-	for i := range spans {
-		for _, cmd := range cmds[i] {
-			for _, v := range cmd.Val() {
-				packed, ok := v.(string)
-				if !ok {
-					continue
-				}
-				c, err := mpack.UnpackCounters([]byte(packed))
-				if err != nil {
-					return nil, fmt.Errorf("a period bucket of %s %s: %w", tenant, scope, err)
-				}
-				out[i].Add(&c, 1)
-			}
-		}
-	}
-	return out, nil
 }
 
 // SweepPeriods deletes the period hashes of a tenant that left what is
@@ -203,7 +127,7 @@ func (s *Store) PeriodSums(ctx context.Context, tenant, scope string, sys period
 // whose clock is a little behind never writes into a hash already
 // deleted.
 func (s *Store) SweepPeriods(ctx context.Context, tenant string, sys period.System, now time.Time) error {
-	marks, err := s.rdb.HMGet(ctx, watermarksKey(tenant), "periods:y", "periods:h").Result()
+	marks, err := s.rdb.HMGet(ctx, keys.Watermarks(tenant), "periods:y", "periods:h").Result()
 	if err != nil {
 		return fmt.Errorf("reading the period sweep marks of %s: %w", tenant, err)
 	}

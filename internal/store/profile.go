@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 )
 
 // Script profiling (CXPULSE_DEBUG_SCRIPT_PROFILE, docs/performance.md):
@@ -54,19 +56,16 @@ func profiled(script, src string) string {
 func (s *Store) ProfileScripts() {
 	s.apply = redis.NewScript(profiled("apply", sharedLua+applyLua))
 	s.sweep = redis.NewScript(profiled("sweep", sharedLua+sweepLua))
-	s.writeView = redis.NewScript(profiled("view", sharedLua+writeViewLua))
+	s.Writer.UseScript(redis.NewScript(profiled("view", sharedLua+writeViewLua)))
 	s.roll = redis.NewScript(profiled("roll", sharedLua+rollLua))
 }
-
-// ProfileKey is a tenant's profile hash of script sections.
-func ProfileKey(tenant string) string { return tenantKey(tenant, "prof") }
 
 // ScriptProfile sums the profile hashes of the tenants given and deletes
 // them: Redis microseconds by script section.
 func ScriptProfile(ctx context.Context, rdb redis.UniversalClient, tenants []string) (map[string]int64, error) {
 	out := map[string]int64{}
 	for _, t := range tenants {
-		m, err := rdb.HGetAll(ctx, ProfileKey(t)).Result()
+		m, err := rdb.HGetAll(ctx, keys.Profile(t)).Result()
 		if err != nil {
 			return nil, fmt.Errorf("reading the script profile of tenant %s: %w", t, err)
 		}
@@ -77,7 +76,7 @@ func ScriptProfile(ctx context.Context, rdb redis.UniversalClient, tenants []str
 			}
 			out[k] += n
 		}
-		if err := rdb.Del(ctx, ProfileKey(t)).Err(); err != nil {
+		if err := rdb.Del(ctx, keys.Profile(t)).Err(); err != nil {
 			return nil, fmt.Errorf("resetting the script profile of tenant %s: %w", t, err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
@@ -55,5 +56,5 @@ func TestScriptProfile(t *testing.T) {
 	for _, k := range sections {
 		require.False(t, strings.HasSuffix(k, ".end"), "the end mark closes, it times nothing: %s", k)
 	}
-	require.Zero(t, rdb.Exists(ctx, store.ProfileKey("acme")).Val(), "read once, cleared")
+	require.Zero(t, rdb.Exists(ctx, keys.Profile("acme")).Val(), "read once, cleared")
 }

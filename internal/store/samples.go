@@ -2,12 +2,15 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 )
 
 // samplesSweepEvery is how often a tenant's comment samples are looked at
@@ -47,7 +50,7 @@ func (s *Store) SweepSamples(ctx context.Context, tenant string, now time.Time, 
 	if retention <= 0 {
 		return 0, nil
 	}
-	last, err := s.rdb.HGet(ctx, watermarksKey(tenant), "samples:swept").Result()
+	last, err := s.rdb.HGet(ctx, keys.Watermarks(tenant), "samples:swept").Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return 0, fmt.Errorf("reading the samples sweep mark of %s: %w", tenant, err)
 	}
@@ -63,18 +66,35 @@ func (s *Store) SweepSamples(ctx context.Context, tenant string, now time.Time, 
 	for len(scopes) > 0 {
 		chunk := scopes[:min(samplesChunk, len(scopes))]
 		scopes = scopes[len(chunk):]
-		keys := make([]string, len(chunk))
+		ks := make([]string, len(chunk))
 		for i, sc := range chunk {
-			keys[i] = samplesKey(tenant, sc)
+			ks[i] = keys.Samples(tenant, sc)
 		}
-		n, err := dropOldSamples.Run(ctx, s.rdb, keys, cutoff).Int64()
+		n, err := dropOldSamples.Run(ctx, s.rdb, ks, cutoff).Int64()
 		if err != nil {
 			return dropped, fmt.Errorf("dropping old comment samples of %s: %w", tenant, err)
 		}
 		dropped += n
 	}
-	if err := s.rdb.HSet(ctx, watermarksKey(tenant), "samples:swept", now.UnixMilli()).Err(); err != nil {
+	if err := s.rdb.HSet(ctx, keys.Watermarks(tenant), "samples:swept", now.UnixMilli()).Err(); err != nil {
 		return dropped, fmt.Errorf("marking the samples of %s swept: %w", tenant, err)
 	}
 	return dropped, nil
+}
+
+// Samples returns the recent detractor comments of a scope, newest first.
+func (s *Store) Samples(ctx context.Context, tenant, scope string) ([]Sample, error) {
+	raw, err := s.rdb.LRange(ctx, keys.Samples(tenant, scope), 0, SamplesKept-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading comment samples of %s %s: %w", tenant, scope, err)
+	}
+	out := make([]Sample, 0, len(raw))
+	for _, r := range raw {
+		var smp Sample
+		if err := json.Unmarshal([]byte(r), &smp); err != nil {
+			return nil, fmt.Errorf("comment sample of %s %s: %w", tenant, scope, err)
+		}
+		out = append(out, smp)
+	}
+	return out, nil
 }

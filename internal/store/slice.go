@@ -6,6 +6,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/stats"
+	"github.com/cxpulse/cxpulse/internal/store/views"
 	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
@@ -207,5 +208,5 @@ type Result struct {
 	CustomerConflicts map[string]*customers.StoredRecord
 	// Views holds, when Applied, the new totals of every scope the slice
 	// changed, whose views Apply wrote.
-	Views []ScopeTotals
+	Views []views.Totals
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
+	"github.com/cxpulse/cxpulse/internal/store/views"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -186,7 +188,7 @@ func TestViewChangesMatchFullWrites(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
 	ev := now.Add(-10 * time.Minute)
 	var seq sequence
-	apply := func(s *store.Store, c stats.Counters) []store.ScopeTotals {
+	apply := func(s *store.Store, c stats.Counters) []views.Totals {
 		t.Helper()
 		var deltas []store.Delta
 		for i, w := range s.Windows() {
@@ -196,7 +198,7 @@ func TestViewChangesMatchFullWrites(t *testing.T) {
 		return views
 	}
 	checks := 0
-	same := func(views []store.ScopeTotals, what string) {
+	same := func(views []views.Totals, what string) {
 		t.Helper()
 		checks++
 		tenant := fmt.Sprintf("check%d", checks)
@@ -276,7 +278,7 @@ func TestThemeTermCounts(t *testing.T) {
 // partition, each of which must apply.
 type sequence struct{ offset int64 }
 
-func (q *sequence) apply(t *testing.T, s *store.Store, sl *store.Slice) []store.ScopeTotals {
+func (q *sequence) apply(t *testing.T, s *store.Store, sl *store.Slice) []views.Totals {
 	t.Helper()
 	sl.Ranges = []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: q.offset, End: q.offset + 1}}
 	q.offset++
@@ -436,7 +438,7 @@ func TestIndexGrowsAndErasureKeepsLaterEntries(t *testing.T) {
 	s, rdb := newStoreWith(t, "1h,24h")
 	ctx := t.Context()
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	key := store.IndexKey("acme", "c1")
+	key := keys.Index("acme", "c1")
 	var offset int64
 	apply := func(sl *store.Slice) {
 		t.Helper()
@@ -471,7 +473,7 @@ func TestIndexGrowsAndErasureKeepsLaterEntries(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, rest, left)
 	require.InDelta(t, float64(ttl), float64(rdb.PTTL(ctx, key).Val()), float64(time.Minute), "the rest keeps the index's time to live")
-	receipt, err := rdb.HGet(ctx, store.ErasedKey("acme"), "h1").Result()
+	receipt, err := rdb.HGet(ctx, keys.Erased("acme"), "h1").Result()
 	require.NoError(t, err)
 	require.Equal(t, `{"tenant":"acme","keys_removed":3}`, receipt)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
+	"github.com/cxpulse/cxpulse/internal/store/views"
 	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
@@ -44,7 +46,7 @@ func (s *Store) Sweep(ctx context.Context, tenant string, sys period.System, now
 // sweepAt runs the sweep script once at now; it returns the tenant's clock
 // instead when that has passed the local day of now.
 func (s *Store) sweepAt(ctx context.Context, tenant string, sys period.System, now time.Time, limit int) (int, time.Time, error) {
-	members, err := s.rdb.ZRangeByScore(ctx, expiryKey(tenant), &redis.ZRangeBy{
+	members, err := s.rdb.ZRangeByScore(ctx, keys.Expiry(tenant), &redis.ZRangeBy{
 		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit),
 	}).Result()
 	if err != nil || len(members) == 0 {
@@ -62,19 +64,19 @@ func (s *Store) sweepAt(ctx context.Context, tenant string, sys period.System, n
 	// The to-date periods go with the windows of a scope whose view is
 	// still pending (see flush in scripts.lua).
 	td := periodbuckets.ToDateOf(sys, now)
-	keys := []string{watermarksKey(tenant), expiryKey(tenant), dirtyKey(tenant), pendingKey(tenant)}
+	ks := []string{keys.Watermarks(tenant), keys.Expiry(tenant), keys.Dirty(tenant), keys.Pending(tenant)}
 	args := []any{now.UnixMilli(), s.windowsCSV, td.Blob(), len(td.Years), td.Until.UnixMilli(), len(scopes)}
 	for _, sc := range scopes {
-		keys = append(keys, countersKey(tenant, sc), activeKey(tenant, sc))
+		ks = append(ks, keys.Counters(tenant, sc), keys.Active(tenant, sc))
 		args = append(args, sc)
 	}
 	for _, sc := range scopes {
-		keys = append(keys, td.Keys(tenant, sc)...)
+		ks = append(ks, td.Keys(tenant, sc)...)
 	}
 	for _, m := range members {
 		args = append(args, m)
 	}
-	raw, err := s.sweep.Run(ctx, s.rdb, keys, args...).Slice()
+	raw, err := s.sweep.Run(ctx, s.rdb, ks, args...).Slice()
 	if err != nil {
 		return 0, time.Time{}, fmt.Errorf("sweeping tenant %s: %w", tenant, err)
 	}
@@ -87,11 +89,11 @@ func (s *Store) sweepAt(ctx context.Context, tenant string, sys period.System, n
 	}
 	n64, _ := raw[0].(int64)
 	n := int(n64)
-	views, err := parseTotals(raw, 1)
+	views, err := views.ParseTotals(raw, 1)
 	if err != nil {
 		return n, time.Time{}, err
 	}
-	return n, time.Time{}, s.writeViews(ctx, tenant, now, views)
+	return n, time.Time{}, s.Writer.Write(ctx, tenant, now, views)
 }
 
 // forgetIDs deletes the id periods older than the previous one (the apply
@@ -101,7 +103,7 @@ func (s *Store) sweepAt(ctx context.Context, tenant string, sys period.System, n
 func (s *Store) forgetIDs(ctx context.Context, tenant string, now time.Time) error {
 	last := now.UnixMilli()/s.horizon.Milliseconds() - 2
 	from := last - idsLookback
-	mark, err := s.rdb.HGet(ctx, watermarksKey(tenant), "ids:next").Result()
+	mark, err := s.rdb.HGet(ctx, keys.Watermarks(tenant), "ids:next").Result()
 	switch {
 	case errors.Is(err, redis.Nil):
 	case err != nil:
@@ -116,9 +118,9 @@ func (s *Store) forgetIDs(ctx context.Context, tenant string, now time.Time) err
 	}
 	pipe := s.rdb.Pipeline()
 	for p := from; p <= last; p++ {
-		pipe.Del(ctx, idsKey(tenant, p))
+		pipe.Del(ctx, keys.IDs(tenant, p))
 	}
-	pipe.HSet(ctx, watermarksKey(tenant), "ids:next", last+1)
+	pipe.HSet(ctx, keys.Watermarks(tenant), "ids:next", last+1)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("forgetting ids of tenant %s: %w", tenant, err)
 	}
@@ -131,7 +133,7 @@ func (s *Store) forgetIDs(ctx context.Context, tenant string, now time.Time) err
 // comment_retention, when shorter), from where the last sweep stopped
 // (recorded in the watermarks hash).
 func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time, retention time.Duration) error {
-	marks, err := s.rdb.HMGet(ctx, watermarksKey(tenant), "themes:h", "themes:d").Result()
+	marks, err := s.rdb.HMGet(ctx, keys.Watermarks(tenant), "themes:h", "themes:d").Result()
 	if err != nil {
 		return fmt.Errorf("reading theme sweep marks of %s: %w", tenant, err)
 	}
@@ -163,7 +165,7 @@ func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time, r
 				return err
 			}
 		}
-		key := func(sc string, b int64) string { return termsKey(tenant, sc, u.prefix+strconv.FormatInt(b, 10)) }
+		key := func(sc string, b int64) string { return keys.Terms(tenant, sc, u.prefix+strconv.FormatInt(b, 10)) }
 		if err := s.dropByName(ctx, tenant, scopes, from, last, u.mark, key); err != nil {
 			return fmt.Errorf("dropping theme buckets of %s: %w", tenant, err)
 		}
@@ -186,7 +188,16 @@ func (s *Store) dropByName(ctx context.Context, tenant string, scopes []string, 
 			}
 		}
 	}
-	pipe.HSet(ctx, watermarksKey(tenant), mark, last)
+	pipe.HSet(ctx, keys.Watermarks(tenant), mark, last)
 	_, err := pipe.Exec(ctx)
 	return err
+}
+
+// PruneConversions drops the referral conversions that began before the
+// given instant (unix ms): no window holds them any more.
+func (s *Store) PruneConversions(ctx context.Context, tenant string, before int64) error {
+	if err := s.rdb.ZRemRangeByScore(ctx, keys.Conversions(tenant), "-inf", "("+strconv.FormatInt(before, 10)).Err(); err != nil {
+		return fmt.Errorf("pruning conversions of %s: %w", tenant, err)
+	}
+	return nil
 }

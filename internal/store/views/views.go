@@ -1,24 +1,35 @@
-package store
+// Package views writes the public view of each scope (DESIGN §5) from the
+// totals the store's scripts return: the stats of every window and to-date
+// period, sent as the fields that changed since this instance's last write
+// of that view, and the views a crash left pending written again.
+package views
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/cxpulse/cxpulse/internal/mpack"
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/stats"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
+	"github.com/cxpulse/cxpulse/internal/store/query"
 	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
-// ScopeTotals is what a script changed in one scope: its new version and
+// Totals is what a script changed in one scope: its new version and
 // the new totals of the windows that moved.
-type ScopeTotals struct {
+type Totals struct {
 	Scope   string
 	Version int64
 	Windows map[string]stats.Counters
@@ -28,10 +39,10 @@ type ScopeTotals struct {
 	Retained map[string]int64
 }
 
-// parseTotals reads the scope totals a script returns, starting at res[i]:
+// ParseTotals reads the scope totals a script returns, starting at res[i]:
 // a count, then per scope name, version, active customers, nwindows and
 // (window, packed totals, retained customers).
-func parseTotals(res []any, i int) ([]ScopeTotals, error) {
+func ParseTotals(res []any, i int) ([]Totals, error) {
 	if i >= len(res) {
 		return nil, nil
 	}
@@ -40,7 +51,7 @@ func parseTotals(res []any, i int) ([]ScopeTotals, error) {
 		return nil, fmt.Errorf("script answer: scope count is %T", res[i])
 	}
 	i++
-	out := make([]ScopeTotals, 0, n)
+	out := make([]Totals, 0, n)
 	for range n {
 		if i+3 >= len(res) {
 			return nil, errors.New("script answer: truncated")
@@ -53,7 +64,7 @@ func parseTotals(res []any, i int) ([]ScopeTotals, error) {
 		if i+3*int(nw) > len(res) {
 			return nil, errors.New("script answer: truncated")
 		}
-		st := ScopeTotals{Scope: name, Version: version, Active: active,
+		st := Totals{Scope: name, Version: version, Active: active,
 			Windows: make(map[string]stats.Counters, nw), Retained: make(map[string]int64, nw)}
 		for range nw {
 			w, _ := res[i].(string)
@@ -69,6 +80,50 @@ func parseTotals(res []any, i int) ([]ScopeTotals, error) {
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// Writer writes views, remembering what it last wrote of each.
+type Writer struct {
+	rdb      redis.UniversalClient
+	reader   *query.Reader
+	script   *redis.Script
+	windows  []window.Window
+	sections []section  // the view's parts: windows, then to-date periods
+	fields   [][]string // per section, the view fields of its stats
+	mu       sync.Mutex
+	cache    map[string]*writtenView // tenant \x00 scope → what this Writer last wrote
+	// writer names this Writer's view writes: a view is written as a
+	// change to what this Writer last wrote only while it is still that
+	// write (another writer's, or a rebuild that started versions again,
+	// makes the next write a full one).
+	writer string
+	// pendingSeen holds, per tenant, the pending views (scope → version)
+	// RepairViews saw last.
+	pendingSeen map[string]map[string]string
+}
+
+// New returns a Writer of the views of the given windows through script
+// (the store's writeview.lua).
+func New(rdb redis.UniversalClient, script *redis.Script, windows []window.Window) *Writer {
+	return &Writer{
+		rdb: rdb, reader: query.New(rdb), script: script, windows: windows,
+		sections:    viewSections(windows),
+		fields:      statFields(viewSections(windows)),
+		cache:       map[string]*writtenView{},
+		writer:      randomWriter(),
+		pendingSeen: map[string]map[string]string{},
+	}
+}
+
+// UseScript replaces the script views are written through (the store's
+// profiler times its sections).
+func (w *Writer) UseScript(script *redis.Script) { w.script = script }
+
+// randomWriter returns a name for a Writer's view writes.
+func randomWriter() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand does not fail on Linux
+	return hex.EncodeToString(b[:])
 }
 
 // writtenView is what this instance last wrote to a view: its version and,
@@ -120,18 +175,18 @@ func statFields(sections []section) [][]string {
 }
 
 // sectionStats computes the stats of one section of a scope's view.
-func sectionStats(out []stats.Stat, sec section, t *stats.Counters, v *ScopeTotals) []stats.Stat {
+func sectionStats(out []stats.Stat, sec section, t *stats.Counters, v *Totals) []stats.Stat {
 	if sec.period {
 		return stats.AppendPeriod(out, t)
 	}
 	return stats.AppendWindow(out, t, v.Active, v.Retained[sec.name])
 }
 
-// writeViews writes the views of the scopes a script changed, computed from
+// Write writes the views of the scopes a script changed, computed from
 // their new totals; a view already at a newer version is left alone. When
 // the view in Redis is still the one this instance last wrote, only the
 // fields that changed are sent.
-func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, views []ScopeTotals) error {
+func (w *Writer) Write(ctx context.Context, tenant string, now time.Time, views []Totals) error {
 	if len(views) == 0 {
 		return nil
 	}
@@ -143,10 +198,10 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 	}
 	writes := make([]write, len(views))
 	var computed []stats.Stat
-	s.viewsMu.Lock()
+	w.mu.Lock()
 	for i, v := range views {
-		wr := write{scope: v.Scope, version: v.Version, base: s.views[tenant+"\x00"+v.Scope], vals: make([][]string, len(s.sections))}
-		for wi, sec := range s.sections {
+		wr := write{scope: v.Scope, version: v.Version, base: w.cache[tenant+"\x00"+v.Scope], vals: make([][]string, len(w.sections))}
+		for wi, sec := range w.sections {
 			if t, ok := v.Windows[sec.name]; ok {
 				computed = sectionStats(computed[:0], sec, &t, &v)
 				vals := make([]string, len(computed))
@@ -158,19 +213,19 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 		}
 		writes[i] = wr
 	}
-	s.viewsMu.Unlock()
+	w.mu.Unlock()
 
 	// One call writes every view; a view whose base no longer matches is
 	// written again in full by a second call.
 	for round := 0; round < 2 && len(writes) > 0; round++ {
-		keys := make([]string, 0, 1+2*len(writes))
-		keys = append(keys, pendingKey(tenant))
+		ks := make([]string, 0, 1+2*len(writes))
+		ks = append(ks, keys.Pending(tenant))
 		args := make([]any, 0, 2+len(writes)*64)
-		args = append(args, now.UnixMilli(), len(writes), s.writer)
+		args = append(args, now.UnixMilli(), len(writes), w.writer)
 		var sets, dels []any
 		for i := range writes {
 			wr := &writes[i]
-			keys = append(keys, ViewKey(tenant, wr.scope), countersKey(tenant, wr.scope))
+			ks = append(ks, keys.View(tenant, wr.scope), keys.Counters(tenant, wr.scope))
 			sets, dels = sets[:0], dels[:0]
 			base := int64(-1)
 			if wr.base != nil {
@@ -186,9 +241,9 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 						continue
 					}
 					if v == "" {
-						dels = append(dels, s.fields[wi][k])
+						dels = append(dels, w.fields[wi][k])
 					} else {
-						sets = append(sets, s.fields[wi][k], v)
+						sets = append(sets, w.fields[wi][k], v)
 					}
 				}
 			}
@@ -197,14 +252,14 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 			args = append(args, len(dels))
 			args = append(args, dels...)
 		}
-		res, err := s.writeView.Run(ctx, s.rdb, keys, args...).Slice()
+		res, err := w.script.Run(ctx, w.rdb, ks, args...).Slice()
 		if err != nil {
 			return fmt.Errorf("writing %d views of tenant %s: %w", len(writes), tenant, err)
 		}
 		// The answer is, per view, 1 when written, 0 when a newer version
 		// is there and -1 when its base did not match.
 		var again []write
-		s.viewsMu.Lock()
+		w.mu.Lock()
 		for i := range writes {
 			wr := &writes[i]
 			code, _ := res[i].(int64)
@@ -221,22 +276,22 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 						}
 					}
 				}
-				if _, ok := s.views[key]; !ok && len(s.views) >= viewCacheSize {
-					for k := range s.views {
-						delete(s.views, k)
+				if _, ok := w.cache[key]; !ok && len(w.cache) >= viewCacheSize {
+					for k := range w.cache {
+						delete(w.cache, k)
 						break
 					}
 				}
-				s.views[key] = &writtenView{seq: wr.version, vals: vals}
+				w.cache[key] = &writtenView{seq: wr.version, vals: vals}
 			case -1:
-				delete(s.views, key)
+				delete(w.cache, key)
 				wr.base = nil
 				again = append(again, *wr)
 			default:
-				delete(s.views, key)
+				delete(w.cache, key)
 			}
 		}
-		s.viewsMu.Unlock()
+		w.mu.Unlock()
 		writes = again
 	}
 	return nil
@@ -247,8 +302,8 @@ func (s *Store) writeViews(ctx context.Context, tenant string, now time.Time, vi
 // counts as left behind when it is still pending, at the same version, at
 // the next call: a view pending for the first time is usually being
 // written right now, and is left to its writer.
-func (s *Store) RepairViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
-	return s.repairViews(ctx, tenant, sys, now, false)
+func (w *Writer) RepairViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
+	return w.repairViews(ctx, tenant, sys, now, false)
 }
 
 // FlushPendingViews rewrites now every view of the tenant left pending.
@@ -256,19 +311,19 @@ func (s *Store) RepairViews(ctx context.Context, tenant string, sys period.Syste
 // earlier attempt's answer was lost (a timeout, a dropped connection), so
 // its views may not have been written, and the offsets must not be
 // committed before they are.
-func (s *Store) FlushPendingViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
-	return s.repairViews(ctx, tenant, sys, now, true)
+func (w *Writer) FlushPendingViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
+	return w.repairViews(ctx, tenant, sys, now, true)
 }
 
-func (s *Store) repairViews(ctx context.Context, tenant string, sys period.System, now time.Time, all bool) error {
-	marks, err := s.rdb.HGetAll(ctx, pendingKey(tenant)).Result()
+func (w *Writer) repairViews(ctx context.Context, tenant string, sys period.System, now time.Time, all bool) error {
+	marks, err := w.rdb.HGetAll(ctx, keys.Pending(tenant)).Result()
 	if err != nil {
 		return fmt.Errorf("reading pending views of %s: %w", tenant, err)
 	}
-	s.viewsMu.Lock()
-	seen := s.pendingSeen[tenant]
-	s.pendingSeen[tenant] = marks
-	s.viewsMu.Unlock()
+	w.mu.Lock()
+	seen := w.pendingSeen[tenant]
+	w.pendingSeen[tenant] = marks
+	w.mu.Unlock()
 	var pending []string
 	for scope, version := range marks {
 		if all || seen[scope] == version {
@@ -278,42 +333,42 @@ func (s *Store) repairViews(ctx context.Context, tenant string, sys period.Syste
 	if len(pending) == 0 {
 		return nil
 	}
-	views := make([]ScopeTotals, 0, len(pending))
+	views := make([]Totals, 0, len(pending))
 	td := periodbuckets.ToDateOf(sys, now)
 	for _, scope := range pending {
 		fields := []string{"v"}
-		for _, w := range s.windows {
-			fields = append(fields, w.Name+":t")
+		for _, win := range w.windows {
+			fields = append(fields, win.Name+":t")
 		}
-		vals, err := s.rdb.HMGet(ctx, countersKey(tenant, scope), fields...).Result()
+		vals, err := w.rdb.HMGet(ctx, keys.Counters(tenant, scope), fields...).Result()
 		if err != nil {
 			return fmt.Errorf("reading totals of %s %s: %w", tenant, scope, err)
 		}
 		version, _ := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
-		st := ScopeTotals{Scope: scope, Version: version, Windows: map[string]stats.Counters{}, Retained: map[string]int64{}}
-		if st.Active, err = s.rdb.ZCard(ctx, activeKey(tenant, scope)).Result(); err != nil {
+		st := Totals{Scope: scope, Version: version, Windows: map[string]stats.Counters{}, Retained: map[string]int64{}}
+		if st.Active, err = w.rdb.ZCard(ctx, keys.Active(tenant, scope)).Result(); err != nil {
 			return fmt.Errorf("counting active customers of %s %s: %w", tenant, scope, err)
 		}
-		for i, w := range s.windows {
+		for i, win := range w.windows {
 			packed, _ := vals[i+1].(string)
 			c, err := mpack.UnpackCounters([]byte(packed))
 			if err != nil {
-				return fmt.Errorf("totals of %s %s %s: %w", tenant, scope, w.Name, err)
+				return fmt.Errorf("totals of %s %s %s: %w", tenant, scope, win.Name, err)
 			}
-			st.Windows[w.Name] = c
+			st.Windows[win.Name] = c
 			if st.Active > 0 {
-				before := strconv.FormatInt(w.Begins(now).UnixMilli(), 10)
-				if st.Retained[w.Name], err = s.rdb.ZCount(ctx, activeKey(tenant, scope), "-inf", "("+before).Result(); err != nil {
+				before := strconv.FormatInt(win.Begins(now).UnixMilli(), 10)
+				if st.Retained[win.Name], err = w.rdb.ZCount(ctx, keys.Active(tenant, scope), "-inf", "("+before).Result(); err != nil {
 					return fmt.Errorf("counting retained customers of %s %s: %w", tenant, scope, err)
 				}
 			}
 		}
-		sums, err := s.toDateSums(ctx, tenant, scope, &td)
+		sums, err := w.reader.ToDateSums(ctx, tenant, scope, &td)
 		if err != nil {
 			return err
 		}
 		maps.Copy(st.Windows, sums)
 		views = append(views, st)
 	}
-	return s.writeViews(ctx, tenant, now, views)
+	return w.Write(ctx, tenant, now, views)
 }

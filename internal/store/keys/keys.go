@@ -1,0 +1,105 @@
+// Package keys is the store's key schema (docs/redis.md). Every key of a
+// tenant carries the hash tag {<tenant>}, so one script can touch all of
+// them on a single Redis or a Cluster.
+package keys
+
+import (
+	"strconv"
+	"strings"
+)
+
+// prefix starts every cxpulse key.
+const prefix = "cxpulse:"
+
+// Tenants is the set of tenants seen, for the sweeper and publisher.
+const Tenants = prefix + "tenants"
+
+// Tenant returns a key of tenant t: cxpulse:{t}:<parts>.
+func Tenant(t string, parts ...string) string {
+	return prefix + "{" + t + "}:" + strings.Join(parts, ":")
+}
+
+// TenantPattern matches every key of a tenant (SCAN MATCH).
+func TenantPattern(tenant string) string { return prefix + "{" + tenant + "}:*" }
+
+// View is the public view of one scope (DESIGN §5).
+func View(tenant, scope string) string { return Tenant(tenant, "scores", scope) }
+
+// Scopes is the set of scopes a tenant has data in.
+func Scopes(tenant string) string { return Tenant(tenant, "scopes") }
+
+// Counters holds one scope's buckets and running totals per window.
+func Counters(tenant, scope string) string { return Tenant(tenant, "s", scope) }
+
+// Watermarks is a tenant's watermarks hash (per partition the next offset
+// applied, the sweep marks, and "reset" while it is rebuilt).
+func Watermarks(tenant string) string { return Tenant(tenant, "wm") }
+
+// Expiry orders a tenant's scopes and windows by when a bucket leaves.
+func Expiry(tenant string) string { return Tenant(tenant, "exp") }
+
+// Dirty holds the scopes changed since last published, with their seq.
+func Dirty(tenant string) string { return Tenant(tenant, "dirty") }
+
+// Pending holds the scopes whose view is not yet written, with the version.
+func Pending(tenant string) string { return Tenant(tenant, "vpend") }
+
+// Outbox is the list of a tenant's dead letters waiting for the publisher
+// (package outbox reads it).
+func Outbox(tenant string) string { return Tenant(tenant, "outbox") }
+
+// Active holds the customers active in one scope.
+func Active(tenant, scope string) string { return Tenant(tenant, "act", scope) }
+
+// Customers holds a tenant's customer records.
+func Customers(tenant string) string { return Tenant(tenant, "cust") }
+
+// CustomersDue orders a tenant's customers by when their record is due.
+func CustomersDue(tenant string) string { return Tenant(tenant, "cdue") }
+
+// Conversions holds a tenant's referral conversions by purchase time.
+func Conversions(tenant string) string { return Tenant(tenant, "conv") }
+
+// Codes maps a tenant's referral codes to their referrers.
+func Codes(tenant string) string { return Tenant(tenant, "codes") }
+
+// Samples holds a scope's recent detractor comments.
+func Samples(tenant, scope string) string { return Tenant(tenant, "samples", scope) }
+
+// Dim is the set of a dimension's values that have a scope of their own.
+func Dim(tenant, dim string) string { return Tenant(tenant, "dim", dim) }
+
+// DimensionsPrefix starts the names of a tenant's Dim sets.
+func DimensionsPrefix(tenant string) string { return Tenant(tenant, "dim") + ":" }
+
+// Terms holds the theme term counts of one scope's hour ("h<hour>") or day
+// ("d<day>") bucket.
+func Terms(tenant, scope, bucket string) string { return Tenant(tenant, "terms", scope, bucket) }
+
+// IDs holds the ids remembered in one dedupe period (now / horizon).
+func IDs(tenant string, period int64) string {
+	return Tenant(tenant, "ids", strconv.FormatInt(period, 10))
+}
+
+// Erased is a tenant's hash of erasures: keyed hash of the customer → the
+// erasure's receipt (JSON, without the customer).
+func Erased(tenant string) string { return Tenant(tenant, "erased") }
+
+// Alerts is a tenant's hash of alert states (fingerprint → JSON).
+func Alerts(tenant string) string { return Tenant(tenant, "alerts") }
+
+// Index is one customer's contribution index: a list whose elements each
+// hold one or more entries (store.AppendIndexEntry).
+func Index(tenant, customer string) string { return Tenant(tenant, "ci", customer) }
+
+// Profile is a tenant's profile hash of script sections.
+func Profile(tenant string) string { return Tenant(tenant, "prof") }
+
+// Replayed is the set of dead letters (partition/offset of the dead-letter
+// topic) a replay has re-produced to their topics.
+func Replayed() string { return prefix + "replayed" }
+
+// Imported is the set of events a tenant's history imports have sent (8
+// bytes of SHA-256 of each id and revision), so that importing a file
+// again, at any later time, sends nothing twice.
+func Imported(tenant string) string { return Tenant(tenant, "imported") }
