@@ -169,6 +169,7 @@ func haltedLoudly(t *testing.T, base, partition, want string) api.PartitionStatu
 	v, ok := metricValue(t, base, fmt.Sprintf(`cxpulse_partition_halted{partition=%q}`, partition))
 	require.True(t, ok)
 	require.Equal(t, "1", v)
+	t.Logf("%s halted: %s", partition, ps.Halted)
 	return ps
 }
 

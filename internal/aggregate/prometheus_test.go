@@ -150,7 +150,13 @@ scrape_configs:
 		"NPS by tenant (CXPULSE_SCORE_METRICS)"} {
 		require.True(t, withData[title], "panel %q has data", title)
 	}
-	t.Logf("dashboard panels with data from a real Prometheus: %d of %d", len(withData), len(dash.Panels))
+	var empty []string
+	for _, p := range dash.Panels {
+		if !withData[p.Title] {
+			empty = append(empty, p.Title)
+		}
+	}
+	t.Logf("dashboard panels with data from a real Prometheus: %d of %d (none yet: %s)", len(withData), len(dash.Panels), strings.Join(empty, "; "))
 	if out := os.Getenv("CXPULSE_SCREENSHOT_DIR"); out != "" {
 		screenshotPrometheus(t, base, out, dash.Panels[4].Targets[0].Expr, dash.Panels[6].Targets[0].Expr, dash.Panels[8].Targets[0].Expr)
 	}
