@@ -13,9 +13,10 @@ import (
 	"github.com/cxpulse/cxpulse/internal/store/keys"
 )
 
-// The erasure keys: per tenant the erasures done (keyed hash of the
-// customer → receipt), and per customer the contribution index: a string
-// of entries appended as their events are applied, each an event id and
+// The erasure keys (named in package keys): per tenant the erasures done
+// (keyed hash of the customer → receipt), and per customer the
+// contribution index: a list of entries pushed as their events are
+// applied (AppendIndexEntry frames them), each an event id and
 // what the event counted (a remembered-id record without the customer),
 // the later entry of an id replacing the earlier (a revision). It is kept
 // while a window or calendar period can hold the customer's latest event.
