@@ -29,12 +29,7 @@ import (
 // starts with series (name and labels), and whether there is one.
 func metricValue(t *testing.T, base, series string) (string, bool) {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(getText(t, base+"/metrics"), "\n") {
 		if rest, ok := strings.CutPrefix(line, series+" "); ok {
 			return rest, true
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -117,6 +118,17 @@ func deadLetterSources(t *testing.T, broker string) map[string]string {
 			out[src] = reason
 		}
 	}
+}
+
+// getText GETs url and returns its body, whatever the status.
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
 }
 
 // getJSON GETs url and decodes a 200 answer into v.

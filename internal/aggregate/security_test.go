@@ -8,13 +8,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/cxpulse/cxpulse/internal/aggregate"
 	"github.com/cxpulse/cxpulse/internal/api"
@@ -91,6 +94,7 @@ func TestKafkaSecurity(t *testing.T) {
 				var s scores.Scores
 				return getJSON(t, agg.base+"/v1/tenants/acme/scores", &s) == http.StatusOK && s.Windows["1h"]["nps_responses"] == 5
 			}, 30*time.Second, 50*time.Millisecond)
+			requireNoSecret(t, "s3cret", getText(t, agg.base+"/metrics"), getText(t, agg.base+"/v1/status"), getText(t, ing+"/metrics"))
 		})
 	}
 }
@@ -127,7 +131,7 @@ func TestKafkaRefusalsAreNamed(t *testing.T) {
 		want string
 	}{
 		{"wrong password", map[string]string{"CXPULSE_KAFKA_BROKERS": secureKafka(t, pki, "SCRAM-SHA-512", false, false),
-			"CXPULSE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "CXPULSE_KAFKA_SASL_USERNAME": "cx", "CXPULSE_KAFKA_SASL_PASSWORD": "wrong"},
+			"CXPULSE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "CXPULSE_KAFKA_SASL_USERNAME": "cx", "CXPULSE_KAFKA_SASL_PASSWORD": wrongPassword},
 			"kafka: SASL authentication failed for user cx (SCRAM-SHA-512)"},
 		{"untrusted certificate", map[string]string{"CXPULSE_KAFKA_BROKERS": secureKafka(t, pki, "", true, false),
 			"CXPULSE_KAFKA_TLS_CA_FILE": other.CAFile},
@@ -137,16 +141,11 @@ func TestKafkaRefusalsAreNamed(t *testing.T) {
 			tc.env["CXPULSE_REDIS_URL"] = "redis://" + redisAddr
 			tc.env["CXPULSE_INSECURE_NO_AUTH"] = "1"
 			tc.env["CXPULSE_HTTP_ADDR"] = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-			cfg, err := load(t, tc.env)
-			require.NoError(t, err)
-			a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-			require.NoError(t, err)
 			// Within seconds: a run still retrying when this ends would
 			// return the context's error, not the named cause.
-			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-			defer cancel()
-			err = a.Run(ctx)
+			logs, err := runRefused(t, tc.env, 15*time.Second)
 			require.ErrorContains(t, err, tc.want)
+			requireNoSecret(t, wrongPassword, err.Error(), logs)
 			t.Logf("%s: %v", tc.name, err)
 		})
 	}
@@ -174,13 +173,14 @@ func TestRedisTLSAndACL(t *testing.T) {
 	require.EqualValues(t, 20, s.Windows["1h"]["nps_responses"])
 	require.NoError(t, agg.agg.SweepOnce(t.Context()), "sweeping under the documented ACL")
 	require.NoError(t, agg.agg.PublishOnce(t.Context()), "publishing under the documented ACL")
+	requireNoSecret(t, "s3cret", getText(t, agg.base+"/metrics"), getText(t, agg.base+"/v1/status"), getText(t, agg.base+"/readyz"))
 
 	for _, tc := range []struct {
 		name string
 		set  map[string]string
 		want string
 	}{
-		{"wrong password", map[string]string{"CXPULSE_REDIS_PASSWORD_FILE": "", "CXPULSE_REDIS_URL": "rediss://cx:wrong@" + addr + "/0"},
+		{"wrong password", map[string]string{"CXPULSE_REDIS_PASSWORD_FILE": "", "CXPULSE_REDIS_URL": "rediss://cx:" + wrongPassword + "@" + addr + "/0"},
 			"redis: the user or password is refused"},
 		{"untrusted certificate", map[string]string{"CXPULSE_REDIS_TLS_CA_FILE": other.CAFile},
 			"redis: the server's TLS certificate is not trusted (CXPULSE_REDIS_TLS_CA_FILE)"},
@@ -195,14 +195,10 @@ func TestRedisTLSAndACL(t *testing.T) {
 			for k, v := range tc.set {
 				env[k] = v
 			}
-			cfg, err := load(t, env)
-			require.NoError(t, err)
-			a, err := aggregate.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)))
-			require.NoError(t, err)
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			err = a.Run(ctx)
+			logs, err := runRefused(t, env, 30*time.Second)
 			require.ErrorContains(t, err, tc.want)
+			requireNoSecret(t, wrongPassword, err.Error(), logs)
+			requireNoSecret(t, "s3cret", err.Error(), logs)
 			t.Logf("%s: %v", tc.name, err)
 		})
 	}
@@ -236,4 +232,38 @@ func TestSentinelFailover(t *testing.T) {
 	}
 	n, _ := metricValue(t, agg.base, "cxpulse_partition_rereads_total")
 	t.Logf("partitions read again after the failover: %s", n)
+}
+
+// wrongPassword is the refused password of the refusal tests: one that
+// would stand out in any text it leaked into.
+const wrongPassword = "n0t-the-s3cret"
+
+// runRefused runs an aggregator on env that must stop by itself within
+// limit, and returns its error and every entry it logged, at any level,
+// with its fields.
+func runRefused(t *testing.T, env map[string]string, limit time.Duration) (string, error) {
+	t.Helper()
+	cfg, err := load(t, env)
+	require.NoError(t, err)
+	core, seen := observer.New(zap.DebugLevel)
+	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)).Core(), core))
+	a, err := aggregate.New(cfg, log)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	err = a.Run(ctx)
+	var logs strings.Builder
+	for _, e := range seen.All() {
+		fmt.Fprintln(&logs, e.Message, e.ContextMap())
+	}
+	return logs.String(), err
+}
+
+// requireNoSecret fails when secret shows in any of texts (an error, logs,
+// an HTTP answer).
+func requireNoSecret(t *testing.T, secret string, texts ...string) {
+	t.Helper()
+	for i, text := range texts {
+		require.NotContains(t, text, secret, "text %d names the secret", i)
+	}
 }
