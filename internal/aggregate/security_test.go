@@ -235,8 +235,9 @@ func TestSentinelFailover(t *testing.T) {
 }
 
 // wrongPassword is the refused password of the refusal tests: one that
-// would stand out in any text it leaked into.
-const wrongPassword = "n0t-the-s3cret"
+// would stand out in any text it leaked into, and shares nothing with the
+// good password (s3cret), so each is checked on its own.
+const wrongPassword = "n0t-the-pa55word"
 
 // runRefused runs an aggregator on env that must stop by itself within
 // limit, and returns its error and every entry it logged, at any level,
