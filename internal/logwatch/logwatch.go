@@ -30,6 +30,8 @@ type Partition struct {
 	ID    int
 	// Next is the next offset the partition's reader is to fetch.
 	Next atomic.Int64
+	// Every is how often Watch looks; default Interval.
+	Every time.Duration
 }
 
 // Offsets returns the first offset the partition's log holds and its end
@@ -146,22 +148,34 @@ func (l *Partition) CheckFetched(ctx context.Context, msgs []kafka.Message) stri
 // row with nothing fetched between them (retention deleted it, and the
 // reader is stuck or skipping; what the reader holds already is fetched
 // within a check, and CheckFetched judges it).
+//
+// The next offset is read before the log is asked for its offsets: the
+// reader only fetches what the log holds, so the log's end, read after,
+// can be below it only if the log was replaced, however late the broker
+// answers. A log end below it is checked again (Recheck later) before
+// the partition halts.
 func (l *Partition) Watch(ctx context.Context, log *zap.Logger, halt func(reason string)) {
 	suspect := int64(-1) // the next offset at the last check, when the log started above it
-	pace.Every(ctx, Interval, func() bool {
-		first, end, err := l.Offsets(ctx)
+	every := l.Every
+	if every == 0 {
+		every = Interval
+	}
+	pace.Every(ctx, every, func() bool {
+		first, end, n, err := l.compare(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Debug("watching the log", zap.Error(err))
 			}
 			return true
 		}
-		n := l.Next.Load()
+		if end < n {
+			if reason := l.recheckEnd(ctx, log); reason != "" {
+				halt(reason)
+				return false
+			}
+			return true
+		}
 		switch {
-		case end < n:
-			halt(fmt.Sprintf("the log ends at %d, below the next offset %d: the topic was deleted and recreated, "+
-				"or truncated, and the new messages below %d would be skipped; docs/operations.md says how to go on", end, n, n))
-			return false
 		case first > n && suspect == n:
 			halt(fmt.Sprintf("offsets %d to %d were deleted by retention before they were applied "+
 				"(the log starts at %d); docs/operations.md says how to go on", n, first-1, first))
@@ -173,6 +187,39 @@ func (l *Partition) Watch(ctx context.Context, log *zap.Logger, halt func(reason
 		}
 		return true
 	})
+}
+
+// Recheck is how long Watch waits before it checks again a log whose end
+// was below the next offset.
+const Recheck = time.Second
+
+// compare reads the next offset to fetch, then the log's offsets.
+func (l *Partition) compare(ctx context.Context) (first, end, next int64, err error) {
+	next = l.Next.Load()
+	first, end, err = l.Offsets(ctx)
+	return first, end, next, err
+}
+
+// recheckEnd returns the reason to halt when the log's end is still below
+// the next offset at a second look, Recheck later; "" when it is not (or
+// the second look could not be had: the next cycle looks again).
+func (l *Partition) recheckEnd(ctx context.Context, log *zap.Logger) string {
+	if !pace.Sleep(ctx, Recheck) {
+		return ""
+	}
+	_, end, n, err := l.compare(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Debug("watching the log", zap.Error(err))
+		}
+		return ""
+	}
+	if end >= n {
+		log.Warn("the log's end was below the next offset at one look and not at the next", zap.Int64("end", end), zap.Int64("next", n))
+		return ""
+	}
+	return fmt.Sprintf("the log ends at %d, below the next offset %d: the topic was deleted and recreated, "+
+		"or truncated, and the new messages below %d would be skipped; docs/operations.md says how to go on", end, n, n)
 }
 
 // FirstTime returns the timestamp of the message at offset first, the

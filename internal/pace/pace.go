@@ -12,7 +12,11 @@ import (
 // Wait waits before retry n (from 0): 50 ms doubled each time, at most
 // 3.2 s. It returns false, at once, when ctx ends.
 func Wait(ctx context.Context, n int) bool {
-	d := time.Duration(1<<min(n, 6)) * 50 * time.Millisecond
+	return Sleep(ctx, time.Duration(1<<min(n, 6))*50*time.Millisecond)
+}
+
+// Sleep waits d. It returns false, at once, when ctx ends.
+func Sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
