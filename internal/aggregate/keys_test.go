@@ -2,6 +2,7 @@ package aggregate_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -117,4 +118,55 @@ func TestKeysReload(t *testing.T) {
 	for _, k := range []string{"stay", "old", "new", "third"} {
 		require.NotContains(t, string(log), auth.Digest(k)[:16], "no key digest in the log")
 	}
+}
+
+// openStream opens tenant acme's live stream with key and returns a
+// channel closed when the service ends it.
+func openStream(t *testing.T, base, key string) <-chan struct{} {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/v1/tenants/acme/stream", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+	}()
+	return ended
+}
+
+// TestRevokedKeyEndsItsStream: a live stream ends within seconds of its key
+// being removed (SIGHUP) or narrowed to another scope (the file changed,
+// no signal); a stream under a key that stays goes on.
+func TestRevokedKeyEndsItsStream(t *testing.T) {
+	bin := buildAggregator(t)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	_, redisAddr := testenv.Redis(t)
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	writeKeys(t, keys, readKeys("stay", "removed", "narrowed"))
+	p := startProcess(t, bin, "a", []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr,
+		"CXPULSE_API_KEYS_FILE=" + keys, "CXPULSE_GROUP_ID=keys", "CXPULSE_LOG_FORMAT=json"})
+	stay, removed, narrowed := openStream(t, p.base, "stay"), openStream(t, p.base, "removed"), openStream(t, p.base, "narrowed")
+	ended := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+
+	writeKeys(t, keys, readKeys("stay", "narrowed"))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return ended(removed) }, 5*time.Second, 20*time.Millisecond, "the removed key's stream goes on")
+	require.False(t, ended(narrowed))
+
+	writeKeys(t, keys, readKeys("stay")+fmt.Sprintf("- {tenant: acme, sha256: %s, scopes: [write]}\n", auth.Digest("narrowed")))
+	require.Eventually(t, func() bool { return ended(narrowed) }, 3*auth.CheckInterval+time.Second, 20*time.Millisecond,
+		"the narrowed key's stream goes on")
+	require.False(t, ended(stay), "a stream under a key that stays goes on")
 }

@@ -171,6 +171,9 @@ var (
 type Authenticator struct {
 	keys atomic.Pointer[Keys]
 	off  bool
+	// held are the requests in progress under a key, checked again
+	// whenever the keys change.
+	held grants
 	// OnReject, if set, is told why a request was refused (for metrics).
 	OnReject func(status int)
 	reloads  *prometheus.CounterVec
@@ -259,6 +262,8 @@ func (a *Authenticator) require(scope Scope, fail func(w http.ResponseWriter, st
 			case !key.Has(scope):
 				reject(http.StatusForbidden, fmt.Errorf("the key of tenant %s lacks the %s scope", key.Tenant, scope))
 			default:
+				r, release := a.held.hold(r, token, scope, key.Tenant)
+				defer release()
 				next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, Principal{Tenant: key.Tenant})))
 			}
 		})

@@ -1,9 +1,13 @@
 package auth_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -74,4 +78,55 @@ func TestRequire(t *testing.T) {
 	require.Equal(t, auth.Principal{Tenant: "acme"}, seen)
 	require.True(t, seen.Allows("acme"))
 	require.False(t, seen.Allows("globex"))
+}
+
+// TestReloadEndsRevokedRequests: a request in progress ends when a reload
+// removes its key or takes the scope it was admitted with; one under a key
+// that keeps its grant goes on.
+func TestReloadEndsRevokedRequests(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/keys.yaml"
+	file := func(lines ...string) {
+		require.NoError(t, os.WriteFile(path, []byte("keys:\n"+strings.Join(lines, "")), 0o600))
+	}
+	grant := func(key, scope string) string {
+		return "- {tenant: acme, sha256: " + auth.Digest(key) + ", scopes: [" + scope + "]}\n"
+	}
+	file(grant("keep", "read"), grant("gone", "read"), grant("narrow", "read"))
+	keys, err := auth.Load(path)
+	require.NoError(t, err)
+	a := auth.NewAuthenticator(keys)
+	ended := map[string]chan error{"keep": make(chan error, 1), "gone": make(chan error, 1), "narrow": make(chan error, 1)}
+	started := make(chan struct{}, 3)
+	h := a.Require(auth.ScopeRead, serve.Error)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		<-r.Context().Done()
+		ended[r.Header.Get("X-Name")] <- context.Cause(r.Context())
+	}))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	for _, k := range []string{"keep", "gone", "narrow"} {
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/x", nil)
+		req.Header.Set("Authorization", "Bearer "+k)
+		req.Header.Set("X-Name", k)
+		go h.ServeHTTP(httptest.NewRecorder(), req)
+		<-started
+	}
+	file(grant("keep", "read"), grant("narrow", "write"))
+	require.NoError(t, a.Reload(path))
+	for _, k := range []string{"gone", "narrow"} {
+		select {
+		case err := <-ended[k]:
+			require.ErrorIs(t, err, auth.ErrKeyRevoked, k)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the request under %q goes on after the reload", k)
+		}
+	}
+	select {
+	case err := <-ended["keep"]:
+		t.Fatalf("the request under the kept key ended: %v", err)
+	default:
+	}
+	cancel()
+	require.ErrorIs(t, <-ended["keep"], context.Canceled)
 }

@@ -19,7 +19,9 @@ const CheckInterval = 2 * time.Second
 
 // Reload reads the keys file again and puts it in force; a file that does
 // not load is refused with the reason, and the keys in force stay.
-// Requests keep being served throughout.
+// Requests keep being served throughout, except those in progress under a
+// key the new file removes or narrows: their context ends (ErrKeyRevoked),
+// which ends a live stream.
 func (a *Authenticator) Reload(path string) error {
 	keys, err := Load(path)
 	if err != nil {
@@ -28,6 +30,7 @@ func (a *Authenticator) Reload(path string) error {
 		return fmt.Errorf("refusing the new API keys file (the keys in force stay): %w", err)
 	}
 	a.keys.Store(keys)
+	a.held.recheck(keys)
 	a.reloads.WithLabelValues("ok").Inc()
 	a.loaded.Set(float64(keys.Len()))
 	a.fileOK.Set(1)
