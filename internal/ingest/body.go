@@ -43,7 +43,7 @@ func splitBody(body []byte, contentType string) ([][]byte, error) {
 	var p fastjson.Parser
 	v, err := p.ParseBytes(trimmed)
 	if err != nil {
-		return nil, fmt.Errorf("malformed JSON: %v", err)
+		return nil, fmt.Errorf("malformed JSON: %s", events.ParseErrorText(err))
 	}
 	arr, _ := v.Array()
 	switch {

@@ -268,6 +268,8 @@ func TestErrorPaths(t *testing.T) {
 		{"malformed array", acmeWriter, "application/json", []byte(`[{"id":`), 400, "", "malformed JSON"},
 		{"malformed single", acmeWriter, "application/json", []byte(`{"id":`), 400, "", "malformed JSON"},
 		{"empty body", acmeWriter, "application/json", nil, 400, "", "no events"},
+		{"array nested 100,000 deep", acmeWriter, "application/json", []byte(strings.Repeat("[", 100_000) + strings.Repeat("]", 100_000)), 400, "", "malformed JSON: too big depth for the nested JSON"},
+		{"object nested 100,000 deep", acmeWriter, "application/json", []byte(strings.Repeat(`{"a":`, 100_000) + "1" + strings.Repeat("}", 100_000)), 400, "", "malformed JSON: too big depth for the nested JSON"},
 		{"currency mismatch", acmeWriter, "application/json", purchase("USD"), 400, "purchase.currency", "USD is not the reporting currency EUR of tenant acme"},
 		{"amount too large", acmeWriter, "application/json", []byte(strings.Replace(string(purchase("EUR")), "12.5", "1e305", 1)), 400, "purchase.amount", "1e+305 is more than the largest allowed, 1e+11"},
 		{"unknown tenant", acmeWriter, "application/json", []byte(surveyJSON("u-1", "acme", 9)[:0] + `{"id":"u-1","type":"survey.response","tenant":"initech","occurred_at":"2026-11-20T10:00:00Z","survey":{"metric":"nps","score":1}}`), 403, "tenant", "not initech"},
@@ -277,6 +279,7 @@ func TestErrorPaths(t *testing.T) {
 			a := e.post(t, tc.key, tc.contentType, tc.body)
 			require.Equal(t, tc.status, a.status, string(a.body))
 			require.Contains(t, string(a.body), tc.reason)
+			require.Less(t, len(a.body), 1024, "an answer in a few words")
 			if tc.field != "" {
 				errs := a.eventErrors(t)
 				require.NotEmpty(t, errs)

@@ -62,7 +62,7 @@ func FromCloudEvent(b []byte) ([]byte, error) {
 	var p fastjson.Parser
 	v, err := p.ParseBytes(b)
 	if err != nil {
-		return nil, &CloudEventError{Attribute: "(event)", Reason: "malformed JSON: " + err.Error()}
+		return nil, &CloudEventError{Attribute: "(event)", Reason: "malformed JSON: " + ParseErrorText(err)}
 	}
 	o, err := v.Object()
 	if err != nil {
@@ -146,7 +146,7 @@ func fromAttributes(attrs map[string]string, data []byte) ([]byte, error) {
 		var p fastjson.Parser
 		v, err := p.ParseBytes(data)
 		if err != nil {
-			bad("data", "malformed JSON: %v", err)
+			bad("data", "malformed JSON: %s", ParseErrorText(err))
 		} else if o, err := v.Object(); err != nil {
 			bad("data", "not a JSON object")
 		} else {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -53,7 +54,7 @@ func NewDecoder(mode Mode) *Decoder {
 func (d *Decoder) Decode(data []byte) (ev Event, unknown []string, err error) {
 	v, perr := d.p.ParseBytes(data)
 	if perr != nil {
-		return Event{}, nil, fmt.Errorf("%w: %v", ErrMalformed, perr)
+		return Event{}, nil, fmt.Errorf("%w: %s", ErrMalformed, ParseErrorText(perr))
 	}
 	s := decodeState{strict: d.mode == Strict, intern: d.intern}
 	if v.Type() != fastjson.TypeObject {
@@ -61,6 +62,9 @@ func (d *Decoder) Decode(data []byte) (ev Event, unknown []string, err error) {
 		return Event{}, nil, s.problems.err()
 	}
 	s.event(v, &ev)
+	if lone := loneSurrogates(data); len(lone) > 0 {
+		s.loneSurrogates(&ev, lone)
+	}
 	if len(s.problems) == 0 {
 		ev.validate(&s.problems)
 	} else {
@@ -95,6 +99,21 @@ func (s *decodeState) internBytes(b []byte) string {
 		s.intern[str] = str
 	}
 	return str
+}
+
+// loneSurrogates names the fields of ev that hold one of the escapes
+// lone: half of a UTF-16 surrogate pair, which is no character.
+func (s *decodeState) loneSurrogates(ev *Event, lone []string) {
+	start := len(s.problems)
+	defer s.problems.sortFrom(start)
+	ev.textFields(func(field, value string) {
+		for _, esc := range lone {
+			if strings.Contains(value, esc) {
+				s.problems.add(field, "holds %s, half of a UTF-16 surrogate pair without the other half: no character", esc)
+				return
+			}
+		}
+	})
 }
 
 func (s *decodeState) hasProblem(field string) bool {

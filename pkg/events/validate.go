@@ -121,6 +121,20 @@ func (e *Event) validate(ps *problems) {
 	validateDims(ps, e.Dims)
 	validateAttrs(ps, e.Attrs)
 	e.validatePayload(ps)
+	e.validateControls(ps)
+}
+
+// validateControls refuses control characters: any in an identifier (a
+// NUL in an id would reach logs, keys and headers), any but tab, line feed
+// and carriage return in free text.
+func (e *Event) validateControls(ps *problems) {
+	start := len(*ps)
+	defer ps.sortFrom(start)
+	e.textFields(func(field, value string) {
+		if r, ok := controlIn(value, freeText(field)); ok {
+			ps.add(field, "holds the control character %U", r)
+		}
+	})
 }
 
 // validatePayload checks that exactly the payload object of e's type is set
