@@ -15,7 +15,9 @@ import (
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/plan"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/internal/tenants"
+	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
@@ -64,10 +66,21 @@ func (e *Eraser) Erase(ctx context.Context, tenant, customer string) (Receipt, e
 	in := &plan.Input{Windows: windows, Now: now, Horizon: customers.TenantHorizon(windows[len(windows)-1], t.ChurnInactivity),
 		Periods: t.Periods, CommentRetention: t.CommentRetention}
 	in.InHistory = func(at time.Time) bool { return e.InHistory(tenant, at, in.Now) }
+	// An erasure of an erased customer still removes what is found of
+	// them (events counted since, or left by an earlier version): a new
+	// erasure, its receipt replacing the first. With nothing found it
+	// answers the first receipt.
+	prior, err := e.Store.Erasure(ctx, tenant, field)
+	if err != nil {
+		return Receipt{}, err
+	}
 	for range 20 {
-		sl, err := e.plan(ctx, in, tenant, id, field, erasedAt)
+		sl, found, err := e.plan(ctx, in, tenant, id, field, erasedAt, prior)
 		if err != nil {
 			return Receipt{}, err
+		}
+		if prior != "" && !found {
+			return e.done(ctx, tenant, customer, field, prior, true)
 		}
 		res, err := e.Store.Apply(ctx, sl)
 		if err != nil {
@@ -77,11 +90,14 @@ func (e *Eraser) Erase(ctx context.Context, tenant, customer string) (Receipt, e
 		case store.Applied:
 			return e.done(ctx, tenant, customer, field, "", false)
 		case store.AlreadyErased:
-			return e.done(ctx, tenant, customer, field, res.Receipt, true)
+			prior = res.Receipt // erased meanwhile: anything left is planned again
 		case store.PeriodMoved:
 			in.Now = res.Now
 		case store.ErasuresMoved, store.StaleRead, store.Conflict:
 			// Read everything again.
+			if prior, err = e.Store.Erasure(ctx, tenant, field); err != nil {
+				return Receipt{}, err
+			}
 		default:
 			return Receipt{}, fmt.Errorf("erasing a customer of tenant %s: unexpected outcome %d", tenant, res.Outcome)
 		}
@@ -89,48 +105,41 @@ func (e *Eraser) Erase(ctx context.Context, tenant, customer string) (Receipt, e
 	return Receipt{}, fmt.Errorf("erasing a customer of tenant %s: %w", tenant, errUnsettled)
 }
 
-// plan reads what the erasure of customer id needs and plans it.
-func (e *Eraser) plan(ctx context.Context, in *plan.Input, tenant, id, field string, erasedAt time.Time) (*store.Slice, error) {
+// plan reads what the erasure of customer id needs and plans it, and
+// reports whether anything of the customer was found. Every event of the
+// contribution index is retracted, whatever its occurred_at: one dated
+// ahead of the erasure (within the accepted clock skew) was counted all
+// the same, and the erasure covers it (CoversUntil). prior is the
+// receipt of the customer's earlier erasure, "" for none.
+func (e *Eraser) plan(ctx context.Context, in *plan.Input, tenant, id, field string, erasedAt time.Time, prior string) (*store.Slice, bool, error) {
 	// The count the script checks (this instance's set is loaded once the
 	// erasure is done).
 	count, err := e.Store.ErasureCount(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	in.Erasures = count
 	raw, err := e.Store.Index(ctx, tenant, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	entries, err := store.ParseIndex(raw)
+	all, records, err := indexRecords(tenant, raw)
 	if err != nil {
-		return nil, fmt.Errorf("a customer of tenant %s: %w", tenant, err)
+		return nil, false, err
 	}
-	// A later entry of an id (a revision) replaces the earlier.
-	latest := map[string]int{}
-	for i, en := range entries {
-		latest[en.ID] = i
+	words, err := e.commentWords(ctx, tenant, id, all, records)
+	if err != nil {
+		return nil, false, err
 	}
-	records := make([]*dedupe.Record, 0, len(latest))
-	var rest []byte
-	for i, en := range entries {
-		if latest[en.ID] != i {
-			continue
+	covers := erasedAt
+	for _, r := range records {
+		if r.OccurredAt.After(covers) {
+			covers = r.OccurredAt
 		}
-		r, err := dedupe.Decode(en.ID, en.Record)
-		if err != nil {
-			return nil, fmt.Errorf("contribution index of a customer of tenant %s: %w", tenant, err)
-		}
-		if r.OccurredAt.After(erasedAt) {
-			rest = store.AppendIndexEntry(rest, en.ID, []byte(en.Record)) // sent after the erasure: it stays
-			continue
-		}
-		records = append(records, r)
 	}
-	sort.Slice(records, func(i, j int) bool { return records[i].ID < records[j].ID })
 	recs, err := e.Store.Customers(ctx, tenant, []string{id})
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	in.Customers = map[string]*customers.Known{id: customers.Absent()}
 	if r := recs[id]; r != nil {
@@ -138,31 +147,105 @@ func (e *Eraser) plan(ctx context.Context, in *plan.Input, tenant, id, field str
 	}
 	codes, err := e.Store.CodesOf(ctx, tenant, id)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	pl, err := plan.Erase(in, id, records, erasedAt)
+	found := len(records) > 0 || recs[id] != nil || len(codes) > 0 || len(words) > 0
+	pl, err := plan.Erase(in, id, records, covers)
 	if err != nil {
-		return nil, fmt.Errorf("planning the erasure of a customer of tenant %s: %w", tenant, err)
+		return nil, false, fmt.Errorf("planning the erasure of a customer of tenant %s: %w", tenant, err)
 	}
-	er := &store.Erase{Customer: id, Field: field, Index: raw, Rest: string(rest), Removed: len(records), Codes: codes}
+	er := &store.Erase{Customer: id, Field: field, Again: prior, Index: raw, Removed: len(records), Codes: codes, Words: words}
 	for _, r := range records {
 		er.IDs = append(er.IDs, r.ID)
-		if len(r.Terms) > 0 {
+		// Any answer may have left a comment sample, whatever the
+		// tenant's retention kept of its words.
+		if r.Type == string(events.TypeSurveyResponse) {
 			for _, sc := range r.Scopes {
 				er.Samples = append(er.Samples, store.Sample{Scope: sc, ID: r.ID})
 			}
 		}
 	}
 	if er.Alerts, err = e.alertRewrites(ctx, tenant, records); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	st := stored{ErasedAt: erasedAt, EventsRetracted: pl.Applied, WindowsAndPeriodsChanged: changed(e.Store, in.Periods, &pl.Slice)}
+	st := stored{ErasedAt: erasedAt, CoversUntil: covers, EventsRetracted: pl.Applied, WindowsAndPeriodsChanged: changed(e.Store, in.Periods, &pl.Slice)}
 	if er.Receipt, err = st.prefix(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	sl := &pl.Slice
 	sl.Tenant, sl.Now, sl.Erase = tenant, in.Now, er
-	return sl, nil
+	return sl, found, nil
+}
+
+// indexRecords reads a contribution index: every entry, revisions
+// included, and the latest record of each event, sorted by id.
+func indexRecords(tenant, raw string) (all, latest []*dedupe.Record, err error) {
+	entries, err := store.ParseIndex(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("a customer of tenant %s: %w", tenant, err)
+	}
+	last := map[string]int{}
+	for i, en := range entries {
+		last[en.ID] = i
+	}
+	for i, en := range entries {
+		r, err := dedupe.Decode(en.ID, en.Record)
+		if err != nil {
+			return nil, nil, fmt.Errorf("contribution index of a customer of tenant %s: %w", tenant, err)
+		}
+		all = append(all, r)
+		if last[en.ID] == i {
+			latest = append(latest, r)
+		}
+	}
+	sort.Slice(latest, func(i, j int) bool { return latest[i].ID < latest[j].ID })
+	return all, latest, nil
+}
+
+// commentWords reads the comment-word lists of the days the customer's
+// answers occurred on (every revision's day: kept under a
+// comment_retention, when the index holds no words), returns the entries
+// that name the customer, and gives each latest record without words the
+// words its entry of its day holds.
+func (e *Eraser) commentWords(ctx context.Context, tenant, id string, all, latest []*dedupe.Record) ([]store.ListEntry, error) {
+	day := func(at time.Time) int64 { return at.UnixMilli() / (24 * time.Hour).Milliseconds() }
+	seen := map[int64]bool{}
+	var days []int64
+	for _, r := range all {
+		if d := day(r.OccurredAt); r.Type == string(events.TypeSurveyResponse) && !seen[d] {
+			seen[d] = true
+			days = append(days, d)
+		}
+	}
+	lists, err := e.Store.CommentWords(ctx, tenant, days)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.ListEntry
+	type version struct {
+		key, id  string
+		revision int64
+	}
+	terms := map[version][]string{} // the words of each version, by list
+	for key, elems := range lists {
+		for _, el := range elems {
+			cw, err := store.ParseCommentWords(el)
+			if err != nil {
+				return nil, fmt.Errorf("comment words of tenant %s: %w", tenant, err)
+			}
+			if cw.Customer == id {
+				out = append(out, store.ListEntry{Key: key, Element: el})
+				terms[version{key, cw.ID, cw.Revision}] = cw.Terms
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key+out[i].Element < out[j].Key+out[j].Element })
+	for _, r := range latest {
+		if len(r.Terms) == 0 {
+			r.Terms = terms[version{keys.CommentWords(tenant, day(r.OccurredAt)), r.ID, r.Revision}]
+		}
+	}
+	return out, nil
 }
 
 // done answers the receipt of an erasure stored under field (read from

@@ -11,6 +11,10 @@ type Receipt struct {
 	Tenant   string    `json:"tenant"`
 	Customer string    `json:"customer"`
 	ErasedAt time.Time `json:"erased_at"`
+	// CoversUntil is the instant up to which the customer's events are
+	// dropped wherever they enter: ErasedAt, or the occurred_at of the
+	// latest event retracted when one was dated ahead of the erasure.
+	CoversUntil time.Time `json:"covers_until"`
 	// EventsRetracted counts the events of the customer that windows or
 	// calendar periods held and no longer do.
 	EventsRetracted int `json:"events_retracted"`
@@ -33,6 +37,7 @@ const NoteUncovered = "events without a customer_id cannot be erased by customer
 // that no value names the customer.
 type stored struct {
 	ErasedAt                 time.Time `json:"erased_at"`
+	CoversUntil              time.Time `json:"covers_until"`
 	EventsRetracted          int       `json:"events_retracted"`
 	WindowsAndPeriodsChanged []string  `json:"windows_and_periods_changed"`
 	KeysRemoved              int       `json:"keys_removed"`
@@ -43,20 +48,25 @@ type stored struct {
 func (s *stored) prefix() ([]byte, error) {
 	b, err := json.Marshal(struct {
 		ErasedAt                 time.Time `json:"erased_at"`
+		CoversUntil              time.Time `json:"covers_until"`
 		EventsRetracted          int       `json:"events_retracted"`
 		WindowsAndPeriodsChanged []string  `json:"windows_and_periods_changed"`
-	}{s.ErasedAt, s.EventsRetracted, s.WindowsAndPeriodsChanged})
+	}{s.ErasedAt, s.CoversUntil, s.EventsRetracted, s.WindowsAndPeriodsChanged})
 	if err != nil {
 		return nil, fmt.Errorf("encoding a receipt: %w", err)
 	}
 	return b[:len(b)-1], nil
 }
 
-// parseStored reads a stored receipt.
+// parseStored reads a stored receipt. One stored before receipts had
+// covers_until covers up to its erased_at.
 func parseStored(s string) (*stored, error) {
 	var r stored
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
 		return nil, fmt.Errorf("stored receipt %q: %w", s, err)
+	}
+	if r.CoversUntil.Before(r.ErasedAt) {
+		r.CoversUntil = r.ErasedAt
 	}
 	return &r, nil
 }
@@ -67,6 +77,6 @@ func (s *stored) receipt(tenant, customer string, already bool) Receipt {
 	if changed == nil {
 		changed = []string{}
 	}
-	return Receipt{Tenant: tenant, Customer: customer, ErasedAt: s.ErasedAt, EventsRetracted: s.EventsRetracted,
+	return Receipt{Tenant: tenant, Customer: customer, ErasedAt: s.ErasedAt, CoversUntil: s.CoversUntil, EventsRetracted: s.EventsRetracted,
 		WindowsAndPeriodsChanged: changed, KeysRemoved: s.KeysRemoved, AlreadyErased: already, Note: NoteUncovered}
 }

@@ -12,9 +12,12 @@ import (
 )
 
 // Set is what an instance knows of each tenant's erasures: which customers
-// (by keyed hash) were erased and when. An event of an erased customer
-// that occurred at or before the erasure is dropped wherever events enter
-// (aggregator, import, replay, rebuild); a later one counts.
+// (by keyed hash) were erased and up to when their events are covered. An
+// event of an erased customer that occurred at or before the erasure (or
+// its covers_until, when it retracted events dated ahead) is dropped
+// wherever events enter (aggregator, import, replay, rebuild); a later one
+// counts. A field followed by "#" keeps an earlier receipt of a customer
+// erased again.
 type Set struct {
 	st  *store.Store
 	rdb redis.UniversalClient
@@ -27,7 +30,7 @@ type Set struct {
 
 type tenantSet struct {
 	count int64
-	at    map[string]time.Time // keyed hash → erased_at
+	at    map[string]time.Time // keyed hash → covers_until
 	raw   map[string]string    // keyed hash → receipt, as stored
 }
 
@@ -95,7 +98,7 @@ func (s *Set) Load(ctx context.Context, tenant string) (int64, error) {
 		if err != nil {
 			return 0, err
 		}
-		ts.at[field] = r.ErasedAt
+		ts.at[field] = r.CoversUntil
 	}
 	s.mu.Lock()
 	s.byTen[tenant] = ts

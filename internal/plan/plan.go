@@ -9,6 +9,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -224,13 +225,8 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 				th.add(base.Scopes, base.OccurredAt, base.Terms, -1)
 			} else {
 				out.Applied++
-				if len(terms) > 0 {
-					for _, sc := range chosen.Scopes {
-						out.Slice.Samples = append(out.Slice.Samples, store.Sample{Scope: sc, ID: id,
-							At: chosen.Event.OccurredAt.UnixMilli(), Score: chosen.Event.Survey.Score, Text: chosen.Event.Survey.Comment})
-					}
-				}
 			}
+			out.Slice.Samples = appendSamples(out.Slice.Samples, base, chosen, terms)
 			c := stats.Contribution(&chosen.Event)
 			pl.add(chosen.Scopes, chosen.Event.OccurredAt, &c, 1)
 			th.add(chosen.Scopes, chosen.Event.OccurredAt, terms, 1)
@@ -247,6 +243,17 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 				ix := rec
 				if in.CommentRetention > 0 {
 					ix.Terms = nil
+					if base != nil && len(base.Terms) > 0 && base.CustomerID != "" {
+						// The earlier version's words go with it.
+						out.Slice.CommentWords = append(out.Slice.CommentWords, store.CommentWords{Customer: base.CustomerID, ID: id,
+							At: base.OccurredAt})
+					}
+					if len(terms) > 0 {
+						// The words an erasure needs, kept with the day's
+						// theme buckets.
+						out.Slice.CommentWords = append(out.Slice.CommentWords, store.CommentWords{Customer: rec.CustomerID, ID: id,
+							Revision: rec.Revision, At: rec.OccurredAt, Terms: terms, Until: wordsUntil(rec.OccurredAt, in.CommentRetention)})
+					}
 				}
 				out.Slice.Index = append(out.Slice.Index, store.IndexEntry{Customer: rec.CustomerID, Record: ix,
 					Until: indexUntil(in.Windows, rec.OccurredAt)})
@@ -298,6 +305,38 @@ func Make(in *Input, items []*Item) (*Plan, error) {
 	}
 	pl.finish(out, th, in)
 	return out, nil
+}
+
+// appendSamples adds the comment samples of the chosen version of an event
+// (base its earlier version, nil for a new event): one per scope when its
+// comment left words, replacing the earlier version's; the earlier
+// version's dropped from the scopes the new one leaves no sample in.
+func appendSamples(out []store.Sample, base *dedupe.Record, chosen *Item, terms []string) []store.Sample {
+	id := chosen.Event.ID
+	if len(terms) > 0 {
+		for _, sc := range chosen.Scopes {
+			out = append(out, store.Sample{Scope: sc, ID: id,
+				At: chosen.Event.OccurredAt.UnixMilli(), Score: chosen.Event.Survey.Score, Text: chosen.Event.Survey.Comment})
+		}
+	}
+	if base == nil || base.Type != string(events.TypeSurveyResponse) {
+		return out
+	}
+	for _, sc := range base.Scopes {
+		if len(terms) == 0 || !slices.Contains(chosen.Scopes, sc) {
+			out = append(out, store.Sample{Scope: sc, ID: id, Drop: true})
+		}
+	}
+	return out
+}
+
+// wordsUntil is how long the comment words of an event that occurred at
+// at are kept for erasure: as long as its day's theme bucket can hold them
+// under the retention (the sweep deletes them with it; the margin covers
+// a sweep's delay).
+func wordsUntil(at time.Time, retention time.Duration) time.Time {
+	day := 24 * time.Hour
+	return at.Truncate(day).Add(day + min(store.ThemeDayKept, retention) + 2*time.Hour)
 }
 
 // historyEntry returns the history entry of a purchase or cancellation.

@@ -58,7 +58,11 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	perScope := map[string]int{}
 	samples := make([]Sample, 0, len(sl.Samples))
 	for i := len(sl.Samples) - 1; i >= 0; i-- {
-		if smp := sl.Samples[i]; perScope[smp.Scope] < SamplesKept {
+		smp := sl.Samples[i]
+		switch {
+		case smp.Drop:
+			samples = append(samples, smp)
+		case perScope[smp.Scope] < SamplesKept:
 			perScope[smp.Scope]++
 			samples = append(samples, smp)
 		}
@@ -99,7 +103,7 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 		terms = mpack.AppendInt(mpack.AppendString(mpack.AppendInt(terms, int64(n)), td.Term), td.N)
 	}
 	args := make([]any, 0, 16+6*len(sl.Ranges)+len(scopes)+len(sl.Letters)+
-		8*len(sl.Customers)+2*len(sl.Codes)+2*len(samples))
+		8*len(sl.Customers)+2*len(sl.Codes)+3*len(samples))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
 	for _, r := range sl.Ranges {
 		args = append(args, r.Partition, r.Epoch, r.Start, r.End, r.Expect, r.Rewound)
@@ -138,11 +142,17 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	args = append(args, terms)
 	args = append(args, len(samples))
 	for _, smp := range samples {
-		b, err := json.Marshal(smp)
+		prefix, err := SamplePrefix(smp.ID)
 		if err != nil {
-			return Result{}, fmt.Errorf("encoding a comment sample: %w", err)
+			return Result{}, err
 		}
-		args = append(args, scopeIndex[smp.Scope], b)
+		var b []byte
+		if !smp.Drop {
+			if b, err = json.Marshal(smp); err != nil {
+				return Result{}, fmt.Errorf("encoding a comment sample: %w", err)
+			}
+		}
+		args = append(args, scopeIndex[smp.Scope], prefix, b)
 	}
 	keyNumber := map[string]int{}
 	keyOf := func(k string) int {

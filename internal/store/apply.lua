@@ -20,7 +20,8 @@
 --       the customers as a MessagePack array (see below),
 --       ncodes and (referral code, referrer) pairs,
 --       the term changes as a MessagePack array (see below),
---       nsamples and (scope number, sample) pairs,
+--       nsamples and (scope number, the sample's id prefix, the sample or
+--       '' to drop the event's sample only) triples,
 --       the erasure arguments (erasureArgs in erase.go: the erased hash's
 --       number in KEYS, the count of erasures planned with, the index
 --       entries, the erasure of a customer),
@@ -66,22 +67,28 @@ local erasedKey = KEYS[tonumber(ARGV[#ARGV - 7])]
 local ER = mp.unpack(ARGV[#ARGV - 4])
 local er
 if #ER > 0 then
+  -- A customer erased meanwhile is answered with that receipt, unless
+  -- this is an erasure again of what was found of them since (ER[4], the
+  -- earlier receipt as read).
   local receipt = redis.call('HGET', erasedKey, ER[2])
-  if receipt then return {'erased', receipt} end
+  if receipt and receipt ~= ER[4] then return {'erased', receipt} end
+  if not receipt and ER[4] ~= '' then return {'stale_read'} end
 end
 local nerased = redis.call('HLEN', erasedKey)
 if nerased ~= tonumber(ARGV[#ARGV - 6]) then return {'erasures', nerased} end
 if #ER > 0 then
-  er = {customer = ER[1], field = ER[2], receipt = ER[3], ikey = KEYS[ER[4]], rest = ER[6], nremoved = ER[7],
-    ids = {}, codes = {}, samples = {}}
-  if table.concat(redis.call('LRANGE', er.ikey, 0, -1)) ~= ER[5] then return {'stale_read'} end
+  er = {customer = ER[1], field = ER[2], receipt = ER[3], again = ER[4], ikey = KEYS[ER[5]], nremoved = ER[7],
+    ids = {}, codes = {}, samples = {}, words = {}}
+  if table.concat(redis.call('LRANGE', er.ikey, 0, -1)) ~= ER[6] then return {'stale_read'} end
   local k = 8
   for _, list in ipairs({er.ids, er.codes}) do
     local n = ER[k]; k = k + 1
     for j = 1, n do list[j] = ER[k]; k = k + 1 end
   end
-  for j = 1, ER[k] do er.samples[j] = {ER[k + 2 * j - 1], ER[k + 2 * j]} end
-  k = k + 1 + 2 * ER[k]
+  for _, list in ipairs({er.samples, er.words}) do
+    for j = 1, ER[k] do list[j] = {ER[k + 2 * j - 1], ER[k + 2 * j]} end
+    k = k + 1 + 2 * ER[k]
+  end
   er.akey, er.alerts = KEYS[ER[k]], {}
   for j = 1, ER[k + 1] do
     local fp, old = ER[k + 3 * j - 1], ER[k + 3 * j]
@@ -226,17 +233,26 @@ end
 -- key are pushed onto its list by one RPUSH (a compact listpack, each
 -- push costing the entry, not the history): a new list gets its time to
 -- live, an older one a longer one only (GT).
+-- An entry whose time is 0 removes the list's elements it starts instead
+-- (a revision's earlier comment words), before anything is pushed.
 local IX = mp.unpack(ARGV[#ARGV - 5])
 local ixadd, ixttl, ixorder = {}, {}, {}
 for k = 1, #IX, 3 do
   local key = KEYS[IX[k]]
-  if not ixadd[key] then
-    ixadd[key], ixttl[key] = {}, 0
-    ixorder[#ixorder + 1] = key
+  if IX[k + 2] == 0 then
+    local prefix = IX[k + 1]
+    for _, v in ipairs(redis.call('LRANGE', key, 0, -1)) do
+      if string.sub(v, 1, #prefix) == prefix then redis.call('LREM', key, 0, v) end
+    end
+  else
+    if not ixadd[key] then
+      ixadd[key], ixttl[key] = {}, 0
+      ixorder[#ixorder + 1] = key
+    end
+    local l = ixadd[key]
+    l[#l + 1] = IX[k + 1]
+    if IX[k + 2] > ixttl[key] then ixttl[key] = IX[k + 2] end
   end
-  local l = ixadd[key]
-  l[#l + 1] = IX[k + 1]
-  if IX[k + 2] > ixttl[key] then ixttl[key] = IX[k + 2] end
 end
 for _, key in ipairs(ixorder) do
   local l = ixadd[key]
@@ -253,13 +269,8 @@ end
 -- conversion go in the customers' part below: counted here.
 if er then
   local removed = er.nremoved + hdel(KEYS[2], er.ids) + hdel(KEYS[3], er.ids)
-  if er.rest == '' then
-    redis.call('DEL', er.ikey)
-  else
-    -- The rest becomes the list's one element; its time to live stays.
-    redis.call('RPUSH', er.ikey, er.rest)
-    redis.call('LTRIM', er.ikey, -1, -1)
-  end
+  redis.call('DEL', er.ikey)
+  for _, w in ipairs(er.words) do removed = removed + redis.call('LREM', KEYS[w[1]], 0, w[2]) end
   for _, code in ipairs(er.codes) do
     if redis.call('HGET', KEYS[12], code) == er.customer then removed = removed + redis.call('HDEL', KEYS[12], code) end
   end
@@ -278,6 +289,7 @@ if er then
     if c.convdel ~= '' then removed = removed + 1 end
   end
   hset(er.akey, er.alerts)
+  if er.again ~= '' then redis.call('HSET', erasedKey, er.field .. '#' .. fmtint(now), er.again) end
   redis.call('HSET', erasedKey, er.field, er.receipt .. ',"keys_removed":' .. fmtint(removed) .. '}')
 end
 
@@ -441,12 +453,19 @@ for _, b in ipairs(bucketOrder) do
   hset(key, set)
   hdel(key, del)
 end
+-- Comment samples: a sample replaces the event's earlier one (a
+-- revision replaces the event whole), or only drops it.
 local nsamples = tonumber(ARGV[pos]); pos = pos + 1
 for _ = 1, nsamples do
-  local key = KEYS[12 + 3 * tonumber(ARGV[pos])]
-  redis.call('LPUSH', key, ARGV[pos + 1])
-  redis.call('LTRIM', key, 0, SAMPLES_KEPT - 1)
-  pos = pos + 2
+  local key, prefix, smp = KEYS[12 + 3 * tonumber(ARGV[pos])], ARGV[pos + 1], ARGV[pos + 2]
+  for _, v in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    if string.sub(v, 1, #prefix) == prefix then redis.call('LREM', key, 0, v) end
+  end
+  if smp ~= '' then
+    redis.call('LPUSH', key, smp)
+    redis.call('LTRIM', key, 0, SAMPLES_KEPT - 1)
+  end
+  pos = pos + 3
 end
 
 --@section periods

@@ -41,6 +41,10 @@ type Slice struct {
 	// Index adds the slice's events that name a customer to their
 	// customers' contribution indexes (for erasure).
 	Index []IndexEntry
+	// CommentWords keeps, under a comment_retention (when the index keeps
+	// no words), the theme words of the slice's commented events that name
+	// a customer, by the day they occurred (keys.CommentWords).
+	CommentWords []CommentWords
 	// Erasures is the number of the tenant's erasures the slice was
 	// planned with (the events of erased customers left out): the script
 	// refuses a slice planned with another (ErasuresMoved).
@@ -100,6 +104,10 @@ const (
 // Sample is a recent detractor comment of a scope.
 type Sample struct {
 	Scope string `json:"-"`
+	// Drop only removes the event's sample from the scope (a revision
+	// that leaves it no comment there); a sample pushed replaces the
+	// event's earlier one.
+	Drop  bool   `json:"-"`
 	ID    string `json:"id"`
 	At    int64  `json:"at"` // occurred_at, unix ms
 	Score int    `json:"score"`

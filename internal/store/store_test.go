@@ -466,14 +466,28 @@ func TestIndexGrowsAndErasureKeepsLaterEntries(t *testing.T) {
 	require.Len(t, got, 4)
 	require.Equal(t, []string{"o1", "o2", "o3", "o4"}, []string{got[0].ID, got[1].ID, got[2].ID, got[3].ID})
 
-	// Erased at now: o3 occurred after it and stays.
-	rest := string(store.AppendIndexEntry(nil, got[2].ID, []byte(got[2].Record)))
-	apply(&store.Slice{Erase: &store.Erase{Customer: "c1", Field: "h1", Receipt: []byte(`{"tenant":"acme"`), Index: raw, Rest: rest, Removed: 3}})
+	// An erasure deletes the whole index, o3 dated ahead of it included;
+	// erased again, the first receipt is kept under the field and the
+	// instant, and the new one replaces it.
+	apply(&store.Slice{Erase: &store.Erase{Customer: "c1", Field: "h1", Receipt: []byte(`{"tenant":"acme"`), Index: raw, Removed: 4}})
 	left, err := s.Index(ctx, "acme", "c1")
 	require.NoError(t, err)
-	require.Equal(t, rest, left)
-	require.InDelta(t, float64(ttl), float64(rdb.PTTL(ctx, key).Val()), float64(time.Minute), "the rest keeps the index's time to live")
+	require.Empty(t, left)
+	require.Zero(t, rdb.Exists(ctx, key).Val())
 	receipt, err := rdb.HGet(ctx, keys.Erased("acme"), "h1").Result()
 	require.NoError(t, err)
-	require.Equal(t, `{"tenant":"acme","keys_removed":3}`, receipt)
+	require.Equal(t, `{"tenant":"acme","keys_removed":4}`, receipt)
+
+	apply(&store.Slice{Index: []store.IndexEntry{entry("o5", now.Add(time.Minute), time.Hour)}, Erasures: 1})
+	raw, err = s.Index(ctx, "acme", "c1")
+	require.NoError(t, err)
+	res, err := s.Apply(ctx, &store.Slice{Tenant: "acme", Now: now, Erasures: 1,
+		Erase: &store.Erase{Customer: "c1", Field: "h1", Receipt: []byte(`{"again":1`), Index: raw, Removed: 1}})
+	require.NoError(t, err)
+	require.Equal(t, store.AlreadyErased, res.Outcome, "a first erasure of an erased customer is answered the first receipt")
+	require.Equal(t, receipt, res.Receipt)
+	apply(&store.Slice{Erasures: 1, Erase: &store.Erase{Customer: "c1", Field: "h1", Receipt: []byte(`{"again":1`), Again: receipt, Index: raw, Removed: 1}})
+	all, err := rdb.HGetAll(ctx, keys.Erased("acme")).Result()
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"h1": `{"again":1,"keys_removed":1}`, fmt.Sprintf("h1#%d", now.UnixMilli()): receipt}, all)
 }

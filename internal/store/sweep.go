@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -130,8 +131,8 @@ func (s *Store) forgetIDs(ctx context.Context, tenant string, now time.Time) err
 // SweepThemes deletes the theme buckets of a tenant whose time is up:
 // every scope's hour buckets that ended more than ThemeHourKept ago and
 // day buckets more than ThemeDayKept ago (or than retention, the tenant's
-// comment_retention, when shorter), from where the last sweep stopped
-// (recorded in the watermarks hash).
+// comment_retention, when shorter), with the day's comment-word list,
+// from where the last sweep stopped (recorded in the watermarks hash).
 func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time, retention time.Duration) error {
 	marks, err := s.rdb.HMGet(ctx, keys.Watermarks(tenant), "themes:h", "themes:d").Result()
 	if err != nil {
@@ -155,7 +156,7 @@ func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time, r
 		from := last - 2*int64(u.look/u.size) // a first sweep looks back this far
 		if done, ok := u.done.(string); ok {
 			n, _ := strconv.ParseInt(done, 10, 64)
-			from = max(n+1, last-40*24*int64(time.Hour/u.size)) // bounded after a long outage
+			from = max(n+1, last-int64(40*24*time.Hour/u.size)) // bounded after a long outage (40 days)
 		}
 		if from > last {
 			continue
@@ -165,8 +166,18 @@ func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time, r
 				return err
 			}
 		}
-		key := func(sc string, b int64) string { return keys.Terms(tenant, sc, u.prefix+strconv.FormatInt(b, 10)) }
-		if err := s.dropByName(ctx, tenant, scopes, from, last, u.mark, key); err != nil {
+		key := func(sc string, b int64) string {
+			if sc == "" {
+				// The day's comment words go with its theme buckets.
+				return keys.CommentWords(tenant, b)
+			}
+			return keys.Terms(tenant, sc, u.prefix+strconv.FormatInt(b, 10))
+		}
+		names := scopes
+		if u.prefix == "d" {
+			names = append(slices.Clip(scopes), "")
+		}
+		if err := s.dropByName(ctx, tenant, names, from, last, u.mark, key); err != nil {
 			return fmt.Errorf("dropping theme buckets of %s: %w", tenant, err)
 		}
 	}

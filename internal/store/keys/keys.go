@@ -76,6 +76,15 @@ func DimensionsPrefix(tenant string) string { return Tenant(tenant, "dim") + ":"
 // ("d<day>") bucket.
 func Terms(tenant, scope, bucket string) string { return Tenant(tenant, "terms", scope, bucket) }
 
+// CommentWords lists, under a comment_retention, the theme words of the
+// detractor comments that occurred on one UTC day (unix day number) and
+// name a customer, each entry framed as customer, event id and the words
+// (store.AppendCommentWords), so that an erasure finds the words its
+// contribution index does not keep. Swept with the day's theme buckets.
+func CommentWords(tenant string, day int64) string {
+	return Tenant(tenant, "cw", "d"+strconv.FormatInt(day, 10))
+}
+
 // IDs holds the ids remembered in one dedupe period (now / horizon).
 func IDs(tenant string, period int64) string {
 	return Tenant(tenant, "ids", strconv.FormatInt(period, 10))

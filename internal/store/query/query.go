@@ -349,6 +349,28 @@ func (r *Reader) Index(ctx context.Context, tenant, customer string) (string, er
 	return strings.Join(v, ""), nil
 }
 
+// CommentWords returns the entries of a tenant's comment-word lists of
+// the given days (keys.CommentWords), by list key.
+func (r *Reader) CommentWords(ctx context.Context, tenant string, days []int64) (map[string][]string, error) {
+	pipe := r.rdb.Pipeline()
+	cmds := make(map[string]*redis.StringSliceCmd, len(days))
+	for _, d := range days {
+		k := keys.CommentWords(tenant, d)
+		cmds[k] = pipe.LRange(ctx, k, 0, -1)
+	}
+	if len(cmds) == 0 {
+		return nil, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("reading the comment words of tenant %s: %w", tenant, err)
+	}
+	out := make(map[string][]string, len(cmds))
+	for k, c := range cmds {
+		out[k] = c.Val()
+	}
+	return out, nil
+}
+
 // CodesOf returns the referral codes that resolve to customer (one scan
 // of the tenant's codes).
 func (r *Reader) CodesOf(ctx context.Context, tenant, customer string) ([]string, error) {
