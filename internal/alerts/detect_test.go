@@ -67,3 +67,33 @@ func TestEvaluateBurst(t *testing.T) {
 	ws[1].D = 4
 	require.Equal(t, None, DefaultParams.Evaluate(Input{Hours: hours, Windows: ws, Tenant: tenant, Age: 365 * day}).Severity)
 }
+
+// TestGuardDetractorsBoundary: a guard window of 10 answers holding exactly
+// GuardDetractors (5) detractors alerts (Wilson low bound of 5/10 is 0.237,
+// above the 0.2 baseline); with one fewer it does not, for that reason.
+func TestGuardDetractorsBoundary(t *testing.T) {
+	day := 24 * time.Hour
+	hours := make([]Counts, 24)
+	for i := 20; i < 24; i++ {
+		hours[i] = Counts{N: 10, D: 8} // the CUSUM is far above its threshold
+	}
+	tenant := []WindowCounts{
+		{Name: "24h", Length: day, Counts: Counts{N: 2400, D: 480}},
+		{Name: "90d", Length: 90 * day, Counts: Counts{N: 216000, D: 43200}},
+	}
+	eval := func(d int64) Decision {
+		ws := []WindowCounts{
+			{Name: "24h", Length: day, Counts: Counts{N: 10, D: d}},
+			{Name: "90d", Length: 90 * day, Counts: Counts{N: 4460, D: 890 + d}},
+		}
+		return DefaultParams.Evaluate(Input{Hours: hours, Windows: ws, Tenant: tenant, Age: 365 * day})
+	}
+	require.Equal(t, int64(5), DefaultParams.GuardDetractors)
+	at := eval(5)
+	require.InDelta(t, 0.2366, at.WilsonLow, 1e-4)
+	require.InDelta(t, 0.2, at.P0, 1e-3)
+	require.NotEqual(t, None, at.Severity, at.Reason)
+	below := eval(4)
+	require.Equal(t, None, below.Severity)
+	require.Equal(t, "too few detractors in the guard window", below.Reason)
+}

@@ -1,6 +1,7 @@
 package periodbuckets
 
 import (
+	"strconv"
 	"testing"
 	"time"
 
@@ -44,4 +45,27 @@ func TestKept(t *testing.T) {
 	require.Equal(t, []Bucket{{Day, day(2026, 11, 1)}, {Month, 2026*12 + 10}, {Hour, day(2026, 11, 1)*24 + 10}}, at(2026, 11, 1))
 	require.Len(t, at(2026, 12, 4), 3, "tomorrow: events up to five minutes ahead")
 	require.Empty(t, at(2026, 12, 5))
+}
+
+// TestToDateWeekAcrossTheYear: on Friday 1 January 2027 the week under way
+// began on Monday 28 December 2026; each of its days is read from the year
+// hash of its own year, so wtd sums both years' days.
+func TestToDateWeekAcrossTheYear(t *testing.T) {
+	td := ToDateOf(period.UTC, time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC))
+	type read struct {
+		year  int
+		field string
+	}
+	got := map[string][]read{}
+	for a, fs := range td.Fields {
+		for _, f := range fs {
+			got[period.Aliases[a]] = append(got[period.Aliases[a]], read{td.Years[f.Slot], f.Field})
+		}
+	}
+	d := func(y int, m time.Month, dd int) string { return "d" + strconv.FormatInt(day(y, m, dd), 10) }
+	require.Equal(t, []read{{2026, d(2026, 12, 28)}, {2026, d(2026, 12, 29)}, {2026, d(2026, 12, 30)}, {2026, d(2026, 12, 31)},
+		{2027, d(2027, 1, 1)}, {2027, d(2027, 1, 2)}, {2027, d(2027, 1, 3)}}, got["wtd"])
+	require.Equal(t, []read{{2027, d(2027, 1, 1)}}, got["today"])
+	require.Equal(t, []read{{2027, "m" + strconv.Itoa(2027*12)}}, got["mtd"])
+	require.Equal(t, time.Date(2027, 1, 2, 0, 0, 0, 0, time.UTC), td.Until)
 }

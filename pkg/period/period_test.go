@@ -67,6 +67,24 @@ func TestPersianAgainstPublishedDates(t *testing.T) {
 	}
 	require.Equal(t, 30, Persian.MonthDays(1403, 12), "1403 is a leap year")
 	require.Equal(t, 29, Persian.MonthDays(1404, 12))
+	// Every month's length, from the published first days of the years:
+	// six of 31, five of 30, Esfand 29 or 30.
+	for y := 1395; y < 1408; y++ {
+		want := []int{31, 31, 31, 31, 31, 31, 30, 30, 30, 30, 30}
+		first, _ := time.Parse(time.DateOnly, nowruz[y])
+		next, _ := time.Parse(time.DateOnly, nowruz[y+1])
+		esfand := int(next.Sub(first).Hours()/24) - 336
+		want = append(want, esfand)
+		for m := 1; m <= 12; m++ {
+			require.Equal(t, want[m-1], Persian.MonthDays(y, m), "%d-%02d", y, m)
+		}
+	}
+	pers := System{Loc: time.UTC, Calendar: Persian, WeekStart: time.Saturday}
+	q, err := pers.Parse("day:1404-11-30", civilDay(2026, 1, 1))
+	require.NoError(t, err, "Bahman has 30 days")
+	require.Equal(t, "day:1404-11-30", pers.Name(q.Period))
+	_, err = pers.Parse("day:1404-12-30", civilDay(2026, 1, 1))
+	require.Error(t, err, "Esfand 1404 has 29 days")
 }
 
 func TestDayStartsAndLengths(t *testing.T) {
@@ -75,6 +93,8 @@ func TestDayStartsAndLengths(t *testing.T) {
 	berlin, err := time.LoadLocation("Europe/Berlin")
 	require.NoError(t, err)
 	tehran, err := time.LoadLocation("Asia/Tehran")
+	require.NoError(t, err)
+	amman, err := time.LoadLocation("Asia/Amman")
 	require.NoError(t, err)
 	for _, tc := range []struct {
 		loc   *time.Location
@@ -91,6 +111,10 @@ func TestDayStartsAndLengths(t *testing.T) {
 		// Tehran kept DST until 2022: in 2021 clocks went forward at
 		// midnight on 22 March, so that day began at 01:00.
 		{tehran, "2021-03-22", "2021-03-21T20:30:00Z", 23},
+		// Amman went back from 01:00 to midnight on 29 October 2021:
+		// midnight happened twice, and the day began at the first.
+		{amman, "2021-10-29", "2021-10-28T21:00:00Z", 25},
+		{amman, "2021-10-30", "2021-10-29T22:00:00Z", 24},
 	} {
 		s := System{Loc: tc.loc, Calendar: Gregorian, WeekStart: time.Monday}
 		d, err := time.Parse(time.DateOnly, tc.date)
