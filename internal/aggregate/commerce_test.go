@@ -13,6 +13,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/internal/testseed"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
@@ -101,8 +102,7 @@ func (s *shop) history(n int, span time.Duration) []events.Event {
 // the clock 30 days so that inactivity losses and forgotten history play
 // their part, and compares again.
 func TestCommerceExact(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testseed.New(t)
 	rng := rand.New(rand.NewPCG(seed, 11))
 	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
 	day := 24 * time.Hour

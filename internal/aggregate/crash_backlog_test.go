@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/internal/testseed"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
@@ -25,8 +26,9 @@ func TestCrashesDuringBacklog(t *testing.T) {
 		t.Skip("kills and restarts the aggregator for about two minutes")
 	}
 	bin := buildAggregator(t)
+	base := testseed.New(t)
 	for round := range 2 {
-		seed := uint64(time.Now().UnixNano())
+		seed := base + uint64(round)
 		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) { crashesDuringBacklog(t, bin, seed, round) })
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/internal/testseed"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
@@ -106,8 +107,7 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts the aggregator for about a minute")
 	}
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testseed.New(t)
 	rng := rand.New(rand.NewPCG(seed, 9))
 	bin := buildAggregator(t)
 	_, broker := testenv.Kafka(t, 6, allTopics...)

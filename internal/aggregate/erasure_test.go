@@ -24,6 +24,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/erasure"
 	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/internal/testseed"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
 )
@@ -148,8 +149,7 @@ type erasureRun struct {
 // order and waits until it applied everything.
 func runErasureHistory(t *testing.T, now time.Time, stream uint64, env map[string]string) *erasureRun {
 	t.Helper()
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testseed.New(t)
 	rng := rand.New(rand.NewPCG(seed, stream))
 	r := &erasureRun{clk: newClock(now)}
 	_, r.broker = testenv.Kafka(t, 4, allTopics...)

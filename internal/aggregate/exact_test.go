@@ -19,6 +19,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/scopes"
 	"github.com/cxpulse/cxpulse/internal/testenv"
+	"github.com/cxpulse/cxpulse/internal/testseed"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
 )
@@ -96,8 +97,7 @@ func TestExactCountsOnRedisClusterTLS(t *testing.T) {
 }
 
 func exactCounts(t *testing.T, env map[string]string) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testseed.New(t)
 	rng := rand.New(rand.NewPCG(seed, 3))
 	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
 	clk := newClock(now)

@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cxpulse/cxpulse/internal/testseed"
 )
 
 // scopeSim is one simulated scope: Poisson arrivals of NPS responses, each
@@ -181,15 +181,8 @@ func TestDetectionQuality(t *testing.T) {
 		t.Skip("simulates 900 scope-years")
 	}
 	// Seeded, so the table in docs/alerts.md can be reproduced; set
-	// CXPULSE_SIM_SEED to explore others.
-	seed := uint64(20261122)
-	if v := os.Getenv("CXPULSE_SIM_SEED"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			t.Fatalf("CXPULSE_SIM_SEED: %v", err)
-		}
-		seed = n
-	}
+	// CXPULSE_TEST_SEED to explore others.
+	seed := testseed.Or(t, 20261122)
 	var table strings.Builder
 	table.WriteString("| responses/day | baseline share | false alarms per scope-year | median delay OR 2 (detected in 14 d) | median delay OR 3 (detected in 14 d) |\n| --- | --- | --- | --- | --- |\n")
 	fmtDelay := func(h, det float64) string {

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fastjson"
 
+	"github.com/cxpulse/cxpulse/internal/testseed"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -18,8 +19,7 @@ import (
 // at that instant or later: the counts in held buckets, the active
 // customers with the start of their spells, and the referral conversion.
 func TestCompactKeepsEveryVisibleFigure(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testseed.New(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	ws, err := window.Parse("1h,24h,7d,30d,90d")
 	require.NoError(t, err)
@@ -82,8 +82,7 @@ func TestCompactKeepsEveryVisibleFigure(t *testing.T) {
 // back as the same history, for names holding quotes, backslashes, control
 // characters and non-ASCII text.
 func TestCustomerRecordRoundTrip(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testseed.New(t)
 	rng := rand.New(rand.NewPCG(seed, 2))
 	pieces := []string{"a", "store=s1", `"`, `\`, "\x00", "\x1f", "\n", "é", "店", "🙂", "region=eu", "\u2028", "<>&"}
 	word := func() string {

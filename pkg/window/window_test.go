@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cxpulse/cxpulse/internal/testseed"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -57,8 +58,7 @@ func TestParse(t *testing.T) {
 // counts in window W at now when its bucket (aligned to the epoch) starts
 // after now − W and no later than now + 5m.
 func TestMembershipAgainstReference(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testseed.New(t)
 	rng := rand.New(rand.NewPCG(seed, 1))
 	ws, err := window.Parse("24m,1h,24h,7d,30d,90d")
 	require.NoError(t, err)
