@@ -78,7 +78,7 @@ func crashesDuringBacklog(t *testing.T, bin string, seed uint64, round int) {
 			msgs = append(msgs, msg{topic: "cx.surveys", key: []byte("acme/x"), value: []byte(`{"id":"broken",`)})
 		}
 	}
-	produce(t, broker, msgs)
+	sources := produce(t, broker, msgs)
 
 	// Killed 1.5 s after its first claim, restarted at once on the same
 	// port (or, if the killed one still holds it, on another), twice.
@@ -96,7 +96,8 @@ func crashesDuringBacklog(t *testing.T, bin string, seed uint64, round int) {
 	waitApplied(t, second.base)
 
 	now := time.Now()
-	final, _ := reference(msgs, now)
+	final, bad := reference(msgs, now)
+	checkDeadLetters(t, broker, wantLetters(bad, sources))
 	for _, tenant := range []string{"acme", "globex"} {
 		want := expected(final[tenant], now, func(ev *events.Event) []string {
 			out := []string{"all"}

@@ -183,6 +183,7 @@ func TestCrashSafety(t *testing.T) {
 	now := time.Now()
 	final, bad := reference(msgs, now)
 	require.Empty(t, bad)
+	checkDeadLetters(t, broker, map[string]string{}) // none, through every kill
 	for _, tenant := range []string{"acme", "globex", "initech"} {
 		want := expected(final[tenant], now, func(ev *events.Event) []string {
 			if ev.Dims["store"] == "" {

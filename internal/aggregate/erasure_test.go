@@ -194,7 +194,7 @@ func TestEraseCustomerExactly(t *testing.T) {
 		c.day(utc("2026-12-03T10:00:00Z")), c.week(utc("2026-11-30T22:00:00Z")), c.quarter(2026, 4)}
 	check := func(final map[string]*events.Event) {
 		t.Helper()
-		checkScores(t, in.base, "acme", expected(final, now, erasureScopes))
+		checkAllScores(t, in.base, "acme", expected(final, now, erasureScopes))
 		for _, p := range periods {
 			for _, scope := range []string{"all", "store=s03", "store=s05"} {
 				var ans struct{ Stats map[string]float64 }

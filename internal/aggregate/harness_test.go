@@ -289,55 +289,6 @@ func refRetainedFrom(now time.Time) time.Time {
 	return time.Date(now.Year()-1, time.January, 1, 0, 0, 0, 0, time.UTC)
 }
 
-// reference replays the messages as DESIGN §2 says and returns the final
-// version of every counted id, per tenant, and the messages that must be
-// dead-lettered.
-func reference(msgs []msg, now time.Time) (final map[string]map[string]*events.Event, bad []int) {
-	final = map[string]map[string]*events.Event{}
-	for i, m := range msgs {
-		if m.ev == nil {
-			bad = append(bad, i)
-			continue
-		}
-		ev := m.ev
-		if ev.Validate() != nil {
-			bad = append(bad, i)
-			continue
-		}
-		byID := final[ev.Tenant]
-		if byID == nil {
-			byID = map[string]*events.Event{}
-			final[ev.Tenant] = byID
-		}
-		cur := byID[ev.ID]
-		history := ev.Type == events.TypePurchaseCompleted || ev.Type == events.TypeSubscriptionCancelled
-		var extra time.Duration
-		if history {
-			extra = inactivityOf(ev.Tenant) // customer history reaches further back
-		}
-		// Older than every window (and than the customer-state horizon,
-		// for what shapes a history) still counts in the calendar periods
-		// back to the start of the previous year.
-		outside := refTooLate(ev.OccurredAt, now, extra)
-		timeBad := ev.OccurredAt.Sub(now) > 5*time.Minute || (outside && ev.OccurredAt.Before(refRetainedFrom(now)))
-		switch {
-		case cur != nil && ev.Revision <= cur.Revision:
-		case cur != nil && (ev.Type != cur.Type || ev.CustomerID != cur.CustomerID):
-			bad = append(bad, i)
-		case timeBad:
-			bad = append(bad, i)
-		case cur != nil && history && !refPeriodsOnly[cur] && outside:
-			bad = append(bad, i) // a revision may not take a purchase out of its customer's history
-		default:
-			byID[ev.ID] = ev
-			if history && outside {
-				refPeriodsOnly[ev] = true
-			}
-		}
-	}
-	return final, bad
-}
-
 // expected sums the final events per scope and window.
 func expected(final map[string]*events.Event, now time.Time, scopesOf func(*events.Event) []string) map[string]map[string]*refCounts {
 	out := map[string]map[string]*refCounts{}
@@ -401,6 +352,7 @@ func compareScores(t *testing.T, got scores.Scores, want map[string]*refCounts) 
 			return k
 		}
 		require.Equal(t, keys(exp), keys(gotW), "stats of %s %s", got.Scope, w.name)
+		require.Len(t, got.Windows, len(refWindows), "windows of %s", got.Scope)
 		for stat, v := range exp {
 			g := gotW[stat]
 			if !refInexact[stat] {
@@ -484,6 +436,35 @@ func checkScores(t *testing.T, base, tenant string, want map[string]map[string]*
 		var got scores.Scores
 		require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/tenants/"+tenant+"/scores?scope="+scope, &got), scope)
 		compareScores(t, got, w)
+	}
+}
+
+// checkAllScores is checkScores over every scope the service reports, for
+// a want that names every scope the events have: each scope of want is
+// reported, and a scope want lacks (one every event left, by revision or
+// erasure) holds nothing: every count 0, no ratio.
+func checkAllScores(t *testing.T, base, tenant string, want map[string]map[string]*refCounts) {
+	t.Helper()
+	checkScores(t, base, tenant, want)
+	var list struct{ Scopes []string }
+	require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/tenants/"+tenant+"/scopes", &list))
+	for scope := range want {
+		require.Contains(t, list.Scopes, scope, "scopes of %s", tenant)
+	}
+	extra := 0
+	defer func() { t.Logf("%s: %d scopes compared, %d more reported and empty", tenant, len(want), extra) }()
+	for _, scope := range list.Scopes {
+		if want[scope] != nil {
+			continue
+		}
+		extra++
+		var got scores.Scores
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/tenants/"+tenant+"/scores?scope="+scope, &got), scope)
+		for w, stats := range got.Windows {
+			for stat, v := range stats {
+				require.Zero(t, v, "%s of %s holds no event: %s %s", scope, tenant, w, stat)
+			}
+		}
 	}
 }
 
