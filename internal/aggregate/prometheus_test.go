@@ -174,9 +174,13 @@ func screenshotPrometheus(t *testing.T, base, dir string, exprs ...string) {
 		q.Set(fmt.Sprintf("g%d.range_input", i), "5m")
 	}
 	ctx := browser(t, chromium, 1280, 1600, 60*time.Second)
+	// The page draws each graph (a Rickshaw SVG whose series is a path of
+	// class "path") once its query answered.
 	_, err := chromedp.Run(ctx, chromedp.Navigate(base+"/classic/graph?"+q.Encode()))
 	require.NoError(t, err)
-	time.Sleep(3 * time.Second) // the page draws its graphs after loading them
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(
+		`document.querySelectorAll(".graph.rickshaw_graph svg path.path").length >= %d`, len(exprs))))
+	require.NoError(t, err, "the graphs are drawn")
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "prometheus-graphs.png"), png, 0o644))
