@@ -225,6 +225,15 @@ func TestEraseCustomerExactly(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, rdb.HSet(t.Context(), "cxpulse:{acme}:alerts", "f00d", b).Err())
 
+	var victimIDs []string
+	for id, ev := range acme {
+		if ev.CustomerID == victim {
+			victimIDs = append(victimIDs, id)
+		}
+	}
+	held := victimHoldings(t, rdb, "acme", victim, victimIDs)
+	require.GreaterOrEqual(t, held, 12+1+1, "their remembered ids, referral code and record at least")
+
 	// A read key may not erase; an erase key of the tenant may.
 	var rec erasure.Receipt
 	require.Equal(t, http.StatusForbidden, requestJSON(t, http.MethodDelete, secured.base+"/v1/tenants/acme/customers/"+victim, "reader", &rec))
@@ -243,10 +252,9 @@ func TestEraseCustomerExactly(t *testing.T) {
 		"quarter:2026-Q4", "year:2026", "week:2026-11-30"} {
 		require.Contains(t, rec.WindowsAndPeriodsChanged, name)
 	}
-	// At least the index entries (12), the remembered ids (12), the
-	// referral code and the customer record; comment samples too where
-	// later ones have not pushed them out.
-	require.GreaterOrEqual(t, rec.KeysRemoved, 12+12+1+1)
+	// Every entry that named them: the index's events (12) and what Redis
+	// held of them before the erasure, counted there.
+	require.Equal(t, 12+held, rec.KeysRemoved)
 
 	without := withoutCustomer(acme, victim)
 	check(without)
@@ -299,6 +307,63 @@ func TestEraseCustomerExactly(t *testing.T) {
 	for _, r := range testenv.Consume(t, broker, "cx.erasures", 2) {
 		require.NotContains(t, string(r.Key)+string(r.Value), victim)
 	}
+}
+
+// victimHoldings counts the Redis entries of tenant that name customer or
+// their events (ids): remembered ids, referral codes, comment samples, the
+// customer record and due time, active-set memberships and conversions.
+func victimHoldings(t *testing.T, rdb *redis.Client, tenant, customer string, ids []string) int {
+	t.Helper()
+	ctx := t.Context()
+	keysOf := func(pattern string) []string {
+		ks, err := rdb.Keys(ctx, "cxpulse:{"+tenant+"}:"+pattern).Result()
+		require.NoError(t, err)
+		return ks
+	}
+	mine := map[string]bool{}
+	for _, id := range ids {
+		mine[id] = true
+	}
+	n := 0
+	for _, k := range keysOf("ids:*") {
+		vals, err := rdb.HMGet(ctx, k, ids...).Result()
+		require.NoError(t, err)
+		for _, v := range vals {
+			if v != nil {
+				n++
+			}
+		}
+	}
+	codes, err := rdb.HGetAll(ctx, "cxpulse:{"+tenant+"}:codes").Result()
+	require.NoError(t, err)
+	for _, referrer := range codes {
+		if referrer == customer {
+			n++
+		}
+	}
+	for _, k := range keysOf("samples:*") {
+		for _, v := range rdb.LRange(ctx, k, 0, -1).Val() {
+			var smp struct{ ID string }
+			require.NoError(t, json.Unmarshal([]byte(v), &smp))
+			if mine[smp.ID] {
+				n++
+			}
+		}
+	}
+	if rdb.HExists(ctx, "cxpulse:{"+tenant+"}:cust", customer).Val() {
+		n++
+	}
+	for _, k := range append(keysOf("act:*"), "cxpulse:{"+tenant+"}:cdue") {
+		if rdb.ZScore(ctx, k, customer).Err() == nil {
+			n++
+		}
+	}
+	for _, m := range rdb.ZRange(ctx, "cxpulse:{"+tenant+"}:conv", 0, -1).Val() {
+		if strings.HasPrefix(m, customer+"\t") {
+			n++
+		}
+	}
+	return n
 }
 
 // redisTokens returns every token (a run of letters, digits, '-' and '_')

@@ -66,3 +66,27 @@ func TestSeriesStats(t *testing.T) {
 	require.False(t, HasSeries("customers_purchasing"))
 	require.False(t, HasSeries("nope"))
 }
+
+// TestAmountsSumExactly: amounts that binary floating point cannot hold
+// (19.99, 0.1, 0.2, 0.3) sum to the decimal answer, exactly.
+func TestAmountsSumExactly(t *testing.T) {
+	var c Counters
+	for _, ev := range []events.Event{
+		{Type: events.TypePurchaseCompleted, Purchase: &events.Purchase{Amount: 19.99}},
+		{Type: events.TypePurchaseCompleted, Purchase: &events.Purchase{Amount: 19.99}},
+		{Type: events.TypePurchaseCompleted, Purchase: &events.Purchase{Amount: 19.99}},
+		{Type: events.TypePurchaseCompleted, Purchase: &events.Purchase{Amount: 0.1}},
+		{Type: events.TypePurchaseCompleted, Purchase: &events.Purchase{Amount: 0.2}},
+		{Type: events.TypePurchaseRefunded, Purchase: &events.Purchase{Amount: 0.3}},
+		{Type: events.TypePurchaseRefunded, Purchase: &events.Purchase{Amount: 19.99}},
+	} {
+		add := Contribution(&ev)
+		c.Add(&add, 1)
+	}
+	got := map[string]float64{}
+	for _, s := range AppendWindow(nil, &c, 0, 0) {
+		got[s.Name] = s.Value
+	}
+	require.Equal(t, 39.98, got["revenue"], "3 × 19.99 + 0.1 + 0.2 − 0.3 − 19.99")
+	require.Equal(t, 12.054, got["atv"], "60.27 / 5")
+}
