@@ -19,6 +19,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
+	"github.com/cxpulse/cxpulse/pkg/scores"
 )
 
 // alertmanager stands in for Alertmanager: it records every alert posted
@@ -318,7 +319,13 @@ func TestAlertSurvivesKillAndReplay(t *testing.T) {
 	p = startProcess(t, bin, "a3", env)
 	claimed(before)
 	waitApplied(t, p.base)
-	time.Sleep(time.Second) // several evaluation rounds
+	// The publisher evaluates a scope's alerts before it publishes the
+	// scope: once cx.scores holds the view's latest seq, the store's
+	// alerts were evaluated on everything replayed.
+	require.Eventually(t, func() bool {
+		seq, err := rdb.HGet(t.Context(), "cxpulse:{acme}:scores:store=s03", "seq").Int64()
+		return err == nil && latestScores(t, broker)["acme/store=s03"].Seq >= seq
+	}, 30*time.Second, 200*time.Millisecond, "store s03 published at its latest seq")
 	again := firing(p.base)
 	require.Len(t, again, 1)
 	require.Equal(t, first[0].Fingerprint, again[0].Fingerprint)
@@ -337,14 +344,14 @@ func TestAlertSurvivesKillAndReplay(t *testing.T) {
 		require.True(t, first[0].StartsAt.Equal(nt.StartsAt))
 	}
 
-	// And the store's counts are exact.
-	final, bad := reference(all, time.Now())
-	require.Empty(t, bad)
-	want := expected(final["acme"], time.Now(), func(ev *events.Event) []string { return []string{"store=" + ev.Dims["store"]} })
-	var got struct {
-		Windows map[string]map[string]float64 `json:"windows"`
-	}
+	// And the store's counts are exact, at the instant the service
+	// computed them (its clock is the Redis server's).
+	var got scores.Scores
 	require.Equal(t, http.StatusOK, getJSON(t, p.base+"/v1/tenants/acme/scores?scope=store=s03", &got))
+	at := time.UnixMilli(got.UpdatedAt)
+	final, bad := reference(all, at)
+	require.Empty(t, bad)
+	want := expected(final["acme"], at, func(ev *events.Event) []string { return []string{"store=" + ev.Dims["store"]} })
 	for _, w := range refWindows {
 		require.Equal(t, float64(want["store=s03"][w.name].npsN), got.Windows[w.name]["nps_responses"], w.name)
 		require.Equal(t, float64(want["store=s03"][w.name].npsD), got.Windows[w.name]["nps_detractors"], w.name)
