@@ -95,6 +95,12 @@ func TestDetractorSpikeAlert(t *testing.T) {
 		}
 	}
 	require.NotNil(t, store3, "store s03 alerts: %+v", list.Alerts)
+	// The scopes that hold the whole burst (its store, its region, all)
+	// alert; a channel holds only part of it and may or may not.
+	for _, scope := range []string{"region=eu", "all"} {
+		require.True(t, slices.ContainsFunc(list.Alerts, func(al *alerts.Alert) bool { return al.Labels["scope"] == scope }),
+			"%s holds the whole burst and alerts", scope)
+	}
 	require.Equal(t, "critical", store3.Labels["severity"])
 	var terms []alerts.Term
 	require.NoError(t, json.Unmarshal([]byte(store3.Annotations["top_terms"]), &terms))
