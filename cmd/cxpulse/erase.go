@@ -90,7 +90,7 @@ func runErase(ctx context.Context, e *env, args []string) int {
 		now = e.now
 	}
 	eraser := &erasure.Eraser{Store: st, Set: erasure.NewSet(st, rdb, sh.ErasureKey), Tenants: reg, InHistory: rule.InHistory, Log: log,
-		Alerts: outbox.New(rdb).AlertStates, Now: now}
+		Alerts: outbox.New(rdb).AlertStates, Queued: outbox.New(rdb).SinkQueues, Now: now}
 	enc := json.NewEncoder(e.stdout)
 	var done, already int
 	for _, id := range ids {

@@ -123,7 +123,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	erased := erasure.NewSet(st, a.rdb, cfg.ErasureKey)
 	a.erasures = &erasure.Log{Kafka: &cfg.Kafka, Topic: cfg.TopicPrefix + erasure.TopicSuffix, Writer: a.outputs}
 	eraser := &erasure.Eraser{Store: st, Set: erased, Tenants: reg, InHistory: timerule.New(reg, cfg.Windows[len(cfg.Windows)-1]).InHistory,
-		Log: a.erasures, Alerts: ob.AlertStates, Now: o.now}
+		Log: a.erasures, Alerts: ob.AlertStates, Queued: ob.SinkQueues, Now: o.now}
 
 	a.pipeline = pipeline.New(pipeline.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,
 		Dimensions: cfg.Dimensions, ScopeCombos: cfg.ScopeCombos, MaxScopesPerDim: cfg.MaxScopesPerDim, OnStateLoss: cfg.OnStateLoss},

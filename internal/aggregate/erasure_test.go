@@ -224,6 +224,12 @@ func TestEraseCustomerExactly(t *testing.T) {
 	b, err := json.Marshal(&quoted)
 	require.NoError(t, err)
 	require.NoError(t, rdb.HSet(t.Context(), "cxpulse:{acme}:alerts", "f00d", b).Err())
+	// Its notification still waits for a sink that is down.
+	queued := alerts.Notification{Status: alerts.Firing, Labels: quoted.Labels, Annotations: quoted.Annotations, StartsAt: quoted.StartsAt,
+		EndsAt: quoted.EndsAt, Fingerprint: "f00d"}
+	nb, err := json.Marshal(&queued)
+	require.NoError(t, err)
+	require.NoError(t, rdb.RPush(t.Context(), "cxpulse:{acme}:sinkq:pagerduty", `{"status":"firing","fingerprint":"other"}`, nb).Err())
 
 	var victimIDs []string
 	for id, ev := range acme {
@@ -268,6 +274,12 @@ func TestEraseCustomerExactly(t *testing.T) {
 	}
 	t.Logf("Redis scan after the erasure: %d keys, %d names, fields, members and values; none holds %q, %q or %q", len(contents), strs,
 		victim, victimWord1, victimWord2)
+	var waiting alerts.Notification
+	require.NoError(t, json.Unmarshal([]byte(rdb.LIndex(t.Context(), "cxpulse:{acme}:sinkq:pagerduty", 1).Val()), &waiting))
+	require.Equal(t, map[string]string{"comment_2": "slow delivery", "n_detractors": "7", "top_terms": `[{"term":"slow","z":3,"count":3}]`,
+		"summary": "Detractor share at all of acme is 40.0% over 24h, baseline 10.0%; detractors mention slow"}, waiting.Annotations,
+		"the notification waiting for a sink is rewritten too")
+	require.Equal(t, `{"status":"firing","fingerprint":"other"}`, rdb.LIndex(t.Context(), "cxpulse:{acme}:sinkq:pagerduty", 0).Val())
 	var after alerts.Alert
 	require.NoError(t, json.Unmarshal([]byte(rdb.HGet(t.Context(), "cxpulse:{acme}:alerts", "f00d").Val()), &after))
 	require.Equal(t, map[string]string{"comment_2": "slow delivery", "n_detractors": "7", "top_terms": `[{"term":"slow","z":3,"count":3}]`,

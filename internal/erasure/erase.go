@@ -34,6 +34,9 @@ type Eraser struct {
 	// Alerts reads a tenant's stored alert states (fingerprint → JSON),
 	// whose annotations may quote the customer.
 	Alerts func(ctx context.Context, tenant string) (map[string]string, error)
+	// Queued reads the alert notifications waiting for a sink (queue key →
+	// notifications as JSON), which may quote the customer too.
+	Queued func(ctx context.Context, tenant string) (map[string][]string, error)
 	Now    func() time.Time
 }
 
@@ -165,7 +168,7 @@ func (e *Eraser) plan(ctx context.Context, in *plan.Input, tenant, id, field str
 			}
 		}
 	}
-	if er.Alerts, err = e.alertRewrites(ctx, tenant, records); err != nil {
+	if er.Alerts, er.Queued, err = e.alertRewrites(ctx, tenant, records); err != nil {
 		return nil, false, err
 	}
 	st := stored{ErasedAt: erasedAt, CoversUntil: covers, EventsRetracted: pl.Applied, WindowsAndPeriodsChanged: changed(e.Store, in.Periods, &pl.Slice)}
@@ -300,10 +303,11 @@ func changed(st *store.Store, sys period.System, sl *store.Slice) []string {
 	return append(out, periods...)
 }
 
-// alertRewrites returns the tenant's alert states whose annotations quote
-// the erased events (a comment of theirs, a theme word of theirs among the
-// top terms), rewritten without it.
-func (e *Eraser) alertRewrites(ctx context.Context, tenant string, records []*dedupe.Record) ([]store.AlertRewrite, error) {
+// alertRewrites returns the tenant's alert states and the notifications
+// waiting for a sink whose annotations quote the erased events (a comment
+// of theirs, a theme word of theirs among the top terms), rewritten
+// without it.
+func (e *Eraser) alertRewrites(ctx context.Context, tenant string, records []*dedupe.Record) ([]store.AlertRewrite, []store.ListRewrite, error) {
 	var words []string
 	var comments [][]string
 	for _, r := range records {
@@ -313,30 +317,66 @@ func (e *Eraser) alertRewrites(ctx context.Context, tenant string, records []*de
 		}
 	}
 	if len(words) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	states, err := e.Alerts(ctx, tenant)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []store.AlertRewrite
 	for fp, js := range states {
 		var al alerts.Alert
 		if err := json.Unmarshal([]byte(js), &al); err != nil {
-			return nil, fmt.Errorf("alert %s of tenant %s: %w", fp, tenant, err)
+			return nil, nil, fmt.Errorf("alert %s of tenant %s: %w", fp, tenant, err)
 		}
 		changed, err := alerts.Scrub(al.Annotations, comments, words)
 		if err != nil {
-			return nil, fmt.Errorf("alert %s of tenant %s: %w", fp, tenant, err)
+			return nil, nil, fmt.Errorf("alert %s of tenant %s: %w", fp, tenant, err)
 		}
 		if !changed {
 			continue
 		}
 		b, err := json.Marshal(&al)
 		if err != nil {
-			return nil, fmt.Errorf("encoding alert %s: %w", fp, err)
+			return nil, nil, fmt.Errorf("encoding alert %s: %w", fp, err)
 		}
 		out = append(out, store.AlertRewrite{Fingerprint: fp, Old: js, New: string(b)})
 	}
+	queued, err := e.queuedRewrites(ctx, tenant, comments, words)
+	return out, queued, err
+}
+
+// queuedRewrites returns the notifications waiting for a sink that quote
+// the erased comments or words, rewritten without them.
+func (e *Eraser) queuedRewrites(ctx context.Context, tenant string, comments [][]string, words []string) ([]store.ListRewrite, error) {
+	if e.Queued == nil {
+		return nil, nil
+	}
+	queues, err := e.Queued(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
+	var out []store.ListRewrite
+	for key, notes := range queues {
+		for _, js := range notes {
+			var nt alerts.Notification
+			if err := json.Unmarshal([]byte(js), &nt); err != nil {
+				return nil, fmt.Errorf("a notification queued at %s: %w", key, err)
+			}
+			changed, err := alerts.Scrub(nt.Annotations, comments, words)
+			if err != nil {
+				return nil, fmt.Errorf("a notification queued at %s: %w", key, err)
+			}
+			if !changed {
+				continue
+			}
+			b, err := json.Marshal(&nt)
+			if err != nil {
+				return nil, fmt.Errorf("encoding a notification: %w", err)
+			}
+			out = append(out, store.ListRewrite{Key: key, Old: js, New: string(b)})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key+out[i].Old < out[j].Key+out[j].Old })
 	return out, nil
 }

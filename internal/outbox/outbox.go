@@ -42,6 +42,30 @@ func alertFenceKey(tenant string) string { return "cxpulse:{" + tenant + "}:aler
 // waiting for the sink to take them.
 func SinkQueueKey(tenant, sink string) string { return "cxpulse:{" + tenant + "}:sinkq:" + sink }
 
+// Sinks names the queue of every alert sink fed from a queue (each sink's
+// Name; cx.alerts is written directly).
+var Sinks = []string{"alertmanager", "webhook", "pagerduty"}
+
+// SinkQueues returns the notifications (JSON) waiting in each sink queue of
+// a tenant, by key; queues without any are left out.
+func (s *Outbox) SinkQueues(ctx context.Context, tenant string) (map[string][]string, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, len(Sinks))
+	for i, sink := range Sinks {
+		cmds[i] = pipe.LRange(ctx, SinkQueueKey(tenant, sink), 0, -1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("reading the sink queues of %s: %w", tenant, err)
+	}
+	out := map[string][]string{}
+	for i, sink := range Sinks {
+		if v := cmds[i].Val(); len(v) > 0 {
+			out[SinkQueueKey(tenant, sink)] = v
+		}
+	}
+	return out, nil
+}
+
 // SinkQueueCap bounds the notifications waiting for one sink per tenant;
 // beyond it the oldest are dropped (a later notification of the same alert
 // carries its current state), and counted.

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxpulse/cxpulse/internal/dedupe"
+	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/testenv"
@@ -64,4 +65,14 @@ func TestScopeMovedDuringAPublishStaysDirty(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, dirty)
 	require.EqualValues(t, 2, testenv.Count(t, broker, "cx.scores"))
+}
+
+// TestEverySinkQueueIsKnown: every sink fed from a queue is one whose
+// queue an erasure reads (outbox.Sinks).
+func TestEverySinkQueueIsKnown(t *testing.T) {
+	sinks := newSinks(Config{AlertmanagerURL: "http://am", AlertWebhookURL: "http://hook", PagerDutyRoutingKey: "k", PagerDutyURL: "http://pd"})
+	require.Len(t, sinks, 3)
+	for _, s := range sinks {
+		require.Contains(t, outbox.Sinks, s.Name())
+	}
 }

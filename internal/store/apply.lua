@@ -89,6 +89,9 @@ if #ER > 0 then
     for j = 1, ER[k] do list[j] = {ER[k + 2 * j - 1], ER[k + 2 * j]} end
     k = k + 1 + 2 * ER[k]
   end
+  er.queued = {}
+  for j = 1, ER[k] do er.queued[j] = {ER[k + 3 * j - 2], ER[k + 3 * j - 1], ER[k + 3 * j]} end
+  k = k + 1 + 3 * ER[k]
   er.akey, er.alerts = KEYS[ER[k]], {}
   for j = 1, ER[k + 1] do
     local fp, old = ER[k + 3 * j - 1], ER[k + 3 * j]
@@ -271,6 +274,12 @@ if er then
   local removed = er.nremoved + hdel(KEYS[2], er.ids) + hdel(KEYS[3], er.ids)
   redis.call('DEL', er.ikey)
   for _, w in ipairs(er.words) do removed = removed + redis.call('LREM', KEYS[w[1]], 0, w[2]) end
+  -- A notification waiting for a sink is rewritten where it still waits
+  -- (one delivered meanwhile is gone).
+  for _, q in ipairs(er.queued) do
+    local at = redis.call('LPOS', KEYS[q[1]], q[2])
+    if at then redis.call('LSET', KEYS[q[1]], at, q[3]) end
+  end
   for _, code in ipairs(er.codes) do
     if redis.call('HGET', KEYS[12], code) == er.customer then removed = removed + redis.call('HDEL', KEYS[12], code) end
   end

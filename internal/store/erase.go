@@ -61,6 +61,9 @@ type Erase struct {
 	Samples []Sample
 	// Words are the entries of comment-word lists that name the customer.
 	Words []ListEntry
+	// Queued are the alert notifications waiting for a sink that quote the
+	// customer, rewritten without them; one already delivered is left.
+	Queued []ListRewrite
 	// Alerts are the alert states to rewrite without the customer's
 	// comments and words; each must still be as read (StaleRead).
 	Alerts []AlertRewrite
@@ -68,6 +71,9 @@ type Erase struct {
 
 // ListEntry is one element of a Redis list.
 type ListEntry struct{ Key, Element string }
+
+// ListRewrite replaces an element of a Redis list.
+type ListRewrite struct{ Key, Old, New string }
 
 // CommentWords are the theme words of one commented event of a customer
 // (its revision), kept until Until (keys.CommentWords of the day it
@@ -200,9 +206,9 @@ func ParseIndex(s string) ([]IndexEvent, error) {
 // slice erases nobody): customer, field, receipt, the earlier receipt
 // ("" for none), index key number, the index as read, the number of
 // events removed, then counted lists of ids, of codes, of (scope number,
-// sample prefix) pairs and of (key number, list element) pairs, the
-// alerts key number and a counted list of (fingerprint, state as read,
-// new state) triples.
+// sample prefix) pairs, of (key number, list element) pairs and of (key
+// number, list element, its replacement) triples, the alerts key number
+// and a counted list of (fingerprint, state as read, new state) triples.
 func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) ([]any, error) {
 	erased := keyOf(keys.Erased(sl.Tenant))
 	index := mpack.AppendArray(make([]byte, 0, 5+160*len(sl.Index)), 3*(len(sl.Index)+len(sl.CommentWords)))
@@ -236,7 +242,7 @@ func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) (
 	if er == nil {
 		return []any{erased, sl.Erasures, index, mpack.AppendArray(nil, 0)}, nil
 	}
-	n := 7 + 4 + len(er.IDs) + len(er.Codes) + 2*len(er.Samples) + 2*len(er.Words) + 2 + 3*len(er.Alerts)
+	n := 7 + 5 + len(er.IDs) + len(er.Codes) + 2*len(er.Samples) + 2*len(er.Words) + 3*len(er.Queued) + 2 + 3*len(er.Alerts)
 	b := mpack.AppendArray(nil, n)
 	b = mpack.AppendString(b, er.Customer)
 	b = mpack.AppendString(b, er.Field)
@@ -264,6 +270,10 @@ func erasureArgs(sl *Slice, scopeIndex map[string]int, keyOf func(string) int) (
 	b = mpack.AppendInt(b, int64(len(er.Words)))
 	for _, w := range er.Words {
 		b = mpack.AppendString(mpack.AppendInt(b, int64(keyOf(w.Key))), w.Element)
+	}
+	b = mpack.AppendInt(b, int64(len(er.Queued)))
+	for _, q := range er.Queued {
+		b = mpack.AppendString(mpack.AppendString(mpack.AppendInt(b, int64(keyOf(q.Key))), q.Old), q.New)
 	}
 	b = mpack.AppendInt(b, int64(keyOf(keys.Alerts(sl.Tenant))))
 	b = mpack.AppendInt(b, int64(len(er.Alerts)))
