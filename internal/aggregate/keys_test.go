@@ -35,18 +35,25 @@ func readKeys(names ...string) string {
 	return out
 }
 
+// startWithKeys starts a built aggregator whose keys file (returned) holds
+// a read key of acme per name.
+func startWithKeys(t *testing.T, names ...string) (*process, string) {
+	t.Helper()
+	bin := buildAggregator(t)
+	_, broker := testenv.Kafka(t, 1, allTopics...)
+	_, redisAddr := testenv.Redis(t)
+	keys := filepath.Join(t.TempDir(), "keys.yaml")
+	writeKeys(t, keys, readKeys(names...))
+	return startProcess(t, bin, "a", []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr,
+		"CXPULSE_API_KEYS_FILE=" + keys, "CXPULSE_GROUP_ID=keys", "CXPULSE_LOG_FORMAT=json"}), keys
+}
+
 // TestKeysReload: while requests run with a key that stays, a key is added
 // and one removed by a SIGHUP, a broken file is refused with the old keys
 // left in force, and a fixed file is picked up without a signal. No request
 // with the staying key fails.
 func TestKeysReload(t *testing.T) {
-	bin := buildAggregator(t)
-	_, broker := testenv.Kafka(t, 1, allTopics...)
-	_, redisAddr := testenv.Redis(t)
-	keys := filepath.Join(t.TempDir(), "keys.yaml")
-	writeKeys(t, keys, readKeys("stay", "old"))
-	p := startProcess(t, bin, "a", []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr,
-		"CXPULSE_API_KEYS_FILE=" + keys, "CXPULSE_GROUP_ID=keys", "CXPULSE_LOG_FORMAT=json"})
+	p, keys := startWithKeys(t, "stay", "old")
 	status := func(key string) int {
 		req, err := http.NewRequest(http.MethodGet, p.base+"/v1/tenants", nil)
 		require.NoError(t, err)
@@ -143,13 +150,7 @@ func openStream(t *testing.T, base, key string) <-chan struct{} {
 // being removed (SIGHUP) or narrowed to another scope (the file changed,
 // no signal); a stream under a key that stays goes on.
 func TestRevokedKeyEndsItsStream(t *testing.T) {
-	bin := buildAggregator(t)
-	_, broker := testenv.Kafka(t, 1, allTopics...)
-	_, redisAddr := testenv.Redis(t)
-	keys := filepath.Join(t.TempDir(), "keys.yaml")
-	writeKeys(t, keys, readKeys("stay", "removed", "narrowed"))
-	p := startProcess(t, bin, "a", []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr,
-		"CXPULSE_API_KEYS_FILE=" + keys, "CXPULSE_GROUP_ID=keys", "CXPULSE_LOG_FORMAT=json"})
+	p, keys := startWithKeys(t, "stay", "removed", "narrowed")
 	stay, removed, narrowed := openStream(t, p.base, "stay"), openStream(t, p.base, "removed"), openStream(t, p.base, "narrowed")
 	ended := func(c <-chan struct{}) bool {
 		select {
