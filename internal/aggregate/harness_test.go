@@ -45,6 +45,9 @@ type msg struct {
 	key   []byte
 	value []byte
 	ev    *events.Event // nil for bytes that are not an event
+	// erase, instead of a message, marks an erasure made once every
+	// message before it was applied.
+	erase *erasureMark
 }
 
 func eventMsg(ev events.Event) msg {
