@@ -3,8 +3,8 @@ package aggregate_test
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 	"regexp"
+	"sort"
 	"testing"
 	"time"
 	"unicode/utf8"
