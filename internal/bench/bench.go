@@ -49,8 +49,15 @@ type Results struct {
 	NaiveEPS           float64        `json:"naive_eps"`
 	AggregatorEPS      float64        `json:"aggregator_eps"`
 	LatencyRate        int            `json:"latency_rate_eps"`
-	LatencyP50Ms       float64        `json:"latency_p50_ms"`
-	LatencyP99Ms       float64        `json:"latency_p99_ms"`
+	// Latency from the produce acknowledgement to the view, on scopes
+	// that exist and on scopes the marker creates.
+	LatencyExistingP50Ms float64 `json:"latency_existing_p50_ms"`
+	LatencyExistingP99Ms float64 `json:"latency_existing_p99_ms"`
+	LatencyNewScopeP50Ms float64 `json:"latency_new_scope_p50_ms"`
+	LatencyNewScopeP99Ms float64 `json:"latency_new_scope_p99_ms"`
+	// ApplyCycleSeconds is the histogram of apply cycles (one fetched
+	// batch) during the latency phase: cumulative count by upper bound.
+	ApplyCycleSeconds map[string]float64 `json:"apply_cycle_seconds_buckets"`
 	RecoveryS          float64        `json:"recovery_s"`
 	SessionWaitS       float64        `json:"session_wait_s"`
 	RedisBytesPerScope float64        `json:"redis_bytes_per_scope"`
@@ -251,11 +258,23 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("latency: %w", err)
 	}
+	cycles0, err := histogram(agg.base, "cxpulse_batch_apply_seconds")
+	if err != nil {
+		return fmt.Errorf("latency: %w", err)
+	}
 	load := startLoad(ctx, broker, gen, res.LatencyRate)
-	if res.LatencyP50Ms, res.LatencyP99Ms, err = measureLatency(ctx, broker, rdb, 15*time.Second); err != nil {
+	lat, err := measureLatency(ctx, broker, rdb, 15*time.Second)
+	if err != nil {
 		load.stop()
 		return fmt.Errorf("latency: %w", err)
 	}
+	res.LatencyExistingP50Ms, res.LatencyExistingP99Ms, res.LatencyNewScopeP50Ms, res.LatencyNewScopeP99Ms = lat.ExistingP50, lat.ExistingP99, lat.NewP50, lat.NewP99
+	cycles1, err := histogram(agg.base, "cxpulse_batch_apply_seconds")
+	if err != nil {
+		load.stop()
+		return fmt.Errorf("latency: %w", err)
+	}
+	res.ApplyCycleSeconds = histogramDelta(cycles0, cycles1)
 	consumed1, err := metricSum(agg.base, "cxpulse_events_consumed_total")
 	if err == nil {
 		res.LatencyScriptSections, err = scriptSections(ctx, rdb, int(consumed1-consumed0))

@@ -3,21 +3,16 @@ package bench
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/internal/traffic"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -105,55 +100,6 @@ func startLoad(ctx context.Context, broker string, gen *traffic.Generator, rate 
 		}
 	}()
 	return l
-}
-
-// latencyTenant is the tenant of the latency phase's markers.
-const latencyTenant = "latency"
-
-// measureLatency sends a marker event every 50 ms, each in a scope of its
-// own, and measures from its produce acknowledgement to the moment its
-// view exists in Redis.
-func measureLatency(ctx context.Context, broker string, rdb *redis.Client, span time.Duration) (p50, p99 float64, err error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.RequiredAcks(kgo.AllISRAcks()))
-	if err != nil {
-		return 0, 0, err
-	}
-	defer cl.Close()
-	run := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	var mu sync.Mutex
-	var lat []float64
-	var wg sync.WaitGroup
-	for k := 0; time.Duration(k)*50*time.Millisecond < span; k++ {
-		scope := fmt.Sprintf("m%s-%d", run, k)
-		ev := events.Event{ID: "lat-" + scope, Type: events.TypeSurveyResponse, Tenant: latencyTenant, OccurredAt: time.Now(),
-			Dims: map[string]string{"store": scope}, Survey: &events.Survey{Metric: events.MetricNPS, Score: 9}}
-		b, _ := json.Marshal(ev)
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: ev.Topic(events.DefaultTopicPrefix), Key: []byte(ev.Key()), Value: b}).FirstErr(); err != nil {
-			return 0, 0, err
-		}
-		acked := time.Now()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			key := keys.View(latencyTenant, "store="+scope)
-			for deadline := acked.Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-				if n, _ := rdb.Exists(ctx, key).Result(); n == 1 {
-					mu.Lock()
-					lat = append(lat, float64(time.Since(acked).Microseconds())/1000)
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-		time.Sleep(50 * time.Millisecond)
-	}
-	wg.Wait()
-	if len(lat) == 0 {
-		return 0, 0, errors.New("no marker reached the view")
-	}
-	sort.Float64s(lat)
-	q := func(p float64) float64 { return lat[int(math.Ceil(p*float64(len(lat))))-1] }
-	return q(0.50), q(0.99), nil
 }
 
 // measureRecovery waits for the restarted aggregator to be assigned its
