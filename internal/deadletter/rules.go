@@ -20,7 +20,7 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
-// Reason codes, the cxpulse-error header (DESIGN §2).
+// Reason codes, the cxpulse-error header (docs/events.md).
 const (
 	ReasonMalformed        = "malformed_json"
 	ReasonInvalid          = "invalid_event"
@@ -30,6 +30,9 @@ const (
 	ReasonCurrency         = "currency_mismatch"
 	ReasonUnknownTenant    = "unknown_tenant"
 )
+
+// Reasons lists every reason code.
+var Reasons = []string{ReasonMalformed, ReasonInvalid, ReasonTooLate, ReasonInFuture, ReasonRevisionConflict, ReasonCurrency, ReasonUnknownTenant}
 
 // Rules decides which messages are dead letters.
 type Rules struct {

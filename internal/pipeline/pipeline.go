@@ -175,13 +175,13 @@ func (p *Pipeline) halt(partition, reason string) {
 	p.metrics.halted.WithLabelValues(partition).Set(1)
 }
 
+// unhalt clears a partition's halt, and shows it at 0 in
+// cxpulse_partition_halted from its claim on.
 func (p *Pipeline) unhalt(partition string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.halted[partition]; ok {
-		delete(p.halted, partition)
-		p.metrics.halted.WithLabelValues(partition).Set(0)
-	}
+	delete(p.halted, partition)
+	p.metrics.halted.WithLabelValues(partition).Set(0)
 }
 
 type metrics struct {
@@ -258,6 +258,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.erased = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxpulse_events_erased_total", Help: "Events dropped because their customer was erased after they occurred (never dead-lettered: they would carry the customer's data).",
 	})
+	// Label sets known in advance are there at 0 from the start, so that
+	// a rate or a panel over them has data on a healthy system.
+	for _, r := range deadletter.Reasons {
+		m.deadLetters.WithLabelValues(r)
+	}
 	reg.MustRegister(m.erased, m.redisErrors, m.kafkaErrors, m.endToEnd, m.rereads, m.rebuilds, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
 		m.batchSize, m.applySeconds, m.halted, m.outboxFull)
 	return m
