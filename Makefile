@@ -13,9 +13,6 @@ help:
 	@echo "make bench       end-to-end benchmark (bench/results.json) and micro-benchmarks"
 	@echo "make soak        SOAK_DURATION (30m) of traffic with random faults; ends exact or halted loudly (not in CI)"
 
-build:
-	$(GO) build -trimpath -o bin/ ./cmd/...
-
 test:
 	$(GO) test -count=1 -timeout 40m ./...
 
@@ -29,10 +26,14 @@ lint:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME) ./pkg/events
 
-# Built, then run in place of the shell, so that Ctrl-C stops it cleanly
+# Built with the flags of `make build` (so each reuses what the other
+# built), then run in place of the shell, so that Ctrl-C stops it cleanly
 # and make reports no error.
+BUILDFLAGS := -trimpath
+build:
+	$(GO) build $(BUILDFLAGS) -o bin/ ./cmd/...
 demo:
-	$(GO) build -o bin/demo ./cmd/demo
+	$(GO) build $(BUILDFLAGS) -o bin/ ./cmd/demo
 	exec ./bin/demo
 
 # End to end, side by side: raw ceiling, decode ceiling, naive consumer and

@@ -32,6 +32,16 @@ type Config struct {
 	// EmbeddedRedis uses the embedded in-process Redis even when
 	// redis-server is installed. Default 0.
 	EmbeddedRedis bool
+	// RedisAddr is where the demo's own Redis listens (host:port on
+	// loopback), so that tools can be pointed at it; "" picks a free port.
+	// Default "".
+	RedisAddr string
+	// TenantsFile is the tenants file of ingest and the aggregator (as
+	// CXPULSE_TENANTS_FILE is for them). Default none.
+	TenantsFile string
+	// Traffic runs the synthetic tenant's history and live traffic; off,
+	// the demo is a sandbox for one's own events. Default on.
+	Traffic bool
 }
 
 // Register adds the demo settings to s.
@@ -43,6 +53,9 @@ func (c *Config) Register(s *config.Set) {
 	s.Duration(&c.Duration, "CXPULSE_DEMO_DURATION", "0s", "stop after this long (0: run until Ctrl-C)")
 	s.Int(&c.Seed, "CXPULSE_DEMO_SEED", 1, "seed of the generated traffic")
 	s.Bool(&c.EmbeddedRedis, "CXPULSE_DEMO_EMBEDDED_REDIS", false, "use the embedded in-process Redis even when redis-server is installed")
+	s.String(&c.RedisAddr, "CXPULSE_DEMO_REDIS_ADDR", "", "host:port on loopback for the demo's own Redis (empty: a free port)")
+	s.String(&c.TenantsFile, "CXPULSE_TENANTS_FILE", "", "tenants file of ingest and the aggregator (docs/configuration.md)")
+	s.Bool(&c.Traffic, "CXPULSE_DEMO_TRAFFIC", true, "synthetic tenant demo's history and live traffic (off: a sandbox for your own events)")
 	s.String(&c.Log, "CXPULSE_LOG_FORMAT", "console", "log format: json or console")
 	s.String(&c.Level, "CXPULSE_LOG_LEVEL", "warn", "least severe level logged: debug, info, warn or error")
 }
@@ -59,6 +72,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Rate < 1 || c.Rate > 5000 {
 		errs = append(errs, fmt.Errorf("CXPULSE_DEMO_RATE: %d must be 1-5000", c.Rate))
+	}
+	if c.RedisAddr != "" {
+		if _, port, err := net.SplitHostPort(c.RedisAddr); err != nil || port == "" || port == "0" {
+			errs = append(errs, fmt.Errorf("CXPULSE_DEMO_REDIS_ADDR: %q is not host:port with a port", c.RedisAddr))
+		}
 	}
 	if c.Duration < 0 {
 		errs = append(errs, errors.New("CXPULSE_DEMO_DURATION: must not be negative"))

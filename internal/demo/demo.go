@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -31,6 +32,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/ingest"
 	"github.com/cxpulse/cxpulse/internal/redisproc"
 	"github.com/cxpulse/cxpulse/internal/serve"
+	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/internal/traffic"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/scores"
@@ -39,10 +41,11 @@ import (
 // Tenant is the demo's tenant.
 const Tenant = "demo"
 
-// ownEvent is an answer a newcomer can post to see it arrive, stamped at.
-func ownEvent(at time.Time) string {
+// ownEvent is an answer a newcomer can post to tenant to see it arrive,
+// stamped at.
+func ownEvent(tenant string, at time.Time) string {
 	return fmt.Sprintf(`{"id":"my-first-answer","type":"survey.response","tenant":%q,"occurred_at":%q,"dims":{"store":"s01"},`+
-		`"survey":{"metric":"nps","score":10,"comment":"quick and friendly"}}`, Tenant, at.UTC().Format(time.RFC3339))
+		`"survey":{"metric":"nps","score":10,"comment":"quick and friendly"}}`, tenant, at.UTC().Format(time.RFC3339))
 }
 
 // Topics the embedded broker creates, with the partitions of each.
@@ -56,8 +59,6 @@ const (
 	spikeAfter     = time.Minute
 	spikeFor       = 10 * time.Minute
 	summaryEvery   = 5 * time.Second
-	historyEvents  = 3600
-	historyHorizon = 89 * 24 * time.Hour
 )
 
 // Run starts everything and runs until ctx ends or cfg.Duration passes,
@@ -81,7 +82,11 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer) err
 	defer cluster.Close()
 	broker := cluster.ListenAddrs()[0]
 
-	redisURL, redisNote, stopRedis, err := chooseRedis(cfg.EmbeddedRedis)
+	tenant, err := bannerTenant(cfg)
+	if err != nil {
+		return err
+	}
+	redisURL, redisNote, stopRedis, err := chooseRedis(cfg.EmbeddedRedis, cfg.RedisAddr)
 	if err != nil {
 		return err
 	}
@@ -92,6 +97,7 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer) err
 		"CXPULSE_INSECURE_NO_AUTH": "1",
 		"CXPULSE_REDIS_URL":        redisURL,
 		"CXPULSE_LOG_FORMAT":       cfg.Log,
+		"CXPULSE_TENANTS_FILE":     cfg.TenantsFile,
 	}
 	var icfg ingest.Config
 	if err := load(&icfg, settings, cfg.IngestAddr); err != nil {
@@ -120,26 +126,66 @@ func Run(ctx context.Context, cfg Config, logger *zap.Logger, out io.Writer) err
 	})
 	g.Go(func() error { return aggregate.Run(gctx, acfg, logger) })
 
+	agg := displayAddr(cfg.AggregatorAddr)
 	fmt.Fprintf(out, `
 cxpulse demo: every part in one process. Authentication is OFF (CXPULSE_INSECURE_NO_AUTH=1); do not expose these ports.
-  dashboard      http://%s/?tenant=demo
+  dashboard      http://%s/?tenant=%s
   ingest API     %s/v1/events
-  scores         http://%s/v1/tenants/demo/scores?scope=store=s05   (also /scopes?dim=store, /leaderboard, /series, /alerts, /stream, /v1/status, /metrics)
-  kafka          %s   try: kcat -b %s -C -t cx.surveys -o -3 -e
+  scores         http://%s/v1/tenants/%s/scores?scope=store=s01   (also /scopes?dim=store, /leaderboard, /series, /alerts, /stream, /v1/status, /metrics)
+  kafka          %s   try: kcat -b %s -C -t cx.surveys -p 0 -o -3 -e
   redis          %s
   send your own: curl -X POST %s/v1/events -H 'Content-Type: application/json' -d '%s'
-                 then, within two seconds: the dashboard's scope store=s01 (NPS n up by one), http://%s/v1/tenants/demo/scores?scope=store=s01
-Traffic: tenant %q, %d stores in %d regions, %d live events/s after a %d-event history; a detractor spike at store %s starts after %s.
+                 then, within two seconds: the dashboard's scope store=s01 (NPS n up by one), http://%s/v1/tenants/%s/scores?scope=store=s01
+%s
 Stop with Ctrl-C.
 
-`, displayAddr(cfg.AggregatorAddr), ingestURL, displayAddr(cfg.AggregatorAddr), broker, broker, redisNote, ingestURL, ownEvent(time.Now()), displayAddr(cfg.AggregatorAddr), Tenant, 12, len(traffic.Regions()), cfg.Rate, historyEvents, traffic.New(0, Tenant).SpikeStore, spikeAfter)
+`, agg, tenant, ingestURL, agg, tenant, broker, broker, redisNote, ingestURL, ownEvent(tenant, time.Now()), agg, tenant, trafficNote(cfg, broker, redisURL))
 
+	if !cfg.Traffic {
+		if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		fmt.Fprintln(out, "demo stopped")
+		return nil
+	}
 	g.Go(func() error { return generate(gctx, cfg, ingestURL, "http://"+displayAddr(cfg.AggregatorAddr), out) })
 	if err := g.Wait(); err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	fmt.Fprintln(out, "demo stopped")
 	return nil
+}
+
+// bannerTenant is the tenant the banner's links and example name: the
+// synthetic tenant while its traffic runs (the tenants file must then
+// have it), else the tenants file's first, else the synthetic one.
+func bannerTenant(cfg Config) (string, error) {
+	if cfg.TenantsFile == "" {
+		return Tenant, nil
+	}
+	reg, err := tenants.Load(cfg.TenantsFile)
+	if err != nil {
+		return "", fmt.Errorf("CXPULSE_TENANTS_FILE: %w", err)
+	}
+	names := reg.Names()
+	if _, known := reg.Get(Tenant); cfg.Traffic && !known {
+		return "", fmt.Errorf("CXPULSE_TENANTS_FILE: %s has no tenant %q, which the synthetic traffic writes to: add it, or set CXPULSE_DEMO_TRAFFIC=off", cfg.TenantsFile, Tenant)
+	}
+	if cfg.Traffic || len(names) == 0 {
+		return Tenant, nil
+	}
+	slices.Sort(names)
+	return names[0], nil
+}
+
+// trafficNote is the banner's line on the traffic.
+func trafficNote(cfg Config, broker, redisURL string) string {
+	if !cfg.Traffic {
+		return fmt.Sprintf("Traffic: off (CXPULSE_DEMO_TRAFFIC=off): a sandbox for your own events. Import an export (docs/import.md) with\n"+
+			"  CXPULSE_REDIS_URL=%s cxpulse import --kafka %s --tenant … FILE", redisURL, broker)
+	}
+	return fmt.Sprintf("Traffic: tenant %q, %d stores in %d regions, %d live events/s after a %d-event history; a detractor spike at store %s starts after %s.",
+		Tenant, 12, len(traffic.Regions()), cfg.Rate, historyEvents, traffic.New(0, Tenant).SpikeStore, spikeAfter)
 }
 
 // load fills a service config from its defaults plus the given settings.
@@ -163,7 +209,7 @@ func load(c interface {
 // chooseRedis uses the Redis the user named in CXPULSE_REDIS_URL, else a
 // private redis-server on a free port when one is installed. It never
 // writes into a Redis the user did not name.
-func chooseRedis(embedded bool) (url, note string, stop func(), err error) {
+func chooseRedis(embedded bool, addr string) (url, note string, stop func(), err error) {
 	if u := os.Getenv("CXPULSE_REDIS_URL"); u != "" {
 		return u, u + " (from CXPULSE_REDIS_URL)", func() {}, nil
 	}
@@ -171,25 +217,42 @@ func chooseRedis(embedded bool) (url, note string, stop func(), err error) {
 	if err != nil || embedded {
 		// An in-process Redis: slower, but needs nothing installed. The
 		// scripts bring their own MessagePack where cmsgpack is missing.
-		m, err := miniredis.Run()
-		if err != nil {
-			return "", "", nil, fmt.Errorf("starting the embedded Redis: %w", err)
+		m := miniredis.NewMiniRedis()
+		listen := "127.0.0.1:0"
+		if addr != "" {
+			listen = addr
 		}
-		_, port, _ := net.SplitHostPort(m.Addr())
+		if err := m.StartAddr(listen); err != nil {
+			return "", "", nil, fmt.Errorf("starting the embedded Redis on %s (CXPULSE_DEMO_REDIS_ADDR): %w", listen, err)
+		}
 		why := "redis-server is not installed"
 		if embedded {
 			why = "CXPULSE_DEMO_EMBEDDED_REDIS=1"
 		}
-		note = fmt.Sprintf("redis://%s (an embedded in-process Redis, as %s; gone when the demo stops)   try: redis-cli -p %s HGET 'cxpulse:{demo}:scores:store=s01' 1h:nps_responses", m.Addr(), why, port)
-		return "redis://" + m.Addr() + "/0", note, m.Close, nil
+		return "redis://" + m.Addr() + "/0", redisNoteFor(m.Addr(), "an embedded in-process Redis, as "+why), m.Close, nil
 	}
-	srv, err := redisproc.Start(bin, "")
+	var srv *redisproc.Server
+	if addr == "" {
+		srv, err = redisproc.Start(bin, "")
+	} else {
+		_, port, _ := net.SplitHostPort(addr)
+		p, perr := strconv.Atoi(port)
+		if perr != nil {
+			return "", "", nil, fmt.Errorf("CXPULSE_DEMO_REDIS_ADDR: %q has no numeric port", addr)
+		}
+		srv, err = redisproc.StartAt(bin, p)
+	}
 	if err != nil {
 		return "", "", nil, err
 	}
-	_, port, _ := net.SplitHostPort(srv.Addr)
-	note = fmt.Sprintf("redis://%s (a private redis-server, gone when the demo stops)   try: redis-cli -p %s HGET 'cxpulse:{demo}:scores:store=s01' 1h:nps_responses", srv.Addr, port)
-	return "redis://" + srv.Addr + "/0", note, func() { _ = srv.Stop() }, nil
+	return "redis://" + srv.Addr + "/0", redisNoteFor(srv.Addr, "a private redis-server"), func() { _ = srv.Stop() }, nil
+}
+
+// redisNoteFor is the banner's Redis line for a Redis of the demo's own at
+// addr.
+func redisNoteFor(addr, what string) string {
+	_, port, _ := net.SplitHostPort(addr)
+	return fmt.Sprintf("redis://%s (%s, gone when the demo stops)   try: redis-cli -p %s HGET 'cxpulse:{demo}:scores:store=s01' 1h:nps_responses", addr, what, port)
 }
 
 func dialable(a net.Addr) string {
@@ -250,14 +313,10 @@ func generate(ctx context.Context, cfg Config, ingestURL, aggregatorURL string, 
 		return nil
 	}
 
-	now := time.Now()
-	history := make([]events.Event, 0, 500)
-	for i := range historyEvents {
-		history = append(history, tr.Next(now.Add(-time.Duration(tr.Int63n(int64(historyHorizon))))))
-		if len(history) == cap(history) || i == historyEvents-1 {
-			_ = post(history)
-			history = history[:0]
-		}
+	for evs := history(tr, time.Now()); len(evs) > 0; {
+		n := min(len(evs), 1000)
+		_ = post(evs[:n])
+		evs = evs[n:]
 	}
 	fmt.Fprintf(out, "history posted: %s\n", counts)
 

@@ -47,20 +47,44 @@ func Start(bin, dir string, extra ...string) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "redis-" + strconv.Itoa(port) + ".log"}, extra...)
-		cmd := exec.Command(bin, args...)
-		if err := cmd.Start(); err != nil {
-			return nil, fmt.Errorf("starting %s: %w", bin, err)
-		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, cmd: cmd, own: own, bin: bin, args: args}
-		if last = s.wait(10 * time.Second); last == nil {
+		var s *Server
+		if s, last = launch(bin, dir, own, port, extra); last == nil {
 			return s, nil
 		}
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 	}
 	return nil, fmt.Errorf("redis-server did not start (log in %s): %w", dir, last)
+}
+
+// StartAt is Start on the given port of loopback, without retrying
+// elsewhere.
+func StartAt(bin string, port int, extra ...string) (*Server, error) {
+	dir, err := os.MkdirTemp("", "cxpulse-redis-")
+	if err != nil {
+		return nil, fmt.Errorf("creating redis dir: %w", err)
+	}
+	s, err := launch(bin, dir, true, port, extra)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("redis-server did not start on 127.0.0.1:%d (is something there?): %w", port, err)
+	}
+	return s, nil
+}
+
+// launch starts bin on port and waits until it answers.
+func launch(bin, dir string, own bool, port int, extra []string) (*Server, error) {
+	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", "redis-" + strconv.Itoa(port) + ".log"}, extra...)
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, cmd: cmd, own: own, bin: bin, args: args}
+	if err := s.wait(10 * time.Second); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, err
+	}
+	return s, nil
 }
 
 // wait polls until the server answers and is this process (not another

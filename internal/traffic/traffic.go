@@ -84,6 +84,9 @@ func New(seed uint64, tenants ...string) *Generator {
 // Stores is how many stores the generator spreads events over.
 func (t *Generator) Stores() int { return len(t.stores) }
 
+// StoreID is the id of the store numbered i (from 0).
+func (t *Generator) StoreID(i int) string { return t.stores[i].id }
+
 // Regions lists the regions of the stores.
 func Regions() []string { return regions }
 
@@ -144,6 +147,31 @@ func (t *Generator) Next(at time.Time) events.Event {
 	return ev
 }
 
+// NPSAnswer returns an NPS answer of the store numbered i (from 0, below
+// Stores()) at at, scored as that store's answers are.
+func (t *Generator) NPSAnswer(i int, at time.Time) events.Event {
+	s := t.stores[i]
+	return events.Event{ID: t.id("srv"), Type: events.TypeSurveyResponse, Tenant: t.tenants[t.rng.IntN(len(t.tenants))], OccurredAt: at,
+		CustomerID: fmt.Sprintf("c%05d", t.rng.IntN(5000)),
+		Dims:       map[string]string{"store": s.id, "region": s.region, "channel": channels[t.rng.IntN(len(channels))]},
+		Survey:     t.nps(math.Cbrt(t.rng.Float64()) + s.promoterBias)}
+}
+
+// nps is an NPS answer at the point u of the store's skewed scale, a
+// third of the promoters and detractors commenting.
+func (t *Generator) nps(u float64) *events.Survey {
+	score := min(10, int(u*11))
+	sv := &events.Survey{Metric: events.MetricNPS, Score: score}
+	if t.rng.IntN(3) == 0 {
+		if score >= 9 {
+			sv.Comment = praise[t.rng.IntN(len(praise))]
+		} else if score <= 6 {
+			sv.Comment = complaints[t.rng.IntN(len(complaints))]
+		}
+	}
+	return sv
+}
+
 func (t *Generator) survey(s store) *events.Survey {
 	if t.Spiking && s.id == t.SpikeStore && t.rng.Float64() < 0.8 {
 		return &events.Survey{Metric: events.MetricNPS, Score: t.rng.IntN(4), Comment: refundSpike[t.rng.IntN(len(refundSpike))]}
@@ -152,16 +180,7 @@ func (t *Generator) survey(s store) *events.Survey {
 	u := math.Cbrt(t.rng.Float64()) + s.promoterBias
 	switch m := t.rng.Float64(); {
 	case m < 0.6:
-		score := min(10, int(u*11))
-		sv := &events.Survey{Metric: events.MetricNPS, Score: score}
-		if t.rng.IntN(3) == 0 {
-			if score >= 9 {
-				sv.Comment = praise[t.rng.IntN(len(praise))]
-			} else if score <= 6 {
-				sv.Comment = complaints[t.rng.IntN(len(complaints))]
-			}
-		}
-		return sv
+		return t.nps(u)
 	case m < 0.85:
 		return &events.Survey{Metric: events.MetricCSAT, Score: 1 + min(4, int(u*5))}
 	default:
