@@ -39,16 +39,16 @@ type Config struct {
 
 // Results is what bench/results.json holds.
 type Results struct {
-	Date               string         `json:"date"`
-	Events             int            `json:"events"`
-	EventMix           map[string]int `json:"event_mix"`
-	Tenants            int            `json:"tenants"`
-	Partitions         int            `json:"partitions_per_topic"`
-	CeilingEPS         float64        `json:"ceiling_eps"`
-	DecodeCeilingEPS   float64        `json:"decode_ceiling_eps"`
-	NaiveEPS           float64        `json:"naive_eps"`
-	AggregatorEPS      float64        `json:"aggregator_eps"`
-	LatencyRate        int            `json:"latency_rate_eps"`
+	Date             string         `json:"date"`
+	Events           int            `json:"events"`
+	EventMix         map[string]int `json:"event_mix"`
+	Tenants          int            `json:"tenants"`
+	Partitions       int            `json:"partitions_per_topic"`
+	CeilingEPS       float64        `json:"ceiling_eps"`
+	DecodeCeilingEPS float64        `json:"decode_ceiling_eps"`
+	NaiveEPS         float64        `json:"naive_eps"`
+	AggregatorEPS    float64        `json:"aggregator_eps"`
+	LatencyRate      int            `json:"latency_rate_eps"`
 	// Latency from the produce acknowledgement to the view, on scopes
 	// that exist and on scopes the marker creates.
 	LatencyExistingP50Ms float64 `json:"latency_existing_p50_ms"`
@@ -57,10 +57,10 @@ type Results struct {
 	LatencyNewScopeP99Ms float64 `json:"latency_new_scope_p99_ms"`
 	// ApplyCycleSeconds is the histogram of apply cycles (one fetched
 	// batch) during the latency phase: cumulative count by upper bound.
-	ApplyCycleSeconds map[string]float64 `json:"apply_cycle_seconds_buckets"`
-	RecoveryS          float64        `json:"recovery_s"`
-	SessionWaitS       float64        `json:"session_wait_s"`
-	RedisBytesPerScope float64        `json:"redis_bytes_per_scope"`
+	ApplyCycleSeconds  map[string]float64 `json:"apply_cycle_seconds_buckets"`
+	RecoveryS          float64            `json:"recovery_s"`
+	SessionWaitS       float64            `json:"session_wait_s"`
+	RedisBytesPerScope float64            `json:"redis_bytes_per_scope"`
 	// RedisBusy is the share of one core Redis used during the aggregator
 	// phase: near 1 means Redis bounds the aggregator.
 	RedisBusy float64 `json:"redis_busy_during_aggregator"`

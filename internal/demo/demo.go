@@ -55,10 +55,10 @@ var (
 )
 
 const (
-	partitions     = 6
-	spikeAfter     = time.Minute
-	spikeFor       = 10 * time.Minute
-	summaryEvery   = 5 * time.Second
+	partitions   = 6
+	spikeAfter   = time.Minute
+	spikeFor     = 10 * time.Minute
+	summaryEvery = 5 * time.Second
 )
 
 // Run starts everything and runs until ctx ends or cfg.Duration passes,
