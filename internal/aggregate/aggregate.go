@@ -55,6 +55,9 @@ type Aggregator struct {
 	id        string
 	// clock is the shared Redis time, nil when a test injected the time.
 	clock *clock.Redis
+	// now is the time windows, lateness and expiry follow.
+	now     func() time.Time
+	tenants *tenants.Registry
 }
 
 // Option adjusts an Aggregator.
@@ -119,6 +122,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		a.clock = clock.NewRedis(a.rdb, o.local, logger, metrics)
 		o.now = a.clock.Now
 	}
+	a.now, a.tenants = o.now, reg
 	letters := deadletter.NewWriter(a.letters, cfg.TopicPrefix)
 	erased := erasure.NewSet(st, a.rdb, cfg.ErasureKey)
 	a.erasures = &erasure.Log{Kafka: &cfg.Kafka, Topic: cfg.TopicPrefix + erasure.TopicSuffix, Writer: a.outputs}
@@ -202,6 +206,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	if restored > 0 {
 		a.log.Warn("erasures restored from the erasures topic: Redis lacked them", zap.Int("erasures", restored),
 			zap.String("topic", a.erasures.Topic))
+	}
+	if err := a.checkWindows(ctx, a.tenants); err != nil {
+		_ = a.Close()
+		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	if a.clock != nil {

@@ -75,6 +75,10 @@ type Config struct {
 	// OnStateLoss is halt (default) or rebuild: what a partition does when
 	// Redis holds no state for it although the group applied it.
 	OnStateLoss string
+	// OnWindowsChange is refuse (default) or rebuild: what a start does
+	// when CXPULSE_WINDOWS has a window some tenant's state was not kept
+	// with (docs/operations.md).
+	OnWindowsChange string
 	// ScoreMetrics exports the scores of scope all as cxpulse_score gauges
 	// for at most this many tenants (in name order). Default 0: off.
 	ScoreMetrics int
@@ -110,6 +114,7 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.PagerDutyURL, "CXPULSE_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events v2 endpoint")
 	s.Duration(&c.AlertResend, "CXPULSE_ALERT_RESEND", "1m", "how often a firing alert is sent again")
 	s.String(&c.OnStateLoss, "CXPULSE_ON_STATE_LOSS", "halt", "when Redis lost its state: halt the partitions, or rebuild them from the log start when retention allows")
+	s.String(&c.OnWindowsChange, "CXPULSE_ON_WINDOWS_CHANGE", windowsRefuse, "when CXPULSE_WINDOWS has a window the tenants' state was not kept with: refuse to start, or rebuild those tenants from the input topics")
 	s.Int(&c.ScoreMetrics, "CXPULSE_SCORE_METRICS", 0, "export the scores of scope all as cxpulse_score{tenant,window,stat} for at most this many tenants (0: off; each adds windows × 8 series)")
 	s.Bool(&c.ProtectOpsEndpoints, "CXPULSE_PROTECT_OPS_ENDPOINTS", false, "ask for an API key with the read scope on /v1/status and /metrics")
 	s.Secret(&c.ErasureKey, "CXPULSE_ERASURE_KEY", "key of the hash naming erased customers in Redis and on cx.erasures (default: a random key kept in Redis)")
@@ -147,6 +152,9 @@ func (c *Config) Validate() error {
 	}
 	if c.OnStateLoss != pipeline.StateLossHalt && c.OnStateLoss != pipeline.StateLossRebuild {
 		add("CXPULSE_ON_STATE_LOSS: %q is not halt or rebuild", c.OnStateLoss)
+	}
+	if c.OnWindowsChange != windowsRefuse && c.OnWindowsChange != windowsRebuild {
+		add("CXPULSE_ON_WINDOWS_CHANGE: %q is not %s or %s", c.OnWindowsChange, windowsRefuse, windowsRebuild)
 	}
 	if c.MaxScopesPerDim < 1 {
 		add("CXPULSE_MAX_SCOPES_PER_DIM: %d must be at least 1", c.MaxScopesPerDim)

@@ -90,3 +90,19 @@ func TestAmountsSumExactly(t *testing.T) {
 	require.Equal(t, 39.98, got["revenue"], "3 × 19.99 + 0.1 + 0.2 − 0.3 − 19.99")
 	require.Equal(t, 12.054, got["atv"], "60.27 / 5")
 }
+
+// TestCounterLayoutIsPinned: stored buckets hold the raw counters by
+// position, so layout 1's positions must not move. A counter added at the
+// end passes; anything else fails here until LayoutVersion changes (and
+// this table with it).
+func TestCounterLayoutIsPinned(t *testing.T) {
+	require.Equal(t, 1, LayoutVersion)
+	layout1 := []Counter{NPSResponses, NPSPromoters, NPSDetractors, CSATResponses, CSATSatisfied, CSATSum, CSATSumSq,
+		CESResponses, CESEasy, CESSum, CESSumSq, TicketsOpened, TicketsResolved, TicketsReopened, FirstResponseN, FirstResponseMs,
+		FirstResponseSq, HandleN, HandleMs, HandleSq, Purchases, Refunds, GrossAmount, RefundedAmount, ReferralsSent,
+		Purchasers, CustomersNew, ReferredNew, Activations, Losses}
+	for pos, c := range layout1 {
+		require.Equal(t, pos, int(c), "counter %d of layout 1 moved", pos)
+	}
+	require.GreaterOrEqual(t, int(NumCounters), len(layout1))
+}

@@ -145,9 +145,34 @@ func (s *Store) Admit(ctx context.Context, tenant, dim string, values []string, 
 	return out, nil
 }
 
-// AddTenant records a tenant in the set the sweeper and publisher walk.
+// WindowsField and LayoutField are the fields of a tenant's watermarks
+// hash naming the windows its state is kept with (WindowNames) and the
+// layout of its counters (stats.LayoutVersion).
+const (
+	WindowsField = "windows"
+	LayoutField  = "layout"
+)
+
+// WindowNames names windows as WindowsField holds them: their names in
+// order, comma-separated.
+func WindowNames(windows []window.Window) string {
+	names := make([]string, len(windows))
+	for i, w := range windows {
+		names[i] = w.Name
+	}
+	return strings.Join(names, ",")
+}
+
+// AddTenant records a tenant in the set the sweeper and publisher walk,
+// and the windows its state is kept with from now on.
 func (s *Store) AddTenant(ctx context.Context, tenant string) error {
-	return s.rdb.SAdd(ctx, keys.Tenants, tenant).Err()
+	pipe := s.rdb.Pipeline()
+	pipe.SAdd(ctx, keys.Tenants, tenant)
+	pipe.HSet(ctx, keys.Watermarks(tenant), WindowsField, WindowNames(s.windows), LayoutField, stats.LayoutVersion)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("recording tenant %s: %w", tenant, err)
+	}
+	return nil
 }
 
 // Undirty clears published scopes whose seq has not moved since.
