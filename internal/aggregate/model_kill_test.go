@@ -12,7 +12,6 @@ import (
 	"github.com/cxpulse/cxpulse/internal/erasure"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/internal/testseed"
-	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
 // TestModelKilled is TestModel's stream through built aggregators killed
@@ -115,28 +114,6 @@ func TestModelKilled(t *testing.T) {
 	waitApplied(t, q.base)
 
 	end := time.Now()
-	final, bad := referenceAt(s.all, func(int) time.Time { return end })
-	checkDeadLetters(t, broker, wantLetters(bad, s.sources))
-	scopesOf := func(ev *events.Event) []string {
-		out := []string{"all"}
-		for _, d := range []string{"store", "region", "channel", "agent"} {
-			if v := ev.Dims[d]; v != "" {
-				out = append(out, d+"="+v)
-			}
-		}
-		return out
-	}
-	for _, tenant := range []string{"acme", "globex"} {
-		checkAllScores(t, q.base, tenant, expected(final[tenant], end, scopesOf))
-	}
-	cal := refCal{time.UTC, false, time.Monday}
 	y, m, _ := end.UTC().Date()
-	month := cal.month(y, int(m))
-	var ans struct{ Stats map[string]float64 }
-	require.Equal(t, http.StatusOK, getJSON(t, q.base+"/v1/tenants/acme/periods?scope=all&period="+month.name, &ans))
-	for stat, v := range refPeriodStats(final["acme"], "all", month.from, month.to) {
-		require.InDelta(t, v, ans.Stats[stat], 1e-9*max(1, v), "%s %s", month.name, stat)
-	}
-	t.Logf("%d messages, %d dead letters, %d and %d events counted, through 3 kills and a rebalance", len(s.all), len(bad),
-		len(final["acme"]), len(final["globex"]))
+	checkModel(t, q.base, broker, s, func(int) time.Time { return end }, end, []refPeriod{refCal{time.UTC, false, time.Monday}.month(y, int(m))})
 }

@@ -194,7 +194,18 @@ func modelRun(t *testing.T, seed uint64) {
 	require.NoError(t, leader.agg.SweepOnce(t.Context()))
 	require.NoError(t, leader.agg.PublishOnce(t.Context()))
 	end := clk.now()
-	final, bad := referenceAt(s.all, func(i int) time.Time { return s.nows[i] })
+	cal := refCal{time.UTC, false, time.Monday}
+	checkModel(t, leader.base, broker, s, func(i int) time.Time { return s.nows[i] }, end,
+		[]refPeriod{cal.month(2026, 11), cal.month(2026, 10), cal.year(2026), cal.day(end), cal.week(end), cal.quarter(2026, 4)})
+}
+
+// checkModel compares what the service at base reports with the model of
+// the stream s, its messages judged at nowOf, at end: every dead letter,
+// every stat of every window and scope of both tenants, the periods of
+// acme (all and two stores) and its advocates.
+func checkModel(t *testing.T, base, broker string, s *modelStream, nowOf func(int) time.Time, end time.Time, periods []refPeriod) {
+	t.Helper()
+	final, bad := referenceAt(s.all, nowOf)
 	checkDeadLetters(t, broker, wantLetters(bad, s.sources))
 	scopesOf := func(ev *events.Event) []string {
 		out := []string{"all"}
@@ -206,13 +217,12 @@ func modelRun(t *testing.T, seed uint64) {
 		return out
 	}
 	for _, tenant := range []string{"acme", "globex"} {
-		checkAllScores(t, c.base, tenant, expected(final[tenant], end, scopesOf))
+		checkAllScores(t, base, tenant, expected(final[tenant], end, scopesOf))
 	}
-	cal := refCal{time.UTC, false, time.Monday}
-	for _, p := range []refPeriod{cal.month(2026, 11), cal.month(2026, 10), cal.year(2026), cal.day(end), cal.week(end), cal.quarter(2026, 4)} {
+	for _, p := range periods {
 		for _, scope := range []string{"all", "store=s03", "store=s07"} {
 			var ans struct{ Stats map[string]float64 }
-			require.Equal(t, http.StatusOK, getJSON(t, c.base+"/v1/tenants/acme/periods?scope="+scope+"&period="+p.name, &ans), p.name)
+			require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/tenants/acme/periods?scope="+scope+"&period="+p.name, &ans), p.name)
 			for stat, v := range refPeriodStats(final["acme"], scope, p.from, p.to) {
 				require.InDelta(t, v, ans.Stats[stat], 1e-9*max(1, v), "%s %s %s", scope, p.name, stat)
 			}
@@ -220,7 +230,7 @@ func modelRun(t *testing.T, seed uint64) {
 	}
 	for _, w := range refWindows {
 		var got api.AdvocateList
-		require.Equal(t, http.StatusOK, getJSON(t, c.base+"/v1/tenants/acme/advocates?limit=1000&window="+w.name, &got))
+		require.Equal(t, http.StatusOK, getJSON(t, base+"/v1/tenants/acme/advocates?limit=1000&window="+w.name, &got))
 		require.Equal(t, refAdvocates(final["acme"], w, end), got.Advocates, "advocates in %s", w.name)
 	}
 	t.Logf("%d messages, %d dead letters, %d and %d events counted", len(s.all), len(bad), len(final["acme"]), len(final["globex"]))
