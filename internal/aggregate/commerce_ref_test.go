@@ -8,7 +8,7 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
-// --- The commerce reference: DESIGN §3 computed directly, by brute force
+// --- The commerce reference: docs/metrics.md computed directly, by brute force
 // over each customer's final events, with no state carried between
 // events. ---
 

@@ -173,7 +173,7 @@ func waitApplied(t *testing.T, base string) {
 	}, 90*time.Second, 50*time.Millisecond, "lag did not reach 0")
 }
 
-// --- The reference: DESIGN §2–§4 computed directly. ---
+// --- The reference: docs/events.md, docs/metrics.md and docs/windows.md computed directly. ---
 
 type refCounts struct {
 	npsN, npsP, npsD, csatN, csatSat, cesN, cesEasy int
@@ -262,7 +262,7 @@ func (r *refCounts) stats() map[string]float64 {
 	return out
 }
 
-// refWindow is a window as DESIGN §4 states it.
+// refWindow is a window as docs/windows.md states it.
 type refWindow struct {
 	name           string
 	length, bucket time.Duration

@@ -1,5 +1,5 @@
 // Package alerts decides when the detractor share of a scope spikes
-// (DESIGN §7): a binomial CUSUM over the hourly buckets of the detection
+// (docs/alerts.md): a binomial CUSUM over the hourly buckets of the detection
 // horizon against a baseline shrunk toward the tenant's rate, with a
 // threshold that scales with the scope's volume and guards against small
 // samples. Everything here is a pure function of counts, so a replay or a
@@ -36,7 +36,7 @@ func (s Severity) String() string {
 // Params are the detection parameters; every one can be set per tenant.
 type Params struct {
 	// OddsWarning and OddsCritical are the odds ratios the two CUSUMs
-	// look for (DESIGN §7: 2 and 3).
+	// look for (docs/alerts.md: 2 and 3).
 	OddsWarning, OddsCritical float64
 	// Shrinkage is m, the weight of the tenant rate in the baseline.
 	Shrinkage float64
@@ -56,7 +56,7 @@ type Params struct {
 	MinTenantResponses int64
 }
 
-// DefaultParams are the DESIGN §7 values.
+// DefaultParams are the docs/alerts.md values.
 var DefaultParams = Params{
 	OddsWarning: 2, OddsCritical: 3, Shrinkage: 50,
 	MinThreshold: 3.5, ThresholdOffset: 3.0,

@@ -60,7 +60,7 @@ func Fingerprint(labels map[string]string) string {
 	return fmt.Sprintf("%016x", h.Sum64())
 }
 
-// Lifecycle holds the timing of alerts (DESIGN §7).
+// Lifecycle holds the timing of alerts (docs/alerts.md).
 type Lifecycle struct {
 	// PendingFor is how long the condition must hold before firing.
 	PendingFor time.Duration
@@ -72,7 +72,7 @@ type Lifecycle struct {
 	ResendEvery time.Duration
 }
 
-// DefaultLifecycle is the DESIGN §7 timing with a one-minute re-send.
+// DefaultLifecycle is the docs/alerts.md timing with a one-minute re-send.
 var DefaultLifecycle = Lifecycle{PendingFor: 0, KeepFiringFor: time.Hour, ResendEvery: time.Minute}
 
 // Step advances an alert by one evaluation at now, the condition holding

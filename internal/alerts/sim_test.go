@@ -173,7 +173,7 @@ func delays(seed uint64, c simCell, odds float64, trials int) (median float64, d
 
 // TestDetectionQuality simulates every cell of volume × baseline share:
 // false alarms over 100 stationary scope-years, and the delay to detect a
-// step to odds ratio 2 and 3 over 100 trials each. DESIGN §7 targets: at
+// step to odds ratio 2 and 3 over 100 trials each. docs/alerts.md targets: at
 // most 1.5 false alarms per scope-year, and a step to odds ratio 3
 // detected (median) within 36 h at 50/day and 6 h at 500/day.
 func TestDetectionQuality(t *testing.T) {

@@ -72,7 +72,7 @@ type Term struct {
 	Count int64   `json:"count"`
 }
 
-// ThemePrior is α0 of the informative Dirichlet prior (DESIGN §7).
+// ThemePrior is α0 of the informative Dirichlet prior (docs/alerts.md).
 const ThemePrior = 500
 
 // TopTerms ranks the terms of the spike's comments against the baseline's

@@ -1,5 +1,5 @@
 // Package customers is the model of one customer's commerce history
-// (DESIGN §3): their purchases and cancellations in event-time order,
+// (docs/metrics.md): their purchases and cancellations in event-time order,
 // replayed through activity spells, from which every commerce figure that
 // depends on more than one event is derived (first purchase, activity
 // spells, distinct purchasers, referral conversion). It is pure: reading

@@ -1,5 +1,5 @@
 // Package deadletter holds every rule that sends an input message to
-// cx.deadletter instead of counting it (DESIGN §2): the reason codes, the
+// cx.deadletter instead of counting it (docs/events.md): the reason codes, the
 // checks that need no stored state, the time bounds, the revision
 // conflicts, and the writing of dead letters with the headers consumers
 // key on, directly or from a tenant's outbox. Counting the rest is left to

@@ -10,7 +10,7 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
-// Fixed limits of one request (DESIGN §8).
+// Fixed limits of one request (docs/events.md).
 const (
 	MaxBodyBytes = 1 << 20
 	MaxEvents    = 1000

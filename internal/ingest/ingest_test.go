@@ -128,7 +128,7 @@ func goodFiles(t *testing.T) []string {
 // landed on each topic: key and value, for every event type.
 func TestEveryTypeLandsOnItsTopic(t *testing.T) {
 	e := start(t, nil)
-	// Topic and key per payload, worked out by hand from DESIGN §2.
+	// Topic and key per payload, worked out by hand from docs/events.md.
 	want := map[string]struct{ topic, key string }{
 		"r-1001": {"cx.surveys", "acme/c-1001"},
 		"r-1002": {"cx.surveys", "acme/r-1002"},

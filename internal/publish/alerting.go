@@ -20,7 +20,7 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
-// Detractor-spike alerts (DESIGN §7) are evaluated by the instance holding
+// Detractor-spike alerts (docs/alerts.md) are evaluated by the instance holding
 // the publisher lease, for the scopes that changed since the last round and
 // for those with a live alert, from the summed counts in Redis: a replay or
 // a revision recomputes the same answer, and the alert's state (pending

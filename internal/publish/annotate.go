@@ -13,7 +13,7 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
-// annotate describes a firing alert (DESIGN §7): the guard window's
+// annotate describes a firing alert (docs/alerts.md): the guard window's
 // counts and bounds, the baseline, NPS, the terms that drive the spike and
 // up to three recent detractor comments.
 func (p *Publisher) annotate(ctx context.Context, tenant, scope string, d alerts.Decision, sc *query.ScopeCounters,

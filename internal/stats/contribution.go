@@ -7,7 +7,7 @@ import (
 )
 
 // Contribution returns the raw counters one event adds to each of its
-// buckets by itself (DESIGN §3). What follows from a customer's history
+// buckets by itself (docs/metrics.md). What follows from a customer's history
 // (first purchases, activity spells, distinct purchasers) is derived by
 // package customers.
 func Contribution(ev *events.Event) Counters {

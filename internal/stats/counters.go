@@ -1,6 +1,6 @@
 // Package stats is cxpulse's metric catalogue: the raw counters kept per
 // bucket, what one event contributes to them, and every public stat of
-// DESIGN §3 with its formula, including the confidence bounds that the
+// docs/metrics.md with its formula, including the confidence bounds that the
 // leaderboard and the alerts rank and test by. Storing and summing counters
 // is left to the store; deciding which events count is left to the
 // pipeline.

@@ -16,7 +16,7 @@ type Stat struct {
 	Count   bool
 }
 
-// Text writes the stat as the view holds it (DESIGN §5): counts as
+// Text writes the stat as the view holds it (docs/redis.md): counts as
 // base-10 integers, other values as the shortest decimal that reads back
 // as the same float64, "" when undefined (its field deleted).
 func (s *Stat) Text() string {
@@ -29,7 +29,7 @@ func (s *Stat) Text() string {
 	return strconv.FormatFloat(s.Value, 'g', -1, 64)
 }
 
-// AppendWindow appends the public stats of one window (DESIGN §3),
+// AppendWindow appends the public stats of one window (docs/metrics.md),
 // computed from its totals, the customers active now and those retained
 // through the window: always the same stats in the same order.
 func AppendWindow(out []Stat, t *Counters, active, retained int64) []Stat {

@@ -18,7 +18,7 @@ import (
 // TestMemoryPerScope fills every bucket of every default window of 20
 // scopes with every counter set (the worst case) and remembers 10,000 ids,
 // then measures with MEMORY USAGE: a scope must stay within 64 KiB
-// (DESIGN §9). The figures are logged for docs/redis.md.
+// (docs/performance.md). The figures are logged for docs/redis.md.
 func TestMemoryPerScope(t *testing.T) {
 	s, rdb := newStoreWith(t, "1h,24h,7d,30d,90d")
 	ws := s.Windows()

@@ -50,7 +50,7 @@ type Alerts struct {
 	KeepFiringFor    *time.Duration
 	DetectionHorizon *time.Duration
 	MaxGuardWindow   *time.Duration
-	// Detection parameters (DESIGN §7).
+	// Detection parameters (docs/alerts.md).
 	OddsRatioWarning, OddsRatioCritical *float64
 	BaselineShrinkage                   *float64
 	ThresholdOffset, MinThreshold       *float64
@@ -63,7 +63,7 @@ const CurrencyField = "purchase.currency"
 
 // CurrencyProblem returns why ev, an event of tenant name, may not be
 // counted for its currency, or "" when it may: a tenant with a reporting
-// currency takes purchases in that currency or in none named (DESIGN §2).
+// currency takes purchases in that currency or in none named (docs/events.md).
 // Ingest answers 400 and the aggregator dead-letters as currency_mismatch.
 func (t Tenant) CurrencyProblem(name string, ev *events.Event) string {
 	if ev.Purchase == nil || ev.Purchase.Currency == "" || t.Currency == "" || ev.Purchase.Currency == t.Currency {

@@ -1,6 +1,6 @@
 // Package timerule decides whether an event's time can still count: not
 // too far ahead, and in some rolling window or kept calendar period of its
-// tenant (DESIGN §2–§3). The aggregator dead-letters what fails it; ingest
+// tenant (docs/events.md, docs/metrics.md). The aggregator dead-letters what fails it; ingest
 // and the import refuse it up front, so nothing is accepted only to be
 // dropped.
 package timerule
@@ -40,7 +40,7 @@ func New(reg *tenants.Registry, largest window.Window) *Rule {
 // kept (those back to the start of the previous year of the tenant's
 // calendar). Purchases and cancellations also count for their customer's
 // history while within the largest window plus the tenant's inactivity
-// horizon (DESIGN §3, InHistory).
+// horizon (docs/metrics.md, InHistory).
 func (r *Rule) Check(ev *events.Event, now time.Time) (reason, detail string) {
 	if window.InFuture(ev.OccurredAt, now) {
 		return InFuture, fmt.Sprintf("occurred_at: %s is more than %s ahead of %s",

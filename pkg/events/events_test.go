@@ -32,7 +32,7 @@ func testdata(t *testing.T, dir string) []string {
 func name(path string) string { return strings.TrimSuffix(filepath.Base(path), ".json") }
 
 func TestDecodeGood(t *testing.T) {
-	// Topic and key of every good payload, worked out from DESIGN §2.
+	// Topic and key of every good payload, worked out from docs/events.md.
 	want := map[string]struct{ topic, key string }{
 		"survey_nps":                     {"cx.surveys", "acme/c-1001"},
 		"survey_csat":                    {"cx.surveys", "acme/r-1002"},

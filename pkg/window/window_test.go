@@ -54,7 +54,7 @@ func TestParse(t *testing.T) {
 }
 
 // TestMembershipAgainstReference checks Holds and TooLate against a
-// direct transcription of DESIGN §4 on random events and instants: an event
+// direct transcription of docs/windows.md on random events and instants: an event
 // counts in window W at now when its bucket (aligned to the epoch) starts
 // after now − W and no later than now + 5m.
 func TestMembershipAgainstReference(t *testing.T) {

@@ -22,7 +22,7 @@ func Tenant(t string, parts ...string) string {
 // TenantPattern matches every key of a tenant (SCAN MATCH).
 func TenantPattern(tenant string) string { return prefix + "{" + tenant + "}:*" }
 
-// View is the public view of one scope (DESIGN §5).
+// View is the public view of one scope (docs/redis.md).
 func View(tenant, scope string) string { return Tenant(tenant, "scores", scope) }
 
 // Scopes is the set of scopes a tenant has data in.

@@ -1,4 +1,4 @@
-// Package views writes the public view of each scope (DESIGN §5) from the
+// Package views writes the public view of each scope (docs/redis.md) from the
 // totals the store's scripts return: the stats of every window and to-date
 // period, sent as the fields that changed since this instance's last write
 // of that view, and the views a crash left pending written again.
