@@ -43,11 +43,11 @@ demo:
 BENCH_EVENTS ?= 1000000
 bench:
 	$(GO) run ./cmd/bench -events $(BENCH_EVENTS) -out bench/results.json
-	$(GO) test -run '^$$' -bench . -benchmem ./pkg/events ./internal/store ./internal/plan ./internal/customers ./internal/aggregate ./internal/importer
+	$(GO) test -run '^$$' -bench . -benchmem ./pkg/events ./internal/store ./internal/plan ./internal/customers ./internal/importer
 
 # Traffic for three tenants with random faults (aggregator SIGKILL and
 # SIGSTOP, the broker unavailable, Redis SIGSTOP and restart, records
 # deleted under the consumer, a clock step); not part of make test.
 SOAK_DURATION ?= 30m
 soak:
-	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -run TestSoak -timeout 90m -v ./internal/aggregate
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -run TestSoak -timeout 90m -v ./internal/e2e
