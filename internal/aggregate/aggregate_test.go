@@ -10,17 +10,12 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxpulse/cxpulse/internal/aggregate"
-	"github.com/cxpulse/cxpulse/internal/config"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 )
 
 func load(t *testing.T, env map[string]string) (aggregate.Config, error) {
 	t.Helper()
-	var cfg aggregate.Config
-	set := config.NewSet("aggregator", func(k string) string { return env[k] })
-	cfg.Register(set)
-	require.NoError(t, set.Parse(nil))
-	return cfg, cfg.Validate()
+	return aggregate.ConfigFrom(func(k string) string { return env[k] })
 }
 
 func TestConfigDefaults(t *testing.T) {

@@ -120,6 +120,17 @@ func (c *Config) Register(s *config.Set) {
 	s.Secret(&c.ErasureKey, "CXPULSE_ERASURE_KEY", "key of the hash naming erased customers in Redis and on cx.erasures (default: a random key kept in Redis)")
 }
 
+// ConfigFrom reads a Config from getenv alone (no flags) and validates it.
+func ConfigFrom(getenv func(string) string) (Config, error) {
+	var cfg Config
+	set := config.NewSet("aggregator", getenv)
+	cfg.Register(set)
+	if err := set.Parse(nil); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
 // Validate checks every setting, names the bad ones and fills Windows.
 func (c *Config) Validate() error {
 	errs := []error{c.Kafka.Validate(), c.Common.Validate()}

@@ -7,18 +7,11 @@ package e2e
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/cxpulse/cxpulse/internal/aggregate"
-	"github.com/cxpulse/cxpulse/internal/config"
 )
 
 // load builds an aggregator config from env alone.
 func load(t *testing.T, env map[string]string) (aggregate.Config, error) {
 	t.Helper()
-	var cfg aggregate.Config
-	set := config.NewSet("aggregator", func(k string) string { return env[k] })
-	cfg.Register(set)
-	require.NoError(t, set.Parse(nil))
-	return cfg, cfg.Validate()
+	return aggregate.ConfigFrom(func(k string) string { return env[k] })
 }
