@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // maxTermsPerComment bounds what one comment contributes.
@@ -15,7 +17,9 @@ const maxTermsPerComment = 40
 // words (letters, marks and digits) in lower case for alphabetic scripts,
 // and overlapping character bigrams for Han, Hiragana, Katakana and Hangul
 // runs, which are not written with spaces. Words of one letter and bare
-// numbers are dropped; each term counts once per comment.
+// numbers are dropped; each term counts once per comment. The comment is
+// folded first (fold), so that one word has one spelling, and a
+// zero-width non-joiner inside a word (Persian نمی‌خواهم) keeps it whole.
 func Terms(comment string) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -27,6 +31,9 @@ func Terms(comment string) []string {
 	}
 	var word, cjk []rune
 	flushWord := func() {
+		for len(word) > 0 && word[len(word)-1] == zwnj {
+			word = word[:len(word)-1]
+		}
 		if len(word) > 1 && slices.ContainsFunc(word, unicode.IsLetter) {
 			add(strings.ToLower(string(word)))
 		}
@@ -43,13 +50,16 @@ func Terms(comment string) []string {
 		}
 		cjk = cjk[:0]
 	}
-	for _, r := range comment {
+	for _, r := range fold(comment) {
 		switch {
+		case dropped(r):
 		case isCJK(r):
 			flushWord()
 			cjk = append(cjk, r)
 		case unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsDigit(r):
 			flushCJK()
+			word = append(word, r)
+		case r == zwnj && len(word) > 0:
 			word = append(word, r)
 		default:
 			flushWord()
@@ -59,6 +69,31 @@ func Terms(comment string) []string {
 	flushWord()
 	flushCJK()
 	return out
+}
+
+// zwnj is the zero-width non-joiner, part of Persian words.
+const zwnj = '\u200c'
+
+// folds gives each letter written several ways one spelling: the Arabic
+// yeh, alef maksura, kaf and heh forms a Persian text mixes with the
+// Persian ones (ی U+06CC, ک U+06A9, ه U+0647), and Romanian s and t with
+// cedilla, written for the comma-below letters (ș U+0219, ț U+021B).
+var folds = strings.NewReplacer(
+	"\u064a", "\u06cc", "\u0649", "\u06cc", // ي ى → ی
+	"\u0643", "\u06a9", // ك → ک
+	"\u06c0", "\u0647", "\u06d5", "\u0647", "\u06c1", "\u0647", "\u0629", "\u0647", // ۀ ە ہ ة → ه
+	"\u015f", "\u0219", "\u015e", "\u0218", "\u0163", "\u021b", "\u0162", "\u021a", // ş Ş ţ Ţ → ș Ș ț Ț
+)
+
+// fold normalises a comment for counting: compatibility forms to their
+// letters (NFKC: Arabic presentation forms, full-width Latin), then folds.
+func fold(s string) string { return folds.Replace(norm.NFKC.String(s)) }
+
+// dropped reports whether a rune is left out of words altogether: Arabic
+// vowel marks and the tatweel, which change how a word is written, not
+// which word it is.
+func dropped(r rune) bool {
+	return (r >= 0x064b && r <= 0x065f) || r == 0x0670 || r == 0x0640
 }
 
 func isCJK(r rune) bool {

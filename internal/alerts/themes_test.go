@@ -39,3 +39,28 @@ func TestTopTermsByHand(t *testing.T) {
 	// Fewer than 3 occurrences never make a term, whatever its z.
 	require.Empty(t, TopTerms(map[string]int64{"refund": 2}, baseline, tenant, 10))
 }
+
+// TestTermsFoldSpellings: one word has one term however it is typed:
+// Persian with the Arabic yeh and kaf (كيفيت) or the Persian ones (کیفیت),
+// with vowel marks or a tatweel; Romanian with s and t with cedilla or
+// comma below; compatibility forms (an Arabic presentation form, full-width
+// Latin). A zero-width non-joiner inside a word keeps it one term.
+func TestTermsFoldSpellings(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		in   []string
+		want []string
+	}{
+		{"Persian yeh and kaf", []string{"كيفيت بد", "کیفیت بد"}, []string{"کیفیت", "بد"}},
+		{"Persian heh, vowel marks and tatweel", []string{"خانۀ مَن", "خانه من", "خانـه مـن"}, []string{"خانه", "من"}},
+		{"a Persian verb joined by ZWNJ", []string{"نمی\u200cخواهم برگردم", "نمی\u200cخواهم\u200c برگردم"}, []string{"نمی\u200cخواهم", "برگردم"}},
+		{"Romanian cedilla and comma below", []string{"aşteptare ţeapă", "așteptare țeapă", "AŞTEPTARE ŢEAPĂ"}, []string{"așteptare", "țeapă"}},
+		{"compatibility forms", []string{"ﻙﺎﺭ ｒｅｆｕｎｄ", "کار refund"}, []string{"کار", "refund"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			for _, in := range c.in {
+				require.Equal(t, c.want, Terms(in), "%q", in)
+			}
+		})
+	}
+}
