@@ -14,9 +14,10 @@ import (
 const maxTermsPerComment = 40
 
 // Terms splits a comment into the terms themes are counted over: Unicode
-// words (letters, marks and digits) in lower case for alphabetic scripts,
-// and overlapping character bigrams for Han, Hiragana, Katakana and Hangul
-// runs, which are not written with spaces. Words of one letter and bare
+// words (letters, marks and digits) in lower case for alphabetic scripts;
+// Chinese, not written with spaces, cut into words by a dictionary
+// (hanWords, its stop words left out); and overlapping character bigrams
+// for Japanese and Korean runs. Words of one letter and bare
 // numbers are dropped; each term counts once per comment. The comment is
 // folded first (fold), so that one word has one spelling, and a
 // zero-width non-joiner inside a word (Persian نمی‌خواهم) keeps it whole.
@@ -40,6 +41,20 @@ func Terms(comment string) []string {
 		word = word[:0]
 	}
 	flushCJK := func() {
+		if len(cjk) == 0 {
+			return
+		}
+		// Chinese is cut into words; Japanese and Korean runs (any kana or
+		// hangul in them) into overlapping bigrams.
+		if !slices.ContainsFunc(cjk, isKanaOrHangul) {
+			if words, ok := hanWords(string(cjk)); ok {
+				for _, w := range words {
+					add(w)
+				}
+				cjk = cjk[:0]
+				return
+			}
+		}
 		switch {
 		case len(cjk) == 1:
 			add(string(cjk))
@@ -94,6 +109,10 @@ func fold(s string) string { return folds.Replace(norm.NFKC.String(s)) }
 // which word it is.
 func dropped(r rune) bool {
 	return (r >= 0x064b && r <= 0x065f) || r == 0x0670 || r == 0x0640
+}
+
+func isKanaOrHangul(r rune) bool {
+	return unicode.Is(unicode.Hiragana, r) || unicode.Is(unicode.Katakana, r) || unicode.Is(unicode.Hangul, r)
 }
 
 func isCJK(r rune) bool {

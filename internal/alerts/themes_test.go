@@ -17,7 +17,7 @@ func TestTerms(t *testing.T) {
 		{"Возврат денег задерживается", []string{"возврат", "денег", "задерживается"}},
 		{"تأخر استرداد المبلغ", []string{"تأخر", "استرداد", "المبلغ"}},
 		{"返金が遅い", []string{"返金", "金が", "が遅", "遅い"}},
-		{"退款太慢", []string{"退款", "款太", "太慢"}},
+		{"退款太慢", []string{"退款", "太慢"}},
 		{"refund 退款 慢", []string{"refund", "退款", "慢"}},
 		{"order 12345 a b 3d", []string{"order", "3d"}},
 		{"", nil},
@@ -62,5 +62,23 @@ func TestTermsFoldSpellings(t *testing.T) {
 				require.Equal(t, c.want, Terms(in), "%q", in)
 			}
 		})
+	}
+}
+
+// TestTermsChineseWords: Chinese is cut into words, not overlapping
+// character pairs, and its function words are left out: no "的是" or "了热"
+// can be a theme.
+func TestTermsChineseWords(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"退款太慢了，客服态度很差", []string{"退款", "太慢", "客服", "态度", "很差"}},
+		{"的是了热", []string{"热"}},
+		{"配送延迟，退款也延迟", []string{"配送", "延迟", "退款"}},
+		{"送货速度很快 fast", []string{"送货", "速度", "很快", "fast"}},
+		{"返金が遅い", []string{"返金", "金が", "が遅", "遅い"}}, // Japanese: still bigrams
+	} {
+		require.Equal(t, c.want, Terms(c.in), c.in)
 	}
 }

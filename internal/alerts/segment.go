@@ -1,0 +1,41 @@
+package alerts
+
+import (
+	"strings"
+	"sync"
+	"unicode"
+
+	"github.com/go-ego/gse"
+)
+
+// hanSegmenter cuts runs of Chinese characters into words with gse's
+// simplified-Chinese dictionary and drops gse's Chinese stop words (的, 了,
+// 是…). The dictionary is loaded once per process, on the first Chinese
+// comment: about a second and 130 MB (docs/alerts.md).
+var hanSegmenter struct {
+	once sync.Once
+	seg  gse.Segmenter
+	err  error
+}
+
+// hanWords returns the words of a run of Han characters, stop words left
+// out, and false when the dictionary could not be loaded.
+func hanWords(run string) ([]string, bool) {
+	h := &hanSegmenter
+	h.once.Do(func() {
+		h.seg.SkipLog = true
+		if h.err = h.seg.LoadDictEmbed("zh_s"); h.err == nil {
+			h.err = h.seg.LoadStopEmbed()
+		}
+	})
+	if h.err != nil {
+		return nil, false
+	}
+	var out []string
+	for _, w := range h.seg.Cut(run, true) {
+		if w = strings.TrimSpace(w); w != "" && !h.seg.IsStop(w) && strings.IndexFunc(w, unicode.IsLetter) >= 0 {
+			out = append(out, w)
+		}
+	}
+	return out, true
+}
