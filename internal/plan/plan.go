@@ -8,17 +8,14 @@
 package plan
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/cxpulse/cxpulse/internal/customers"
-	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
-	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/period"
@@ -132,179 +129,6 @@ func (in *Input) inHistory() func(time.Time) bool {
 		return func(time.Time) bool { return true }
 	}
 	return in.InHistory
-}
-
-// Make decides, for the items of one tenant slice in offset order,
-// which are new, which are revisions or repeats and which are dead
-// letters, and what the changed customer histories derive.
-func Make(in *Input, items []*Item) (*Plan, error) {
-	known, now := in.Known, in.Now
-	out := &Plan{Known: map[string]*customers.Known{}}
-	pl := newPlanner(in)
-	inHistory := in.inHistory()
-	histories := map[string][]customers.Entry{}
-	var customerOrder []string
-	th := &themes{now: now.UnixMilli(), deltas: map[termKey]int64{}}
-	// The items of each id, in offset order, as linked lists over items:
-	// no allocation per id in the common case of ids seen once.
-	first := make(map[string]int, len(items))
-	next := make([]int, len(items))
-	last := make([]int, len(items))
-	var heads []int
-	for i, it := range items {
-		next[i] = -1
-		if h, ok := first[it.Event.ID]; ok {
-			next[last[h]] = i
-			last[h] = i
-			continue
-		}
-		first[it.Event.ID] = i
-		last[i] = i
-		heads = append(heads, i)
-	}
-	out.Slice.IDs = make([]dedupe.Check, 0, len(heads))
-	out.Slice.Records = make([]dedupe.Record, 0, len(heads))
-	out.Slice.Index = make([]store.IndexEntry, 0, len(heads))
-	letter := func(it *Item, reason, detail string) {
-		out.Slice.Letters = append(out.Slice.Letters, deadletter.Letter(it.Msg, reason, detail))
-	}
-	for _, h := range heads {
-		id := items[h].Event.ID
-		base := known[id]
-		var (
-			rev              int64
-			typ, customer    string
-			haveCur, dupSeen bool
-			chosen           *Item
-		)
-		if base != nil {
-			rev, typ, customer, haveCur = base.Revision, base.Type, base.CustomerID, true
-		}
-		for j := h; j >= 0; j = next[j] {
-			it := items[j]
-			ev := &it.Event
-			if haveCur && ev.Revision <= rev {
-				out.Dups++
-				dupSeen = true
-				continue
-			}
-			reason, detail := it.TimeErr, it.Detail
-			if haveCur {
-				if detail = deadletter.Revision(id, typ, customer, ev, it.Detail); detail != "" {
-					reason = deadletter.ReasonRevisionConflict
-				} else if base != nil && stats.ShapesHistory(ev.Type) && inHistory(base.OccurredAt) && !inHistory(ev.OccurredAt) {
-					reason, detail = deadletter.ReasonRevisionConflict, fmt.Sprintf("revision %d of %s moves occurred_at to %s, before the customer-state horizon, out of the customer's history",
-						ev.Revision, id, ev.OccurredAt.Format(time.RFC3339Nano))
-				}
-			}
-			if reason != "" {
-				letter(it, reason, detail)
-				continue
-			}
-			if haveCur {
-				out.Revisions++
-			}
-			rev, typ, customer, haveCur = ev.Revision, string(ev.Type), ev.CustomerID, true
-			chosen = it
-		}
-		expect := int64(dedupe.NewEvent)
-		if base != nil {
-			expect = base.Revision
-		}
-		out.Slice.IDs = append(out.Slice.IDs, dedupe.Check{ID: id, Expect: expect})
-		switch {
-		case chosen != nil:
-			// A comment older than the tenant's comment_retention leaves no
-			// text behind: no sample, no theme words.
-			terms := chosen.Terms
-			if in.CommentRetention > 0 && chosen.Event.OccurredAt.Before(now.Add(-in.CommentRetention)) {
-				terms = nil
-			}
-			if base != nil {
-				pl.add(base.Scopes, base.OccurredAt, &base.Counters, -1)
-				th.add(base.Scopes, base.OccurredAt, base.Terms, -1)
-			} else {
-				out.Applied++
-			}
-			out.Slice.Samples = appendSamples(out.Slice.Samples, base, chosen, terms)
-			c := stats.Contribution(&chosen.Event)
-			pl.add(chosen.Scopes, chosen.Event.OccurredAt, &c, 1)
-			th.add(chosen.Scopes, chosen.Event.OccurredAt, terms, 1)
-			rec := dedupe.Record{
-				ID: id, Revision: chosen.Event.Revision, Arrival: now, OccurredAt: chosen.Event.OccurredAt,
-				Type: string(chosen.Event.Type), Scopes: chosen.Scopes, Counters: c, CustomerID: chosen.Event.CustomerID,
-				Terms: terms,
-			}
-			out.Slice.Records = append(out.Slice.Records, rec)
-			if rec.CustomerID != "" {
-				// Under a comment_retention the index keeps no theme words
-				// (it outlives the retention): an erasure leaves them to
-				// the theme sweep, which removes them at the retention.
-				ix := rec
-				if in.CommentRetention > 0 {
-					ix.Terms = nil
-					if base != nil && len(base.Terms) > 0 && base.CustomerID != "" {
-						// The earlier version's words go with it.
-						out.Slice.CommentWords = append(out.Slice.CommentWords, store.CommentWords{Customer: base.CustomerID, ID: id,
-							At: base.OccurredAt})
-					}
-					if len(terms) > 0 {
-						// The words an erasure needs, kept with the day's
-						// theme buckets.
-						out.Slice.CommentWords = append(out.Slice.CommentWords, store.CommentWords{Customer: rec.CustomerID, ID: id,
-							Revision: rec.Revision, At: rec.OccurredAt, Terms: terms, Until: wordsUntil(rec.OccurredAt, in.CommentRetention)})
-					}
-				}
-				out.Slice.Index = append(out.Slice.Index, store.IndexEntry{Customer: rec.CustomerID, Record: ix,
-					Until: indexUntil(in.Windows, rec.OccurredAt)})
-			}
-			note := func(customer string, e customers.Entry) {
-				if _, ok := histories[customer]; !ok {
-					customerOrder = append(customerOrder, customer)
-				}
-				histories[customer] = append(histories[customer], e)
-			}
-			if p := chosen.Event.Purchase; p != nil && p.CustomerSince != nil {
-				// The customer's first purchase, older than what is kept:
-				// an entry in no scope, so never counted as new.
-				note(chosen.Event.CustomerID, customers.Entry{ID: id + customers.SinceSuffix, At: p.CustomerSince.UnixMilli()})
-			}
-			switch ev := &chosen.Event; {
-			case stats.ShapesHistory(ev.Type) && inHistory(ev.OccurredAt):
-				note(ev.CustomerID, historyEntry(chosen))
-			case ev.Referral != nil:
-				if out.Slice.Codes == nil {
-					out.Slice.Codes = map[string]string{}
-				}
-				out.Slice.Codes[ev.Referral.Code] = ev.Referral.ReferrerID
-			}
-		case base != nil && dupSeen:
-			// A repeat keeps the id remembered for the horizon after its
-			// last arrival.
-			refreshed := *base
-			refreshed.Arrival = now
-			out.Slice.Records = append(out.Slice.Records, refreshed)
-		}
-	}
-	for _, id := range in.Due {
-		if _, ok := histories[id]; !ok {
-			customerOrder = append(customerOrder, id)
-			histories[id] = nil
-		}
-	}
-	for _, id := range customerOrder {
-		ch, err := customers.Plan(id, in.Customers[id], histories[id], now, in.Horizon, func(c customers.Count, n float64) {
-			at := time.UnixMilli(c.At)
-			pl.addCount(c.Scope, at, c.Counter, n, inHistory(at))
-		})
-		if err != nil {
-			return nil, err
-		}
-		out.Slice.Customers = append(out.Slice.Customers, customerUpdate(id, &ch))
-		out.Known[id] = ch.Next
-	}
-	pl.finish(out, th, in)
-	return out, nil
 }
 
 // appendSamples adds the comment samples of the chosen version of an event
