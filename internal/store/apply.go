@@ -34,48 +34,8 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	now := sl.Now.UnixMilli()
 	period := now / s.horizon.Milliseconds()
-	scopeIndex := map[string]int{}
-	var scopes []string
-	note := func(scope string) {
-		if _, ok := scopeIndex[scope]; !ok {
-			scopes = append(scopes, scope)
-			scopeIndex[scope] = len(scopes)
-		}
-	}
-	for _, d := range sl.Deltas {
-		note(d.Scope)
-	}
-	for _, d := range sl.PeriodDeltas {
-		note(d.Scope)
-	}
-	for _, c := range sl.Customers {
-		for _, ch := range c.Active {
-			note(ch.Scope)
-		}
-	}
-	// Only the latest SamplesKept comment samples of a scope stay listed:
-	// earlier ones of the slice need not be sent.
-	perScope := map[string]int{}
-	samples := make([]Sample, 0, len(sl.Samples))
-	for i := len(sl.Samples) - 1; i >= 0; i-- {
-		smp := sl.Samples[i]
-		switch {
-		case smp.Drop:
-			samples = append(samples, smp)
-		case perScope[smp.Scope] < SamplesKept:
-			perScope[smp.Scope]++
-			samples = append(samples, smp)
-		}
-	}
-	slices.Reverse(samples)
-	for _, smp := range samples {
-		note(smp.Scope)
-	}
-	if sl.Erase != nil {
-		for _, smp := range sl.Erase.Samples {
-			note(smp.Scope)
-		}
-	}
+	samples := latestSamples(sl.Samples)
+	scopes, scopeIndex := sliceScopes(sl, samples)
 	ks := make([]string, 0, 12+3*len(scopes))
 	ks = append(ks, keys.Watermarks(sl.Tenant), keys.IDs(sl.Tenant, period), keys.IDs(sl.Tenant, period-1),
 		keys.Expiry(sl.Tenant), keys.Dirty(sl.Tenant), keys.Scopes(sl.Tenant), keys.Outbox(sl.Tenant), keys.Pending(sl.Tenant),
@@ -88,20 +48,8 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	for _, sc := range scopes {
 		ks = append(ks, td.Keys(sl.Tenant, sc)...)
 	}
-	// Term changes: one MessagePack array of (key number, term, change).
-	type bucketKey struct{ scope, bucket string }
-	termKeys := map[bucketKey]int{}
-	terms := mpack.AppendArray(make([]byte, 0, 5+16*len(sl.Terms)), 3*len(sl.Terms))
-	for _, td := range sl.Terms {
-		k := bucketKey{td.Scope, td.Bucket}
-		n, ok := termKeys[k]
-		if !ok {
-			ks = append(ks, keys.Terms(sl.Tenant, td.Scope, td.Bucket))
-			n = len(termKeys) + 1
-			termKeys[k] = n
-		}
-		terms = mpack.AppendInt(mpack.AppendString(mpack.AppendInt(terms, int64(n)), td.Term), td.N)
-	}
+	termKeys, terms := termsBlob(sl.Tenant, sl.Terms)
+	ks = append(ks, termKeys...)
 	args := make([]any, 0, 16+6*len(sl.Ranges)+len(scopes)+len(sl.Letters)+
 		8*len(sl.Customers)+2*len(sl.Codes)+3*len(samples))
 	args = append(args, now, s.horizon.Milliseconds(), s.windowsCSV, len(sl.Ranges))
@@ -112,47 +60,19 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	for _, sc := range scopes {
 		args = append(args, sc)
 	}
-	ids := mpack.AppendArray(make([]byte, 0, 5+24*len(sl.IDs)), len(sl.IDs))
-	expects := mpack.AppendArray(make([]byte, 0, 5+2*len(sl.IDs)), len(sl.IDs))
-	for _, c := range sl.IDs {
-		ids = mpack.AppendString(ids, c.ID)
-		expects = mpack.AppendInt(expects, c.Expect) // dedupe.NewEvent is -1
+	ids, expects, recs := idsBlobs(sl)
+	args = append(args, ids, expects, recs, s.deltasBlob(sl.Deltas, scopeIndex))
+	args, err := appendLetters(args, sl.Letters)
+	if err != nil {
+		return Result{}, err
 	}
-	recs := mpack.AppendArray(make([]byte, 0, 5+160*len(sl.Records)), 2*len(sl.Records))
-	var buf []byte
-	for i := range sl.Records {
-		buf = sl.Records[i].AppendTo(buf[:0])
-		recs = mpack.AppendString(mpack.AppendString(recs, sl.Records[i].ID), buf)
-	}
-	args = append(args, ids, expects, recs)
-	args = append(args, s.deltasBlob(sl.Deltas, scopeIndex))
-	args = append(args, len(sl.Letters))
-	for i := range sl.Letters {
-		b, err := json.Marshal(&sl.Letters[i])
-		if err != nil {
-			return Result{}, fmt.Errorf("encoding dead letter: %w", err)
-		}
-		args = append(args, b)
-	}
-	args = append(args, customersBlob(sl.Customers, scopeIndex))
-	args = append(args, len(sl.Codes))
+	args = append(args, customersBlob(sl.Customers, scopeIndex), len(sl.Codes))
 	for code, referrer := range sl.Codes {
 		args = append(args, code, referrer)
 	}
 	args = append(args, terms)
-	args = append(args, len(samples))
-	for _, smp := range samples {
-		prefix, err := SamplePrefix(smp.ID)
-		if err != nil {
-			return Result{}, err
-		}
-		var b []byte
-		if !smp.Drop {
-			if b, err = json.Marshal(smp); err != nil {
-				return Result{}, fmt.Errorf("encoding a comment sample: %w", err)
-			}
-		}
-		args = append(args, scopeIndex[smp.Scope], prefix, b)
+	if args, err = appendSamples(args, samples, scopeIndex); err != nil {
+		return Result{}, err
 	}
 	keyNumber := map[string]int{}
 	keyOf := func(k string) int {
@@ -174,6 +94,11 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("applying slice of tenant %s: %w", sl.Tenant, err)
 	}
+	return parseApplyAnswer(raw)
+}
+
+// parseApplyAnswer reads what the apply script answered.
+func parseApplyAnswer(raw []any) (Result, error) {
 	if len(raw) > 0 && raw[0] == "ok" {
 		views, err := views.ParseTotals(raw, 1)
 		return Result{Outcome: Applied, Views: views}, err
@@ -181,6 +106,19 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	res := make([]string, len(raw))
 	for i, v := range raw {
 		res[i] = fmt.Sprint(v)
+	}
+	if len(res) == 0 {
+		return Result{}, fmt.Errorf("apply script answered nothing")
+	}
+	number := func(i int) (int64, error) {
+		if i >= len(res) {
+			return 0, fmt.Errorf("apply script answered %q", res)
+		}
+		n, err := strconv.ParseInt(res[i], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("apply script answered %q", res)
+		}
+		return n, nil
 	}
 	switch res[0] {
 	case "skip":
@@ -196,17 +134,11 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	case "fenced":
 		return Result{Outcome: Fenced, Partition: res[1]}, nil
 	case "rewind":
-		id, err := strconv.ParseInt(res[2], 10, 64)
-		if err != nil {
-			return Result{}, fmt.Errorf("apply script answered %q", res)
-		}
-		return Result{Outcome: Rewind, Partition: res[1], Expected: id}, nil
+		id, err := number(2)
+		return Result{Outcome: Rewind, Partition: res[1], Expected: id}, err
 	case "erasures":
-		n, err := strconv.ParseInt(res[1], 10, 64)
-		if err != nil {
-			return Result{}, fmt.Errorf("apply script answered %q", res)
-		}
-		return Result{Outcome: ErasuresMoved, Expected: n}, nil
+		n, err := number(1)
+		return Result{Outcome: ErasuresMoved, Expected: n}, err
 	case "erased":
 		return Result{Outcome: AlreadyErased, Receipt: res[1]}, nil
 	case "stale_read":
@@ -214,21 +146,139 @@ func (s *Store) applyScript(ctx context.Context, sl *Slice) (Result, error) {
 	case "outbox_full":
 		return Result{Outcome: OutboxFull}, nil
 	case "period_moved":
-		ms, err := strconv.ParseInt(res[1], 10, 64)
-		if err != nil {
-			return Result{}, fmt.Errorf("apply script answered %q", res)
-		}
-		return Result{Outcome: PeriodMoved, Now: time.UnixMilli(ms)}, nil
+		ms, err := number(1)
+		return Result{Outcome: PeriodMoved, Now: time.UnixMilli(ms)}, err
 	case "behind":
-		exp, err := strconv.ParseInt(res[3], 10, 64)
-		if err != nil {
-			return Result{}, fmt.Errorf("apply script answered %q", res)
-		}
-		return Result{Outcome: Behind, Partition: res[1], Watermark: res[2], Expected: exp}, nil
+		exp, err := number(3)
+		return Result{Outcome: Behind, Partition: res[1], Watermark: res[2], Expected: exp}, err
 	case "conflict":
 		return parseConflicts(res)
 	}
 	return Result{}, fmt.Errorf("apply script answered %q", res)
+}
+
+// latestSamples keeps, per scope, the latest SamplesKept comment samples
+// of a slice (earlier ones would be pushed out anyway) and every drop.
+func latestSamples(all []Sample) []Sample {
+	perScope := map[string]int{}
+	samples := make([]Sample, 0, len(all))
+	for i := len(all) - 1; i >= 0; i-- {
+		smp := all[i]
+		switch {
+		case smp.Drop:
+			samples = append(samples, smp)
+		case perScope[smp.Scope] < SamplesKept:
+			perScope[smp.Scope]++
+			samples = append(samples, smp)
+		}
+	}
+	slices.Reverse(samples)
+	return samples
+}
+
+// sliceScopes lists the scopes a slice writes, numbered from 1 in the
+// order first named.
+func sliceScopes(sl *Slice, samples []Sample) ([]string, map[string]int) {
+	scopeIndex := map[string]int{}
+	var scopes []string
+	note := func(scope string) {
+		if _, ok := scopeIndex[scope]; !ok {
+			scopes = append(scopes, scope)
+			scopeIndex[scope] = len(scopes)
+		}
+	}
+	for _, d := range sl.Deltas {
+		note(d.Scope)
+	}
+	for _, d := range sl.PeriodDeltas {
+		note(d.Scope)
+	}
+	for _, c := range sl.Customers {
+		for _, ch := range c.Active {
+			note(ch.Scope)
+		}
+	}
+	for _, smp := range samples {
+		note(smp.Scope)
+	}
+	if sl.Erase != nil {
+		for _, smp := range sl.Erase.Samples {
+			note(smp.Scope)
+		}
+	}
+	return scopes, scopeIndex
+}
+
+// termsBlob writes the term changes as one MessagePack array of (theme
+// bucket number, term, change), the buckets numbered from 1 in the order
+// of the keys returned.
+func termsBlob(tenant string, deltas []TermDelta) ([]string, []byte) {
+	type bucketKey struct{ scope, bucket string }
+	number := map[bucketKey]int{}
+	var ks []string
+	terms := mpack.AppendArray(make([]byte, 0, 5+16*len(deltas)), 3*len(deltas))
+	for _, td := range deltas {
+		k := bucketKey{td.Scope, td.Bucket}
+		n, ok := number[k]
+		if !ok {
+			ks = append(ks, keys.Terms(tenant, td.Scope, td.Bucket))
+			n = len(ks)
+			number[k] = n
+		}
+		terms = mpack.AppendInt(mpack.AppendString(mpack.AppendInt(terms, int64(n)), td.Term), td.N)
+	}
+	return ks, terms
+}
+
+// idsBlobs writes the ids checked, the revisions expected of them (-1:
+// new) and the (id, record) pairs to remember, each a MessagePack array.
+func idsBlobs(sl *Slice) (ids, expects, recs []byte) {
+	ids = mpack.AppendArray(make([]byte, 0, 5+24*len(sl.IDs)), len(sl.IDs))
+	expects = mpack.AppendArray(make([]byte, 0, 5+2*len(sl.IDs)), len(sl.IDs))
+	for _, c := range sl.IDs {
+		ids = mpack.AppendString(ids, c.ID)
+		expects = mpack.AppendInt(expects, c.Expect) // dedupe.NewEvent is -1
+	}
+	recs = mpack.AppendArray(make([]byte, 0, 5+160*len(sl.Records)), 2*len(sl.Records))
+	var buf []byte
+	for i := range sl.Records {
+		buf = sl.Records[i].AppendTo(buf[:0])
+		recs = mpack.AppendString(mpack.AppendString(recs, sl.Records[i].ID), buf)
+	}
+	return ids, expects, recs
+}
+
+// appendLetters appends the count of dead letters and each as JSON.
+func appendLetters(args []any, letters []Letter) ([]any, error) {
+	args = append(args, len(letters))
+	for i := range letters {
+		b, err := json.Marshal(&letters[i])
+		if err != nil {
+			return nil, fmt.Errorf("encoding dead letter: %w", err)
+		}
+		args = append(args, b)
+	}
+	return args, nil
+}
+
+// appendSamples appends the count of samples and, for each, its scope
+// number, its id's prefix and the sample ("" to drop the event's only).
+func appendSamples(args []any, samples []Sample, scopeIndex map[string]int) ([]any, error) {
+	args = append(args, len(samples))
+	for _, smp := range samples {
+		prefix, err := SamplePrefix(smp.ID)
+		if err != nil {
+			return nil, err
+		}
+		var b []byte
+		if !smp.Drop {
+			if b, err = json.Marshal(smp); err != nil {
+				return nil, fmt.Errorf("encoding a comment sample: %w", err)
+			}
+		}
+		args = append(args, scopeIndex[smp.Scope], prefix, b)
+	}
+	return args, nil
 }
 
 // deltasBlob writes the deltas as the apply script reads them: one
