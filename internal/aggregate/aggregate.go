@@ -207,7 +207,7 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		a.log.Warn("erasures restored from the erasures topic: Redis lacked them", zap.Int("erasures", restored),
 			zap.String("topic", a.erasures.Topic))
 	}
-	if err := a.checkWindows(ctx, a.tenants); err != nil {
+	if err := a.checkWindows(ctx); err != nil {
 		_ = a.Close()
 		return err
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/store/keys"
-	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/internal/timerule"
 )
 
@@ -34,7 +33,7 @@ const (
 // (CXPULSE_ON_WINDOWS_CHANGE=rebuild) or the start is refused, naming
 // them. A window dropped is only forgotten. Every tenant's record then
 // names the configured windows and this layout.
-func (a *Aggregator) checkWindows(ctx context.Context, reg *tenants.Registry) error {
+func (a *Aggregator) checkWindows(ctx context.Context) error {
 	want := store.WindowNames(a.cfg.Windows)
 	names, err := a.rdb.SMembers(ctx, keys.Tenants).Result()
 	if err != nil {
@@ -85,7 +84,7 @@ func (a *Aggregator) checkWindows(ctx context.Context, reg *tenants.Registry) er
 				"(docs/operations.md), or keep the windows they were kept with", strings.Join(added, ", "), len(stale), list(stale))
 		}
 		o := rebuild.Options{Group: a.cfg.GroupID, TopicPrefix: a.cfg.TopicPrefix, Tenants: stale, Kafka: &a.cfg.Kafka, Redis: a.rdb,
-			Rule: timerule.New(reg, a.cfg.Windows[len(a.cfg.Windows)-1]), Now: a.now}
+			Rule: timerule.New(a.tenants, a.cfg.Windows[len(a.cfg.Windows)-1]), Now: a.now}
 		req, err := rebuild.Start(ctx, o)
 		if err != nil {
 			return fmt.Errorf("CXPULSE_ON_WINDOWS_CHANGE=rebuild: %w", err)

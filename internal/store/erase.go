@@ -112,22 +112,16 @@ func CommentWordsPrefix(b []byte, customer, id string) []byte {
 // ParseCommentWords reads one entry of a comment-word list (At and Until
 // are not stored in it).
 func ParseCommentWords(s string) (*CommentWords, error) {
-	corrupt := fmt.Errorf("comment-word entry is corrupt: %q", s[:min(len(s), 40)])
-	var fields [2]string
-	rest := s
-	for i := range fields {
-		n, after, ok := strings.Cut(rest, ":")
-		k, err := strconv.Atoi(n)
-		if !ok || err != nil || k < 0 || k > len(after) {
-			return nil, corrupt
-		}
-		fields[i], rest = after[:k], after[k:]
+	customer, rest, ok := cutField(s)
+	id, rest, ok2 := cutField(rest)
+	if !ok || !ok2 {
+		return nil, fmt.Errorf("comment-word entry is corrupt: %q", s[:min(len(s), 40)])
 	}
 	var e commentWordsEntry
 	if err := json.Unmarshal([]byte(rest), &e); err != nil {
 		return nil, fmt.Errorf("comment-word entry's words: %w", err)
 	}
-	return &CommentWords{Customer: fields[0], ID: fields[1], Revision: e.Revision, Terms: e.Terms}, nil
+	return &CommentWords{Customer: customer, ID: id, Revision: e.Revision, Terms: e.Terms}, nil
 }
 
 // SamplePrefix is how a stored comment sample of event id starts: a sample
@@ -174,27 +168,30 @@ func AppendIndexEntry(b []byte, id string, rec []byte) []byte {
 // were appended (a later entry of an id replaces the earlier).
 func ParseIndex(s string) ([]IndexEvent, error) {
 	var out []IndexEvent
-	field := func() (string, error) {
-		n, rest, ok := strings.Cut(s, ":")
-		k, err := strconv.Atoi(n)
-		if !ok || err != nil || k < 0 || k > len(rest) {
-			return "", fmt.Errorf("contribution index is corrupt at %q", s[:min(len(s), 40)])
-		}
-		s = rest[k:]
-		return rest[:k], nil
-	}
 	for s != "" {
-		id, err := field()
-		if err != nil {
-			return nil, err
+		id, rest, ok := cutField(s)
+		if !ok {
+			return nil, fmt.Errorf("contribution index is corrupt at %q", s[:min(len(s), 40)])
 		}
-		rec, err := field()
-		if err != nil {
-			return nil, err
+		rec, rest, ok := cutField(rest)
+		if !ok {
+			return nil, fmt.Errorf("contribution index is corrupt at %q", rest[:min(len(rest), 40)])
 		}
 		out = append(out, IndexEvent{ID: id, Record: rec})
+		s = rest
 	}
 	return out, nil
+}
+
+// cutField reads one field framed by AppendIndexEntry (its length in
+// decimal, ':', then the field) from the start of s.
+func cutField(s string) (field, rest string, ok bool) {
+	n, after, ok := strings.Cut(s, ":")
+	k, err := strconv.Atoi(n)
+	if !ok || err != nil || k < 0 || k > len(after) {
+		return "", s, false
+	}
+	return after[:k], after[k:], true
 }
 
 // erasureArgs writes what the apply script reads of erasures, in four
