@@ -37,26 +37,8 @@ func (p *Pipeline) ApplyDue(ctx context.Context, tenant string, due []string, no
 // returns the partition of a fenced claim, if any.
 func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item, ranges []store.Range, due []string, now time.Time) (string, error) {
 	t, _ := p.tenants.Get(tenant)
-	in := &plan.Input{Windows: p.cfg.Windows, Now: now, Known: map[string]*dedupe.Record{}, Horizon: p.customerHorizon(tenant), Due: due,
-		Periods: t.Periods, CommentRetention: t.CommentRetention}
-	in.InHistory = func(at time.Time) bool { return p.rules.InHistory(tenant, at, in.Now) }
-	// Customer records come from the cache, else are read up front; the
-	// script checks their versions either way.
-	cached, missing := p.customers.Get(tenant, append(historyCustomers(items), due...))
-	in.Customers = cached
-	if len(missing) > 0 {
-		read, err := p.store.Customers(ctx, tenant, missing)
-		if err != nil {
-			return "", err
-		}
-		fetched := make(map[string]*customers.StoredRecord, len(missing))
-		for _, id := range missing {
-			fetched[id] = read[id]
-		}
-		maps.Copy(in.Customers, p.customers.PutStored(tenant, fetched))
-	}
-	var err error
-	if in.Erasures, err = p.erased.Count(ctx, tenant); err != nil {
+	in, err := p.sliceInput(ctx, tenant, items, due, now)
+	if err != nil {
 		return "", err
 	}
 	// The items to plan: those of customers not erased, worked out again
@@ -68,19 +50,13 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 			return "", nil
 		}
 		if refilter {
-			planned = make([]*plan.Item, 0, len(items))
-			for _, it := range items {
-				if !p.erased.Erased(tenant, it.Event.CustomerID, it.Event.OccurredAt) {
-					planned = append(planned, &it.Item)
-				}
-			}
-			refilter = false
+			planned, refilter = p.notErased(tenant, items), false
 		}
 		pl, err := plan.Make(in, planned)
 		if err != nil {
 			return "", err
 		}
-		pl.Slice.Tenant, pl.Slice.Ranges, pl.Slice.Now = tenant, ranges, now
+		pl.Slice.Tenant, pl.Slice.Ranges, pl.Slice.Now = tenant, ranges, in.Now
 		res, err := p.store.Apply(ctx, &pl.Slice)
 		if err != nil {
 			return "", err
@@ -88,62 +64,27 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 		switch res.Outcome {
 		case store.Applied:
 			p.customers.Put(tenant, pl.Known)
-			p.metrics.erased.Add(float64(len(items) - len(planned)))
-			p.metrics.applied.Add(float64(pl.Applied))
-			p.metrics.revisions.Add(float64(pl.Revisions))
-			p.metrics.duplicates.Add(float64(pl.Dups))
-			for _, l := range pl.Slice.Letters {
-				p.metrics.deadLetters.WithLabelValues(l.Reason).Inc()
-			}
+			p.countApplied(pl, len(items)-len(planned))
 			return "", nil
 		case store.Fenced:
 			return res.Partition, nil
 		case store.PeriodMoved:
 			// Another instance's clock has reached the next local day:
 			// plan again at the tenant's time.
-			now = res.Now
-			in.Now = now
+			in.Now = res.Now
 		case store.OutboxFull:
 			p.metrics.outboxFull.Inc()
 			return "", fmt.Errorf("applying a slice of tenant %s: its outbox holds %d dead letters not yet published (is cx.deadletter writable?)", tenant, store.OutboxCap)
-		case store.Behind:
-			wm := res.Watermark
-			if wm == "" {
-				wm = "gone"
-			}
-			return "", &haltError{partition: res.Partition, reclaim: true, lost: true, reason: fmt.Sprintf("tenant %s's state is behind what the group applied "+
-				"(its watermark for this partition is %s, the group applied it up to %d): it was lost or rolled back (Redis restarted "+
-				"empty, flushed, restored, or failed over to a replica behind); docs/operations.md says how to rebuild", tenant, wm, res.Expected)}
-		case store.Rewind:
-			// The tenant is being rebuilt: the partition reads again from
-			// its log start first (pendingRewind, at its next claim).
-			return "", &haltError{partition: res.Partition, reclaim: true, reason: fmt.Sprintf("tenant %s is being rebuilt "+
-				"(rewind %d): this partition reads again from its log start first", tenant, res.Expected)}
+		case store.Behind, store.Rewind:
+			return "", stateHalt(tenant, &res)
 		case store.Skipped:
 			// An earlier attempt applied these ranges but its answer was
 			// lost: its views may be unwritten.
-			if err := p.store.FlushPendingViews(ctx, tenant, t.Periods, now); err != nil {
+			if err := p.store.FlushPendingViews(ctx, tenant, t.Periods, in.Now); err != nil {
 				return "", err
 			}
-			// Replayed ranges need not have the old bounds: keep what lies
-			// at or above each partition's watermark.
-			kept := items[:0:0]
-			for _, it := range items {
-				if wm, ok := res.Watermarks[it.partition]; !ok || it.Msg.Offset >= wm {
-					kept = append(kept, it)
-				}
-			}
-			items, refilter = kept, true
-			var left []store.Range
-			for _, r := range ranges {
-				if wm, ok := res.Watermarks[r.Partition]; ok {
-					r.Start = max(r.Start, wm)
-				}
-				if r.Start < r.End {
-					left = append(left, r)
-				}
-			}
-			ranges = left
+			items, ranges = unapplied(items, ranges, res.Watermarks)
+			refilter = true
 		case store.ErasuresMoved:
 			// Customers were erased since: leave their events out, and
 			// forget what this instance cached of the tenant's customers.
@@ -158,6 +99,96 @@ func (p *Pipeline) applySlice(ctx context.Context, tenant string, items []*item,
 		}
 	}
 	return "", fmt.Errorf("applying a slice of tenant %s: %w", tenant, errUnsettled)
+}
+
+// sliceInput is what a tenant's slice is planned from at now: its
+// settings, the customer records its purchases and cancellations (and the
+// customers due) change, from the cache or else read up front (the script
+// checks their versions either way), and the erasures it filters with.
+func (p *Pipeline) sliceInput(ctx context.Context, tenant string, items []*item, due []string, now time.Time) (*plan.Input, error) {
+	t, _ := p.tenants.Get(tenant)
+	in := &plan.Input{Windows: p.cfg.Windows, Now: now, Known: map[string]*dedupe.Record{}, Horizon: p.customerHorizon(tenant), Due: due,
+		Periods: t.Periods, CommentRetention: t.CommentRetention}
+	in.InHistory = func(at time.Time) bool { return p.rules.InHistory(tenant, at, in.Now) }
+	cached, missing := p.customers.Get(tenant, append(historyCustomers(items), due...))
+	in.Customers = cached
+	if len(missing) > 0 {
+		read, err := p.store.Customers(ctx, tenant, missing)
+		if err != nil {
+			return nil, err
+		}
+		fetched := make(map[string]*customers.StoredRecord, len(missing))
+		for _, id := range missing {
+			fetched[id] = read[id]
+		}
+		maps.Copy(in.Customers, p.customers.PutStored(tenant, fetched))
+	}
+	var err error
+	if in.Erasures, err = p.erased.Count(ctx, tenant); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+// notErased returns the items whose customer was not erased after they
+// occurred.
+func (p *Pipeline) notErased(tenant string, items []*item) []*plan.Item {
+	planned := make([]*plan.Item, 0, len(items))
+	for _, it := range items {
+		if !p.erased.Erased(tenant, it.Event.CustomerID, it.Event.OccurredAt) {
+			planned = append(planned, &it.Item)
+		}
+	}
+	return planned
+}
+
+// countApplied counts what an applied slice did.
+func (p *Pipeline) countApplied(pl *plan.Plan, erased int) {
+	p.metrics.erased.Add(float64(erased))
+	p.metrics.applied.Add(float64(pl.Applied))
+	p.metrics.revisions.Add(float64(pl.Revisions))
+	p.metrics.duplicates.Add(float64(pl.Dups))
+	for _, l := range pl.Slice.Letters {
+		p.metrics.deadLetters.WithLabelValues(l.Reason).Inc()
+	}
+}
+
+// stateHalt is the halt a slice refused as Behind (the tenant's state was
+// lost or rolled back) or Rewind (the tenant is being rebuilt: the
+// partition reads again from its log start first, at its next claim).
+func stateHalt(tenant string, res *store.Result) *haltError {
+	if res.Outcome == store.Rewind {
+		return &haltError{partition: res.Partition, reclaim: true, reason: fmt.Sprintf("tenant %s is being rebuilt "+
+			"(rewind %d): this partition reads again from its log start first", tenant, res.Expected)}
+	}
+	wm := res.Watermark
+	if wm == "" {
+		wm = "gone"
+	}
+	return &haltError{partition: res.Partition, reclaim: true, lost: true, reason: fmt.Sprintf("tenant %s's state is behind what the group applied "+
+		"(its watermark for this partition is %s, the group applied it up to %d): it was lost or rolled back (Redis restarted "+
+		"empty, flushed, restored, or failed over to a replica behind); docs/operations.md says how to rebuild", tenant, wm, res.Expected)}
+}
+
+// unapplied keeps the items and the parts of ranges at or above each
+// partition's watermark: replayed ranges need not have the old bounds.
+func unapplied(items []*item, ranges []store.Range, watermarks map[string]int64) ([]*item, []store.Range) {
+	kept := items[:0:0]
+	for _, it := range items {
+		if wm, ok := watermarks[it.partition]; !ok || it.Msg.Offset >= wm {
+			kept = append(kept, it)
+		}
+	}
+	var left []store.Range
+	for _, r := range ranges {
+		if wm, ok := watermarks[r.Partition]; ok {
+			r.Start = max(r.Start, wm)
+		}
+		if r.Start < r.End {
+			left = append(left, r)
+		}
+	}
+	return kept, left
 }
 
 // historyCustomers returns the customers whose history items change.
