@@ -156,7 +156,6 @@ func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []
 	p.alertMu.Lock()
 	defer p.alertMu.Unlock()
 	now := p.now()
-	params, life, horizon := p.alertSettings(tenant)
 	// Annotations quote comments: states made before an erasure that
 	// lands meanwhile are not saved (saveAlerts), so none quotes an
 	// erased customer.
@@ -164,33 +163,11 @@ func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []
 	if err != nil {
 		return err
 	}
-	raw, err := p.outbox.AlertStates(ctx, tenant)
-	if err != nil {
+	r := &alertRound{tenant: tenant, now: now, set: map[string]*alerts.Alert{}}
+	r.params, r.life, r.horizon = p.alertSettings(tenant)
+	want, err := r.readStates(ctx, p, scopes)
+	if err != nil || (len(want) == 0 && len(r.del) == 0) {
 		return err
-	}
-	states := map[string]*alerts.Alert{}
-	want := map[string]bool{}
-	for _, s := range scopes {
-		want[s] = true
-	}
-	var del []string
-	for fp, js := range raw {
-		al := &alerts.Alert{}
-		if err := json.Unmarshal([]byte(js), al); err != nil {
-			p.log.Warn("dropping an unreadable alert state", zap.String("tenant", tenant), zap.Error(err))
-			del = append(del, fp)
-			continue
-		}
-		states[fp] = al
-		switch {
-		case live(al):
-			want[al.Labels["scope"]] = true
-		case al.State == alerts.Resolved && now.Sub(al.EndsAt) > resolvedKept:
-			del = append(del, fp)
-		}
-	}
-	if len(want) == 0 && len(del) == 0 {
-		return nil
 	}
 	all, err := p.store.ScopeCounters(ctx, tenant, "all")
 	if err != nil {
@@ -200,9 +177,6 @@ func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []
 	if err != nil {
 		return err
 	}
-	set := map[string]*alerts.Alert{}
-	var notes []alerts.Notification
-	var sent []*alerts.Alert
 	for _, scope := range slices.Sorted(maps.Keys(want)) {
 		sc := all
 		if scope != "all" {
@@ -210,69 +184,129 @@ func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []
 				return err
 			}
 		}
-		in, err := p.alertInput(sc, tenantCounts, horizon, now)
-		if err != nil {
+		if err := r.step(ctx, p, scope, sc, tenantCounts); err != nil {
 			return err
-		}
-		d := params.Evaluate(in)
-		for _, sev := range []alerts.Severity{alerts.Critical, alerts.Warning} {
-			labels := alerts.Labels(tenant, scope, sev)
-			fp := alerts.Fingerprint(labels)
-			al := states[fp]
-			if al == nil {
-				al = &alerts.Alert{Fingerprint: fp, Labels: labels}
-			}
-			changed, notify := life.Step(al, d.Severity == sev, now)
-			if sev == alerts.Warning && d.Severity == alerts.Critical && al.State == alerts.Firing {
-				// Superseded by the critical alert.
-				life.Resolve(al, now)
-				changed, notify = true, true
-			}
-			if notify && al.State == alerts.Firing {
-				if al.Annotations, err = p.annotate(ctx, tenant, scope, d, sc, horizon, now); err != nil {
-					return err
-				}
-				changed = true
-			}
-			switch {
-			case al.State == "" && states[fp] != nil:
-				del = append(del, fp)
-			case al.State != "" && (changed || notify):
-				set[fp] = al
-			}
-			if notify {
-				notes = append(notes, life.Notify(al, now, p.generatorURL(tenant, scope)))
-				sent = append(sent, al)
-			}
 		}
 	}
 	// The transitions are recorded before anything is sent: a crash in
 	// between sends them again, which receivers deduplicate by
 	// fingerprint and status.
-	if err := p.saveAlerts(ctx, tenant, erasures, set, del, nil); err != nil {
+	if err := p.saveAlerts(ctx, tenant, erasures, r.set, r.del, nil); err != nil {
 		return err
 	}
-	if len(notes) == 0 {
+	if len(r.notes) == 0 {
 		return nil
 	}
-	// cx.alerts is the record of what was sent: written before the state
-	// says so. The other sinks get the notifications queued durably in the
-	// same step that marks them sent.
-	if err := p.alertsTo.Send(ctx, notes); err != nil {
+	return p.sendAlerts(ctx, r, erasures)
+}
+
+// alertRound is one evaluation of a tenant's alerts: the states read, and
+// what changes, is deleted and is sent.
+type alertRound struct {
+	tenant  string
+	now     time.Time
+	params  alerts.Params
+	life    alerts.Lifecycle
+	horizon time.Duration
+	states  map[string]*alerts.Alert
+	set     map[string]*alerts.Alert
+	del     []string
+	notes   []alerts.Notification
+	sent    []*alerts.Alert
+}
+
+// readStates reads the tenant's alert states and returns the scopes to
+// evaluate: those asked for and those of live alerts. Unreadable states,
+// and resolved ones kept long enough, are to be deleted.
+func (r *alertRound) readStates(ctx context.Context, p *Publisher, scopes []string) (map[string]bool, error) {
+	raw, err := p.outbox.AlertStates(ctx, r.tenant)
+	if err != nil {
+		return nil, err
+	}
+	r.states = map[string]*alerts.Alert{}
+	want := map[string]bool{}
+	for _, s := range scopes {
+		want[s] = true
+	}
+	for fp, js := range raw {
+		al := &alerts.Alert{}
+		if err := json.Unmarshal([]byte(js), al); err != nil {
+			p.log.Warn("dropping an unreadable alert state", zap.String("tenant", r.tenant), zap.Error(err))
+			r.del = append(r.del, fp)
+			continue
+		}
+		r.states[fp] = al
+		switch {
+		case live(al):
+			want[al.Labels["scope"]] = true
+		case al.State == alerts.Resolved && r.now.Sub(al.EndsAt) > resolvedKept:
+			r.del = append(r.del, fp)
+		}
+	}
+	return want, nil
+}
+
+// step evaluates one scope and moves its alerts of each severity through
+// their lifecycle.
+func (r *alertRound) step(ctx context.Context, p *Publisher, scope string, sc *query.ScopeCounters, tenantCounts []alerts.WindowCounts) error {
+	life, horizon := r.life, r.horizon
+	in, err := p.alertInput(sc, tenantCounts, horizon, r.now)
+	if err != nil {
 		return err
 	}
-	for _, al := range sent {
+	d := r.params.Evaluate(in)
+	for _, sev := range []alerts.Severity{alerts.Critical, alerts.Warning} {
+		labels := alerts.Labels(r.tenant, scope, sev)
+		fp := alerts.Fingerprint(labels)
+		al := r.states[fp]
+		if al == nil {
+			al = &alerts.Alert{Fingerprint: fp, Labels: labels}
+		}
+		changed, notify := life.Step(al, d.Severity == sev, r.now)
+		if sev == alerts.Warning && d.Severity == alerts.Critical && al.State == alerts.Firing {
+			// Superseded by the critical alert.
+			life.Resolve(al, r.now)
+			changed, notify = true, true
+		}
+		if notify && al.State == alerts.Firing {
+			if al.Annotations, err = p.annotate(ctx, r.tenant, scope, d, sc, horizon, r.now); err != nil {
+				return err
+			}
+			changed = true
+		}
+		switch {
+		case al.State == "" && r.states[fp] != nil:
+			r.del = append(r.del, fp)
+		case al.State != "" && (changed || notify):
+			r.set[fp] = al
+		}
+		if notify {
+			r.notes = append(r.notes, life.Notify(al, r.now, p.generatorURL(r.tenant, scope)))
+			r.sent = append(r.sent, al)
+		}
+	}
+	return nil
+}
+
+// sendAlerts writes a round's notifications to cx.alerts, the record of
+// what was sent, before the states say so; the other sinks get them
+// queued durably in the same step that marks them sent.
+func (p *Publisher) sendAlerts(ctx context.Context, r *alertRound, erasures int64) error {
+	if err := p.alertsTo.Send(ctx, r.notes); err != nil {
+		return err
+	}
+	for _, al := range r.sent {
 		if al.State == alerts.Resolved {
 			al.SentResolved = true
 		} else {
-			al.LastSent = now
+			al.LastSent = r.now
 		}
-		set[al.Fingerprint] = al
+		r.set[al.Fingerprint] = al
 	}
-	if err := p.saveAlerts(ctx, tenant, erasures, set, nil, notes); err != nil {
+	if err := p.saveAlerts(ctx, r.tenant, erasures, r.set, nil, r.notes); err != nil {
 		return err
 	}
-	for _, n := range notes {
+	for _, n := range r.notes {
 		p.metrics.alertSends.WithLabelValues(p.alertsTo.Name(), n.Status).Inc()
 	}
 	return nil
