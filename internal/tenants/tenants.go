@@ -168,23 +168,48 @@ func Parse(b []byte) (*Registry, error) {
 
 func (f fileTenant) parse(name string) (Tenant, error) {
 	t := Default()
-	var errs []error
-	bad := func(field, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("tenants.%s.%s: %s", name, field, fmt.Sprintf(format, args...)))
-	}
+	pr := &problems{tenant: name}
 	if !events.ValidTenant(name) {
-		errs = append(errs, fmt.Errorf("tenants.%s: not a tenant name ([a-z0-9][a-z0-9_-]{0,63})", name))
+		pr.errs = append(pr.errs, fmt.Errorf("tenants.%s: not a tenant name ([a-z0-9][a-z0-9_-]{0,63})", name))
 	}
 	if f.Currency != "" {
 		if !events.ValidCurrency(f.Currency) {
-			bad("currency", "%q is not an ISO 4217 code (three capital letters)", f.Currency)
+			pr.bad("currency", "%q is not an ISO 4217 code (three capital letters)", f.Currency)
 		}
 		t.Currency = f.Currency
 	}
+	f.parsePeriods(&t, pr)
+	f.parseDurations(&t, pr)
+	if f.PseudonymizeCustomerIDs {
+		secret, err := loadSecret(f.PseudonymSecretFile)
+		if err != nil {
+			pr.bad("pseudonym_secret_file", "%v", err)
+		}
+		t.pseudonyms = secret
+	} else if f.PseudonymSecretFile != "" {
+		pr.bad("pseudonym_secret_file", "set without pseudonymize_customer_ids: true")
+	}
+	f.Alerts.parse(&t, pr)
+	return t, errors.Join(pr.errs...)
+}
+
+// problems collects what is wrong with one tenant's settings, each named
+// by its path.
+type problems struct {
+	tenant string
+	errs   []error
+}
+
+func (p *problems) bad(field, format string, args ...any) {
+	p.errs = append(p.errs, fmt.Errorf("tenants.%s.%s: %s", p.tenant, field, fmt.Sprintf(format, args...)))
+}
+
+// parsePeriods reads the zone, calendar and week start.
+func (f fileTenant) parsePeriods(t *Tenant, pr *problems) {
 	if f.Timezone != "" {
 		loc, err := time.LoadLocation(f.Timezone)
 		if err != nil {
-			bad("timezone", "%q is not a known time zone", f.Timezone)
+			pr.bad("timezone", "%q is not a known time zone", f.Timezone)
 		} else {
 			t.Periods.Loc = loc
 		}
@@ -192,7 +217,7 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 	if f.Calendar != "" {
 		c, err := period.ParseCalendar(f.Calendar)
 		if err != nil {
-			bad("calendar", "%v", err)
+			pr.bad("calendar", "%v", err)
 		} else {
 			t.Periods.Calendar = c
 		}
@@ -201,11 +226,15 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 	if f.WeekStart != "" {
 		wd, err := period.ParseWeekStart(f.WeekStart)
 		if err != nil {
-			bad("week_start", "%v", err)
+			pr.bad("week_start", "%v", err)
 		} else {
 			t.Periods.WeekStart = wd
 		}
 	}
+}
+
+// parseDurations reads the churn inactivity and the comment retention.
+func (f fileTenant) parseDurations(t *Tenant, pr *problems) {
 	switch f.ChurnInactivity {
 	case "":
 	case "off":
@@ -213,7 +242,7 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 	default:
 		d, err := window.ParseDuration(f.ChurnInactivity)
 		if err != nil || d <= 0 {
-			bad("churn_inactivity", "%q is not a positive duration or off", f.ChurnInactivity)
+			pr.bad("churn_inactivity", "%q is not a positive duration or off", f.ChurnInactivity)
 		} else {
 			t.ChurnInactivity = d
 		}
@@ -221,80 +250,11 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 	if f.CommentRetention != "" {
 		d, err := window.ParseDuration(f.CommentRetention)
 		if err != nil || d < time.Hour {
-			bad("comment_retention", "%q is not a duration of at least 1h", f.CommentRetention)
+			pr.bad("comment_retention", "%q is not a duration of at least 1h", f.CommentRetention)
 		} else {
 			t.CommentRetention = d
 		}
 	}
-	if f.PseudonymizeCustomerIDs {
-		secret, err := loadSecret(f.PseudonymSecretFile)
-		if err != nil {
-			bad("pseudonym_secret_file", "%v", err)
-		}
-		t.pseudonyms = secret
-	} else if f.PseudonymSecretFile != "" {
-		bad("pseudonym_secret_file", "set without pseudonymize_customer_ids: true")
-	}
-	for _, a := range []struct {
-		field string
-		raw   string
-		dst   **time.Duration
-	}{
-		{"alerts.pending_for", f.Alerts.PendingFor, &t.Alerts.PendingFor},
-		{"alerts.keep_firing_for", f.Alerts.KeepFiringFor, &t.Alerts.KeepFiringFor},
-		{"alerts.detection_horizon", f.Alerts.DetectionHorizon, &t.Alerts.DetectionHorizon},
-		{"alerts.max_guard_window", f.Alerts.MaxGuardWindow, &t.Alerts.MaxGuardWindow},
-	} {
-		if a.raw == "" {
-			continue
-		}
-		d, err := window.ParseDuration(a.raw)
-		if err != nil || d < 0 {
-			bad(a.field, "%q is not a duration", a.raw)
-			continue
-		}
-		*a.dst = &d
-	}
-	fa := f.Alerts
-	for _, v := range []struct {
-		field string
-		val   *float64
-		ok    func(float64) bool
-		rule  string
-		dst   **float64
-	}{
-		{"alerts.odds_ratio_warning", fa.OddsRatioWarning, func(x float64) bool { return x > 1 }, "more than 1", &t.Alerts.OddsRatioWarning},
-		{"alerts.odds_ratio_critical", fa.OddsRatioCritical, func(x float64) bool { return x > 1 }, "more than 1", &t.Alerts.OddsRatioCritical},
-		{"alerts.baseline_shrinkage", fa.BaselineShrinkage, func(x float64) bool { return x >= 0 }, "0 or more", &t.Alerts.BaselineShrinkage},
-		{"alerts.threshold_offset", fa.ThresholdOffset, func(x float64) bool { return !math.IsNaN(x) }, "a number", &t.Alerts.ThresholdOffset},
-		{"alerts.min_threshold", fa.MinThreshold, func(x float64) bool { return x > 0 }, "more than 0", &t.Alerts.MinThreshold},
-	} {
-		switch {
-		case v.val == nil:
-		case !v.ok(*v.val):
-			bad(v.field, "%v must be %s", *v.val, v.rule)
-		default:
-			*v.dst = v.val
-		}
-	}
-	for _, v := range []struct {
-		field string
-		val   *int64
-		dst   **int64
-	}{
-		{"alerts.guard_responses", fa.GuardResponses, &t.Alerts.GuardResponses},
-		{"alerts.guard_detractors", fa.GuardDetractors, &t.Alerts.GuardDetractors},
-		{"alerts.min_tenant_responses", fa.MinTenantResponses, &t.Alerts.MinTenantResponses},
-	} {
-		switch {
-		case v.val == nil:
-		case *v.val < 0:
-			bad(v.field, "%d must not be negative", *v.val)
-		default:
-			*v.dst = v.val
-		}
-	}
-	return t, errors.Join(errs...)
 }
 
 // Get returns a tenant's settings; known is false when a file is loaded and
@@ -321,4 +281,66 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// parse reads the alert parameters a tenant overrides.
+func (fa fileAlerts) parse(t *Tenant, pr *problems) {
+	for _, a := range []struct {
+		field string
+		raw   string
+		dst   **time.Duration
+	}{
+		{"alerts.pending_for", fa.PendingFor, &t.Alerts.PendingFor},
+		{"alerts.keep_firing_for", fa.KeepFiringFor, &t.Alerts.KeepFiringFor},
+		{"alerts.detection_horizon", fa.DetectionHorizon, &t.Alerts.DetectionHorizon},
+		{"alerts.max_guard_window", fa.MaxGuardWindow, &t.Alerts.MaxGuardWindow},
+	} {
+		if a.raw == "" {
+			continue
+		}
+		d, err := window.ParseDuration(a.raw)
+		if err != nil || d < 0 {
+			pr.bad(a.field, "%q is not a duration", a.raw)
+			continue
+		}
+		*a.dst = &d
+	}
+	for _, v := range []struct {
+		field string
+		val   *float64
+		ok    func(float64) bool
+		rule  string
+		dst   **float64
+	}{
+		{"alerts.odds_ratio_warning", fa.OddsRatioWarning, func(x float64) bool { return x > 1 }, "more than 1", &t.Alerts.OddsRatioWarning},
+		{"alerts.odds_ratio_critical", fa.OddsRatioCritical, func(x float64) bool { return x > 1 }, "more than 1", &t.Alerts.OddsRatioCritical},
+		{"alerts.baseline_shrinkage", fa.BaselineShrinkage, func(x float64) bool { return x >= 0 }, "0 or more", &t.Alerts.BaselineShrinkage},
+		{"alerts.threshold_offset", fa.ThresholdOffset, func(x float64) bool { return !math.IsNaN(x) }, "a number", &t.Alerts.ThresholdOffset},
+		{"alerts.min_threshold", fa.MinThreshold, func(x float64) bool { return x > 0 }, "more than 0", &t.Alerts.MinThreshold},
+	} {
+		switch {
+		case v.val == nil:
+		case !v.ok(*v.val):
+			pr.bad(v.field, "%v must be %s", *v.val, v.rule)
+		default:
+			*v.dst = v.val
+		}
+	}
+	for _, v := range []struct {
+		field string
+		val   *int64
+		dst   **int64
+	}{
+		{"alerts.guard_responses", fa.GuardResponses, &t.Alerts.GuardResponses},
+		{"alerts.guard_detractors", fa.GuardDetractors, &t.Alerts.GuardDetractors},
+		{"alerts.min_tenant_responses", fa.MinTenantResponses, &t.Alerts.MinTenantResponses},
+	} {
+		switch {
+		case v.val == nil:
+		case *v.val < 0:
+			pr.bad(v.field, "%d must not be negative", *v.val)
+		default:
+			*v.dst = v.val
+		}
+	}
 }
