@@ -12,7 +12,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/cxpulse/cxpulse/internal/alerts"
-	"github.com/cxpulse/cxpulse/internal/claims"
 	"github.com/cxpulse/cxpulse/internal/logwatch"
 	"github.com/cxpulse/cxpulse/internal/pace"
 	"github.com/cxpulse/cxpulse/internal/plan"
@@ -107,16 +106,9 @@ func (p *Pipeline) runPartition(ctx context.Context, gen *kafka.Generation, topi
 func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, topic string, id int, applied *int64, behind *haltError) (again bool, pendingHalt *haltError) {
 	tp := fmt.Sprintf("%s/%d", topic, id)
 	log := p.log.With(zap.String("partition", tp))
-	var cl claims.Claim
-	for n := 0; ; n++ {
-		var err error
-		if cl, err = p.claims.Take(ctx, p.cfg.GroupID, tp); err == nil {
-			break
-		}
-		log.Warn("claiming partition", zap.Error(err))
-		if !pace.Wait(ctx, n) {
-			return false, nil
-		}
+	cl, ok := p.takeClaim(ctx, log, tp)
+	if !ok {
+		return false, nil
 	}
 	rewind, ok := p.pendingRewind(ctx, log, &cl)
 	if !ok {
@@ -141,40 +133,8 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 	atomic.StoreInt64(applied, -1)
 	p.unhalt(tp) // a halt is decided anew by every claim
 	lw := &logwatch.Partition{Admin: p.admin, Group: p.cfg.GroupID, Topic: topic, ID: id}
-	first, end, err := lw.Offsets(ctx)
-	for n := 0; err != nil; n++ {
-		log.Warn("reading the log offsets", zap.Error(err))
-		if !pace.Wait(ctx, n) {
-			return false, nil
-		}
-		first, end, err = lw.Offsets(ctx)
-	}
-	if rewind > 0 {
-		if !p.rewind(ctx, log, lw, &cl, rewind, first) {
-			return false, nil
-		}
-	}
-	resume, reason := logwatch.ResumeAt(cl.Found, cl.Resume, first, end)
-	if reason == "" && !cl.Found {
-		reason, err = lw.StateLost(ctx)
-		for n := 0; err != nil; n++ {
-			log.Warn("reading the group's committed offset", zap.Error(err))
-			if !pace.Wait(ctx, n) {
-				return false, nil
-			}
-			reason, err = lw.StateLost(ctx)
-		}
-	}
-	if reason != "" && !cl.Found && p.cfg.OnStateLoss == StateLossRebuild {
-		if reason = p.rebuildGap(ctx, lw, first); reason == "" {
-			log.Warn("Redis lost its state: rebuilding this partition from its log start (CXPULSE_ON_STATE_LOSS=rebuild)", zap.Int64("from", first))
-			p.metrics.rebuilds.Inc()
-		}
-	}
-	if reason != "" {
-		log.Error("partition halted", zap.String("reason", reason))
-		p.halt(tp, reason)
-		<-ctx.Done()
+	resume, ok := p.resumeOffset(ctx, log, tp, lw, &cl, rewind)
+	if !ok {
 		return false, nil
 	}
 	epoch := cl.Epoch
@@ -191,25 +151,7 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 	defer cancel(nil)
 	halt := func(h *haltError) { cancel(h) }
 	lw.Next.Store(resume)
-	r := p.kafka.Reader(kafka.ReaderConfig{
-		Topic:          topic,
-		Partition:      id,
-		MinBytes:       1,
-		MaxBytes:       8 << 20,
-		MaxWait:        readerMaxWait,
-		QueueCapacity:  maxBatch,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: time.Second,
-		// What the reader does by itself is said out loud; skipping what
-		// retention deleted, or waiting past the end of a replaced log,
-		// halts the partition (readerHalt).
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			log.Warn("kafka reader: " + fmt.Sprintf(msg, args...))
-			if reason := logwatch.ReaderReport(msg, args); reason != "" {
-				halt(&haltError{reason: reason})
-			}
-		}),
-	})
+	r := p.partitionReader(log, topic, id, halt)
 	defer r.Close()
 	if err := r.SetOffset(resume); err != nil {
 		log.Error("seeking", zap.Error(err))
@@ -218,55 +160,25 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 	atomic.StoreInt64(applied, resume)
 	go p.watchClaim(wctx, log, tp, epoch, cl.Rewind, resume, applied, halt)
 	go lw.Watch(wctx, log, func(reason string) { halt(&haltError{reason: reason}) })
-	dec := events.NewDecoder(events.Tolerant)
 	// One batch is in flight at the applier while the next one is fetched
 	// and decoded; the next is handed over only once the one before it is
 	// applied, so a failed batch is never overtaken.
-	var inflight *batch
-	wait := func() bool {
-		if inflight == nil {
-			return true
-		}
-		// Wait for the outcome even if the generation ends meanwhile: the
-		// next generation must not start on this partition while a batch
-		// of it is being applied.
-		<-inflight.settled
-		err := inflight.err
-		b := inflight
-		inflight = nil
-		if err != nil {
-			var h *haltError
-			switch {
-			case errors.Is(err, errFenced):
-				log.Warn("partition fenced by a newer claim; stopping work on it")
-			case errors.As(err, &h):
-				halt(h)
-			}
-			return false
-		}
-		for _, it := range b.items {
-			ends[it.Event.Tenant] = b.end()
-		}
-		atomic.StoreInt64(applied, b.end())
-		// The Kafka commit is a hint for lag tools, and the sign that Redis
-		// held this partition's state: Redis holds the truth about what is
-		// applied.
-		_ = gen.CommitOffsets(map[string]map[int]int64{topic: {id: b.end()}})
-		return true
-	}
+	fl := &flight{ends: ends, applied: applied, halt: halt, log: log,
+		commit: func(end int64) { _ = gen.CommitOffsets(map[string]map[int]int64{topic: {id: end}}) }}
 	defer func() {
-		wait()
-		var h *haltError
-		if errors.As(context.Cause(wctx), &h) {
-			if h.reclaim {
-				again, pendingHalt = true, h
-				return
-			}
-			log.Error("partition halted", zap.String("reason", h.reason))
-			p.halt(tp, h.reason)
-			<-ctx.Done() // keep the assignment, so the group does not hand it on
-		}
+		fl.wait()
+		again, pendingHalt = p.afterPartition(ctx, wctx, log, tp)
 	}()
+	p.feed(ctx, wctx, log, r, lw, fl, batch{partition: tp, epoch: epoch, expect: ends, rewound: cl.Rewind})
+	return false, nil // the deferred check may ask for another claim
+}
+
+// feed fetches batch after batch from r, checks that they follow on,
+// decodes them and hands them to the applier one at a time, until wctx
+// ends or the partition halts. Each batch is of the partition, epoch and
+// expectations of like.
+func (p *Pipeline) feed(ctx, wctx context.Context, log *zap.Logger, r *kafka.Reader, lw *logwatch.Partition, fl *flight, like batch) {
+	dec := events.NewDecoder(events.Tolerant)
 	size := 0 // of the previous batch, to size the next one
 	for wctx.Err() == nil {
 		msgs, err := fetchBatch(wctx, r, maxBatch, size)
@@ -277,31 +189,31 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 			continue
 		}
 		if reason := lw.CheckFetched(wctx, msgs); reason != "" {
-			halt(&haltError{reason: reason})
-			return false, nil
+			fl.halt(&haltError{reason: reason})
+			return
 		}
 		// Decoding happens here, in parallel across partitions and while the
 		// applier is busy with earlier batches.
-		req := &batch{ctx: ctx, partition: tp, epoch: epoch, msgs: msgs, done: make(chan error, 1), settled: make(chan struct{}),
-			items: make([]*item, 0, len(msgs)), expect: ends, rewound: cl.Rewind}
+		req := &batch{ctx: ctx, partition: like.partition, epoch: like.epoch, msgs: msgs, done: make(chan error, 1), settled: make(chan struct{}),
+			items: make([]*item, 0, len(msgs)), expect: like.expect, rewound: like.rewound}
 		p.classifyAll(dec, req, msgs)
-		if !wait() {
-			return false, nil
+		if !fl.wait() {
+			return
 		}
 		// What arrived while the batch before was applied joins this one,
 		// so that it waits for one application rather than two.
 		if n := len(req.msgs); n < maxBatch {
 			req.msgs = fetchAvailable(wctx, r, req.msgs, maxBatch, topUpWait)
 			if reason := lw.CheckFetched(wctx, req.msgs[n:]); reason != "" {
-				halt(&haltError{reason: reason})
-				return false, nil
+				fl.halt(&haltError{reason: reason})
+				return
 			}
 			p.classifyAll(dec, req, req.msgs[n:])
 		}
 		size = len(req.msgs)
 		select {
 		case p.batches <- req:
-			inflight = req
+			fl.b = req
 			// A batch that halts the partition stops the fetch at once, even
 			// when nothing more arrives to fetch.
 			go func() {
@@ -309,14 +221,13 @@ func (p *Pipeline) workPartition(ctx context.Context, gen *kafka.Generation, top
 				close(req.settled)
 				var h *haltError
 				if errors.As(req.err, &h) {
-					halt(h)
+					fl.halt(h)
 				}
 			}()
 		case <-wctx.Done():
-			return false, nil
+			return
 		}
 	}
-	return false, nil // the deferred check may ask for another claim
 }
 
 // claimWatchInterval is how often a worked partition's claim is checked
