@@ -249,38 +249,8 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		res.LatencyRate = int(0.25 * res.AggregatorEPS)
 	}
 	fmt.Fprintf(out, "phase: latency at %d events/s…\n", res.LatencyRate)
-	// The script profile of this phase starts empty and is divided by the
-	// events the aggregator consumed during it.
-	if _, err := scriptSections(ctx, rdb, 1); err != nil {
-		return err
-	}
-	consumed0, err := metricSum(agg.base, "cxpulse_events_consumed_total")
+	load, err := latencyPhase(ctx, agg, broker, rdb, gen, &res)
 	if err != nil {
-		return fmt.Errorf("latency: %w", err)
-	}
-	cycles0, err := histogram(agg.base, "cxpulse_batch_apply_seconds")
-	if err != nil {
-		return fmt.Errorf("latency: %w", err)
-	}
-	load := startLoad(ctx, broker, gen, res.LatencyRate)
-	lat, err := measureLatency(ctx, broker, rdb, 15*time.Second)
-	if err != nil {
-		load.stop()
-		return fmt.Errorf("latency: %w", err)
-	}
-	res.LatencyExistingP50Ms, res.LatencyExistingP99Ms, res.LatencyNewScopeP50Ms, res.LatencyNewScopeP99Ms = lat.ExistingP50, lat.ExistingP99, lat.NewP50, lat.NewP99
-	cycles1, err := histogram(agg.base, "cxpulse_batch_apply_seconds")
-	if err != nil {
-		load.stop()
-		return fmt.Errorf("latency: %w", err)
-	}
-	res.ApplyCycleSeconds = histogramDelta(cycles0, cycles1)
-	consumed1, err := metricSum(agg.base, "cxpulse_events_consumed_total")
-	if err == nil {
-		res.LatencyScriptSections, err = scriptSections(ctx, rdb, int(consumed1-consumed0))
-	}
-	if err != nil {
-		load.stop()
 		return fmt.Errorf("latency: %w", err)
 	}
 	fmt.Fprintf(out, "phase: kill -9 and restart…\n")
@@ -449,4 +419,46 @@ func naive(ctx context.Context, rdb *redis.Client) func(kafka.Message) error {
 		_, err = pipe.Exec(ctx)
 		return err
 	}
+}
+
+// latencyPhase starts the load at res.LatencyRate and measures, under it,
+// the latency of markers, the apply cycles and the script sections per
+// event consumed; the load keeps running for the caller to stop.
+func latencyPhase(ctx context.Context, agg *aggregatorProcess, broker string, rdb *redis.Client, gen *traffic.Generator, res *Results) (*load, error) {
+	// The script profile of this phase starts empty and is divided by the
+	// events the aggregator consumed during it.
+	if _, err := scriptSections(ctx, rdb, 1); err != nil {
+		return nil, err
+	}
+	consumed0, err := metricSum(agg.base, "cxpulse_events_consumed_total")
+	if err != nil {
+		return nil, err
+	}
+	cycles0, err := histogram(agg.base, "cxpulse_batch_apply_seconds")
+	if err != nil {
+		return nil, err
+	}
+	ld := startLoad(ctx, broker, gen, res.LatencyRate)
+	fail := func(err error) (*load, error) {
+		ld.stop()
+		return nil, err
+	}
+	lat, err := measureLatency(ctx, broker, rdb, 15*time.Second)
+	if err != nil {
+		return fail(err)
+	}
+	res.LatencyExistingP50Ms, res.LatencyExistingP99Ms, res.LatencyNewScopeP50Ms, res.LatencyNewScopeP99Ms = lat.ExistingP50, lat.ExistingP99, lat.NewP50, lat.NewP99
+	cycles1, err := histogram(agg.base, "cxpulse_batch_apply_seconds")
+	if err != nil {
+		return fail(err)
+	}
+	res.ApplyCycleSeconds = histogramDelta(cycles0, cycles1)
+	consumed1, err := metricSum(agg.base, "cxpulse_events_consumed_total")
+	if err != nil {
+		return fail(err)
+	}
+	if res.LatencyScriptSections, err = scriptSections(ctx, rdb, int(consumed1-consumed0)); err != nil {
+		return fail(err)
+	}
+	return ld, nil
 }
