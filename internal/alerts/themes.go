@@ -18,22 +18,21 @@ const maxTermsPerComment = 40
 // Chinese, not written with spaces, cut into words by a dictionary
 // (hanWords, its stop words left out); and overlapping character bigrams
 // for Japanese and Korean runs. Words of one letter and bare
-// numbers are dropped; each term counts once per comment. The comment is
+// numbers are dropped, and so are stop words (withoutStopWords); each
+// term counts once per comment. The comment is
 // folded first (fold), so that one word has one spelling, and a
 // zero-width non-joiner inside a word (Persian نمی‌خواهم) keeps it whole.
 func Terms(comment string) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(t string) {
-		if !seen[t] && len(out) < maxTermsPerComment {
-			seen[t] = true
-			out = append(out, t)
-		}
-	}
+	var all []string
+	add := func(t string) { all = append(all, t) }
 	var word, cjk []rune
 	flushWord := func() {
-		for len(word) > 0 && word[len(word)-1] == zwnj {
+		for len(word) > 0 && (word[len(word)-1] == zwnj || word[len(word)-1] == '\'') {
 			word = word[:len(word)-1]
+		}
+		// An English possessive is its word: "driver's" counts as "driver".
+		if n := len(word); n > 2 && word[n-2] == '\'' && (word[n-1] == 's' || word[n-1] == 'S') {
+			word = word[:n-2]
 		}
 		if len(word) > 1 && slices.ContainsFunc(word, unicode.IsLetter) {
 			add(strings.ToLower(string(word)))
@@ -48,9 +47,7 @@ func Terms(comment string) []string {
 		// hangul in them) into overlapping bigrams.
 		if !slices.ContainsFunc(cjk, isKanaOrHangul) {
 			if words, ok := hanWords(string(cjk)); ok {
-				for _, w := range words {
-					add(w)
-				}
+				all = append(all, words...)
 				cjk = cjk[:0]
 				return
 			}
@@ -74,7 +71,9 @@ func Terms(comment string) []string {
 		case unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsDigit(r):
 			flushCJK()
 			word = append(word, r)
-		case r == zwnj && len(word) > 0:
+		case (r == zwnj || r == '\'') && len(word) > 0:
+			// A ZWNJ joins a Persian word's parts; an apostrophe an
+			// English contraction's (don't, isn't: stop words whole).
 			word = append(word, r)
 		default:
 			flushWord()
@@ -83,6 +82,19 @@ func Terms(comment string) []string {
 	}
 	flushWord()
 	flushCJK()
+	return firstOnce(withoutStopWords(all), maxTermsPerComment)
+}
+
+// firstOnce keeps the first occurrence of each term, at most limit.
+func firstOnce(terms []string, limit int) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range terms {
+		if !seen[t] && len(out) < limit {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
 	return out
 }
 
@@ -97,6 +109,7 @@ var folds = strings.NewReplacer(
 	"\u064a", "\u06cc", "\u0649", "\u06cc", // ي ى → ی
 	"\u0643", "\u06a9", // ك → ک
 	"\u06c0", "\u0647", "\u06d5", "\u0647", "\u06c1", "\u0647", "\u0629", "\u0647", // ۀ ە ہ ة → ه
+	"\u2019", "'", // ’ → '
 	"\u015f", "\u0219", "\u015e", "\u0218", "\u0163", "\u021b", "\u0162", "\u021a", // ş Ş ţ Ţ → ș Ș ț Ț
 )
 
