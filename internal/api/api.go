@@ -147,6 +147,7 @@ func (s *Server) Handler() http.Handler {
 			r.Get("/leaderboard", s.handleLeaderboard)
 			r.Get("/series", s.handleSeries)
 			r.Get("/periods", s.handlePeriods)
+			r.Get("/themes", s.handleThemes)
 		})
 	})
 	return r

@@ -26,10 +26,14 @@ type Record struct {
 	Scopes     []string
 	Counters   stats.Counters
 	CustomerID string
-	// Terms are the theme terms of a detractor comment, so a revision can
+	// Terms are the theme terms of an NPS comment, so a revision can
 	// retract them.
 	Terms []string
 }
+
+// Detractor reports whether the event was an NPS detractor's answer: its
+// comment's terms count for its scopes' detractors, not for the others.
+func (r *Record) Detractor() bool { return r.Counters[stats.NPSDetractors] > 0 }
 
 // NewEvent marks an id the slice expects to be new (not remembered).
 const NewEvent = -1

@@ -311,7 +311,7 @@ func (e *Eraser) alertRewrites(ctx context.Context, tenant string, records []*de
 	var words []string
 	var comments [][]string
 	for _, r := range records {
-		if len(r.Terms) > 0 {
+		if len(r.Terms) > 0 && r.Detractor() {
 			words = append(words, r.Terms...)
 			comments = append(comments, r.Terms)
 		}

@@ -363,7 +363,7 @@ func (p *Pipeline) classify(dec *events.Decoder, m *kafka.Message, it *item) *st
 		return letter
 	}
 	*it = item{Item: plan.Item{Msg: m, Event: ev}}
-	if s := ev.Survey; s != nil && s.Metric == events.MetricNPS && s.Score <= 6 && s.Comment != "" {
+	if s := ev.Survey; s != nil && s.Metric == events.MetricNPS && s.Comment != "" {
 		it.Terms = alerts.Terms(s.Comment)
 	}
 	return nil

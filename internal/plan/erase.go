@@ -24,7 +24,7 @@ func Erase(in *Input, customer string, index []*dedupe.Record, upTo time.Time) (
 			continue
 		}
 		pl.add(r.Scopes, r.OccurredAt, &r.Counters, -1)
-		th.add(r.Scopes, r.OccurredAt, r.Terms, -1)
+		th.add(r.Scopes, r.OccurredAt, r.Terms, r.Detractor(), -1)
 		out.Applied++
 	}
 	inHistory := in.inHistory()

@@ -143,14 +143,19 @@ func (m *maker) count(id string, base *dedupe.Record, chosen *Item) {
 	}
 	if base != nil {
 		m.pl.add(base.Scopes, base.OccurredAt, &base.Counters, -1)
-		m.th.add(base.Scopes, base.OccurredAt, base.Terms, -1)
+		m.th.add(base.Scopes, base.OccurredAt, base.Terms, base.Detractor(), -1)
 	} else {
 		out.Applied++
 	}
-	out.Slice.Samples = appendSamples(out.Slice.Samples, base, chosen, terms)
 	c := stats.Contribution(&chosen.Event)
+	detractor := c[stats.NPSDetractors] > 0
+	sampled := terms
+	if !detractor {
+		sampled = nil // alerts show detractors' comments only
+	}
+	out.Slice.Samples = appendSamples(out.Slice.Samples, base, chosen, sampled)
 	m.pl.add(chosen.Scopes, chosen.Event.OccurredAt, &c, 1)
-	m.th.add(chosen.Scopes, chosen.Event.OccurredAt, terms, 1)
+	m.th.add(chosen.Scopes, chosen.Event.OccurredAt, terms, detractor, 1)
 	rec := dedupe.Record{
 		ID: id, Revision: chosen.Event.Revision, Arrival: in.Now, OccurredAt: chosen.Event.OccurredAt,
 		Type: string(chosen.Event.Type), Scopes: chosen.Scopes, Counters: c, CustomerID: chosen.Event.CustomerID,

@@ -38,7 +38,7 @@ type Item struct {
 	Msg    *kafka.Message // where it came from (dead letters carry its bytes)
 	Event  events.Event
 	Scopes []string
-	Terms  []string // theme terms of a detractor comment
+	Terms  []string // theme terms of an NPS comment
 	// TimeErr is deadletter.ReasonTooLate or ReasonInFuture when the
 	// event's time is out of bounds, with Detail.
 	TimeErr string

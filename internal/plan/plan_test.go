@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -58,15 +59,23 @@ func samples(p *Plan) []string {
 
 // both lists, for each scope of the answers, the term change in the hour
 // and the day bucket.
-func both(term string, n int) []string {
+func both(term string, n int) []string { return inScopes([]string{"all", "store=s1"}, term, n) }
+
+// others lists the term change of the tenant's other respondents in the
+// hour and the day bucket.
+func others(term string, n int) []string { return inScopes([]string{"~others"}, term, n) }
+
+func inScopes(scopes []string, term string, n int) []string {
 	var out []string
-	for _, sc := range []string{"all", "store=s1"} {
+	for _, sc := range scopes {
 		for _, b := range "dh" {
 			out = append(out, fmt.Sprintf("%s %c %s %+d", sc, b, term, n))
 		}
 	}
 	return out
 }
+
+func join(lists ...[]string) []string { return slices.Concat(lists...) }
 
 func TestMake(t *testing.T) {
 	ws, err := window.Parse("1h,24h,7d")
@@ -87,13 +96,13 @@ func TestMake(t *testing.T) {
 		words     []string // comment words kept for erasure: "id revision terms", or "id drop"
 	}{
 		{name: "a new commented detractor", item: old, applied: 1,
-			terms:   append(both("late", 1), both("refund", 1)...),
+			terms:   join(both("#comments", 1), both("late", 1), both("refund", 1)),
 			samples: []string{"all r-1 [late refund]", "store=s1 r-1 [late refund]"}},
 		{name: "a revision with another comment retracts the old words", known: stored(old), item: answerAt("r-1", 1, 3, at, "rude"), revisions: 1,
 			terms:   append(append(both("late", -1), both("refund", -1)...), both("rude", 1)...),
 			samples: []string{"all r-1 [rude]", "store=s1 r-1 [rude]"}},
 		{name: "a revision without a comment drops the sample", known: stored(old), item: answerAt("r-1", 1, 9, at), revisions: 1,
-			terms:   append(both("late", -1), both("refund", -1)...),
+			terms:   join(both("#comments", -1), both("late", -1), both("refund", -1)),
 			samples: []string{"all r-1 drop", "store=s1 r-1 drop"}},
 		{name: "the same revision number with another payload is a repeat", known: stored(old), item: answerAt("r-1", 0, 10, at, "great"), dups: 1},
 		{name: "a revision that changes the type", known: stored(old),
@@ -107,8 +116,13 @@ func TestMake(t *testing.T) {
 			item: func() *Item { it := answerAt("r-1", 1, 2, at, "late"); it.Event.CustomerID = "c-2"; return it }(), letter: "revision_conflict"},
 		{name: "a comment older than the retention leaves no text", item: answerAt("r-2", 0, 1, planNow.Add(-3*time.Hour), "slow"),
 			retention: 2 * time.Hour, applied: 1},
+		{name: "a promoter's comment counts tenant-wide for the others, with no sample", item: answerAt("r-3", 0, 9, at, "great", "staff"),
+			applied: 1, terms: join(others("#comments", 1), others("great", 1), others("staff", 1))},
+		{name: "a revision to a promoter moves the words to the others", known: stored(old), item: answerAt("r-1", 1, 10, at, "late", "refund"),
+			revisions: 1, terms: join(both("#comments", -1), both("late", -1), both("refund", -1), others("#comments", 1), others("late", 1), others("refund", 1)),
+			samples: []string{"all r-1 drop", "store=s1 r-1 drop"}},
 		{name: "under a retention the words are kept apart for erasure", item: old, retention: 30 * 24 * time.Hour, applied: 1,
-			terms:   append(both("late", 1), both("refund", 1)...),
+			terms:   join(both("#comments", 1), both("late", 1), both("refund", 1)),
 			samples: []string{"all r-1 [late refund]", "store=s1 r-1 [late refund]"}, words: []string{"r-1 0 [late refund]"}},
 		{name: "under a retention a revision replaces the kept words", known: stored(old), item: answerAt("r-1", 1, 3, at, "rude"),
 			retention: 30 * 24 * time.Hour, revisions: 1,

@@ -1,12 +1,15 @@
 package plan
 
 import (
+	"cmp"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
@@ -178,17 +181,23 @@ type termKey struct {
 	scope, bucket, term string
 }
 
-// themes collects the term changes of a slice: detractor comment terms are
-// counted per hour (for the detection horizon) and per day (for the
-// baseline), in buckets the sweeper has not yet deleted.
+// themes collects the term changes of a slice: the terms of NPS comments
+// are counted per hour (for the detection horizon) and per day (for the
+// baseline and the themes of longer windows), in buckets the sweeper has
+// not yet deleted; a detractor's in each of the answer's scopes, anyone
+// else's tenant-wide under keys.OthersGroup; each bucket counts its
+// comments too (keys.CommentsField).
 type themes struct {
 	now    int64
 	deltas map[termKey]int64
 }
 
-func (t *themes) add(scopes []string, at time.Time, terms []string, sign int64) {
+func (t *themes) add(scopes []string, at time.Time, terms []string, detractor bool, sign int64) {
 	if len(terms) == 0 {
 		return
+	}
+	if !detractor {
+		scopes = []string{keys.OthersGroup}
 	}
 	ms := at.UnixMilli()
 	hour, day := time.Hour.Milliseconds(), (24 * time.Hour).Milliseconds()
@@ -204,6 +213,7 @@ func (t *themes) add(scopes []string, at time.Time, terms []string, sign int64) 
 			continue
 		}
 		for _, sc := range scopes {
+			t.deltas[termKey{sc, b.name, keys.CommentsField}] += sign
 			for _, term := range terms {
 				t.deltas[termKey{sc, b.name, term}] += sign
 			}
@@ -211,6 +221,8 @@ func (t *themes) add(scopes []string, at time.Time, terms []string, sign int64) 
 	}
 }
 
+// slice lists the term changes, each bucket's comment count first: a
+// bucket full of terms (store.TermsKept) still counts its comments.
 func (t *themes) slice() []store.TermDelta {
 	var out []store.TermDelta
 	for k, n := range t.deltas {
@@ -218,5 +230,15 @@ func (t *themes) slice() []store.TermDelta {
 			out = append(out, store.TermDelta{Scope: k.scope, Bucket: k.bucket, Term: k.term, N: n})
 		}
 	}
+	slices.SortStableFunc(out, func(a, b store.TermDelta) int {
+		return cmp.Compare(boolRank(a.Term != keys.CommentsField), boolRank(b.Term != keys.CommentsField))
+	})
 	return out
+}
+
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

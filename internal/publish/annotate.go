@@ -39,7 +39,7 @@ func (p *Publisher) annotate(ctx context.Context, tenant, scope string, d alerts
 		out["nps_moe"] = strconv.FormatFloat(stats.NPSMoE95(c[stats.NPSPromoters], c[stats.NPSDetractors], n), 'f', 1, 64)
 	}
 	// Themes: the detractor comments of the detection horizon against the
-	// scope's earlier ones, with the tenant's as the prior.
+	// scope's earlier ones, with all the tenant's NPS comments as the prior.
 	hour, day := time.Hour.Milliseconds(), (24 * time.Hour).Milliseconds()
 	nowH, nowD := now.UnixMilli()/hour, now.UnixMilli()/day
 	var spikeB, baseB, tenantB []string
@@ -53,15 +53,15 @@ func (p *Publisher) annotate(ctx context.Context, tenant, scope string, d alerts
 		}
 		tenantB = append(tenantB, "d"+strconv.FormatInt(b, 10))
 	}
-	spike, err := p.store.TermCounts(ctx, tenant, scope, spikeB)
+	spike, _, err := p.store.TermCounts(ctx, tenant, scope, spikeB)
 	if err != nil {
 		return nil, err
 	}
-	base, err := p.store.TermCounts(ctx, tenant, scope, baseB)
+	base, _, err := p.store.TermCounts(ctx, tenant, scope, baseB)
 	if err != nil {
 		return nil, err
 	}
-	prior, err := p.store.TermCounts(ctx, tenant, "all", tenantB)
+	prior, err := p.store.TenantTerms(ctx, tenant, tenantB)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/stats"
+	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/internal/store/views"
 	"github.com/cxpulse/cxpulse/pkg/period"
 )
@@ -94,11 +95,11 @@ type TermDelta struct {
 	N      int64
 }
 
-// Theme buckets are kept this long after they end; the planner creates
-// none older, and the sweeper deletes them by name.
+// Theme buckets are kept this long after they end (keys.ThemeHourKept);
+// the planner creates none older, and the sweeper deletes them by name.
 const (
-	ThemeHourKept = 48 * time.Hour
-	ThemeDayKept  = 31 * 24 * time.Hour
+	ThemeHourKept = keys.ThemeHourKept
+	ThemeDayKept  = keys.ThemeDayKept
 )
 
 // Sample is a recent detractor comment of a scope.

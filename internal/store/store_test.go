@@ -256,17 +256,19 @@ func TestThemeTermCounts(t *testing.T) {
 		t.Helper()
 		seq.apply(t, s, &store.Slice{Tenant: "acme", Now: now, Terms: terms})
 	}
-	apply(store.TermDelta{Scope: "all", Bucket: "h1", Term: "refund", N: 3}, store.TermDelta{Scope: "all", Bucket: "h1", Term: "late", N: 1},
+	apply(store.TermDelta{Scope: "all", Bucket: "h1", Term: keys.CommentsField, N: 4},
+		store.TermDelta{Scope: "all", Bucket: "h1", Term: "refund", N: 3}, store.TermDelta{Scope: "all", Bucket: "h1", Term: "late", N: 1},
 		store.TermDelta{Scope: "all", Bucket: "d1", Term: "refund", N: 3}, store.TermDelta{Scope: "store=s1", Bucket: "h1", Term: "refund", N: 2})
 	apply(store.TermDelta{Scope: "all", Bucket: "h1", Term: "refund", N: -3}, store.TermDelta{Scope: "all", Bucket: "h1", Term: "late", N: 2},
 		store.TermDelta{Scope: "all", Bucket: "h1", Term: "slow", N: 1})
-	got, err := s.TermCounts(ctx, "acme", "all", []string{"h1"})
+	got, comments, err := s.TermCounts(ctx, "acme", "all", []string{"h1"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{"late": 3, "slow": 1}, got)
-	got, err = s.TermCounts(ctx, "acme", "all", []string{"h1", "d1"})
+	require.EqualValues(t, 4, comments, "the comments counted apart from the terms")
+	got, _, err = s.TermCounts(ctx, "acme", "all", []string{"h1", "d1"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{"late": 3, "slow": 1, "refund": 3}, got)
-	got, err = s.TermCounts(ctx, "acme", "store=s1", []string{"h1"})
+	got, _, err = s.TermCounts(ctx, "acme", "store=s1", []string{"h1"})
 	require.NoError(t, err)
 	require.Equal(t, map[string]int64{"refund": 2}, got)
 	n, err := rdb.HExists(ctx, "cxpulse:{acme}:terms:all:h1", "refund").Result()

@@ -129,7 +129,7 @@ func (s *Store) forgetIDs(ctx context.Context, tenant string, now time.Time) err
 }
 
 // SweepThemes deletes the theme buckets of a tenant whose time is up:
-// every scope's hour buckets that ended more than ThemeHourKept ago and
+// every scope's (and keys.OthersGroup's) hour buckets that ended more than ThemeHourKept ago and
 // day buckets more than ThemeDayKept ago (or than retention, the tenant's
 // comment_retention, when shorter), with the day's comment-word list,
 // from where the last sweep stopped (recorded in the watermarks hash).
@@ -173,7 +173,7 @@ func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time, r
 			}
 			return keys.Terms(tenant, sc, u.prefix+strconv.FormatInt(b, 10))
 		}
-		names := scopes
+		names := append(slices.Clip(scopes), keys.OthersGroup)
 		if u.prefix == "d" {
 			names = append(slices.Clip(scopes), "")
 		}

@@ -6,6 +6,7 @@ package keys
 import (
 	"strconv"
 	"strings"
+	"time"
 )
 
 // prefix starts every cxpulse key.
@@ -73,8 +74,28 @@ func Dim(tenant, dim string) string { return Tenant(tenant, "dim", dim) }
 func DimensionsPrefix(tenant string) string { return Tenant(tenant, "dim") + ":" }
 
 // Terms holds the theme term counts of one scope's hour ("h<hour>") or day
-// ("d<day>") bucket.
+// ("d<day>") bucket: per term the number of comments holding it, and the
+// number of comments under CommentsField. The detractor comments of a
+// scope are kept under its name, the tenant's other NPS comments under
+// OthersGroup.
 func Terms(tenant, scope, bucket string) string { return Tenant(tenant, "terms", scope, bucket) }
+
+// Theme buckets are kept this long after they end: hour buckets for the
+// detection horizon, day buckets for baselines and the themes of longer
+// windows (a tenant's comment_retention may keep them less).
+const (
+	ThemeHourKept = 48 * time.Hour
+	ThemeDayKept  = 31 * 24 * time.Hour
+)
+
+// OthersGroup stands in Terms for a scope name: the theme terms of the
+// comments of a tenant's NPS respondents who are not detractors, tenant
+// wide. No scope has this name (scope names are "all" or hold '=').
+const OthersGroup = "~others"
+
+// CommentsField is the field of a Terms hash counting its comments (no
+// term holds '#').
+const CommentsField = "#comments"
 
 // CommentWords lists, under a comment_retention, the theme words of the
 // detractor comments that occurred on one UTC day (unix day number) and

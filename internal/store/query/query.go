@@ -137,30 +137,6 @@ func (c *ScopeCounters) FirstBucket(window string) (index int64, ok bool) {
 	return first, first != math.MaxInt64
 }
 
-// TermCounts sums the theme term counts of the given buckets ("h<hour>"
-// or "d<day>") of one scope.
-func (r *Reader) TermCounts(ctx context.Context, tenant, scope string, buckets []string) (map[string]int64, error) {
-	pipe := r.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(buckets))
-	for i, b := range buckets {
-		cmds[i] = pipe.HGetAll(ctx, keys.Terms(tenant, scope, b))
-	}
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("reading theme terms of %s %s: %w", tenant, scope, err)
-	}
-	out := map[string]int64{}
-	for _, c := range cmds {
-		for term, v := range c.Val() {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("theme term %q of %s %s: %q is not a count", term, tenant, scope, v)
-			}
-			out[term] += n
-		}
-	}
-	return out, nil
-}
-
 // Customers returns the stored records of the given customers of a tenant;
 // a customer without one is absent from the map.
 func (r *Reader) Customers(ctx context.Context, tenant string, ids []string) (map[string]*customers.StoredRecord, error) {
