@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,23 +73,34 @@ func TestDashboardLanguagesAndAlerts(t *testing.T) {
 	require.Greater(t, len(firing.Alerts), 1)
 	require.Positive(t, withoutTerms, "some alerts have no terms")
 	var s scores.Scores
-	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=all", &s))
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=store%3Ds03", &s))
+	// The page shows store s03, where the detractors talk of refunds.
+	var themes api.ThemeList
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/themes?scope=store%3Ds03&window=7d", &themes))
+	require.NotEmpty(t, themes.Terms)
+	var themeTerms []string
+	for _, term := range themes.Terms {
+		themeTerms = append(themeTerms, term.Term)
+	}
 
 	ctx := browser(t, chromium, 1280, 1400, 120*time.Second)
 	dir := t.TempDir()
 	filled := `document.querySelector('#tile-nps .value').textContent !== '–' &&
 		document.querySelectorAll('#alerts li.alert').length > 0 && document.querySelector('#chart canvas') !== null &&
-		document.querySelectorAll('#periods tbody tr').length === 8 && document.querySelectorAll('#leaderboard tbody tr').length > 0`
+		document.querySelectorAll('#periods tbody tr').length === 8 && document.querySelectorAll('#leaderboard tbody tr').length > 0 &&
+		document.querySelectorAll('#themes tbody tr').length > 0`
 	for _, tc := range []struct {
 		lang, dir, alertsHeading string
 		npsDigits                string // a pattern the NPS tile matches
+		themesHeading            string
+		windowWords              string // a pattern every alert summary's window matches
 	}{
-		{"en", "ltr", "Alerts", `^-?[0-9]+\.[0-9]$`},
-		{"fa", "rtl", "هشدارها", `^[−\-‎]*[۰-۹]+٫[۰-۹]$`},
-		{"ro", "ltr", "Alerte", `^-?[0-9]+,[0-9]$`},
-		{"zh", "ltr", "告警", `^-?[0-9]+\.[0-9]$`},
+		{"en", "ltr", "Alerts", `^-?[0-9]+\.[0-9]$`, "What detractors talk about", `over [0-9]+ (hours|days)`},
+		{"fa", "rtl", "هشدارها", `^[−\-‎]*[۰-۹]+٫[۰-۹]$`, "منتقدان دربارهٔ چه می‌گویند", `[۰-۹]+ (ساعت|روز)`},
+		{"ro", "ltr", "Alerte", `^-?[0-9]+,[0-9]$`, "Despre ce vorbesc detractorii", `[0-9]+ (de )?(ore|zile)`},
+		{"zh", "ltr", "告警", `^-?[0-9]+\.[0-9]$`, "贬损者在谈论什么", `[0-9]+ ?(小时|天)`},
 	} {
-		_, err := chromedp.Run(ctx, chromedp.Navigate(in.base+"/?tenant=acme&lang="+tc.lang))
+		_, err := chromedp.Run(ctx, chromedp.Navigate(in.base+"/?tenant=acme&scope=store%3Ds03&lang="+tc.lang))
 		require.NoError(t, err)
 		_, err = chromedp.Run(ctx, chromedp.Poll[bool](filled, chromedp.WithPollingTimeout(30*time.Second)))
 		require.NoError(t, err, "%s: the page did not fill in", tc.lang)
@@ -108,6 +120,19 @@ func TestDashboardLanguagesAndAlerts(t *testing.T) {
 		}
 		if tc.lang == "en" {
 			require.Equal(t, fmt.Sprintf("%.1f", s.Windows["7d"]["nps"]), got[3], "the NPS tile shows the API's 7d NPS")
+		}
+		// The themes of store s03 over 7d, as the API has them; every
+		// alert's window in the reader's language, never as "24h".
+		page, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[document.querySelector('#themes').closest('section').querySelector('h2').textContent,
+			[...document.querySelectorAll('#themes tbody tr')].map((tr) => tr.cells[0].textContent).join(' '),
+			...[...document.querySelectorAll('#alerts li.alert > div:first-of-type')].map((d) => d.textContent)]`))
+		require.NoError(t, err)
+		require.Equal(t, tc.themesHeading, page[0], tc.lang)
+		require.Equal(t, strings.Join(themeTerms, " "), page[1], "%s: the themes panel shows the API's terms", tc.lang)
+		require.Len(t, page[2:], len(firing.Alerts))
+		for _, summary := range page[2:] {
+			require.Regexp(t, tc.windowWords, summary, tc.lang)
+			require.NotRegexp(t, `[0-9](h|d)\b`, summary, "%s: a window name left untranslated", tc.lang)
 		}
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		require.NoError(t, err)

@@ -1,5 +1,5 @@
 // The cxpulse dashboard: reads the aggregator's API (scores, scopes,
-// series, leaderboard, periods, alerts) and follows /stream for live
+// series, leaderboard, periods, themes, alerts) and follows /stream for live
 // changes. The API key, when the aggregator needs one, comes in the page
 // URL as #token=<key> (a fragment never reaches a server or a proxy's log)
 // or ?token=<key>; it is then taken out of the address bar and kept for
@@ -35,7 +35,7 @@ function showProblems() {
   const el = $("problems");
   el.textContent = [...problems.entries()].map(([panel, msg]) => t("problem", { panel: t("panel_" + panel), error: msg })).join(" · ");
   el.hidden = problems.size === 0;
-  for (const panel of ["scores", "trend", "leaderboard", "periods", "alerts"]) {
+  for (const panel of ["scores", "trend", "leaderboard", "periods", "themes", "alerts"]) {
     const p = $("error-" + panel);
     p.textContent = problems.get(panel) || "";
     p.hidden = !problems.has(panel);
@@ -87,7 +87,7 @@ function loadScores() {
     const sel = $("window");
     if (sel.options.length === 0) {
       const order = (n) => ({ m: 1, h: 60, d: 1440 })[n.slice(-1)] * parseInt(n, 10);
-      names.sort((a, b) => order(a) - order(b)).forEach((n) => sel.add(new Option(n, n)));
+      names.sort((a, b) => order(a) - order(b)).forEach((n) => sel.add(new Option(I18N.windowName(n), n)));
       if (!state.window) state.window = names.includes("7d") ? "7d" : names[names.length - 1];
       sel.value = state.window;
     }
@@ -213,7 +213,7 @@ function alertItem(a) {
   const summary = document.createElement("div");
   const an = a.annotations;
   summary.textContent = an.detractor_share !== undefined && an.baseline_share !== undefined
-    ? t("alert_summary", { scope: a.labels.scope, share: fmt(Number(an.detractor_share)), window: an.window || "", baseline: fmt(Number(an.baseline_share)) })
+    ? t("alert_summary", { scope: a.labels.scope, share: fmt(Number(an.detractor_share)), window: I18N.windowName(an.window), baseline: fmt(Number(an.baseline_share)) })
     : an.summary || a.labels.scope;
   summary.title = an.summary || "";
   li.appendChild(summary);
@@ -230,6 +230,43 @@ function alertItem(a) {
     li.appendChild(p);
   }
   return li;
+}
+
+// THEMES_KEPT is the longest window the themes API answers for (31 days,
+// in minutes); for a longer selected window the panel asks for its
+// default, the largest it holds, and says which.
+const THEMES_KEPT = 31 * 1440;
+
+// loadThemes shows what the selected scope's detractors talk about in the
+// selected window: the terms they use more than the tenant's other
+// respondents, with the comments holding each and its z.
+function loadThemes() {
+  const minutes = ({ m: 1, h: 60, d: 1440 })[state.window.slice(-1)] * parseInt(state.window, 10);
+  const query = { scope: state.scope };
+  if (minutes <= THEMES_KEPT) query.window = state.window;
+  return settle("themes", api(`/v1/tenants/${state.tenant}/themes`, query).then((th) => {
+    $("themes-note").textContent = t("themes_note", { comments: count(th.comments), window: I18N.windowName(th.window), scope: th.scope });
+    const body = $("themes").querySelector("tbody");
+    body.innerHTML = "";
+    if (th.terms.length === 0) {
+      const tr = body.insertRow();
+      const td = tr.insertCell();
+      td.colSpan = 3;
+      td.className = "none";
+      td.textContent = t("no_themes");
+      return;
+    }
+    for (const term of th.terms) {
+      const tr = body.insertRow();
+      tr.insertCell().textContent = term.term;
+      const n = tr.insertCell();
+      n.className = "num";
+      n.textContent = count(term.count);
+      const z = tr.insertCell();
+      z.className = "num";
+      z.textContent = fmt(term.z, 2);
+    }
+  }));
 }
 
 // loadAlerts lists every firing alert of the tenant, the selected scope's
@@ -294,7 +331,7 @@ function follow() {
 }
 
 function refresh() {
-  return Promise.all([loadScores(), loadLeaderboard(), loadAlerts(), loadPeriods()]).then(loadChart);
+  return Promise.all([loadScores(), loadLeaderboard(), loadAlerts(), loadPeriods()]).then(() => Promise.all([loadChart(), loadThemes()]));
 }
 
 function start() {
@@ -318,7 +355,7 @@ function start() {
   $("metric").onchange = (e) => { state.metric = e.target.value; loadChart(); };
   $("period").onchange = () => loadPeriods();
   $("compare").onchange = () => loadPeriods();
-  setInterval(() => { if (state.tenant) { loadLeaderboard(); loadChart(); loadAlerts(); loadPeriods(); } }, 10000);
+  setInterval(() => { if (state.tenant) { loadLeaderboard(); loadChart(); loadAlerts(); loadPeriods(); loadThemes(); } }, 10000);
 }
 
 I18N.load().then(start, (e) => { problems.set("tenants", e.message); showProblems(); start(); });

@@ -35,6 +35,16 @@ const I18N = (() => {
     return new Intl.DateTimeFormat(loc, opts).format(d);
   }
 
+  // windowName writes a window's name ("24h", "7d", "90m") as a length
+  // in the language, in its digits ("24 hours", "۲۴ ساعت", "24 de ore",
+  // "24小时"); a name it cannot read is shown as it is.
+  function windowName(name) {
+    const m = /^(\d+)([mhdw])$/.exec(name || "");
+    if (!m) return name || "";
+    const unit = { m: "minute", h: "hour", d: "day", w: "week" }[m[2]];
+    return new Intl.NumberFormat(locales[lang], { style: "unit", unit, unitDisplay: "long" }).format(Number(m[1]));
+  }
+
   // apply translates the page's marked elements and sets its direction.
   function apply(root = document) {
     document.documentElement.lang = lang;
@@ -50,7 +60,7 @@ const I18N = (() => {
     }).then((m) => { messages = m; apply(); });
   }
 
-  return { lang, languages, t, number, dateTime, apply, load };
+  return { lang, languages, t, number, dateTime, windowName, apply, load };
 })();
 
 // Persian names of the periods of a tenant on the Persian calendar, whatever
