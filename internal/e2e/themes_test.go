@@ -34,7 +34,7 @@ var themeLangs = []themeLang{
 	{tenant: "en", planted: []string{"refund"}, function: []string{"is", "my", "not", "the", "after", "don't", "was", "very"},
 		fillers: []string{"delivery", "store", "staff", "price", "app", "order", "checkout", "queue"}},
 	{tenant: "fa", planted: []string{"کیفیت", "كيفيت"}, function: []string{"از", "را", "که", "این", "با", "به", "بود", "اين"},
-		fillers: []string{"فروشگاه", "سفارش", "ارسال", "قیمت", "پشتیبانی", "کالا"},
+		fillers:  []string{"فروشگاه", "سفارش", "ارسال", "قیمت", "پشتیبانی", "کالا"},
 		notTerms: []string{"نمی", "خواهم", "می", "کنم"}, joinWords: []string{"نمی\u200cخواهم", "می\u200cکنم"}},
 	{tenant: "ro", planted: []string{"așteptare", "aşteptare"}, function: []string{"și", "şi", "care", "este", "nu", "la", "de", "un"},
 		fillers: []string{"magazin", "comandă", "livrare", "preț", "aplicație", "personal"}},
