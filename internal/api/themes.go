@@ -24,7 +24,7 @@ type ThemeList struct {
 	Group  string `json:"group"`
 	// Comments is the number of the scope's detractor comments in the
 	// window (those that left at least one term).
-	Comments int64          `json:"comments"`
+	Comments int64         `json:"comments"`
 	Terms    []alerts.Term `json:"terms"`
 }
 
