@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/go-ego/gse"
 )
@@ -12,7 +13,9 @@ import (
 // simplified-Chinese dictionary and drops gse's Chinese stop words (的, 了,
 // 是…). The dictionary is loaded once per process, on the first Chinese
 // comment: about a second and 130 MB (docs/alerts.md).
-var hanSegmenter struct {
+var hanSegmenter hanSeg
+
+type hanSeg struct {
 	once sync.Once
 	seg  gse.Segmenter
 	err  error
@@ -33,9 +36,21 @@ func hanWords(run string) ([]string, bool) {
 	}
 	var out []string
 	for _, w := range h.seg.Cut(run, true) {
-		if w = strings.TrimSpace(w); w != "" && !h.seg.IsStop(w) && strings.IndexFunc(w, unicode.IsLetter) >= 0 {
+		if w = strings.TrimSpace(w); w != "" && !h.seg.IsStop(w) && strings.IndexFunc(w, unicode.IsLetter) >= 0 && h.content(w) {
 			out = append(out, w)
 		}
 	}
 	return out, true
+}
+
+// content reports whether a word can carry a theme: a word of two or more
+// characters always; a single character only when gse's dictionary tags
+// it a noun, verb or adjective (慢 slow, 贵 expensive, 人 person), not a
+// locative, particle, pronoun or other function word (里, 着, 她).
+func (h *hanSeg) content(w string) bool {
+	if utf8.RuneCountInString(w) > 1 {
+		return true
+	}
+	_, pos, ok := h.seg.Find(w)
+	return ok && pos != "" && strings.ContainsRune("nva", rune(pos[0]))
 }

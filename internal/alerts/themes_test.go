@@ -77,6 +77,8 @@ func TestTermsChineseWords(t *testing.T) {
 		{"的是了热", []string{"热"}},
 		{"配送延迟，退款也延迟", []string{"配送", "延迟", "退款"}},
 		{"送货速度很快 fast", []string{"送货", "速度", "很快", "fast"}},
+		{"应用里结账总是失败", []string{"应用", "结账", "总是", "失败"}}, // 里, a locative, is no theme
+		{"太慢，太贵", []string{"太慢", "太贵"}},
 		{"返金が遅い", []string{"返金", "金が", "が遅", "遅い"}}, // Japanese: still bigrams
 	} {
 		require.Equal(t, c.want, Terms(c.in), c.in)

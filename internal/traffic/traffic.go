@@ -1,6 +1,7 @@
 // Package traffic generates realistic cxpulse events: a dozen stores in
 // three regions, three channels, survey answers skewed towards the top of
-// each scale with comments in several languages, tickets, purchases,
+// each scale with comments in the stores' languages (English mixed with
+// others, Persian, Romanian, Chinese), tickets, purchases,
 // refunds, cancellations and referrals, and on request a detractor spike at
 // one store. The demo and the benchmarks use it; sending the events is left
 // to them.
@@ -17,6 +18,8 @@ import (
 
 type store struct {
 	id, region string
+	// voice is what the store's customers write, in its language.
+	voice *voice
 	// promoterBias shifts the NPS score distribution: better stores score
 	// higher.
 	promoterBias float64
@@ -27,31 +30,6 @@ var (
 	channels = []string{"web", "app", "store"}
 	agents   = []string{"ana", "bo", "chen", "dara", "emil", "fatima"}
 	products = []string{"sku:100", "sku:200", "sku:300", "sku:400"}
-
-	praise = []string{
-		"Fast delivery and friendly staff",
-		"Super Beratung, komme gerne wieder",
-		"Livraison rapide, très satisfait",
-		"スタッフがとても親切でした",
-		"Muy buena atención en tienda",
-		"Great app, checkout was easy",
-	}
-	complaints = []string{
-		"Delivery was late and nobody answered",
-		"Checkout kept failing in the app",
-		"Lieferung kam zu spät",
-		"The product broke after a week",
-		"Long queue at the till",
-	}
-	// refundSpike is what the unhappy customers of the spike store say.
-	refundSpike = []string{
-		"Still waiting for my refund, three weeks late",
-		"Refund is late again, support does not answer",
-		"Rückerstattung kommt nicht, refund seit Wochen überfällig",
-		"Remboursement en retard, refund toujours pas reçu",
-		"返金が遅い refund late",
-		"Reembolso tarde, refund never arrived",
-	}
 )
 
 // Generator makes events; it is not safe for concurrent use.
@@ -75,6 +53,7 @@ func New(seed uint64, tenants ...string) *Generator {
 			id:           fmt.Sprintf("s%02d", i+1),
 			region:       regions[i%len(regions)],
 			promoterBias: float64(i%5) * 0.06,
+			voice:        voices[i%len(voices)],
 		})
 	}
 	t.SpikeStore = t.stores[4].id
@@ -154,19 +133,19 @@ func (t *Generator) NPSAnswer(i int, at time.Time) events.Event {
 	return events.Event{ID: t.id("srv"), Type: events.TypeSurveyResponse, Tenant: t.tenants[t.rng.IntN(len(t.tenants))], OccurredAt: at,
 		CustomerID: fmt.Sprintf("c%05d", t.rng.IntN(5000)),
 		Dims:       map[string]string{"store": s.id, "region": s.region, "channel": channels[t.rng.IntN(len(channels))]},
-		Survey:     t.nps(math.Cbrt(t.rng.Float64()) + s.promoterBias)}
+		Survey:     t.nps(s, math.Cbrt(t.rng.Float64())+s.promoterBias)}
 }
 
 // nps is an NPS answer at the point u of the store's skewed scale, a
-// third of the promoters and detractors commenting.
-func (t *Generator) nps(u float64) *events.Survey {
+// third of the promoters and detractors commenting in the store's voice.
+func (t *Generator) nps(s store, u float64) *events.Survey {
 	score := min(10, int(u*11))
 	sv := &events.Survey{Metric: events.MetricNPS, Score: score}
 	if t.rng.IntN(3) == 0 {
 		if score >= 9 {
-			sv.Comment = praise[t.rng.IntN(len(praise))]
+			sv.Comment = s.voice.praise[t.rng.IntN(len(s.voice.praise))]
 		} else if score <= 6 {
-			sv.Comment = complaints[t.rng.IntN(len(complaints))]
+			sv.Comment = s.voice.complaints[t.rng.IntN(len(s.voice.complaints))]
 		}
 	}
 	return sv
@@ -174,13 +153,13 @@ func (t *Generator) nps(u float64) *events.Survey {
 
 func (t *Generator) survey(s store) *events.Survey {
 	if t.Spiking && s.id == t.SpikeStore && t.rng.Float64() < 0.8 {
-		return &events.Survey{Metric: events.MetricNPS, Score: t.rng.IntN(4), Comment: refundSpike[t.rng.IntN(len(refundSpike))]}
+		return &events.Survey{Metric: events.MetricNPS, Score: t.rng.IntN(4), Comment: s.voice.refundSpike[t.rng.IntN(len(s.voice.refundSpike))]}
 	}
 	// Skewed towards the top of each scale, as real answers are.
 	u := math.Cbrt(t.rng.Float64()) + s.promoterBias
 	switch m := t.rng.Float64(); {
 	case m < 0.6:
-		return t.nps(u)
+		return t.nps(s, u)
 	case m < 0.85:
 		return &events.Survey{Metric: events.MetricCSAT, Score: 1 + min(4, int(u*5))}
 	default:
