@@ -86,16 +86,19 @@ func TestCommentRetention(t *testing.T) {
 	rdb, addr := testenv.Redis(t)
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
 		"CXPULSE_TENANTS_FILE": tenantsFile}, clk)
-	comment := func(id, text string, at time.Time) msg {
+	commentScored := func(id, text string, at time.Time, score int) msg {
 		return eventMsg(events.Event{ID: id, Type: events.TypeSurveyResponse, Tenant: "acme", OccurredAt: at,
-			Dims: map[string]string{"store": "s1"}, Survey: &events.Survey{Metric: events.MetricNPS, Score: 2, Comment: text}})
+			Dims: map[string]string{"store": "s1"}, Survey: &events.Survey{Metric: events.MetricNPS, Score: score, Comment: text}})
 	}
+	comment := func(id, text string, at time.Time) msg { return commentScored(id, text, at, 2) }
 	produce(t, broker, []msg{
 		comment("fresh", "zanzibar refund never came", now.Add(-30*time.Minute)),
 		comment("stale", "quokka checkout broken", now.Add(-3*time.Hour)),
+		commentScored("praise", "wombat service, great", now.Add(-30*time.Minute), 10),
 	})
 	waitApplied(t, in.base)
 	require.NotEmpty(t, redisHolds(t, rdb, "zanzibar"), "a comment within the retention gives a sample and theme words")
+	require.NotEmpty(t, redisHolds(t, rdb, "wombat"), "a promoter's comment gives theme words (the rest of the respondents)")
 	require.Empty(t, redisHolds(t, rdb, "quokka"), "a comment older than the retention leaves no text")
 
 	// Two days on, the fresh comment is older than the retention too:
@@ -103,4 +106,5 @@ func TestCommentRetention(t *testing.T) {
 	clk.set(now.Add(48 * time.Hour))
 	require.NoError(t, in.agg.SweepOnce(t.Context()))
 	require.Empty(t, redisHolds(t, rdb, "zanzibar"))
+	require.Empty(t, redisHolds(t, rdb, "wombat"), "a promoter's words go with the retention too")
 }

@@ -175,7 +175,7 @@ func (s *Store) SweepThemes(ctx context.Context, tenant string, now time.Time, r
 		}
 		names := append(slices.Clip(scopes), keys.OthersGroup)
 		if u.prefix == "d" {
-			names = append(slices.Clip(scopes), "")
+			names = append(names, "")
 		}
 		if err := s.dropByName(ctx, tenant, names, from, last, u.mark, key); err != nil {
 			return fmt.Errorf("dropping theme buckets of %s: %w", tenant, err)
