@@ -57,7 +57,7 @@ func TestMessageTables(t *testing.T) {
 		"period_": {"today", "wtd", "mtd", "qtd", "ytd", "yesterday", "last_week", "last_month", "last_quarter", "last_year"},
 		"row_":    {"nps", "detractor_share", "csat", "ces", "nps_responses", "purchases", "revenue", "atv"},
 		"sev_":    {"critical", "warning"},
-		"panel_":  {"tenants", "scores", "trend", "leaderboard", "periods", "alerts", "live"},
+		"panel_":  {"tenants", "scores", "trend", "leaderboard", "periods", "themes", "alerts", "live"},
 	} {
 		require.Contains(t, js, `t("`+prefix+`" +`, "the script builds %s keys", prefix)
 		for _, v := range values {

@@ -72,6 +72,10 @@ func TestReadAPIAuth(t *testing.T) {
 		{"/v1/tenants/globex/stream?token=acme-read", "", 403},
 		{"/v1/tenants/acme/scores?scope=store=nope", "acme-read", 404},
 		{"/v1/tenants/acme/scopes?dim=store", "acme-read", 200},
+		{"/v1/tenants/acme/themes?scope=store=s1", "", 401},
+		{"/v1/tenants/globex/themes", "acme-read", 403},
+		{"/v1/tenants/acme/themes", "acme-write", 403},
+		{"/v1/tenants/acme/themes?scope=store=s1&window=24h", "acme-read", 200},
 	} {
 		status, body := get(tc.path, tc.key)
 		require.Equal(t, tc.status, status, "%s with %q: %s", tc.path, tc.key, body)
