@@ -43,14 +43,18 @@ func hanWords(run string) ([]string, bool) {
 	return out, true
 }
 
-// content reports whether a word can carry a theme: a word of two or more
-// characters always; a single character only when gse's dictionary tags
-// it a noun, verb or adjective (慢 slow, 贵 expensive, 人 person), not a
-// locative, particle, pronoun or other function word (里, 着, 她).
+// content reports whether a word can carry a theme. A word gse's
+// dictionary tags as a function word is left out: a numeral (一个), measure
+// word, pronoun, preposition, conjunction, particle, locative (里) or
+// modal particle. A single character must moreover be tagged a noun, verb
+// or adjective (慢 slow, 贵 expensive, 人 person).
 func (h *hanSeg) content(w string) bool {
+	_, pos, ok := h.seg.Find(w)
+	if ok && pos != "" && strings.ContainsRune("mqrpcufyez", rune(pos[0])) {
+		return false
+	}
 	if utf8.RuneCountInString(w) > 1 {
 		return true
 	}
-	_, pos, ok := h.seg.Find(w)
 	return ok && pos != "" && strings.ContainsRune("nva", rune(pos[0]))
 }

@@ -8,27 +8,37 @@ import (
 )
 
 // The stop-word lists are Lucene's, as bleve (github.com/blevesearch/bleve
-// v2.6.3, analysis/lang/{en,fa,ro}) ships them, copied verbatim with their
-// license notes: English is the Snowball list (the, is, my, after, not…),
-// Persian and Romanian are Jacques Savoy's (docs/alerts.md). bleve's
-// packages are not imported: their registry would add 16 MB to every
-// binary for three word lists.
+// v2.6.3, analysis/lang/<language>) ships them, copied verbatim with their
+// license notes: English, German, French and Spanish are the Snowball
+// lists (the, is, my, after, not…), Persian and Romanian are Jacques
+// Savoy's (docs/alerts.md). bleve's packages are not imported: their
+// registry would add 16 MB to every binary for a few word lists.
 //
 //go:embed stopwords/*.txt
 var stopFiles embed.FS
 
+// latinLists are the languages in Latin script with a list, in the order
+// a tie between their counts goes.
+var latinLists = []string{"en", "ro", "de", "fr", "es"}
+
 var stopLists struct {
-	once       sync.Once
-	en, fa, ro map[string]bool
+	once  sync.Once
+	latin []map[string]bool // as latinLists
+	fa    map[string]bool
 }
 
 // stopWords returns the lists, each entry folded as comments are, so the
 // Persian list, written with the Arabic yeh and kaf, matches either
 // spelling, and the Romanian one matches ș and ş alike.
-func stopWords() (enWords, faWords, roWords map[string]bool) {
+func stopWords() (latin []map[string]bool, persian map[string]bool) {
 	s := &stopLists
-	s.once.Do(func() { s.en, s.fa, s.ro = foldedList("en"), foldedList("fa"), foldedList("ro") })
-	return s.en, s.fa, s.ro
+	s.once.Do(func() {
+		for _, l := range latinLists {
+			s.latin = append(s.latin, foldedList(l))
+		}
+		s.fa = foldedList("fa")
+	})
+	return s.latin, s.fa
 }
 
 // foldedList reads a stop-word list in Lucene's format (words separated by
@@ -57,24 +67,23 @@ func foldedList(lang string) map[string]bool {
 
 // withoutStopWords drops the function words of a comment's words. Words
 // in Arabic script are looked up in the Persian list; words in Latin
-// script in the English list, or in the Romanian one when the comment
-// holds more Romanian stop words than English ones (so "care" is a word in
-// "customer care" and a function word in "produsul care a venit"). Words of
+// script in the list of the Latin-script language whose stop words the
+// comment holds most of (English on a tie or none), so "care" is a word in
+// "customer care" and a function word in "produsul care a venit". Words of
 // other scripts pass through.
 func withoutStopWords(words []string) []string {
-	enWords, faWords, roWords := stopWords()
-	var enHits, roHits int
-	for _, w := range words {
-		if enWords[w] {
-			enHits++
+	latinSets, faWords := stopWords()
+	latin, best := latinSets[0], 0
+	for _, set := range latinSets {
+		hits := 0
+		for _, w := range words {
+			if set[w] {
+				hits++
+			}
 		}
-		if roWords[w] {
-			roHits++
+		if hits > best {
+			latin, best = set, hits
 		}
-	}
-	latin := enWords
-	if roHits > enHits {
-		latin = roWords
 	}
 	out := words[:0]
 	for _, w := range words {
