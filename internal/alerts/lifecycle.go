@@ -35,6 +35,10 @@ type Alert struct {
 	// whether its resolution was.
 	LastSent     time.Time `json:"lastSent,omitzero"`
 	SentResolved bool      `json:"sentResolved,omitempty"`
+	// AlsoAffects are the larger scopes whose spike this alert's scope
+	// explains (docs/alerts.md, explained scopes), sorted; the annotation
+	// also_affects joins them.
+	AlsoAffects []string `json:"also_affects,omitempty"`
 }
 
 // Labels returns the label set of a detractor-spike alert.

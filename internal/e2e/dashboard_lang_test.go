@@ -64,14 +64,16 @@ func TestDashboardLanguagesAndAlerts(t *testing.T) {
 		firing = again
 		return settled
 	}, 30*time.Second, 300*time.Millisecond, "the firing alerts did not settle")
-	withoutTerms := 0
+	withoutTerms, explained := 0, 0
 	for _, a := range firing.Alerts {
+		explained += len(a.AlsoAffects)
 		if _, ok := a.Annotations["top_terms"]; !ok {
 			withoutTerms++
 		}
 	}
 	require.Greater(t, len(firing.Alerts), 1)
 	require.Positive(t, withoutTerms, "some alerts have no terms")
+	require.Positive(t, explained, "some alerts explain larger scopes")
 	var s scores.Scores
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=store%3Ds03", &s))
 	// The page shows store s03, where the detractors talk of refunds.
@@ -125,12 +127,14 @@ func TestDashboardLanguagesAndAlerts(t *testing.T) {
 		// alert's window in the reader's language, never as "24h".
 		page, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[document.querySelector('#themes').closest('section').querySelector('h2').textContent,
 			[...document.querySelectorAll('#themes tbody tr')].map((tr) => tr.cells[0].textContent).join(' '),
+			String(document.querySelectorAll('#alerts li.alert .also a').length),
 			...[...document.querySelectorAll('#alerts li.alert > div:first-of-type')].map((d) => d.textContent)]`))
 		require.NoError(t, err)
 		require.Equal(t, tc.themesHeading, page[0], tc.lang)
 		require.Equal(t, strings.Join(themeTerms, " "), page[1], "%s: the themes panel shows the API's terms", tc.lang)
-		require.Len(t, page[2:], len(firing.Alerts))
-		for _, summary := range page[2:] {
+		require.Equal(t, fmt.Sprint(explained), page[2], "%s: every scope an alert explains is under it", tc.lang)
+		require.Len(t, page[3:], len(firing.Alerts))
+		for _, summary := range page[3:] {
 			require.Regexp(t, tc.windowWords, summary, tc.lang)
 			require.NotRegexp(t, `[0-9](h|d)\b`, summary, "%s: a window name left untranslated", tc.lang)
 		}

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -177,16 +175,8 @@ func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []
 	if err != nil {
 		return err
 	}
-	for _, scope := range slices.Sorted(maps.Keys(want)) {
-		sc := all
-		if scope != "all" {
-			if sc, err = p.store.ScopeCounters(ctx, tenant, scope); err != nil {
-				return err
-			}
-		}
-		if err := r.step(ctx, p, scope, sc, tenantCounts); err != nil {
-			return err
-		}
+	if err := r.evaluate(ctx, p, want, tenantCounts, all); err != nil {
+		return err
 	}
 	// The transitions are recorded before anything is sent: a crash in
 	// between sends them again, which receivers deduplicate by
@@ -246,15 +236,11 @@ func (r *alertRound) readStates(ctx context.Context, p *Publisher, scopes []stri
 	return want, nil
 }
 
-// step evaluates one scope and moves its alerts of each severity through
-// their lifecycle.
-func (r *alertRound) step(ctx context.Context, p *Publisher, scope string, sc *query.ScopeCounters, tenantCounts []alerts.WindowCounts) error {
-	life, horizon := r.life, r.horizon
-	in, err := p.alertInput(sc, tenantCounts, horizon, r.now)
-	if err != nil {
-		return err
-	}
-	d := r.params.Evaluate(in)
+// step moves the alerts of each severity of one scope through their
+// lifecycle by its verdict; a scope a smaller one explains resolves at once.
+func (r *alertRound) step(ctx context.Context, p *Publisher, v alerts.Verdict, sc *query.ScopeCounters) error {
+	life, horizon, scope, d := r.life, r.horizon, v.Scope, v.Decision
+	var err error
 	for _, sev := range []alerts.Severity{alerts.Critical, alerts.Warning} {
 		labels := alerts.Labels(r.tenant, scope, sev)
 		fp := alerts.Fingerprint(labels)
@@ -263,8 +249,10 @@ func (r *alertRound) step(ctx context.Context, p *Publisher, scope string, sc *q
 			al = &alerts.Alert{Fingerprint: fp, Labels: labels}
 		}
 		changed, notify := life.Step(al, d.Severity == sev, r.now)
-		if sev == alerts.Warning && d.Severity == alerts.Critical && al.State == alerts.Firing {
-			// Superseded by the critical alert.
+		superseded := sev == alerts.Warning && d.Severity == alerts.Critical
+		if (superseded || len(v.ExplainedBy) > 0) && al.State == alerts.Firing {
+			// Superseded by the critical alert, or explained by smaller
+			// scopes' alerts, which name this scope.
 			life.Resolve(al, r.now)
 			changed, notify = true, true
 		}
@@ -272,6 +260,10 @@ func (r *alertRound) step(ctx context.Context, p *Publisher, scope string, sc *q
 			if al.Annotations, err = p.annotate(ctx, r.tenant, scope, d, sc, horizon, r.now); err != nil {
 				return err
 			}
+			if len(v.Excluding) > 0 {
+				al.Annotations["excluding"] = strings.Join(v.Excluding, ", ")
+			}
+			setAlsoAffects(al, al.AlsoAffects)
 			changed = true
 		}
 		switch {

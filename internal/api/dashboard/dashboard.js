@@ -193,7 +193,7 @@ function loadPeriods() {
 }
 
 // alertItem renders one firing alert: severity, scope (a link to it),
-// summary, top terms and since when.
+// summary, the larger scopes it explains, top terms and since when.
 function alertItem(a) {
   const li = document.createElement("li");
   li.className = "alert";
@@ -217,6 +217,22 @@ function alertItem(a) {
     : an.summary || a.labels.scope;
   summary.title = an.summary || "";
   li.appendChild(summary);
+  if ((a.also_affects || []).length > 0) {
+    // The larger scopes whose spike this one explains: one alert, its
+    // scopes under it.
+    const also = document.createElement("div");
+    also.className = "also";
+    also.append(t("also_affects") + " ");
+    a.also_affects.forEach((scope, i) => {
+      const l = document.createElement("a");
+      l.href = "#";
+      l.className = "scope-link";
+      l.textContent = scope;
+      l.onclick = (e) => { e.preventDefault(); selectScope(scope); };
+      also.append(i ? ", " : "", l);
+    });
+    li.appendChild(also);
+  }
   if (a.annotations.top_terms) {
     const terms = JSON.parse(a.annotations.top_terms);
     const p = document.createElement("div");
