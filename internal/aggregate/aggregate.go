@@ -136,7 +136,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 	a.publisher = publish.New(publish.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,
 		EmitInterval: cfg.EmitInterval, ExternalURL: cfg.ExternalURL, AlertResend: cfg.AlertResend,
 		AlertmanagerURL: cfg.AlertmanagerURL, AlertWebhookURL: cfg.AlertWebhookURL, AlertWebhookSecret: cfg.AlertWebhookSecret,
-		PagerDutyRoutingKey: cfg.PagerDutyRoutingKey, PagerDutyURL: cfg.PagerDutyURL},
+		PagerDutyRoutingKey: cfg.PagerDutyRoutingKey, PagerDutyURL: cfg.PagerDutyURL, Digest: cfg.Digest, DigestSlackURL: cfg.DigestSlackURL},
 		publish.Parts{Store: st, Outbox: ob, Tenants: reg, Writer: a.outputs, Letters: letters,
 			ApplyDue: a.pipeline.ApplyDue, Registry: metrics, Now: o.now, Instance: a.id}, logger)
 	a.api = api.New(api.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows, DebugPprof: cfg.DebugPprof,
@@ -158,6 +158,9 @@ const maxBodyBytes = 64 << 10
 
 // SweepOnce sweeps every tenant at the current time.
 func (a *Aggregator) SweepOnce(ctx context.Context) error { return a.publisher.SweepOnce(ctx) }
+
+// DigestOnce sends the digests that are due.
+func (a *Aggregator) DigestOnce(ctx context.Context) error { return a.publisher.DigestOnce(ctx) }
 
 // PublishOnce publishes every tenant's changes and evaluates alerts once.
 func (a *Aggregator) PublishOnce(ctx context.Context) error { return a.publisher.PublishOnce(ctx) }

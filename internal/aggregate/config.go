@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/config"
+	"github.com/cxpulse/cxpulse/internal/digest"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	"github.com/cxpulse/cxpulse/internal/pipeline"
 	"github.com/cxpulse/cxpulse/internal/redisconn"
@@ -72,6 +73,10 @@ type Config struct {
 	PagerDutyURL        string
 	// AlertResend is how often a firing alert is sent again. Default 1m.
 	AlertResend time.Duration
+	// Digest is the tenants' digest cadence (daily, weekly, off), and
+	// DigestSlackURL a Slack incoming webhook it is posted to besides the
+	// alert webhook.
+	Digest, DigestSlackURL string
 	// OnStateLoss is halt (default) or rebuild: what a partition does when
 	// Redis holds no state for it although the group applied it.
 	OnStateLoss string
@@ -113,6 +118,8 @@ func (c *Config) Register(s *config.Set) {
 	s.Secret(&c.PagerDutyRoutingKey, "CXPULSE_PAGERDUTY_ROUTING_KEY", "PagerDuty Events v2 routing key; set to send alerts to PagerDuty")
 	s.String(&c.PagerDutyURL, "CXPULSE_PAGERDUTY_URL", "https://events.pagerduty.com/v2/enqueue", "PagerDuty Events v2 endpoint")
 	s.Duration(&c.AlertResend, "CXPULSE_ALERT_RESEND", "1m", "how often a firing alert is sent again")
+	s.String(&c.Digest, "CXPULSE_DIGEST", "off", "each tenant's digest of the closed day or week, in its time zone: daily, weekly or off (a tenant's digest: in the tenants file overrides)")
+	s.String(&c.DigestSlackURL, "CXPULSE_DIGEST_SLACK_URL", "", "Slack incoming-webhook URL the digests are posted to as a Slack message (they go to CXPULSE_ALERT_WEBHOOK_URL too)")
 	s.String(&c.OnStateLoss, "CXPULSE_ON_STATE_LOSS", "halt", "when Redis lost its state: halt the partitions, or rebuild them from the log start when retention allows")
 	s.String(&c.OnWindowsChange, "CXPULSE_ON_WINDOWS_CHANGE", windowsRefuse, "when CXPULSE_WINDOWS has a window the tenants' state was not kept with: refuse to start, or rebuild those tenants from the input topics")
 	s.Int(&c.ScoreMetrics, "CXPULSE_SCORE_METRICS", 0, "export the scores of scope all as cxpulse_score{tenant,window,stat} for at most this many tenants (0: off; each adds windows × 8 series)")
@@ -187,6 +194,7 @@ func (c *Config) Validate() error {
 	for _, u := range []struct{ name, val string }{
 		{"CXPULSE_EXTERNAL_URL", c.ExternalURL}, {"CXPULSE_ALERTMANAGER_URL", c.AlertmanagerURL},
 		{"CXPULSE_ALERT_WEBHOOK_URL", c.AlertWebhookURL}, {"CXPULSE_PAGERDUTY_URL", c.PagerDutyURL},
+		{"CXPULSE_DIGEST_SLACK_URL", c.DigestSlackURL},
 	} {
 		if u.val == "" {
 			continue
@@ -203,6 +211,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ProtectOpsEndpoints && c.APIKeysFile == "" {
 		add("CXPULSE_PROTECT_OPS_ENDPOINTS: needs CXPULSE_API_KEYS_FILE (the keys it asks for)")
+	}
+	if _, err := digest.ParseCadence(c.Digest); err != nil {
+		add("CXPULSE_DIGEST: %v", err)
+	}
+	if c.Digest != digest.Off && c.AlertWebhookURL == "" && c.DigestSlackURL == "" {
+		add("CXPULSE_DIGEST: %s needs CXPULSE_ALERT_WEBHOOK_URL or CXPULSE_DIGEST_SLACK_URL (where the digests go)", c.Digest)
 	}
 	if c.AlertResend <= 0 {
 		add("CXPULSE_ALERT_RESEND: must be positive")

@@ -70,6 +70,20 @@ func postJSON(ctx context.Context, client *http.Client, url string, body any, he
 	return post(ctx, client, url, b, header)
 }
 
+// PostSigned posts a JSON body with an event id (EventIDHeader, unless "")
+// and, with a secret, its signature (SignatureHeader), as the webhook sink
+// does.
+func PostSigned(ctx context.Context, client *http.Client, url string, b []byte, id, secret string) error {
+	h := http.Header{}
+	if id != "" {
+		h.Set(EventIDHeader, id)
+	}
+	if secret != "" {
+		h.Set(SignatureHeader, Sign(secret, b))
+	}
+	return post(ctx, client, url, b, h)
+}
+
 func post(ctx context.Context, client *http.Client, url string, b []byte, header http.Header) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
 	if err != nil {
@@ -193,11 +207,7 @@ func (s *Webhook) Send(ctx context.Context, ns []Notification) error {
 			return err
 		}
 		id := sha256.Sum256(b) // the same notifications give the same message
-		h := http.Header{EventIDHeader: {hex.EncodeToString(id[:16])}}
-		if s.Secret != "" {
-			h.Set(SignatureHeader, Sign(s.Secret, b))
-		}
-		if err := post(ctx, s.Client, s.URL, b, h); err != nil {
+		if err := PostSigned(ctx, s.Client, s.URL, b, hex.EncodeToString(id[:16]), s.Secret); err != nil {
 			return err
 		}
 	}

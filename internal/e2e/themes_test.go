@@ -150,19 +150,26 @@ func themesOf(t *testing.T, base, tenant, scope, win string) api.ThemeList {
 // refThemes computes the themes answer from the events sent: the scope's
 // detractor comments in the window against every other comment of the
 // tenant in it (an event is in when its UTC hour, or day for windows
-// over 48h, starts after now − window), by the weighted log-odds with an informative
-// Dirichlet prior α_w = 500·f_w, f_w the term's share of all the tenant's
-// comments; terms with z > 1.96 and at least 3 comments, highest z first,
-// at most 10.
+// over 48h, starts after now − window).
 func refThemes(tenant, scope, win string, sent []*events.Event, now time.Time) api.ThemeList {
 	length, bucket := map[string]time.Duration{"24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour}[win], time.Hour
 	if length > 48*time.Hour {
 		bucket = 24 * time.Hour
 	}
+	terms, comments := refTopTerms(sent, scope, func(at time.Time) bool { return at.Truncate(bucket).After(now.Add(-length)) })
+	return api.ThemeList{Tenant: tenant, Scope: scope, Window: win, Group: "detractors", Comments: comments, Terms: terms}
+}
+
+// refTopTerms ranks the terms of the scope's detractor comments that are
+// in against every other NPS comment in, by the weighted log-odds with an
+// informative Dirichlet prior α_w = 500·f_w, f_w the term's share of all
+// the comments in; terms with z > 1.96 and at least 3 comments, highest z
+// first, at most 10; and counts the scope's detractor comments with terms.
+func refTopTerms(sent []*events.Event, scope string, in func(at time.Time) bool) ([]alerts.Term, int64) {
 	det, rest, all := map[string]int64{}, map[string]int64{}, map[string]int64{}
 	var comments int64
 	for _, ev := range sent {
-		if !ev.OccurredAt.Truncate(bucket).After(now.Add(-length)) {
+		if ev.Survey == nil || ev.Survey.Metric != events.MetricNPS || !in(ev.OccurredAt) {
 			continue
 		}
 		terms := alerts.Terms(ev.Survey.Comment)
@@ -187,21 +194,20 @@ func refThemes(tenant, scope, win string, sent []*events.Event, now time.Time) a
 		return s
 	}
 	n, m, total := sum(det), sum(rest), sum(all)
-	out := api.ThemeList{Tenant: tenant, Scope: scope, Window: win, Group: "detractors", Comments: comments, Terms: []alerts.Term{}}
+	out := []alerts.Term{}
 	for term, y := range det {
 		a := 500 * float64(all[term]) / total
 		yf, b := float64(y), float64(rest[term])
 		z := (math.Log((yf+a)/(n+500-yf-a)) - math.Log((b+a)/(m+500-b-a))) / math.Sqrt(1/(yf+a)+1/(b+a))
 		if y >= 3 && z > 1.96 {
-			out.Terms = append(out.Terms, alerts.Term{Term: term, Z: math.Round(z*100) / 100, Count: y})
+			out = append(out, alerts.Term{Term: term, Z: math.Round(z*100) / 100, Count: y})
 		}
 	}
-	slices.SortFunc(out.Terms, func(x, y alerts.Term) int {
+	slices.SortFunc(out, func(x, y alerts.Term) int {
 		if c := cmp.Compare(y.Z, x.Z); c != 0 {
 			return c
 		}
 		return cmp.Compare(x.Term, y.Term)
 	})
-	out.Terms = out.Terms[:min(10, len(out.Terms))]
-	return out
+	return out[:min(10, len(out))], comments
 }

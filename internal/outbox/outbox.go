@@ -179,6 +179,24 @@ func (s *Outbox) TrimSinkQueue(ctx context.Context, tenant, sink string, h Head)
 	return nil
 }
 
+// DigestSent returns the period of a tenant's last digest of a cadence,
+// "" for none.
+func (s *Outbox) DigestSent(ctx context.Context, tenant, cadence string) (string, error) {
+	v, err := s.rdb.HGet(ctx, keys.Digests(tenant), cadence).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("reading the digests of %s: %w", tenant, err)
+	}
+	return v, nil
+}
+
+// MarkDigest records a tenant's digest of a cadence and period as sent.
+func (s *Outbox) MarkDigest(ctx context.Context, tenant, cadence, period string) error {
+	if err := s.rdb.HSet(ctx, keys.Digests(tenant), cadence, period).Err(); err != nil {
+		return fmt.Errorf("recording the digest of %s: %w", tenant, err)
+	}
+	return nil
+}
+
 // AlertStates returns a tenant's alert states by fingerprint, as stored.
 func (s *Outbox) AlertStates(ctx context.Context, tenant string) (map[string]string, error) {
 	h, err := s.rdb.HGetAll(ctx, alertsKey(tenant)).Result()

@@ -58,6 +58,9 @@ type Config struct {
 	AlertmanagerURL, AlertWebhookURL  string
 	AlertWebhookSecret                string
 	PagerDutyRoutingKey, PagerDutyURL string
+	// Digest is the tenants' digest cadence unless their own says
+	// otherwise; DigestSlackURL gets them as Slack messages.
+	Digest, DigestSlackURL string
 }
 
 // Parts are the connections, registries and hooks the publisher works
@@ -101,6 +104,10 @@ type Publisher struct {
 	// alertMu serialises alert evaluations: PublishOnce may be called
 	// while the publish loop runs.
 	alertMu sync.Mutex
+	// digests remembers, per tenant and cadence, the period whose digest
+	// this instance knows sent; digestMu guards it.
+	digests  map[string]string
+	digestMu sync.Mutex
 }
 
 // New returns a Publisher; Run starts it.
@@ -110,7 +117,7 @@ func New(cfg Config, parts Parts, logger *zap.Logger) *Publisher {
 	p := &Publisher{cfg: cfg, log: log, parts: parts, store: parts.Store, outbox: parts.Outbox, now: parts.Now, metrics: m,
 		largest:  cfg.Windows[len(cfg.Windows)-1],
 		alertsTo: &kafkaSink{w: parts.Writer, topic: cfg.TopicPrefix + "alerts"},
-		sinks:    newSinks(cfg), retry: alerts.DefaultRetry}
+		sinks:    newSinks(cfg), retry: alerts.DefaultRetry, digests: map[string]string{}}
 	if _, ok := hourlyWindow(cfg.Windows); !ok {
 		log.Warn("no configured window has hourly buckets (one from 24h to 5d does): detractor-spike alerts are off")
 	}
@@ -122,6 +129,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return p.sweepLoop(gctx) })
 	g.Go(func() error { return p.publishLoop(gctx) })
+	g.Go(func() error { p.digestLoop(gctx); return nil })
 	for _, s := range p.sinks {
 		g.Go(func() error { p.deliverLoop(gctx, s); return nil })
 	}

@@ -39,6 +39,9 @@ type Tenant struct {
 	CommentRetention time.Duration
 	// Alerts overrides alert parameters; nil fields keep the defaults.
 	Alerts Alerts
+	// Digest is the tenant's digest cadence (daily, weekly, off); ""
+	// follows CXPULSE_DIGEST.
+	Digest string
 	// pseudonyms is the secret customer ids are replaced under (see
 	// Pseudonym); nil keeps them as sent.
 	pseudonyms []byte
@@ -125,6 +128,7 @@ type fileTenant struct {
 	// PseudonymizeCustomerIDs replaces every customer id by a keyed hash
 	// (ingest and the import) under the secret in PseudonymSecretFile.
 	CommentRetention        string `yaml:"comment_retention"`
+	Digest                  string `yaml:"digest"`
 	PseudonymizeCustomerIDs bool   `yaml:"pseudonymize_customer_ids"`
 	PseudonymSecretFile     string `yaml:"pseudonym_secret_file"`
 }
@@ -246,6 +250,12 @@ func (f fileTenant) parseDurations(t *Tenant, pr *problems) {
 		} else {
 			t.ChurnInactivity = d
 		}
+	}
+	switch f.Digest {
+	case "", "daily", "weekly", "off":
+		t.Digest = f.Digest
+	default:
+		pr.bad("digest", "%q is not daily, weekly or off", f.Digest)
 	}
 	if f.CommentRetention != "" {
 		d, err := window.ParseDuration(f.CommentRetention)

@@ -53,9 +53,10 @@ tenants:
 func TestParseErrorsNameTheField(t *testing.T) {
 	_, err := tenants.Parse([]byte(`
 tenants:
-  acme: {currency: euro, timezone: Mars/Olympus, churn_inactivity: soon, calendar: julian, week_start: friday}
+  acme: {currency: euro, timezone: Mars/Olympus, churn_inactivity: soon, calendar: julian, week_start: friday, digest: hourly}
   Bad: {}
 `))
+	require.ErrorContains(t, err, `tenants.acme.digest: "hourly" is not daily, weekly or off`)
 	require.ErrorContains(t, err, `tenants.acme.currency: "euro" is not an ISO 4217 code`)
 	require.ErrorContains(t, err, `tenants.acme.timezone: "Mars/Olympus" is not a known time zone`)
 	require.ErrorContains(t, err, `tenants.acme.churn_inactivity: "soon" is not a positive duration or off`)

@@ -115,6 +115,10 @@ func IDs(tenant string, period int64) string {
 // erasure's receipt (JSON, without the customer).
 func Erased(tenant string) string { return Tenant(tenant, "erased") }
 
+// Digests records a tenant's digests sent: cadence → the period of the
+// last one.
+func Digests(tenant string) string { return Tenant(tenant, "digests") }
+
 // Alerts is a tenant's hash of alert states (fingerprint → JSON).
 func Alerts(tenant string) string { return Tenant(tenant, "alerts") }
 
