@@ -112,9 +112,9 @@ func (s *Server) handlePeriods(w http.ResponseWriter, r *http.Request) {
 		serve.Error(w, http.StatusServiceUnavailable, fmt.Errorf("reading periods: %w", err))
 		return
 	}
-	ans.Stats = periodStats(&sums[0])
+	ans.Stats = stats.DefinedPeriod(&sums[0])
 	if cmp != nil {
-		cmp.Stats = periodStats(&sums[1])
+		cmp.Stats = stats.DefinedPeriod(&sums[1])
 		cmp.Delta = map[string]float64{}
 		for k, v := range ans.Stats {
 			if o, ok := cmp.Stats[k]; ok {
@@ -159,17 +159,6 @@ func compareSpan(sys period.System, p period.Period, how string, underWay bool, 
 		return periodbuckets.Span{From: cp.First, To: day}, sys.Name(cp), sys.Start(cp.First), sys.Start(day)
 	}
 	return periodbuckets.Span{From: cp.First, To: day, Hours: hour}, sys.Name(cp), sys.Start(cp.First), sys.At(day, hour)
-}
-
-// periodStats is the defined stats of a period.
-func periodStats(c *stats.Counters) map[string]float64 {
-	out := map[string]float64{}
-	for _, st := range stats.AppendPeriod(nil, c) {
-		if st.Defined {
-			out[st.Name] = st.Value
-		}
-	}
-	return out
 }
 
 // stamp writes an instant in the tenant's zone (RFC 3339 with its offset).

@@ -126,7 +126,7 @@ func Build(in Input) *Digest {
 	d := &Digest{Kind: "cxpulse.digest", Version: 1, Tenant: in.Tenant, Cadence: in.Cadence, Period: sys.Name(p),
 		From: from.In(sys.Loc).Format(time.RFC3339), To: to.In(sys.Loc).Format(time.RFC3339),
 		Timezone: sys.Loc.String(), Calendar: sys.Calendar.String(), ComparedWith: sys.Name(sys.Previous(p)),
-		Stats: defined(in.This), Previous: defined(in.Previous), Changes: []Change{}, Alerts: []Alert{}, TopTerms: in.Terms}
+		Stats: stats.DefinedPeriod(in.This), Previous: stats.DefinedPeriod(in.Previous), Changes: []Change{}, Alerts: []Alert{}, TopTerms: in.Terms}
 	if d.TopTerms == nil {
 		d.TopTerms = []alerts.Term{}
 	}
@@ -154,17 +154,6 @@ func Build(in Input) *Digest {
 	d.Text = d.text()
 	d.Blocks = []Block{{Type: "section", Text: &BlockText{Type: "mrkdwn", Text: d.Text}}}
 	return d
-}
-
-// defined is the defined stats of a period.
-func defined(c *stats.Counters) map[string]float64 {
-	out := map[string]float64{}
-	for _, st := range stats.AppendPeriod(nil, c) {
-		if st.Defined {
-			out[st.Name] = st.Value
-		}
-	}
-	return out
 }
 
 // text writes the digest as Slack mrkdwn, in English.

@@ -172,4 +172,3 @@ func (p *Publisher) sendDigest(ctx context.Context, d *digest.Digest) error {
 	}
 	return nil
 }
-

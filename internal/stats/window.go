@@ -165,6 +165,17 @@ func AppendPeriod(out []Stat, t *Counters) []Stat {
 	return kept
 }
 
+// DefinedPeriod returns the defined stats of a calendar period by name.
+func DefinedPeriod(t *Counters) map[string]float64 {
+	out := map[string]float64{}
+	for _, st := range AppendPeriod(nil, t) {
+		if st.Defined {
+			out[st.Name] = st.Value
+		}
+	}
+	return out
+}
+
 // PeriodNames lists the stats of a calendar period, in AppendPeriod order.
 func PeriodNames() []string {
 	stats := AppendPeriod(nil, &Counters{})
