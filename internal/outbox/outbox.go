@@ -179,6 +179,28 @@ func (s *Outbox) TrimSinkQueue(ctx context.Context, tenant, sink string, h Head)
 	return nil
 }
 
+// TakeChanged removes and returns up to n tenants whose views changed
+// since they were last taken.
+func (s *Outbox) TakeChanged(ctx context.Context, n int) ([]string, error) {
+	ts, err := s.rdb.SPopN(ctx, keys.ChangedTenants, int64(n)).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("taking the changed tenants: %w", err)
+	}
+	return ts, nil
+}
+
+// MarkChanged puts tenants back among the changed ones (a round that
+// failed them).
+func (s *Outbox) MarkChanged(ctx context.Context, tenants []string) error {
+	if len(tenants) == 0 {
+		return nil
+	}
+	if err := s.rdb.SAdd(ctx, keys.ChangedTenants, tenants).Err(); err != nil {
+		return fmt.Errorf("marking tenants changed: %w", err)
+	}
+	return nil
+}
+
 // DigestSent returns the period of a tenant's last digest of a cadence,
 // "" for none.
 func (s *Outbox) DigestSent(ctx context.Context, tenant, cadence string) (string, error) {

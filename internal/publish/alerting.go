@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,8 +167,14 @@ func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []
 	r.params, r.life, r.horizon = p.alertSettings(tenant)
 	want, err := r.readStates(ctx, p, scopes)
 	if err != nil || (len(want) == 0 && len(r.del) == 0) {
+		if err == nil {
+			p.noteLive(tenant, false)
+		}
 		return err
 	}
+	// Whatever this round ends in, the tenant is evaluated again next
+	// round while any alert of it is live.
+	defer func() { p.noteLive(tenant, slices.ContainsFunc(slices.Collect(maps.Values(r.current())), live)) }()
 	all, err := p.store.ScopeCounters(ctx, tenant, "all")
 	if err != nil {
 		return err

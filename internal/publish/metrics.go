@@ -12,6 +12,9 @@ type metrics struct {
 	tenantFailures *prometheus.CounterVec
 	alertsGivenUp  *prometheus.CounterVec
 	alertsDropped  prometheus.Counter
+	// roundTenants is how many tenants a publish round between walks
+	// visits.
+	roundTenants prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -29,8 +32,12 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cxpulse_scores_published_total", Help: "Score snapshots written to cx.scores.",
 		}),
 		tenantFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cxpulse_tenant_failures_total", Help: "Tenants skipped in a publishing or sweeping round because their work failed (the reason is in /v1/status).",
+			Name: "cxpulse_tenant_failures_total", Help: "Tenants skipped in a publishing, sweeping or digest round because their work failed (the reason is in /v1/status).",
 		}, []string{"stage"}),
+		roundTenants: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cxpulse_publish_round_tenants", Help: "Tenants a publish round between walks of every tenant visits: those changed, with live alerts or failed last round.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
 	}
 	m.alertsGivenUp = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cxpulse_alert_notifications_given_up_total", Help: "Alert notifications a sink refused for good, or failed to take after every retry.",
@@ -38,6 +45,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.alertsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxpulse_alert_notifications_dropped_total", Help: "Alert notifications dropped, oldest first, from a sink queue over its bound (a sink down for long).",
 	})
-	reg.MustRegister(m.swept, m.customersSwept, m.alertSends, m.published, m.tenantFailures, m.alertsGivenUp, m.alertsDropped)
+	reg.MustRegister(m.swept, m.customersSwept, m.alertSends, m.published, m.tenantFailures, m.alertsGivenUp, m.alertsDropped, m.roundTenants)
 	return m
 }

@@ -108,6 +108,16 @@ type Publisher struct {
 	// this instance knows sent; digestMu guards it.
 	digests  map[string]string
 	digestMu sync.Mutex
+	// round is the publish loop's own state: the lease epoch and time of
+	// its last walk of every tenant, and the tenants its last round failed.
+	round struct {
+		epoch  int64
+		walked time.Time
+		retry  []string
+	}
+	// live holds the tenants with live alerts; liveMu guards it.
+	live   map[string]bool
+	liveMu sync.Mutex
 }
 
 // New returns a Publisher; Run starts it.
@@ -117,7 +127,7 @@ func New(cfg Config, parts Parts, logger *zap.Logger) *Publisher {
 	p := &Publisher{cfg: cfg, log: log, parts: parts, store: parts.Store, outbox: parts.Outbox, now: parts.Now, metrics: m,
 		largest:  cfg.Windows[len(cfg.Windows)-1],
 		alertsTo: &kafkaSink{w: parts.Writer, topic: cfg.TopicPrefix + "alerts"},
-		sinks:    newSinks(cfg), retry: alerts.DefaultRetry, digests: map[string]string{}}
+		sinks:    newSinks(cfg), retry: alerts.DefaultRetry, digests: map[string]string{}, live: map[string]bool{}}
 	if _, ok := hourlyWindow(cfg.Windows); !ok {
 		log.Warn("no configured window has hourly buckets (one from 24h to 5d does): detractor-spike alerts are off")
 	}
@@ -138,15 +148,80 @@ func (p *Publisher) Run(ctx context.Context) error {
 
 // publishLoop publishes, from one instance at a time (the publisher
 // lease), the changed scopes of every tenant to cx.scores at most once per
-// CXPULSE_EMIT_INTERVAL, the queued dead letters and the alerts.
+// CXPULSE_EMIT_INTERVAL, the queued dead letters and the alerts. A round
+// visits the tenants whose views changed since the last one, those with
+// live alerts and those that failed; every fullWalkEvery, and when this
+// instance has just taken the lease, it visits every tenant.
 func (p *Publisher) publishLoop(ctx context.Context) error {
 	pace.Every(ctx, p.cfg.EmitInterval, func() bool {
-		if err := p.PublishOnce(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, errNotPublisher) {
+		if err := p.publishRound(ctx); err != nil && ctx.Err() == nil && !errors.Is(err, errNotPublisher) {
 			p.log.Warn("publishing", zap.String("error", problemSummary(err)))
 		}
 		return true
 	})
 	return nil
+}
+
+// fullWalkEvery bounds how long a change the changed-tenants set missed
+// (a crash between a view write and its mark) waits to be published.
+const fullWalkEvery = 30 * time.Second
+
+// maxChangedPerRound bounds the tenants one round takes from the set.
+const maxChangedPerRound = 10000
+
+// publishRound is one round of publishLoop.
+func (p *Publisher) publishRound(ctx context.Context) error {
+	if err := p.takeLease(ctx); err != nil {
+		return err
+	}
+	ep := p.epoch.Load()
+	if ep != p.round.epoch || time.Since(p.round.walked) >= fullWalkEvery {
+		// What was marked before this walk is covered by it.
+		if _, err := p.outbox.TakeChanged(ctx, maxChangedPerRound); err != nil {
+			return err
+		}
+		p.round.epoch, p.round.walked = ep, time.Now()
+		tenants, err := p.store.Tenants(ctx)
+		if err != nil {
+			return err
+		}
+		failed, err := p.eachOf(ctx, stagePublishing, tenants, p.publishTenant)
+		p.round.retry = failed
+		return err
+	}
+	changed, err := p.outbox.TakeChanged(ctx, maxChangedPerRound)
+	if err != nil {
+		return err
+	}
+	visit := map[string]bool{}
+	for _, list := range [][]string{changed, p.round.retry, p.liveTenants()} {
+		for _, t := range list {
+			visit[t] = true
+		}
+	}
+	failed, err := p.eachOf(ctx, stagePublishing, slices.Sorted(maps.Keys(visit)), p.publishTenant)
+	p.round.retry = failed
+	p.metrics.roundTenants.Observe(float64(len(visit)))
+	return err
+}
+
+// liveTenants lists the tenants whose alerts were live after their last
+// evaluation: they are evaluated every round, changed or not.
+func (p *Publisher) liveTenants() []string {
+	p.liveMu.Lock()
+	defer p.liveMu.Unlock()
+	return slices.Collect(maps.Keys(p.live))
+}
+
+// noteLive records whether a tenant's alerts are live after an evaluation.
+func (p *Publisher) noteLive(tenant string, live bool) {
+	p.liveMu.Lock()
+	defer p.liveMu.Unlock()
+	if live {
+		p.live[tenant] = true
+	} else {
+		delete(p.live, tenant)
+	}
 }
 
 // errNotPublisher means another instance holds the publisher lease.
@@ -242,43 +317,52 @@ func (p *Publisher) eachTenant(ctx context.Context, stage string, work func(ctx 
 	if err != nil {
 		return err
 	}
+	_, err = p.eachOf(ctx, stage, tenants, work)
+	return err
+}
+
+// eachOf is eachTenant over the given tenants; it returns those that
+// failed too.
+func (p *Publisher) eachOf(ctx context.Context, stage string, tenants []string, work func(ctx context.Context, tenant string) error) ([]string, error) {
 	known, err := p.outbox.TenantProblems(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var failed []error
+	var names []string
 	for _, t := range tenants {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return names, ctx.Err()
 		}
 		werr := work(ctx, t)
 		if werr == nil {
 			if _, had := known[outbox.ProblemField(t, stage)]; had {
 				if err := p.outbox.ClearTenantProblem(ctx, t, stage); err != nil {
-					return err
+					return names, err
 				}
 				p.log.Info("tenant recovered", zap.String("tenant", t), zap.String("stage", stage))
 			}
 			continue
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return names, ctx.Err()
 		}
 		p.metrics.tenantFailures.WithLabelValues(stage).Inc()
 		failed = append(failed, fmt.Errorf("tenant %s: %w", t, werr))
+		names = append(names, t)
 		prob := outbox.TenantProblem{Stage: stage, Problem: werr.Error(), Since: p.now().UnixMilli()}
 		if old, had := known[outbox.ProblemField(t, stage)]; had && old.Problem == prob.Problem {
 			continue // recorded already, since then
 		}
 		p.log.Error("tenant skipped", zap.String("tenant", t), zap.String("stage", stage), zap.Error(werr))
 		if err := p.outbox.SetTenantProblem(ctx, t, prob); err != nil {
-			return errors.Join(append(failed, err)...)
+			return names, errors.Join(append(failed, err)...)
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("%s: %d of %d tenants failed: %w", stage, len(failed), len(tenants), errors.Join(failed...))
+		return names, fmt.Errorf("%s: %d of %d tenants failed: %w", stage, len(failed), len(tenants), errors.Join(failed...))
 	}
-	return nil
+	return names, nil
 }
 
 // problemSummary shortens an error for a log line.

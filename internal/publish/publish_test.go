@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,10 +9,12 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 
+	"github.com/cxpulse/cxpulse/internal/deadletter"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/outbox"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -75,4 +78,82 @@ func TestEverySinkQueueIsKnown(t *testing.T) {
 	for _, s := range sinks {
 		require.Contains(t, outbox.Sinks, s.Name())
 	}
+}
+
+// TestRoundsVisitWhatChanged: between walks of every tenant, a publish
+// round visits only the tenants whose views changed since the last round
+// (and those with live alerts or a failure): with fifty tenants applied to
+// once, a round after one of them changes again publishes that tenant's
+// scope alone, and an idle round visits none; the next walk visits all.
+func TestRoundsVisitWhatChanged(t *testing.T) {
+	ctx := t.Context()
+	rdb, _ := testenv.Redis(t)
+	_, broker := testenv.Kafka(t, 1, "cx.scores", "cx.alerts", "cx.deadletter")
+	ws, err := window.Parse("1h,24h")
+	require.NoError(t, err)
+	st := store.New(rdb, ws, 24*time.Hour)
+	w := events.NewWriter([]string{broker})
+	t.Cleanup(func() { _ = w.Close() })
+	reg, err := tenants.Load("")
+	require.NoError(t, err)
+	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
+	metrics := prometheus.NewRegistry()
+	p := New(Config{Windows: ws, TopicPrefix: "cx.", GroupID: "g", EmitInterval: time.Second},
+		Parts{Store: st, Outbox: outbox.New(rdb), Tenants: reg, Writer: w, Letters: deadletter.NewWriter(w, "cx."),
+			Registry: metrics, Now: func() time.Time { return now }, Instance: "i1"}, zap.NewNop())
+
+	var promoter stats.Counters
+	promoter[stats.NPSResponses], promoter[stats.NPSPromoters] = 1, 1
+	offsets := map[string]int64{}
+	apply := func(tenant string) {
+		t.Helper()
+		at, off := now.Add(-10*time.Minute), offsets[tenant]
+		offsets[tenant]++
+		id := fmt.Sprintf("%s-%d", tenant, off)
+		res, err := st.Apply(ctx, &store.Slice{Tenant: tenant, Now: now,
+			Ranges:  []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: off, End: off + 1}},
+			IDs:     []dedupe.Check{{ID: id, Expect: dedupe.NewEvent}},
+			Records: []dedupe.Record{{ID: id, Arrival: now, OccurredAt: at, Type: "survey.response", Scopes: []string{"all"}, Counters: promoter}},
+			Deltas: []store.Delta{{Scope: "all", Window: 0, Bucket: ws[0].Index(at), Counters: promoter},
+				{Scope: "all", Window: 1, Bucket: ws[1].Index(at), Counters: promoter}}})
+		require.NoError(t, err)
+		require.Equal(t, store.Applied, res.Outcome)
+	}
+	visited := func() (rounds uint64, tenants float64) {
+		t.Helper()
+		mfs, err := metrics.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "cxpulse_publish_round_tenants" {
+				h := mf.GetMetric()[0].GetHistogram()
+				return h.GetSampleCount(), h.GetSampleSum()
+			}
+		}
+		return 0, 0
+	}
+	for i := range 50 {
+		require.NoError(t, st.AddTenant(ctx, fmt.Sprintf("t%02d", i)))
+		apply(fmt.Sprintf("t%02d", i))
+	}
+	require.NoError(t, p.publishRound(ctx)) // the first round walks every tenant
+	require.EqualValues(t, 50, testenv.Count(t, broker, "cx.scores"))
+	rounds, sum := visited()
+	require.Zero(t, rounds, "a walk is not a round between walks")
+
+	apply("t07")
+	require.NoError(t, p.publishRound(ctx))
+	require.EqualValues(t, 51, testenv.Count(t, broker, "cx.scores"), "t07's scope, once more")
+	rounds, sum = visited()
+	require.Equal(t, []float64{1, 1}, []float64{float64(rounds), sum}, "one round, one tenant visited")
+
+	require.NoError(t, p.publishRound(ctx))
+	rounds, sum = visited()
+	require.Equal(t, []float64{2, 1}, []float64{float64(rounds), sum}, "an idle round visits no tenant")
+
+	p.round.walked = time.Now().Add(-fullWalkEvery)
+	apply("t08")
+	require.NoError(t, p.publishRound(ctx))
+	require.EqualValues(t, 52, testenv.Count(t, broker, "cx.scores"))
+	rounds, _ = visited()
+	require.EqualValues(t, 2, rounds, "the walk came instead of a round")
 }

@@ -26,6 +26,14 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	if err != nil || res.Outcome != Applied {
 		return res, err
 	}
+	if len(res.Views) == 0 {
+		// No view to write (dead letters only): the publisher still has
+		// the tenant's outbox to publish.
+		if err := s.rdb.SAdd(ctx, keys.ChangedTenants, sl.Tenant).Err(); err != nil {
+			return res, fmt.Errorf("marking tenant %s changed: %w", sl.Tenant, err)
+		}
+		return res, nil
+	}
 	return res, s.Writer.Write(ctx, sl.Tenant, sl.Now, res.Views)
 }
 

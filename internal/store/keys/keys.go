@@ -15,6 +15,11 @@ const prefix = "cxpulse:"
 // Tenants is the set of tenants seen, for the sweeper and publisher.
 const Tenants = prefix + "tenants"
 
+// ChangedTenants is the set of tenants whose views were written since the
+// publisher last took them: what its rounds visit, besides tenants with
+// live alerts and a walk of every tenant now and then.
+const ChangedTenants = prefix + "changed-tenants"
+
 // Tenant returns a key of tenant t: cxpulse:{t}:<parts>.
 func Tenant(t string, parts ...string) string {
 	return prefix + "{" + t + "}:" + strings.Join(parts, ":")

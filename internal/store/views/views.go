@@ -294,6 +294,10 @@ func (w *Writer) Write(ctx context.Context, tenant string, now time.Time, views 
 		w.mu.Unlock()
 		writes = again
 	}
+	// The publisher visits the tenants whose views changed.
+	if err := w.rdb.SAdd(ctx, keys.ChangedTenants, tenant).Err(); err != nil {
+		return fmt.Errorf("marking tenant %s changed: %w", tenant, err)
+	}
 	return nil
 }
 
