@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -18,16 +19,21 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/scores"
 )
 
-// scoresWatch notes when each key first reaches cx.scores the n-th time.
+// scoresWatch notes when each snapshot on cx.scores was read, by key.
 type scoresWatch struct {
 	mu   sync.Mutex
-	seen map[string][]time.Time
+	seen map[string][]seenScores
+}
+
+type seenScores struct {
+	at time.Time
+	s  scores.Scores
 }
 
 func watchScores(t *testing.T, broker string) *scoresWatch {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics("cx.scores"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	require.NoError(t, err)
-	w := &scoresWatch{seen: map[string][]time.Time{}}
+	w := &scoresWatch{seen: map[string][]seenScores{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -36,8 +42,12 @@ func watchScores(t *testing.T, broker string) *scoresWatch {
 			fs := cl.PollFetches(ctx)
 			at := time.Now()
 			fs.EachRecord(func(r *kgo.Record) {
+				var s scores.Scores
+				if json.Unmarshal(r.Value, &s) != nil {
+					return
+				}
 				w.mu.Lock()
-				w.seen[string(r.Key)] = append(w.seen[string(r.Key)], at)
+				w.seen[string(r.Key)] = append(w.seen[string(r.Key)], seenScores{at, s})
 				w.mu.Unlock()
 			})
 		}
@@ -46,13 +56,17 @@ func watchScores(t *testing.T, broker string) *scoresWatch {
 	return w
 }
 
-func (w *scoresWatch) nth(key string, n int) (time.Time, bool) {
+// first returns when the first snapshot of key with the 1h window's
+// nps_responses at n was read.
+func (w *scoresWatch) first(key string, n float64) (time.Time, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.seen[key]) < n {
-		return time.Time{}, false
+	for _, s := range w.seen[key] {
+		if s.s.Windows["1h"]["nps_responses"] == n {
+			return s.at, true
+		}
 	}
-	return w.seen[key][n-1], true
+	return time.Time{}, false
 }
 
 // TestFairnessManyTenants measures (no timed assertion) how long one event
@@ -98,7 +112,7 @@ func TestFairnessManyTenants(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		for {
-			if at, ok := watch.nth("probe/all", int(want)); ok {
+			if at, ok := watch.first("probe/all", want); ok {
 				return api, at.Sub(start)
 			}
 			require.Less(t, time.Since(start), 5*time.Minute, "the probe never reached cx.scores")

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -153,8 +155,9 @@ func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []
 	if _, ok := hourlyWindow(p.cfg.Windows); !ok {
 		return nil
 	}
-	p.alertMu.Lock()
-	defer p.alertMu.Unlock()
+	mu := p.alertLock(tenant)
+	mu.Lock()
+	defer mu.Unlock()
 	now := p.now()
 	// Annotations quote comments: states made before an erasure that
 	// lands meanwhile are not saved (saveAlerts), so none quotes an
@@ -196,6 +199,13 @@ func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []
 		return nil
 	}
 	return p.sendAlerts(ctx, r, erasures)
+}
+
+// alertLock returns the lock of a tenant's alert evaluations.
+func (p *Publisher) alertLock(tenant string) *sync.Mutex {
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	return &p.alertLocks[h.Sum32()%uint32(len(p.alertLocks))]
 }
 
 // alertRound is one evaluation of a tenant's alerts: the states read, and

@@ -101,9 +101,10 @@ type Publisher struct {
 	// epoch is this instance's publisher lease epoch while it holds the
 	// lease, 0 otherwise.
 	epoch atomic.Int64
-	// alertMu serialises alert evaluations: PublishOnce may be called
-	// while the publish loop runs.
-	alertMu sync.Mutex
+	// alertLocks serialise the alert evaluations of a tenant (striped by
+	// its name): PublishOnce may be called while the publish loop runs,
+	// and a round evaluates several tenants at once.
+	alertLocks [64]sync.Mutex
 	// digests remembers, per tenant and cadence, the period whose digest
 	// this instance knows sent; digestMu guards it.
 	digests  map[string]string
@@ -321,48 +322,87 @@ func (p *Publisher) eachTenant(ctx context.Context, stage string, work func(ctx 
 	return err
 }
 
-// eachOf is eachTenant over the given tenants; it returns those that
-// failed too.
+// parallelism is how many tenants a stage works on at once: publishing
+// overlaps one tenant's Redis and Kafka round trips with another's (their
+// keys are apart); sweeping and digests go one tenant at a time, leaving
+// Redis to the pipeline.
+func parallelism(stage string) int {
+	if stage == stagePublishing {
+		return 8
+	}
+	return 1
+}
+
+// eachOf is eachTenant over the given tenants, parallelism(stage) at a
+// time; it returns those that failed too.
 func (p *Publisher) eachOf(ctx context.Context, stage string, tenants []string, work func(ctx context.Context, tenant string) error) ([]string, error) {
 	known, err := p.outbox.TenantProblems(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var failed []error
-	var names []string
+	var (
+		mu     sync.Mutex
+		failed []error
+		names  []string
+		fatal  []error
+		wg     sync.WaitGroup
+	)
+	sem := make(chan struct{}, parallelism(stage))
 	for _, t := range tenants {
 		if ctx.Err() != nil {
-			return names, ctx.Err()
+			break
 		}
-		werr := work(ctx, t)
-		if werr == nil {
-			if _, had := known[outbox.ProblemField(t, stage)]; had {
-				if err := p.outbox.ClearTenantProblem(ctx, t, stage); err != nil {
-					return names, err
-				}
-				p.log.Info("tenant recovered", zap.String("tenant", t), zap.String("stage", stage))
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			ferr, err := p.settle(ctx, stage, t, known, work(ctx, t))
+			mu.Lock()
+			defer mu.Unlock()
+			if ferr != nil {
+				failed, names = append(failed, ferr), append(names, t)
 			}
-			continue
-		}
-		if ctx.Err() != nil {
-			return names, ctx.Err()
-		}
-		p.metrics.tenantFailures.WithLabelValues(stage).Inc()
-		failed = append(failed, fmt.Errorf("tenant %s: %w", t, werr))
-		names = append(names, t)
-		prob := outbox.TenantProblem{Stage: stage, Problem: werr.Error(), Since: p.now().UnixMilli()}
-		if old, had := known[outbox.ProblemField(t, stage)]; had && old.Problem == prob.Problem {
-			continue // recorded already, since then
-		}
-		p.log.Error("tenant skipped", zap.String("tenant", t), zap.String("stage", stage), zap.Error(werr))
-		if err := p.outbox.SetTenantProblem(ctx, t, prob); err != nil {
-			return names, errors.Join(append(failed, err)...)
-		}
+			if err != nil {
+				fatal = append(fatal, err)
+			}
+		})
 	}
-	if len(failed) > 0 {
+	wg.Wait()
+	slices.Sort(names)
+	switch {
+	case ctx.Err() != nil:
+		return names, ctx.Err()
+	case len(fatal) > 0:
+		return names, errors.Join(append(failed, fatal...)...)
+	case len(failed) > 0:
 		return names, fmt.Errorf("%s: %d of %d tenants failed: %w", stage, len(failed), len(tenants), errors.Join(failed...))
 	}
 	return names, nil
+}
+
+// settle records how a tenant's work at a stage ended: a recovery clears
+// its problem; a failure is logged, counted and recorded (once per
+// problem) and returned. err is a failure to record either.
+func (p *Publisher) settle(ctx context.Context, stage, t string, known map[string]outbox.TenantProblem, werr error) (failed, err error) {
+	if werr == nil {
+		if _, had := known[outbox.ProblemField(t, stage)]; had {
+			if err := p.outbox.ClearTenantProblem(ctx, t, stage); err != nil {
+				return nil, err
+			}
+			p.log.Info("tenant recovered", zap.String("tenant", t), zap.String("stage", stage))
+		}
+		return nil, nil
+	}
+	if ctx.Err() != nil {
+		return nil, nil
+	}
+	p.metrics.tenantFailures.WithLabelValues(stage).Inc()
+	failed = fmt.Errorf("tenant %s: %w", t, werr)
+	prob := outbox.TenantProblem{Stage: stage, Problem: werr.Error(), Since: p.now().UnixMilli()}
+	if old, had := known[outbox.ProblemField(t, stage)]; had && old.Problem == prob.Problem {
+		return failed, nil // recorded already, since then
+	}
+	p.log.Error("tenant skipped", zap.String("tenant", t), zap.String("stage", stage), zap.Error(werr))
+	return failed, p.outbox.SetTenantProblem(ctx, t, prob)
 }
 
 // problemSummary shortens an error for a log line.
