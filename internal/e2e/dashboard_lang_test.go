@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -125,42 +126,15 @@ func TestDashboardLanguagesAndAlerts(t *testing.T) {
 		}
 		// The themes of store s03 over 7d, as the API has them; every
 		// alert's window in the reader's language, never as "24h".
-		page, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[document.querySelector('#themes').closest('section').querySelector('h2').textContent,
-			[...document.querySelectorAll('#themes tbody tr')].map((tr) => tr.cells[0].textContent).join(' '),
-			String(document.querySelectorAll('#alerts li.alert .also a').length),
-			...[...document.querySelectorAll('#alerts li.alert > div:first-of-type')].map((d) => d.textContent)]`))
-		require.NoError(t, err)
-		require.Equal(t, tc.themesHeading, page[0], tc.lang)
-		require.Equal(t, strings.Join(themeTerms, " "), page[1], "%s: the themes panel shows the API's terms", tc.lang)
-		require.Equal(t, fmt.Sprint(explained), page[2], "%s: every scope an alert explains is under it", tc.lang)
-		require.Len(t, page[3:], len(firing.Alerts))
-		for _, summary := range page[3:] {
-			require.Regexp(t, tc.windowWords, summary, tc.lang)
-			require.NotRegexp(t, `[0-9](h|d)\b`, summary, "%s: a window name left untranslated", tc.lang)
-		}
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		shot := filepath.Join(dir, "dashboard-"+tc.lang+".png")
-		require.NoError(t, os.WriteFile(shot, png, 0o644))
-		t.Logf("screenshot %s: %s (%d bytes)", tc.lang, shot, len(png))
-		if out := os.Getenv("CXPULSE_SCREENSHOT_DIR"); out != "" {
-			require.NoError(t, os.WriteFile(filepath.Join(out, "dashboard-"+tc.lang+".png"), png, 0o644))
-		}
+		checkThemesAndSummaries(t, ctx, tc.lang, tc.themesHeading, tc.windowWords, strings.Join(themeTerms, " "), explained, len(firing.Alerts))
+		saveScreenshot(t, ctx, dir, "dashboard-"+tc.lang+".png")
 	}
 
-	// A tenant on the Persian calendar sees Persian period names, in
-	// any language: 22 November 2026 is 1 Azar 1405.
-	_, err := chromedp.Run(ctx, chromedp.Navigate(in.base+"/?tenant=parsa&lang=en"))
-	require.NoError(t, err)
-	names, err := chromedp.Run(ctx, chromedp.Poll[string](`document.querySelectorAll('#periods tbody tr').length === 8 &&
-		document.querySelector('#period-this').textContent + ' | ' + document.querySelector('#period option[value=mtd]').textContent`,
-		chromedp.WithPollingTimeout(30*time.Second)))
-	require.NoError(t, err)
-	require.Equal(t, "آذر ۱۴۰۵ | ماه تا امروز", names)
+	checkPersianPeriodNames(t, ctx, in.base)
 
 	// A request that fails shows its reason in its own panel (and the
 	// banner), and the other panels stay.
-	_, err = chromedp.Run(ctx, chromedp.Evaluate[any](`(() => { const m = document.querySelector('#metric');
+	_, err := chromedp.Run(ctx, chromedp.Evaluate[any](`(() => { const m = document.querySelector('#metric');
 		m.add(new Option('bogus', 'bogus')); m.value = 'bogus'; m.dispatchEvent(new Event('change')); })()`))
 	require.NoError(t, err)
 	reason, err := chromedp.Run(ctx, chromedp.Poll[string](`!document.querySelector('#error-trend').hidden && document.querySelector('#error-trend').textContent`,
@@ -172,4 +146,52 @@ func TestDashboardLanguagesAndAlerts(t *testing.T) {
 		document.querySelectorAll('#periods tbody tr').length === 8 && document.querySelector('#error-periods').hidden`))
 	require.NoError(t, err)
 	require.True(t, banner)
+}
+
+// checkThemesAndSummaries checks, on the dashboard in lang, the themes
+// panel (its heading, and its terms as the API has them), the scopes the
+// alerts explain, and that every alert summary names its window in the
+// language.
+func checkThemesAndSummaries(t *testing.T, ctx context.Context, lang, heading, windowWords, terms string, explained, alerts int) {
+	t.Helper()
+	page, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[document.querySelector('#themes').closest('section').querySelector('h2').textContent,
+		[...document.querySelectorAll('#themes tbody tr')].map((tr) => tr.cells[0].textContent).join(' '),
+		String(document.querySelectorAll('#alerts li.alert .also a').length),
+		...[...document.querySelectorAll('#alerts li.alert > div:first-of-type')].map((d) => d.textContent)]`))
+	require.NoError(t, err)
+	require.Equal(t, heading, page[0], lang)
+	require.Equal(t, terms, page[1], "%s: the themes panel shows the API's terms", lang)
+	require.Equal(t, fmt.Sprint(explained), page[2], "%s: every scope an alert explains is under it", lang)
+	require.Len(t, page[3:], alerts)
+	for _, summary := range page[3:] {
+		require.Regexp(t, windowWords, summary, lang)
+		require.NotRegexp(t, `[0-9](h|d)\b`, summary, "%s: a window name left untranslated", lang)
+	}
+}
+
+// saveScreenshot saves the page in the test's directory (and
+// CXPULSE_SCREENSHOT_DIR when set).
+func saveScreenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	shot := filepath.Join(dir, name)
+	require.NoError(t, os.WriteFile(shot, png, 0o644))
+	t.Logf("screenshot %s (%d bytes)", shot, len(png))
+	if out := os.Getenv("CXPULSE_SCREENSHOT_DIR"); out != "" {
+		require.NoError(t, os.WriteFile(filepath.Join(out, name), png, 0o644))
+	}
+}
+
+// checkPersianPeriodNames: a tenant on the Persian calendar sees Persian
+// period names, in any language: 22 November 2026 is 1 Azar 1405.
+func checkPersianPeriodNames(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Navigate(base+"/?tenant=parsa&lang=en"))
+	require.NoError(t, err)
+	names, err := chromedp.Run(ctx, chromedp.Poll[string](`document.querySelectorAll('#periods tbody tr').length === 8 &&
+		document.querySelector('#period-this').textContent + ' | ' + document.querySelector('#period option[value=mtd]').textContent`,
+		chromedp.WithPollingTimeout(30*time.Second)))
+	require.NoError(t, err)
+	require.Equal(t, "آذر ۱۴۰۵ | ماه تا امروز", names)
 }
