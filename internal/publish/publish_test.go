@@ -40,18 +40,7 @@ func TestScopeMovedDuringAPublishStaysDirty(t *testing.T) {
 
 	var detractor stats.Counters
 	detractor[stats.NPSResponses], detractor[stats.NPSDetractors] = 1, 1
-	apply := func(offset int64, id string) {
-		t.Helper()
-		at := now.Add(-10 * time.Minute)
-		res, err := st.Apply(ctx, &store.Slice{Tenant: "acme", Now: now,
-			Ranges:  []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}},
-			IDs:     []dedupe.Check{{ID: id, Expect: dedupe.NewEvent}},
-			Records: []dedupe.Record{{ID: id, Arrival: now, OccurredAt: at, Type: "survey.response", Scopes: []string{"all"}, Counters: detractor}},
-			Deltas: []store.Delta{{Scope: "all", Window: 0, Bucket: ws[0].Index(at), Counters: detractor},
-				{Scope: "all", Window: 1, Bucket: ws[1].Index(at), Counters: detractor}}})
-		require.NoError(t, err)
-		require.Equal(t, store.Applied, res.Outcome)
-	}
+	apply := func(offset int64, id string) { applyAnswer(t, st, ws, "acme", now, offset, id, detractor) }
 
 	apply(0, "a")
 	read, err := st.Dirty(ctx, "acme")
@@ -107,17 +96,9 @@ func TestRoundsVisitWhatChanged(t *testing.T) {
 	offsets := map[string]int64{}
 	apply := func(tenant string) {
 		t.Helper()
-		at, off := now.Add(-10*time.Minute), offsets[tenant]
+		off := offsets[tenant]
 		offsets[tenant]++
-		id := fmt.Sprintf("%s-%d", tenant, off)
-		res, err := st.Apply(ctx, &store.Slice{Tenant: tenant, Now: now,
-			Ranges:  []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: off, End: off + 1}},
-			IDs:     []dedupe.Check{{ID: id, Expect: dedupe.NewEvent}},
-			Records: []dedupe.Record{{ID: id, Arrival: now, OccurredAt: at, Type: "survey.response", Scopes: []string{"all"}, Counters: promoter}},
-			Deltas: []store.Delta{{Scope: "all", Window: 0, Bucket: ws[0].Index(at), Counters: promoter},
-				{Scope: "all", Window: 1, Bucket: ws[1].Index(at), Counters: promoter}}})
-		require.NoError(t, err)
-		require.Equal(t, store.Applied, res.Outcome)
+		applyAnswer(t, st, ws, tenant, now, off, fmt.Sprintf("%s-%d", tenant, off), promoter)
 	}
 	visited := func() (rounds uint64, tenants float64) {
 		t.Helper()
@@ -156,4 +137,19 @@ func TestRoundsVisitWhatChanged(t *testing.T) {
 	require.EqualValues(t, 52, testenv.Count(t, broker, "cx.scores"))
 	rounds, _ = visited()
 	require.EqualValues(t, 2, rounds, "the walk came instead of a round")
+}
+
+// applyAnswer applies one answer of tenant, ten minutes before now, at
+// offset of partition cx.surveys/0, to scope all in windows 0 and 1.
+func applyAnswer(t *testing.T, st *store.Store, ws []window.Window, tenant string, now time.Time, offset int64, id string, c stats.Counters) {
+	t.Helper()
+	at := now.Add(-10 * time.Minute)
+	res, err := st.Apply(t.Context(), &store.Slice{Tenant: tenant, Now: now,
+		Ranges:  []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: offset, End: offset + 1}},
+		IDs:     []dedupe.Check{{ID: id, Expect: dedupe.NewEvent}},
+		Records: []dedupe.Record{{ID: id, Arrival: now, OccurredAt: at, Type: "survey.response", Scopes: []string{"all"}, Counters: c}},
+		Deltas: []store.Delta{{Scope: "all", Window: 0, Bucket: ws[0].Index(at), Counters: c},
+			{Scope: "all", Window: 1, Bucket: ws[1].Index(at), Counters: c}}})
+	require.NoError(t, err)
+	require.Equal(t, store.Applied, res.Outcome)
 }
