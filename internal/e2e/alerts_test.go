@@ -68,7 +68,7 @@ func TestDetractorSpikeAlert(t *testing.T) {
 	amSrv := httptest.NewServer(am)
 	defer amSrv.Close()
 	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
-		"CXPULSE_EMIT_INTERVAL": "200ms", "CXPULSE_ALERTMANAGER_URL": amSrv.URL, "CXPULSE_ALERT_RESEND": "1h"}, clk)
+		"CXPULSE_EMIT_INTERVAL": "1h", "CXPULSE_ALERTMANAGER_URL": amSrv.URL, "CXPULSE_ALERT_RESEND": "1h"}, clk) // evaluated by the test, on the whole burst
 
 	msgs, spike := spikeData(now)
 	produce(t, broker, msgs)
