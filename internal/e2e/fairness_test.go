@@ -102,22 +102,20 @@ func TestFairnessManyTenants(t *testing.T) {
 	probe := func(id string, want float64) (api, topic time.Duration) {
 		t.Helper()
 		start := time.Now()
-		for {
+		require.Eventually(t, func() bool {
 			var s scores.Scores
-			if getJSON(t, in.base+"/v1/tenants/probe/scores?scope=all", &s) == http.StatusOK && s.Windows["1h"]["nps_responses"] == want {
-				api = time.Since(start)
-				break
+			if getJSON(t, in.base+"/v1/tenants/probe/scores?scope=all", &s) != http.StatusOK || s.Windows["1h"]["nps_responses"] != want {
+				return false
 			}
-			require.Less(t, time.Since(start), 5*time.Minute, "the probe never showed")
-			time.Sleep(20 * time.Millisecond)
-		}
-		for {
-			if at, ok := watch.first("probe/all", want); ok {
-				return api, at.Sub(start)
-			}
-			require.Less(t, time.Since(start), 5*time.Minute, "the probe never reached cx.scores")
-			time.Sleep(20 * time.Millisecond)
-		}
+			api = time.Since(start)
+			return true
+		}, 5*time.Minute, 20*time.Millisecond, "the probe never showed")
+		require.Eventually(t, func() bool {
+			at, ok := watch.first("probe/all", want)
+			topic = at.Sub(start)
+			return ok
+		}, 5*time.Minute, 20*time.Millisecond, "the probe never reached cx.scores")
+		return api, topic
 	}
 	// During the burst: the probe goes with it.
 	began := time.Now()

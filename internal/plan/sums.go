@@ -1,8 +1,6 @@
 package plan
 
 import (
-	"cmp"
-	"slices"
 	"strconv"
 	"time"
 
@@ -221,24 +219,20 @@ func (t *themes) add(scopes []string, at time.Time, terms []string, detractor bo
 	}
 }
 
-// slice lists the term changes, each bucket's comment count first: a
-// bucket full of terms (store.TermsKept) still counts its comments.
+// slice lists the term changes, the comment counts first: a bucket full
+// of terms (store.TermsKept) still counts its comments.
 func (t *themes) slice() []store.TermDelta {
-	var out []store.TermDelta
+	var counts, terms []store.TermDelta
 	for k, n := range t.deltas {
-		if n != 0 {
-			out = append(out, store.TermDelta{Scope: k.scope, Bucket: k.bucket, Term: k.term, N: n})
+		if n == 0 {
+			continue
+		}
+		td := store.TermDelta{Scope: k.scope, Bucket: k.bucket, Term: k.term, N: n}
+		if k.term == keys.CommentsField {
+			counts = append(counts, td)
+		} else {
+			terms = append(terms, td)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b store.TermDelta) int {
-		return cmp.Compare(boolRank(a.Term != keys.CommentsField), boolRank(b.Term != keys.CommentsField))
-	})
-	return out
-}
-
-func boolRank(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
+	return append(counts, terms...)
 }

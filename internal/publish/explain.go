@@ -37,7 +37,8 @@ func (r *alertRound) evaluate(ctx context.Context, p *Publisher, want map[string
 		counters[scope] = sc
 		inputs = append(inputs, alerts.ScopeInput{Scope: scope, In: in, Size: int64(largest[stats.NPSResponses])})
 	}
-	verdicts := r.params.EvaluateScopes(inputs, r.firing)
+	firing := r.firingScopes()
+	verdicts := r.params.EvaluateScopes(inputs, func(scope string) bool { return firing[scope] })
 	explains := map[string][]string{} // scope → the evaluated scopes it explains
 	for _, v := range verdicts {
 		if err := r.step(ctx, p, v, counters[v.Scope]); err != nil {
@@ -51,15 +52,16 @@ func (r *alertRound) evaluate(ctx context.Context, p *Publisher, want map[string
 	return nil
 }
 
-// firing reports whether a scope has a firing alert (of either severity)
-// in this round's states.
-func (r *alertRound) firing(scope string) bool {
-	for _, al := range r.current() {
-		if al.Labels["scope"] == scope && al.State == alerts.Firing {
-			return true
+// firingScopes returns the scopes with a firing alert (of either
+// severity) in the states this round read.
+func (r *alertRound) firingScopes() map[string]bool {
+	out := map[string]bool{}
+	for _, al := range r.states {
+		if al.State == alerts.Firing {
+			out[al.Labels["scope"]] = true
 		}
 	}
-	return false
+	return out
 }
 
 // current returns the round's alerts: the states read, as changed so far.

@@ -89,7 +89,13 @@ func (r *Reader) Themes(ctx context.Context, tenant, scope string, buckets []str
 	if err != nil {
 		return nil, err
 	}
-	all, others, err := r.tenantTerms(ctx, tenant, buckets)
+	all := det // scope all's detractors are the tenant's
+	if scope != "all" {
+		if all, _, err = r.TermCounts(ctx, tenant, "all", buckets); err != nil {
+			return nil, err
+		}
+	}
+	others, _, err := r.TermCounts(ctx, tenant, keys.OthersGroup, buckets)
 	if err != nil {
 		return nil, err
 	}
