@@ -15,6 +15,8 @@ type metrics struct {
 	// roundTenants is how many tenants a publish round between walks
 	// visits.
 	roundTenants prometheus.Histogram
+	// sweepRoundTenants is how many tenants a sweep round takes.
+	sweepRoundTenants prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,6 +40,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "cxpulse_publish_round_tenants", Help: "Tenants a publish round between walks of every tenant visits: those changed, with live alerts or failed last round.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
 		}),
+		sweepRoundTenants: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cxpulse_sweep_round_tenants", Help: "Tenants a sweep round takes: those whose sweep is due (a bucket leaves a window, a customer is due, a local day or hour begins).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}),
 	}
 	m.alertsGivenUp = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cxpulse_alert_notifications_given_up_total", Help: "Alert notifications a sink refused for good, or failed to take after every retry.",
@@ -45,6 +51,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.alertsDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxpulse_alert_notifications_dropped_total", Help: "Alert notifications dropped, oldest first, from a sink queue over its bound (a sink down for long).",
 	})
-	reg.MustRegister(m.swept, m.customersSwept, m.alertSends, m.published, m.tenantFailures, m.alertsGivenUp, m.alertsDropped, m.roundTenants)
+	reg.MustRegister(m.swept, m.customersSwept, m.alertSends, m.published, m.tenantFailures, m.alertsGivenUp, m.alertsDropped, m.roundTenants, m.sweepRoundTenants)
 	return m
 }

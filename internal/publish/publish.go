@@ -34,14 +34,6 @@ import (
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
 
-// Tuning of the sweeper (docs/aggregator.md).
-const (
-	sweepInterval = time.Second
-	sweepLimit    = 2000
-	// dueBatch bounds the customers one sweep slice looks at again.
-	dueBatch = 5000
-)
-
 // Config is what the publisher needs to know of the aggregator's settings.
 type Config struct {
 	GroupID     string

@@ -100,18 +100,7 @@ func TestRoundsVisitWhatChanged(t *testing.T) {
 		offsets[tenant]++
 		applyAnswer(t, st, ws, tenant, now, off, fmt.Sprintf("%s-%d", tenant, off), promoter)
 	}
-	visited := func() (rounds uint64, tenants float64) {
-		t.Helper()
-		mfs, err := metrics.Gather()
-		require.NoError(t, err)
-		for _, mf := range mfs {
-			if mf.GetName() == "cxpulse_publish_round_tenants" {
-				h := mf.GetMetric()[0].GetHistogram()
-				return h.GetSampleCount(), h.GetSampleSum()
-			}
-		}
-		return 0, 0
-	}
+	visited := func() (rounds uint64, tenants float64) { return histogram(t, metrics, "cxpulse_publish_round_tenants") }
 	for i := range 50 {
 		require.NoError(t, st.AddTenant(ctx, fmt.Sprintf("t%02d", i)))
 		apply(fmt.Sprintf("t%02d", i))
@@ -137,6 +126,20 @@ func TestRoundsVisitWhatChanged(t *testing.T) {
 	require.EqualValues(t, 52, testenv.Count(t, broker, "cx.scores"))
 	rounds, _ = visited()
 	require.EqualValues(t, 2, rounds, "the walk came instead of a round")
+}
+
+// histogram reads the count and sum of a histogram metric.
+func histogram(t *testing.T, reg *prometheus.Registry, name string) (count uint64, sum float64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleCount(), h.GetSampleSum()
+		}
+	}
+	return 0, 0
 }
 
 // applyAnswer applies one answer of tenant, ten minutes before now, at

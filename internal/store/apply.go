@@ -15,6 +15,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/periodbuckets"
 	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/internal/store/views"
+	"github.com/cxpulse/cxpulse/pkg/period"
 )
 
 // Apply runs the apply script for one slice and, when it applied, writes
@@ -32,9 +33,25 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 		if err := s.rdb.SAdd(ctx, keys.ChangedTenants, sl.Tenant).Err(); err != nil {
 			return res, fmt.Errorf("marking tenant %s changed: %w", sl.Tenant, err)
 		}
-		return res, nil
+	} else if err := s.Writer.Write(ctx, sl.Tenant, sl.Now, res.Views); err != nil {
+		return res, err
 	}
-	return res, s.Writer.Write(ctx, sl.Tenant, sl.Now, res.Views)
+	// After the write, so that a sweep that took the tenant before this
+	// mark reads what the slice wrote.
+	if due := s.sweepDueIn(sl); !due.IsZero() {
+		return res, s.MarkSweepDue(ctx, due, sl.Tenant)
+	}
+	return res, nil
+}
+
+// FlushPendingViews rewrites now every view of the tenant left pending
+// (see views.Writer.FlushPendingViews) and makes its sweep due now: the
+// lost attempt did not mark when what it wrote leaves.
+func (s *Store) FlushPendingViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
+	if err := s.Writer.FlushPendingViews(ctx, tenant, sys, now); err != nil {
+		return err
+	}
+	return s.MarkSweepDue(ctx, now, tenant)
 }
 
 // applyScript runs the apply script only, leaving the views pending (as a

@@ -20,6 +20,15 @@ const Tenants = prefix + "tenants"
 // live alerts and a walk of every tenant now and then.
 const ChangedTenants = prefix + "changed-tenants"
 
+// SweepDue orders the tenants by when their next sweep is due (unix ms);
+// SweepClaimed holds those a sweeper has taken, by when it must have
+// finished. Both carry one hash tag, so one script moves tenants between
+// them on a Cluster too.
+const (
+	SweepDue     = prefix + "{sweep}:due"
+	SweepClaimed = prefix + "{sweep}:claimed"
+)
+
 // Tenant returns a key of tenant t: cxpulse:{t}:<parts>.
 func Tenant(t string, parts ...string) string {
 	return prefix + "{" + t + "}:" + strings.Join(parts, ":")

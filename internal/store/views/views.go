@@ -305,8 +305,9 @@ func (w *Writer) Write(ctx context.Context, tenant string, now time.Time, views 
 // changed but the view was not written), from the totals in Redis. A scope
 // counts as left behind when it is still pending, at the same version, at
 // the next call: a view pending for the first time is usually being
-// written right now, and is left to its writer.
-func (w *Writer) RepairViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
+// written right now, and is left to its writer. It returns how many
+// views it left for the next call.
+func (w *Writer) RepairViews(ctx context.Context, tenant string, sys period.System, now time.Time) (int, error) {
 	return w.repairViews(ctx, tenant, sys, now, false)
 }
 
@@ -316,13 +317,14 @@ func (w *Writer) RepairViews(ctx context.Context, tenant string, sys period.Syst
 // its views may not have been written, and the offsets must not be
 // committed before they are.
 func (w *Writer) FlushPendingViews(ctx context.Context, tenant string, sys period.System, now time.Time) error {
-	return w.repairViews(ctx, tenant, sys, now, true)
+	_, err := w.repairViews(ctx, tenant, sys, now, true)
+	return err
 }
 
-func (w *Writer) repairViews(ctx context.Context, tenant string, sys period.System, now time.Time, all bool) error {
+func (w *Writer) repairViews(ctx context.Context, tenant string, sys period.System, now time.Time, all bool) (int, error) {
 	marks, err := w.rdb.HGetAll(ctx, keys.Pending(tenant)).Result()
 	if err != nil {
-		return fmt.Errorf("reading pending views of %s: %w", tenant, err)
+		return 0, fmt.Errorf("reading pending views of %s: %w", tenant, err)
 	}
 	w.mu.Lock()
 	seen := w.pendingSeen[tenant]
@@ -334,8 +336,9 @@ func (w *Writer) repairViews(ctx context.Context, tenant string, sys period.Syst
 			pending = append(pending, scope)
 		}
 	}
+	left := len(marks) - len(pending)
 	if len(pending) == 0 {
-		return nil
+		return left, nil
 	}
 	views := make([]Totals, 0, len(pending))
 	td := periodbuckets.ToDateOf(sys, now)
@@ -346,33 +349,33 @@ func (w *Writer) repairViews(ctx context.Context, tenant string, sys period.Syst
 		}
 		vals, err := w.rdb.HMGet(ctx, keys.Counters(tenant, scope), fields...).Result()
 		if err != nil {
-			return fmt.Errorf("reading totals of %s %s: %w", tenant, scope, err)
+			return 0, fmt.Errorf("reading totals of %s %s: %w", tenant, scope, err)
 		}
 		version, _ := strconv.ParseInt(fmt.Sprint(vals[0]), 10, 64)
 		st := Totals{Scope: scope, Version: version, Windows: map[string]stats.Counters{}, Retained: map[string]int64{}}
 		if st.Active, err = w.rdb.ZCard(ctx, keys.Active(tenant, scope)).Result(); err != nil {
-			return fmt.Errorf("counting active customers of %s %s: %w", tenant, scope, err)
+			return 0, fmt.Errorf("counting active customers of %s %s: %w", tenant, scope, err)
 		}
 		for i, win := range w.windows {
 			packed, _ := vals[i+1].(string)
 			c, err := mpack.UnpackCounters([]byte(packed))
 			if err != nil {
-				return fmt.Errorf("totals of %s %s %s: %w", tenant, scope, win.Name, err)
+				return 0, fmt.Errorf("totals of %s %s %s: %w", tenant, scope, win.Name, err)
 			}
 			st.Windows[win.Name] = c
 			if st.Active > 0 {
 				before := strconv.FormatInt(win.Begins(now).UnixMilli(), 10)
 				if st.Retained[win.Name], err = w.rdb.ZCount(ctx, keys.Active(tenant, scope), "-inf", "("+before).Result(); err != nil {
-					return fmt.Errorf("counting retained customers of %s %s: %w", tenant, scope, err)
+					return 0, fmt.Errorf("counting retained customers of %s %s: %w", tenant, scope, err)
 				}
 			}
 		}
 		sums, err := w.reader.ToDateSums(ctx, tenant, scope, &td)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		maps.Copy(st.Windows, sums)
 		views = append(views, st)
 	}
-	return w.Write(ctx, tenant, now, views)
+	return left, w.Write(ctx, tenant, now, views)
 }
