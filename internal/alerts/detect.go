@@ -54,7 +54,19 @@ type Params struct {
 	// scope of the tenant can alert: without it there is no rate to
 	// compare with.
 	MinTenantResponses int64
+	// FalseAlarmsPerYear is the tenant's false-alarm budget B: with
+	// Scopes (S, the tenant's scopes) the threshold of every scope grows
+	// by ln(ScopeYearRate × S / B), so that the S scopes together expect
+	// at most B false alarms a year. 0 turns the budget off (each scope
+	// on its own, at most ScopeYearRate a year).
+	FalseAlarmsPerYear float64
+	Scopes             int
 }
+
+// ScopeYearRate bounds the false alarms per scope-year of the threshold
+// without the budget term: the worst cell of TestDetectionQuality
+// (docs/alerts.md) is 1.18.
+const ScopeYearRate = 1.2
 
 // DefaultParams are the docs/alerts.md values.
 var DefaultParams = Params{
@@ -62,6 +74,7 @@ var DefaultParams = Params{
 	MinThreshold: 3.5, ThresholdOffset: 3.0,
 	GuardResponses: 10, GuardDetractors: 5, MaxGuard: 7 * 24 * time.Hour,
 	Baseline: 90 * 24 * time.Hour, MinTenantResponses: 30,
+	FalseAlarmsPerYear: 1,
 }
 
 // Counts are NPS responses and detractors.
@@ -111,6 +124,10 @@ type Decision struct {
 	// per day R and the threshold H.
 	Baseline          Counts
 	P0, PTenant, R, H float64
+	// Budget is the part of H the tenant's false-alarm budget adds for
+	// its Scopes scopes (Params.BudgetTerm).
+	Budget float64
+	Scopes int
 	// SWarning and SCritical are the CUSUM statistics at the last hour.
 	SWarning, SCritical float64
 	// WilsonLow and WilsonHigh bound the guard window's detractor share.
@@ -128,9 +145,22 @@ func CUSUM(hours []Counts, p0, odds float64) float64 {
 	return s
 }
 
-// Threshold returns h for a scope with r responses per day.
+// Threshold returns h for a scope with r responses per day: the scope's
+// own threshold plus the tenant's budget term (BudgetTerm).
 func (p Params) Threshold(r float64) float64 {
-	return max(p.MinThreshold, math.Log(r*365)-p.ThresholdOffset)
+	return max(p.MinThreshold, math.Log(r*365)-p.ThresholdOffset) + p.BudgetTerm()
+}
+
+// BudgetTerm is what the tenant's false-alarm budget adds to every
+// threshold: ln(ScopeYearRate × S / B), at least 0, and 0 without a
+// budget or a count of scopes. A false alarm needs the CUSUM to climb by
+// h, and at these thresholds their rate falls as e^−h (the simulation in
+// docs/alerts.md: each added ln 10 divides it by about 10).
+func (p Params) BudgetTerm() float64 {
+	if p.FalseAlarmsPerYear <= 0 || p.Scopes <= 0 {
+		return 0
+	}
+	return max(0, math.Log(ScopeYearRate*float64(p.Scopes)/p.FalseAlarmsPerYear))
 }
 
 // guard returns the index of the guard window: the shortest window of at
@@ -190,6 +220,7 @@ func (p Params) Evaluate(in Input) Decision {
 	}
 	d.R = float64(d.Baseline.N) / max(1, days)
 	d.H = p.Threshold(d.R)
+	d.Budget, d.Scopes = p.BudgetTerm(), p.Scopes
 	d.SWarning = CUSUM(in.Hours, d.P0, p.OddsWarning)
 	d.SCritical = CUSUM(in.Hours, d.P0, p.OddsCritical)
 	d.WilsonLow, d.WilsonHigh = stats.Wilson(d.Guard.D, d.Guard.N)

@@ -24,6 +24,23 @@ func TestThresholdByHand(t *testing.T) {
 	require.Equal(t, 3.5, DefaultParams.Threshold(1))                          // ln 365 − 3 = 2.9 < 3.5
 }
 
+// TestBudgetTermByHand: a tenant's budget of B false alarms a year over S
+// scopes adds ln(1.2 × S / B) to every threshold, never less than 0.
+func TestBudgetTermByHand(t *testing.T) {
+	p := DefaultParams
+	require.Zero(t, p.BudgetTerm(), "scopes not counted")
+	p.Scopes = 10
+	require.InDelta(t, 2.484907, p.BudgetTerm(), 1e-6) // ln 12
+	require.InDelta(t, math.Log(50*365)-3+2.484907, p.Threshold(50), 1e-6)
+	require.InDelta(t, 3.5+2.484907, p.Threshold(1), 1e-6)
+	p.Scopes = 1
+	require.InDelta(t, 0.182322, p.BudgetTerm(), 1e-6) // ln 1.2
+	p.Scopes, p.FalseAlarmsPerYear = 10, 20
+	require.Zero(t, p.BudgetTerm(), "ln 0.6 < 0: a budget above what the scopes spend alone adds nothing")
+	p.FalseAlarmsPerYear = 0
+	require.Zero(t, p.BudgetTerm(), "0: off")
+}
+
 // TestEvaluateBurst: a store with a 20 % baseline at 50 responses a day
 // gets 30 detractors among 50 responses in the last six hours.
 func TestEvaluateBurst(t *testing.T) {

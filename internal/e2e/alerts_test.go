@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -103,6 +104,13 @@ func TestDetractorSpikeAlert(t *testing.T) {
 	require.Equal(t, "refund", terms[0].Term, "top terms %v", terms)
 	require.Equal(t, "24h", store3.Annotations["window"])
 	require.NotEmpty(t, store3.Annotations["comment_1"])
+	// The tenant's budget of one false alarm a year, over all its
+	// scopes, adds ln(1.2 × S) to the threshold (docs/alerts.md).
+	var scopeList api.ScopeList
+	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scopes", &scopeList))
+	n := len(scopeList.Scopes)
+	require.Contains(t, store3.Annotations["description"],
+		fmt.Sprintf("(%.2f of it the tenant's false-alarm budget, shared by its %d scopes)", math.Log(1.2*float64(n)), n))
 	t.Logf("summary: %s\ndescription: %s\ntop_terms: %s", store3.Annotations["summary"], store3.Annotations["description"], store3.Annotations["top_terms"])
 
 	// The same alert, once, on cx.alerts and at Alertmanager.

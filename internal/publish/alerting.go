@@ -71,7 +71,7 @@ func (p *Publisher) alertSettings(tenant string) (alerts.Params, alerts.Lifecycl
 		dst *float64
 		v   *float64
 	}{{&ps.OddsWarning, al.OddsRatioWarning}, {&ps.OddsCritical, al.OddsRatioCritical}, {&ps.Shrinkage, al.BaselineShrinkage},
-		{&ps.ThresholdOffset, al.ThresholdOffset}, {&ps.MinThreshold, al.MinThreshold}} {
+		{&ps.ThresholdOffset, al.ThresholdOffset}, {&ps.MinThreshold, al.MinThreshold}, {&ps.FalseAlarmsPerYear, al.FalseAlarmsPerYear}} {
 		if f.v != nil {
 			*f.dst = *f.v
 		}
@@ -178,6 +178,10 @@ func (p *Publisher) evaluateAlerts(ctx context.Context, tenant string, scopes []
 	// Whatever this round ends in, the tenant is evaluated again next
 	// round while any alert of it is live.
 	defer func() { p.noteLive(tenant, slices.ContainsFunc(slices.Collect(maps.Values(r.current())), live)) }()
+	// The tenant's false-alarm budget is shared by all its scopes.
+	if r.params.Scopes, err = p.store.ScopeCount(ctx, tenant); err != nil {
+		return err
+	}
 	all, err := p.store.ScopeCounters(ctx, tenant, "all")
 	if err != nil {
 		return err

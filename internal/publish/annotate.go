@@ -88,9 +88,13 @@ func (p *Publisher) annotate(ctx context.Context, tenant, scope string, d alerts
 	}
 	out["summary"] = fmt.Sprintf("Detractor share at %s of %s is %s%% over %s, baseline %s%%%s",
 		scope, tenant, out["detractor_share"], g.Name, out["baseline_share"], alerts.Mentions(terms))
+	budget := ""
+	if d.Budget > 0 {
+		budget = fmt.Sprintf(" (%.2f of it the tenant's false-alarm budget, shared by its %d scopes)", d.Budget, d.Scopes)
+	}
 	out["description"] = fmt.Sprintf("%d of %d NPS responses in the last %s are detractors (95%% Wilson %s–%s%%) against a baseline of %s%%. "+
-		"Over the last %s the CUSUM statistics are %.2f (warning) and %.2f (critical) against a threshold of %.2f at %.1f responses a day.",
+		"Over the last %s the CUSUM statistics are %.2f (warning) and %.2f (critical) against a threshold of %.2f%s at %.1f responses a day.",
 		g.D, g.N, g.Name, out["wilson_low"], out["wilson_high"], out["baseline_share"], window.FormatDuration(horizon),
-		d.SWarning, d.SCritical, d.H, d.R)
+		d.SWarning, d.SCritical, d.H, budget, d.R)
 	return out, nil
 }

@@ -59,6 +59,7 @@ type Alerts struct {
 	ThresholdOffset, MinThreshold       *float64
 	GuardResponses, GuardDetractors     *int64
 	MinTenantResponses                  *int64
+	FalseAlarmsPerYear                  *float64
 }
 
 // CurrencyField is the event field the currency rule is about.
@@ -116,6 +117,7 @@ type fileAlerts struct {
 	GuardResponses     *int64   `yaml:"guard_responses"`
 	GuardDetractors    *int64   `yaml:"guard_detractors"`
 	MinTenantResponses *int64   `yaml:"min_tenant_responses"`
+	FalseAlarmsPerYear *float64 `yaml:"false_alarms_per_year"`
 }
 
 type fileTenant struct {
@@ -327,6 +329,7 @@ func (fa fileAlerts) parse(t *Tenant, pr *problems) {
 		{"alerts.baseline_shrinkage", fa.BaselineShrinkage, func(x float64) bool { return x >= 0 }, "0 or more", &t.Alerts.BaselineShrinkage},
 		{"alerts.threshold_offset", fa.ThresholdOffset, func(x float64) bool { return !math.IsNaN(x) }, "a number", &t.Alerts.ThresholdOffset},
 		{"alerts.min_threshold", fa.MinThreshold, func(x float64) bool { return x > 0 }, "more than 0", &t.Alerts.MinThreshold},
+		{"alerts.false_alarms_per_year", fa.FalseAlarmsPerYear, func(x float64) bool { return x >= 0 && !math.IsInf(x, 1) }, "0 (off) or more", &t.Alerts.FalseAlarmsPerYear},
 	} {
 		switch {
 		case v.val == nil:

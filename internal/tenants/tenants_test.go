@@ -75,17 +75,20 @@ func TestAlertParameters(t *testing.T) {
       odds_ratio_warning: 1.5
       guard_detractors: 8
       max_guard_window: 3d
+      false_alarms_per_year: 4
 `))
 	require.NoError(t, err)
 	a, _ := r.Get("acme")
 	require.Equal(t, 1.5, *a.Alerts.OddsRatioWarning)
 	require.Equal(t, int64(8), *a.Alerts.GuardDetractors)
 	require.Equal(t, 72*time.Hour, *a.Alerts.MaxGuardWindow)
+	require.Equal(t, 4.0, *a.Alerts.FalseAlarmsPerYear)
 	require.Nil(t, a.Alerts.OddsRatioCritical)
 
-	_, err = tenants.Parse([]byte("tenants:\n  acme:\n    alerts:\n      odds_ratio_critical: 0.5\n      guard_responses: -1\n"))
+	_, err = tenants.Parse([]byte("tenants:\n  acme:\n    alerts:\n      odds_ratio_critical: 0.5\n      guard_responses: -1\n      false_alarms_per_year: -2\n"))
 	require.ErrorContains(t, err, "tenants.acme.alerts.odds_ratio_critical: 0.5 must be more than 1")
 	require.ErrorContains(t, err, "tenants.acme.alerts.guard_responses: -1 must not be negative")
+	require.ErrorContains(t, err, "tenants.acme.alerts.false_alarms_per_year: -2 must be 0 (off) or more")
 }
 
 // TestPseudonymSettings: a secret is needed, long enough, and only with

@@ -391,3 +391,12 @@ func (r *Reader) Dirty(ctx context.Context, tenant string) (map[string]string, e
 func (r *Reader) Scopes(ctx context.Context, tenant string) ([]string, error) {
 	return r.rdb.SMembers(ctx, keys.Scopes(tenant)).Result()
 }
+
+// ScopeCount returns how many scopes a tenant has data in.
+func (r *Reader) ScopeCount(ctx context.Context, tenant string) (int, error) {
+	n, err := r.rdb.SCard(ctx, keys.Scopes(tenant)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("counting the scopes of %s: %w", tenant, err)
+	}
+	return int(n), nil
+}
