@@ -44,23 +44,18 @@ func documentedImports(t *testing.T, doc string) (cmds []documented, tenantsFile
 			continue
 		}
 		require.Less(t, i+1, len(blocks), "the summary after %q", here[0].args)
-		var summary []string
+		// Each summary line and the lines under it, up to the next one,
+		// are one command's output, in order.
+		k := -1
 		for _, l := range strings.Split(strings.TrimSpace(blocks[i+1][2]), "\n") {
 			if strings.HasPrefix(l, "read ") {
-				summary = append(summary, l)
+				k++
 			}
+			require.GreaterOrEqual(t, k, 0, "output before the first summary after %q", here[0].args)
+			require.Less(t, k, len(here), "more summaries than commands after %q", here[0].args)
+			here[k].summary = append(here[k].summary, l)
 		}
-		require.Len(t, summary, len(here), "one summary per command after %q", here[0].args)
-		for k := range here {
-			here[k].summary = []string{summary[k]}
-		}
-		// Lines after the first summary line belong to the last command.
-		rest := strings.Split(strings.TrimSpace(blocks[i+1][2]), "\n")
-		for _, l := range rest {
-			if !strings.HasPrefix(l, "read ") {
-				here[len(here)-1].summary = append(here[len(here)-1].summary, l)
-			}
-		}
+		require.Equal(t, len(here)-1, k, "one summary per command after %q", here[0].args)
 		cmds = append(cmds, here...)
 	}
 	return cmds, tenantsFile

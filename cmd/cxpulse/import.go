@@ -33,7 +33,7 @@ type shared struct {
 
 func (s *shared) register(c *commandFlags) {
 	s.Kafka.Register(c.set)
-	s.Redis.Register(c.set)
+	s.Redis.Register(c.set, "")
 	c.set.String(&s.TopicPrefix, "CXPULSE_TOPIC_PREFIX", "cx.", "prefix of every topic")
 	c.set.String(&s.TenantsFile, "CXPULSE_TENANTS_FILE", "", "optional YAML file of tenant settings (currency, timezone, calendar)")
 	c.set.String(&s.WindowsSpec, "CXPULSE_WINDOWS", window.DefaultSpec, "the aggregator's rolling windows (for its time rule)")
@@ -59,19 +59,31 @@ func (s *shared) redis(ctx context.Context, what string) (redis.UniversalClient,
 	if err != nil {
 		return nil, err
 	}
-	if err := redisconn.Check(ctx, rdb); err != nil {
+	// A command is run by hand: a Redis it cannot reach is one clear
+	// line now, not a retry later.
+	err = rdb.Ping(ctx).Err()
+	if err != nil {
+		err = fmt.Errorf("cannot reach Redis at %s (CXPULSE_REDIS_URL): %w", s.Redis.Addrs(), err)
+	} else {
+		err = redisconn.Check(ctx, rdb)
+	}
+	if err != nil {
 		return nil, errors.Join(fmt.Errorf("%s needs Redis: %w", what, err), rdb.Close())
 	}
 	return rdb, nil
 }
 
-// kafka checks the Kafka settings and that the brokers take them (a
-// refused login or an untrusted certificate named).
+// kafka checks the Kafka settings and that the brokers answer and take
+// them (a refused login or an untrusted certificate named): a command is
+// run by hand, so a broker it cannot reach is one clear line now.
 func (s *shared) kafka(ctx context.Context) error {
 	if err := s.Kafka.Validate(); err != nil {
 		return err
 	}
-	return s.Kafka.Check(ctx)
+	if err := s.Kafka.Reachable(ctx, 10*time.Second); err != nil {
+		return fmt.Errorf("cannot reach Kafka at %s (CXPULSE_KAFKA_BROKERS): %w", strings.Join(s.Kafka.Brokers, ","), err)
+	}
+	return nil
 }
 
 // rule returns the tenants and the aggregator's time rule.
@@ -100,6 +112,7 @@ func runImport(ctx context.Context, e *env, args []string) int {
 	var sh shared
 	var tenant, typ, metric, format, timeFormat, zone, idFormat, rejects, brokers, ingestURL, key string
 	var maps []string
+	var ids idFlags
 	c.str(&tenant, "tenant", "", "tenant of every row (NDJSON: every event must be of it)")
 	c.str(&typ, "type", "", "event type of every row: "+typeNames()+" (or --map type=COLUMN)")
 	c.str(&metric, "metric", "", "survey metric of every row: nps, csat or ces (or --map metric=COLUMN)")
@@ -108,6 +121,8 @@ func runImport(ctx context.Context, e *env, args []string) int {
 	c.str(&timeFormat, "time-format", importer.TimeRFC3339, "rfc3339, unix, unix_ms or a strftime pattern such as %Y-%m-%d %H:%M:%S")
 	c.str(&zone, "timezone", "", "IANA zone of times without an offset (default: the tenant's)")
 	c.str(&idFormat, "id-format", importer.IDInteger, "integer (ids written as 17850.0 become 17850) or keep")
+	c.str(&ids.columns, "id-columns", "", "COLUMN,... that identify a row and stay the same in a correction: each row's id is built from them\n(for files with a revision column and no id column)")
+	c.str(&ids.suffix, "id-suffix", "", "added to every id the file gives, e.g. :csat when one export is imported as several metrics")
 	c.str(&rejects, "rejects", "", "CSV file for the rejected rows (line, field, reason, then the row)")
 	c.str(&brokers, "kafka", "", "Kafka brokers to write to (default CXPULSE_KAFKA_BROKERS)")
 	c.str(&ingestURL, "ingest", "", "write through the ingest service at this URL instead of Kafka")
@@ -132,11 +147,8 @@ func runImport(ctx context.Context, e *env, args []string) int {
 	if key == "" {
 		key = envKey
 	}
-	opts, err := importOptions(&sh, tenant, typ, metric, format, timeFormat, zone, idFormat, maps)
+	opts, err := importOptions(&sh, tenant, typ, metric, format, timeFormat, zone, idFormat, maps, ids)
 	if err != nil {
-		return fail(err)
-	}
-	if err := sh.Kafka.Validate(); err != nil {
 		return fail(err)
 	}
 	rdb, err := sh.redis(ctx, "the import ledger")
@@ -156,7 +168,7 @@ func runImport(ctx context.Context, e *env, args []string) int {
 		}
 		opts.Sink = importer.NewIngestSink(ingestURL, key)
 	} else {
-		if err := sh.Kafka.Check(ctx); err != nil {
+		if err := sh.kafka(ctx); err != nil {
 			return fail(err)
 		}
 		opts.Sink = importer.NewKafkaSink(sh.Kafka.Writer(), sh.TopicPrefix)
@@ -177,23 +189,46 @@ func runImport(ctx context.Context, e *env, args []string) int {
 	if sum.Erased > 0 {
 		fmt.Fprintf(e.stdout, "%d rows of erased customers were skipped\n", sum.Erased)
 	}
-	if sum.IDsFixed > 0 {
-		fmt.Fprintf(e.stdout, "%d ids written as decimals (such as 17850.0) were imported as integers (--id-format keep leaves them)\n", sum.IDsFixed)
-	}
+	printImportNotes(e, &opts, &sum)
 	if sum.Rejected > 0 && rejects != "" {
 		fmt.Fprintf(e.stdout, "the rejected rows and their reasons are in %s\n", rejects)
 	}
 	switch {
 	case err != nil:
 		return fail(err)
-	case sum.Rejected > 0:
+	case sum.Rejected > 0 || sum.Conflicts > 0:
 		return exitPartial
 	}
 	return exitOK
 }
 
+// idFlags are the flags that make a file's ids.
+type idFlags struct{ columns, suffix string }
+
+// printImportNotes prints what the summary line leaves out: the zone and
+// where it came from, ids changed, conflicts, tenants new to the ledger.
+func printImportNotes(e *env, opts *importer.Options, sum *importer.Summary) {
+	m := &opts.Mapping
+	switch {
+	case m.Zone != nil:
+		fmt.Fprintf(e.stdout, "zone of times without an offset: %s (%s)\n", m.Zone, m.ZoneFrom)
+	case m.Tenant != "":
+		fmt.Fprintf(e.stdout, "every time carried its offset: no zone was needed (none is known: no --timezone, and no tenants file lists %s)\n", m.Tenant)
+	}
+	if sum.IDsFixed > 0 {
+		fmt.Fprintf(e.stdout, "%d ids written as decimals (such as %s) were imported as integers (--id-format keep leaves them)\n", sum.IDsFixed, sum.IDsFixedExample)
+	}
+	if sum.Conflicts > 0 {
+		fmt.Fprintf(e.stdout, "%d rows were not sent: an earlier import sent their id and revision for another event (first: %s); "+
+			"one export imported as several metrics or types needs its own ids for each (--id-suffix), a correction a higher revision\n", sum.Conflicts, sum.ConflictExample)
+	}
+	for _, t := range sum.NewTenants {
+		fmt.Fprintf(e.stdout, "tenant %q is new: no import sent events of it before (with no tenants file, any tenant name is taken: check its spelling)\n", t)
+	}
+}
+
 // importOptions checks the mapping flags and builds the import's options.
-func importOptions(sh *shared, tenant, typ, metric, format, timeFormat, zone, idFormat string, maps []string) (importer.Options, error) {
+func importOptions(sh *shared, tenant, typ, metric, format, timeFormat, zone, idFormat string, maps []string, ids idFlags) (importer.Options, error) {
 	var opts importer.Options
 	reg, rule, err := sh.rule()
 	if err != nil {
@@ -221,21 +256,34 @@ func importOptions(sh *shared, tenant, typ, metric, format, timeFormat, zone, id
 	if idFormat != importer.IDInteger && idFormat != importer.IDKeep {
 		errs = append(errs, fmt.Errorf("--id-format %q: want integer or keep", idFormat))
 	}
-	t, _ := reg.Get(tenant)
-	loc := t.Periods.Loc
-	if zone != "" {
+	// The zone of times without an offset: --timezone, else the tenant's
+	// in the tenants file, else none (Import refuses such times).
+	var loc *time.Location
+	var from string
+	switch t, listed := reg.Get(tenant); {
+	case zone != "":
+		from = "--timezone"
 		if loc, err = time.LoadLocation(zone); err != nil {
 			errs = append(errs, fmt.Errorf("--timezone %q: %w", zone, err))
 		}
+	case reg != nil && listed && tenant != "":
+		loc, from = t.Periods.Loc, "the tenants file's timezone of "+tenant
 	}
-	if loc == nil {
-		loc = time.UTC
+	var idCols []string
+	if ids.columns != "" {
+		for _, c := range strings.Split(ids.columns, ",") {
+			if c = strings.TrimSpace(c); c == "" {
+				errs = append(errs, fmt.Errorf("--id-columns %q: an empty column name", ids.columns))
+				break
+			}
+			idCols = append(idCols, c)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return opts, err
 	}
 	opts.Mapping = importer.Mapping{Tenant: tenant, Type: events.Type(typ), Metric: events.Metric(metric), Columns: cols,
-		TimeFormat: timeFormat, Zone: loc, IDFormat: idFormat}
+		TimeFormat: timeFormat, Zone: loc, ZoneFrom: from, IDFormat: idFormat, IDColumns: idCols, IDSuffix: ids.suffix}
 	opts.Format, opts.Tenants, opts.Rule = format, reg, rule
 	return opts, nil
 }

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 	_ "time/tzdata"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Exit codes.
@@ -50,6 +52,12 @@ var commands = []command{
 	{"erase", "erase customers from every aggregate and key, with a receipt each", runErase},
 }
 
+// quietRedis drops go-redis's own log lines (a pool retrying a dial): the
+// commands report each Redis error themselves, once, with what it stops.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv, terminal: isTerminal(os.Stderr), now: time.Now}
@@ -60,6 +68,7 @@ func main() {
 
 // run runs the command of args and returns the exit code.
 func run(ctx context.Context, e *env, args []string) int {
+	redis.SetLogger(quietRedis{})
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(e.stderr)
 		if len(args) == 0 {

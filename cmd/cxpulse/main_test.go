@@ -220,7 +220,7 @@ func TestRebuildCommand(t *testing.T) {
 	require.Contains(t, r.stdout, "rewind 1 asked of group cxpulse-aggregator")
 	require.Zero(t, rdb.Exists(ctx, "cxpulse:{acme}:s:all").Val())
 	require.Equal(t, int64(1), rdb.Exists(ctx, "cxpulse:{acme}:dim:store").Val())
-	require.Equal(t, int64(20), rdb.SCard(ctx, "cxpulse:{acme}:imported").Val())
+	require.Equal(t, int64(20), rdb.HLen(ctx, "cxpulse:{acme}:imported:v2").Val(), "the import ledger is kept")
 	require.Equal(t, int64(1), rdb.Exists(ctx, "cxpulse:{globex}:s:all").Val())
 	require.Equal(t, map[string]string{"reset": "1"}, rdb.HGetAll(ctx, "cxpulse:{acme}:wm").Val())
 	require.Equal(t, "1", rdb.Get(ctx, "cxpulse:{rewind:cxpulse-aggregator}").Val())

@@ -100,7 +100,7 @@ func (c *Config) Register(s *config.Set) {
 	c.Kafka.Register(s)
 	c.Common.Register(s)
 	s.String(&c.HTTPAddr, "CXPULSE_HTTP_ADDR", ":9090", "address of the read API, /metrics and probes")
-	c.Redis.Register(s)
+	c.Redis.Register(s, redisconn.DefaultURL)
 	s.String(&c.GroupID, "CXPULSE_GROUP_ID", "cxpulse-aggregator", "Kafka consumer group")
 	s.List(&c.Dimensions, "CXPULSE_DIMENSIONS", "store,region,channel,product,agent", "dims that get a scope each")
 	s.List(&c.ScopeCombos, "CXPULSE_SCOPE_COMBOS", "", "combined scopes, e.g. channel+region (at most 8)")

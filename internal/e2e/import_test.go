@@ -152,7 +152,7 @@ func TestImportHistoryExactly(t *testing.T) {
 	}
 
 	first := importFile(export, filepath.Join(dir, "rejects1.csv"))
-	require.Equal(t, importer.Summary{Read: 13, Sent: 8, Rejected: 5, IDsFixed: 1, Seconds: first.Seconds}, first)
+	require.Equal(t, importer.Summary{Read: 13, Sent: 8, Rejected: 5, IDsFixed: 1, IDsFixedExample: "17850.0", Seconds: first.Seconds}, first)
 	check()
 	// What landed, event by event: the instants by hand, the comments as
 	// written, the integer id.
@@ -204,7 +204,7 @@ func TestImportHistoryExactly(t *testing.T) {
 	// Again: the ledger sends nothing, whatever the aggregator's dedupe
 	// horizon.
 	second := importFile(export, filepath.Join(dir, "rejects2.csv"))
-	require.Equal(t, importer.Summary{Read: 13, Sent: 0, Rejected: 5, Skipped: 8, IDsFixed: 1, Seconds: second.Seconds}, second)
+	require.Equal(t, importer.Summary{Read: 13, Sent: 0, Rejected: 5, Skipped: 8, IDsFixed: 1, IDsFixedExample: "17850.0", Seconds: second.Seconds}, second)
 	require.Equal(t, int64(8), testenv.Count(t, broker, "cx.surveys"))
 	check()
 
@@ -218,8 +218,8 @@ func TestImportHistoryExactly(t *testing.T) {
 	grown := filepath.Join(dir, "responses-grown.csv")
 	writeExport(t, grown, more)
 	third := importFile(grown, filepath.Join(dir, "rejects3.csv"))
-	require.Equal(t, importer.Summary{Read: 23, Sent: 10, Rejected: 5, Skipped: 8, IDsFixed: 1, Seconds: third.Seconds}, third)
+	require.Equal(t, importer.Summary{Read: 23, Sent: 10, Rejected: 5, Skipped: 8, IDsFixed: 1, IDsFixedExample: "17850.0", Seconds: third.Seconds}, third)
 	require.Equal(t, int64(18), testenv.Count(t, broker, "cx.surveys"))
 	check()
-	require.Equal(t, int64(18), rdb.SCard(t.Context(), "cxpulse:{nyc}:imported").Val())
+	require.Equal(t, int64(18), rdb.HLen(t.Context(), "cxpulse:{nyc}:imported:v2").Val())
 }

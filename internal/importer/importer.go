@@ -64,20 +64,31 @@ type Options struct {
 
 // Summary is what an import did.
 type Summary struct {
-	Read     int64   `json:"read"`
-	Sent     int64   `json:"sent"`
-	Rejected int64   `json:"rejected"`
-	Skipped  int64   `json:"skipped_already_imported"`
-	Erased   int64   `json:"skipped_erased"`
-	IDsFixed int64   `json:"ids_written_as_integers"`
-	Seconds  float64 `json:"seconds"`
+	Read     int64 `json:"read"`
+	Sent     int64 `json:"sent"`
+	Rejected int64 `json:"rejected"`
+	Skipped  int64 `json:"skipped_already_imported"`
+	Erased   int64 `json:"skipped_erased"`
+	IDsFixed int64 `json:"ids_written_as_integers"`
+	// IDsFixedExample is the first such id, as the file wrote it.
+	IDsFixedExample string `json:"ids_written_as_integers_example,omitempty"`
+	// Conflicts are rows whose id and revision an earlier import sent for
+	// another event (another metric, time or score): not sent.
+	// ConflictExample names the first (line and id).
+	Conflicts       int64  `json:"conflicts"`
+	ConflictExample string `json:"conflict_example,omitempty"`
+	// NewTenants are the tenants, with no tenants file to check them
+	// against, that no import sent events of before (a mistyped name
+	// shows here).
+	NewTenants []string `json:"new_tenants,omitempty"`
+	Seconds    float64  `json:"seconds"`
 }
 
 // pending is a checked event waiting to be sent, with what a reject of it
 // would say.
 type pending struct {
 	ev   events.Event
-	line int
+	at   string // its line (file:line when several files are imported)
 	orig []string
 }
 
@@ -93,6 +104,7 @@ type run struct {
 	header   bool // the rejects header is written
 	batch    []pending
 	seen     map[string]bool  // tenant, id and revision sent in this run
+	tenants  map[string]bool  // tenants whose ledger was looked at
 	occur    map[[16]byte]int // rows of the same content so far
 	file     string
 	many     bool // several files: reject lines name theirs
@@ -111,7 +123,10 @@ func Import(ctx context.Context, opts Options, files []string) (Summary, error) 
 	if opts.Stdin == nil {
 		opts.Stdin = os.Stdin
 	}
-	r := &run{opts: opts, seen: map[string]bool{}, occur: map[[16]byte]int{}, many: len(files) > 1}
+	if err := checkZone(&opts, files); err != nil {
+		return Summary{}, err
+	}
+	r := &run{opts: opts, seen: map[string]bool{}, tenants: map[string]bool{}, occur: map[[16]byte]int{}, many: len(files) > 1}
 	if opts.Rejects != nil {
 		r.rejects = csv.NewWriter(opts.Rejects)
 	}
@@ -205,7 +220,7 @@ func (r *run) file1(ctx context.Context, path string) error {
 			orig = []string{string(rw.raw)}
 		}
 		if rw.err != nil {
-			r.reject(rw.line, orig, []events.Problem{{Reason: rw.err.Error()}})
+			r.reject(r.lineOf(rw.line), orig, []events.Problem{{Reason: rw.err.Error()}})
 			continue
 		}
 		var ev events.Event
@@ -221,7 +236,7 @@ func (r *run) file1(ctx context.Context, path string) error {
 			ps = r.check(&ev, b != nil)
 		}
 		if len(ps) > 0 {
-			r.reject(rw.line, orig, ps)
+			r.reject(r.lineOf(rw.line), orig, ps)
 			continue
 		}
 		if r.opts.Erased != nil {
@@ -240,7 +255,7 @@ func (r *run) file1(ctx context.Context, path string) error {
 			continue
 		}
 		r.seen[key] = true
-		r.batch = append(r.batch, pending{ev: ev, line: rw.line, orig: orig})
+		r.batch = append(r.batch, pending{ev: ev, at: r.lineOf(rw.line), orig: orig})
 		if len(r.batch) >= r.opts.Batch {
 			if err := r.flush(ctx); err != nil {
 				return err
@@ -248,6 +263,9 @@ func (r *run) file1(ctx context.Context, path string) error {
 		}
 	}
 	if b != nil {
+		if r.sum.IDsFixed == 0 {
+			r.sum.IDsFixedExample = b.fixedExample
+		}
 		r.sum.IDsFixed += int64(b.fixedIDs)
 	}
 	return nil
@@ -268,7 +286,7 @@ func (r *run) check(ev *events.Event, built bool) []events.Problem {
 	// so that no derived id is made from a plain one.
 	t.Pseudonymize(ev)
 	if ev.ID == "" {
-		ev.ID = r.rowID(ev)
+		ev.ID = r.rowID(ev) // a CSV row (NDJSON events carry their ids by contract)
 	}
 	if built {
 		if ps := problemsOf(ev.Validate()); len(ps) > 0 {
@@ -320,11 +338,21 @@ func (r *run) flush(ctx context.Context) error {
 	var send []events.Event
 	var from []int
 	for i, s := range seen {
-		if s {
+		switch s {
+		case SentSame:
 			r.sum.Skipped++
+			continue
+		case SentOther:
+			if r.sum.Conflicts == 0 {
+				r.sum.ConflictExample = fmt.Sprintf("line %s, id %s", batch[i].at, evs[i].ID)
+			}
+			r.sum.Conflicts++
 			continue
 		}
 		send, from = append(send, evs[i]), append(from, i)
+	}
+	if err := r.noteNewTenants(ctx, send); err != nil {
+		return err
 	}
 	if len(send) == 0 {
 		return nil
@@ -337,7 +365,7 @@ func (r *run) flush(ctx context.Context) error {
 	for k, e := range refused {
 		if e != nil {
 			p := batch[from[k]]
-			r.reject(p.line, p.orig, problemsOf(e))
+			r.reject(p.at, p.orig, problemsOf(e))
 			continue
 		}
 		sent = append(sent, send[k])
@@ -383,10 +411,10 @@ func (r *run) writeRejectsHeader(header []string) {
 	_ = r.rejects.Write(append([]string{"line", "field", "reason"}, header...))
 }
 
-// reject writes a row to the rejects file: its line (file:line when
+// reject writes a row to the rejects file: its line at (file:line when
 // several files are imported), the fields and the reasons (each joined by
 // "; ", in the same order), then the row as read.
-func (r *run) reject(line int, orig []string, ps []events.Problem) {
+func (r *run) reject(at string, orig []string, ps []events.Problem) {
 	r.rejected.Add(1)
 	if r.rejects == nil {
 		return
@@ -396,9 +424,35 @@ func (r *run) reject(line int, orig []string, ps []events.Problem) {
 	for i, p := range ps {
 		fields[i], reasons[i] = p.Field, p.Reason
 	}
-	at := strconv.Itoa(line)
-	if r.many {
-		at = r.file + ":" + at
-	}
 	_ = r.rejects.Write(append([]string{at, strings.Join(fields, "; "), strings.Join(reasons, "; ")}, orig...))
+}
+
+// lineOf names a line of the file being read: file:line when several
+// files are imported.
+func (r *run) lineOf(line int) string {
+	if r.many {
+		return r.file + ":" + strconv.Itoa(line)
+	}
+	return strconv.Itoa(line)
+}
+
+// noteNewTenants records, with no tenants file to check tenants against,
+// those of evs no import sent events of before: a mistyped tenant is
+// accepted, and the summary names it.
+func (r *run) noteNewTenants(ctx context.Context, evs []events.Event) error {
+	for i := range evs {
+		t := evs[i].Tenant
+		if r.tenants[t] || r.opts.Tenants != nil {
+			continue
+		}
+		r.tenants[t] = true
+		known, err := r.opts.Ledger.Known(ctx, t)
+		if err != nil {
+			return err
+		}
+		if !known {
+			r.sum.NewTenants = append(r.sum.NewTenants, t)
+		}
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 package importer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,11 +37,29 @@ type Mapping struct {
 	Columns map[string]string
 	// TimeFormat is rfc3339, unix, unix_ms or a strftime pattern.
 	TimeFormat string
-	// Zone is where times without an offset are local.
-	Zone *time.Location
+	// Zone is where times without an offset are local; nil when it is
+	// unknown, and a time without an offset is then refused (Import).
+	// ZoneFrom says where it came from ("--timezone", "the tenants
+	// file").
+	Zone     *time.Location
+	ZoneFrom string
 	// IDFormat is IDInteger (17850.0 → 17850) or IDKeep.
 	IDFormat string
+	// IDColumns, when set, build each row's id from these columns (with
+	// the event type and survey metric), for files with no id column:
+	// the same row, corrected, keeps its id.
+	IDColumns []string
+	// IDSuffix is added to every id the file gives (the id column or
+	// IDColumns), so that one export read as several metrics or types
+	// gives each its own ids.
+	IDSuffix string
 }
+
+// errRevisionWithoutID refuses a revision mapped with nothing that names
+// the event it corrects.
+var errRevisionWithoutID = errors.New("revision: a correction replaces the event its id names, but no id is mapped: " +
+	"map the column holding each row's id (--map id=COLUMN), or build ids from columns that identify a row and never change in a correction (--id-columns COLUMN,...); " +
+	"without either, each row's id is derived from its content, so a corrected row would be a second event")
 
 // ParseMaps reads --map FIELD=COLUMN specs; a field may be mapped once.
 func ParseMaps(specs []string) (map[string]string, error) {
@@ -80,12 +101,16 @@ func checkField(field string) error {
 
 // binding is a mapping tied to one file's header.
 type binding struct {
-	m          *Mapping
-	col        map[string]int // field → column index
-	dims       []named
-	attrs      []named
-	fixedIDs   int
-	headerName []string
+	m        *Mapping
+	col      map[string]int // field → column index
+	dims     []named
+	attrs    []named
+	fixedIDs int
+	// fixedExample is the first id written as a decimal, as the file
+	// wrote it.
+	fixedExample string
+	idCols       []int
+	headerName   []string
 }
 
 type named struct {
@@ -114,7 +139,21 @@ func (m *Mapping) bind(header []string) (*binding, error) {
 			return nil, fmt.Errorf("type: give --type, or map a column to it (--map type=COLUMN)")
 		}
 	}
+	_, hasID := m.Columns["id"]
+	if _, ok := m.Columns["revision"]; ok && !hasID && len(m.IDColumns) == 0 {
+		return nil, errRevisionWithoutID
+	}
+	if hasID && len(m.IDColumns) > 0 {
+		return nil, fmt.Errorf("--id-columns: the id is mapped already (--map id=%s); give one of them", m.Columns["id"])
+	}
 	var missing []string
+	for _, col := range m.IDColumns {
+		i, ok := index[col]
+		if !ok {
+			missing = append(missing, fmt.Sprintf("--id-columns: column %q is not in the header", col))
+		}
+		b.idCols = append(b.idCols, i)
+	}
 	for field, col := range m.Columns {
 		i, ok := index[col]
 		if !ok {
@@ -140,6 +179,18 @@ func (m *Mapping) bind(header []string) (*binding, error) {
 // event builds the event of one row, or the problems that keep it from
 // being one, each naming the event field and the column.
 func (b *binding) event(row []string) (events.Event, []events.Problem) {
+	ev, ps := b.fields(row)
+	if len(b.idCols) > 0 {
+		ev.ID = b.columnsID(&ev, row)
+	}
+	if ev.ID != "" {
+		ev.ID += b.m.IDSuffix
+	}
+	return ev, ps
+}
+
+// fields reads the mapped fields of one row.
+func (b *binding) fields(row []string) (events.Event, []events.Problem) {
 	var ps []events.Problem
 	bad := func(field string, err error) {
 		ps = append(ps, events.Problem{Field: fieldPaths[field],
@@ -156,13 +207,18 @@ func (b *binding) event(row []string) (events.Event, []events.Problem) {
 		return strings.TrimSpace(row[i])
 	}
 	id := func(field string) string {
-		v, fixed := fixID(get(field), b.m.IDFormat)
+		raw := get(field)
+		v, fixed := fixID(raw, b.m.IDFormat)
 		if fixed {
+			if b.fixedIDs == 0 {
+				b.fixedExample = raw
+			}
 			b.fixedIDs++
 		}
 		return v
 	}
 	ev := events.Event{Tenant: b.m.Tenant, Type: b.m.Type, ID: id("id"), CustomerID: id("customer_id")}
+
 	if v := get("type"); v != "" {
 		ev.Type = events.Type(v)
 	}
@@ -249,4 +305,28 @@ func values(row []string, cols []named, normal func(string) string) map[string]s
 		}
 	}
 	return out
+}
+
+// columnsID is the id --id-columns builds for a row: a hash of the
+// tenant, the event type, the survey metric and the chosen columns' values
+// (each trimmed, decimal ids written as integers).
+func (b *binding) columnsID(ev *events.Event, row []string) string {
+	h := sha256.New()
+	metric := ""
+	if ev.Survey != nil {
+		metric = string(ev.Survey.Metric)
+	}
+	for _, part := range []string{ev.Tenant, string(ev.Type), metric} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	for _, i := range b.idCols {
+		v := ""
+		if i < len(row) {
+			v, _ = fixID(strings.TrimSpace(row[i]), b.m.IDFormat)
+		}
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	return "row-" + hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -1,6 +1,7 @@
 package importer
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -56,14 +57,49 @@ func parseTime(v, format string, loc *time.Location) (time.Time, error) {
 	if err != nil {
 		return time.Time{}, fmt.Errorf("%q does not match %s: %w", v, format, err)
 	}
-	if strings.Contains(format, "%z") || strings.Contains(format, "%Z") || strings.Contains(format, "%s") {
+	if !zonelessFormat(format) {
 		return t, nil // the value says its offset
 	}
 	return inZone(t, loc, v)
 }
 
-// inZone reads the wall clock of t (parsed in UTC) in loc.
+// zonelessFormat reports whether a strftime pattern reads times with no
+// offset (no %z, %Z or %s).
+func zonelessFormat(format string) bool {
+	return !strings.Contains(format, "%z") && !strings.Contains(format, "%Z") && !strings.Contains(format, "%s")
+}
+
+// zoneless reports whether v, in format, is a time without an offset
+// (one that needs the import's zone).
+func zoneless(v, format string) bool {
+	v = strings.TrimSpace(v)
+	switch format {
+	case TimeRFC3339:
+		if _, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			return false
+		}
+		for _, layout := range zonelessLayouts {
+			if _, err := time.Parse(layout, v); err == nil {
+				return true
+			}
+		}
+		return false
+	case TimeUnix, TimeUnixMs:
+		return false
+	}
+	return v != "" && zonelessFormat(format)
+}
+
+// errNoZone is a time without an offset in an import whose zone is
+// unknown.
+var errNoZone = errors.New("has no offset, and the zone to read it in is unknown: give --timezone (or list the tenant, with its timezone, in the tenants file)")
+
+// inZone reads the wall clock of t (parsed in UTC) in loc; nil loc is an
+// unknown zone.
 func inZone(t time.Time, loc *time.Location, v string) (time.Time, error) {
+	if loc == nil {
+		return time.Time{}, fmt.Errorf("%q %w", v, errNoZone)
+	}
 	local := time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), loc)
 	var found []time.Time
 	for _, shift := range []time.Duration{-time.Hour, 0, time.Hour} {

@@ -108,7 +108,7 @@ func drop(ctx context.Context, rdb redis.UniversalClient, tenant string, id int6
 	if err := rdb.HSet(ctx, wm, "reset", id).Err(); err != nil {
 		return fmt.Errorf("marking %s for a rebuild: %w", tenant, err)
 	}
-	keep := map[string]bool{wm: true, keys.Imported(tenant): true, keys.Erased(tenant): true}
+	keep := map[string]bool{wm: true, keys.Imported(tenant): true, keys.ImportLedger(tenant): true, keys.Erased(tenant): true}
 	dims := keys.DimensionsPrefix(tenant)
 	var doomed []string
 	scan := func(ctx context.Context, c *redis.Client) error {

@@ -25,7 +25,8 @@ type Config struct {
 	// URL names the server (redis://[user:password@]host:port/db, rediss://
 	// for TLS), or with Cluster the nodes, or with SentinelMaster the
 	// sentinels (redis://h:7000?addr=h:7001&addr=h:7002; its user and
-	// password are the sentinels'). Default "redis://localhost:6379/0".
+	// password are the sentinels'). Default DefaultURL for the services;
+	// the cxpulse commands have none (Register).
 	URL string
 	// Cluster selects Redis Cluster. Default 0.
 	Cluster bool
@@ -38,9 +39,13 @@ type Config struct {
 	Password string
 }
 
-// Register adds the Redis settings to s.
-func (c *Config) Register(s *config.Set) {
-	s.String(&c.URL, "CXPULSE_REDIS_URL", "redis://localhost:6379/0", "Redis URL (rediss:// for TLS); with CXPULSE_REDIS_CLUSTER=1 the cluster nodes as redis://h:7000?addr=h:7001&addr=h:7002, with CXPULSE_REDIS_SENTINEL_MASTER the sentinels")
+// DefaultURL is the services' Redis when CXPULSE_REDIS_URL is unset.
+const DefaultURL = "redis://localhost:6379/0"
+
+// Register adds the Redis settings to s, with defaultURL the Redis when
+// CXPULSE_REDIS_URL is unset ("": none, and Validate names the setting).
+func (c *Config) Register(s *config.Set, defaultURL string) {
+	s.String(&c.URL, "CXPULSE_REDIS_URL", defaultURL, "Redis URL (rediss:// for TLS); with CXPULSE_REDIS_CLUSTER=1 the cluster nodes as redis://h:7000?addr=h:7001&addr=h:7002, with CXPULSE_REDIS_SENTINEL_MASTER the sentinels")
 	s.Bool(&c.Cluster, "CXPULSE_REDIS_CLUSTER", false, "use Redis Cluster")
 	s.String(&c.SentinelMaster, "CXPULSE_REDIS_SENTINEL_MASTER", "", "name of the primary the sentinels of CXPULSE_REDIS_URL watch")
 	s.String(&c.TLSFiles.CAFile, "CXPULSE_REDIS_TLS_CA_FILE", "", "PEM certificates to trust for Redis (implies TLS)")
@@ -51,6 +56,9 @@ func (c *Config) Register(s *config.Set) {
 
 // Validate checks the settings and names the bad ones.
 func (c *Config) Validate() error {
+	if c.URL == "" {
+		return errors.New("CXPULSE_REDIS_URL is not set: name the Redis of the aggregators (there is no default, so that a forgotten setting never reads or writes whatever Redis this machine reaches)")
+	}
 	if c.Cluster && c.SentinelMaster != "" {
 		return errors.New("CXPULSE_REDIS_CLUSTER and CXPULSE_REDIS_SENTINEL_MASTER: a Cluster has no sentinels; set one of them")
 	}
@@ -58,6 +66,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("CXPULSE_REDIS_URL: %w", err)
 	}
 	return nil
+}
+
+// Addrs names the servers of the settings, as a person reads them (no
+// password): "h:6379", or the nodes or sentinels joined by commas.
+func (c *Config) Addrs() string {
+	o, err := c.Options()
+	if err != nil {
+		return c.URL
+	}
+	return strings.Join(o.Addrs, ",")
 }
 
 // Options returns the client options of the settings.
