@@ -41,6 +41,9 @@ func (c *History) Encode() []byte {
 			b = append(b, `,"r":`...)
 			b = appendJSONString(b, e.Code)
 		}
+		if e.FirstOnly {
+			b = append(b, `,"o":true`...)
+		}
 		return append(b, '}')
 	}
 	b = append(b, '{')

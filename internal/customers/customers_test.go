@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fastjson"
 
+	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/testseed"
 	"github.com/cxpulse/cxpulse/pkg/window"
 )
@@ -201,4 +202,49 @@ func TestDecodeNamesAWrongField(t *testing.T) {
 		require.ErrorContains(t, err, want, rec)
 		require.ErrorContains(t, err, `record of customer "x"`, rec)
 	}
+}
+
+// TestFirstOnlyEntries: a first-only purchase (older than the horizon, or
+// a customer_since) may be the first one, counted new at its time in its
+// scopes, but is no purchaser and starts no spell; a customer_since tied
+// with the first real order leaves that order first, with its referral
+// code, and the customer is new once. The counts are written out by hand.
+func TestFirstOnlyEntries(t *testing.T) {
+	ws, err := window.Parse("1h,24h,7d,30d,90d")
+	require.NoError(t, err)
+	h := NewHorizon(ws[len(ws)-1], 30*window.Day)
+	day := int64(24 * time.Hour / time.Millisecond)
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC).UnixMilli()
+	counts := func(c *History) []string {
+		var out []string
+		for _, k := range c.derive(now, h).counts {
+			out = append(out, fmt.Sprintf("%d %s %d", k.Counter, k.Scope, (now-k.At)/day))
+		}
+		return out
+	}
+	s1 := []string{"all", "store=s1"}
+	old := &History{}
+	old.upsert(Entry{ID: "p-old", At: now - 250*day, Scopes: s1, FirstOnly: true})
+	old.upsert(Entry{ID: "p-new", At: now - 10*day, Scopes: s1})
+	require.True(t, old.compact(now, h))
+	require.Equal(t, "p-old", old.First.ID, "the old purchase is kept as the first")
+	require.ElementsMatch(t, []string{
+		fmt.Sprintf("%d all 250", stats.CustomersNew), fmt.Sprintf("%d all 10", stats.Purchasers), fmt.Sprintf("%d all 10", stats.Activations),
+		fmt.Sprintf("%d store=s1 250", stats.CustomersNew), fmt.Sprintf("%d store=s1 10", stats.Purchasers), fmt.Sprintf("%d store=s1 10", stats.Activations),
+	}, counts(old))
+
+	tie := &History{}
+	at := now - 5*day
+	tie.upsert(Entry{ID: "zz" + SinceSuffix, At: at, Scopes: s1, FirstOnly: true})
+	tie.upsert(Entry{ID: "aa", At: at, Scopes: s1, Code: "R1"})
+	d := tie.derive(now, h)
+	require.Equal(t, "R1", d.conv, "the real order is first at a tie, with its referral code")
+	require.ElementsMatch(t, []string{
+		fmt.Sprintf("%d all 5", stats.CustomersNew), fmt.Sprintf("%d all 5", stats.ReferredNew), fmt.Sprintf("%d all 5", stats.Purchasers), fmt.Sprintf("%d all 5", stats.Activations),
+		fmt.Sprintf("%d store=s1 5", stats.CustomersNew), fmt.Sprintf("%d store=s1 5", stats.ReferredNew), fmt.Sprintf("%d store=s1 5", stats.Purchasers), fmt.Sprintf("%d store=s1 5", stats.Activations),
+	}, counts(tie), "new once")
+
+	back, err := Decode("c", old.Encode())
+	require.NoError(t, err)
+	require.True(t, back.First.FirstOnly, "the mark is stored")
 }

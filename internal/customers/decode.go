@@ -141,6 +141,10 @@ func decodeEntry(v *fastjson.Value, e *Entry) error {
 			if e.Cancel, err = f.Bool(); err != nil {
 				err = fmt.Errorf("x: %w", err)
 			}
+		case "o":
+			if e.FirstOnly, err = f.Bool(); err != nil {
+				err = fmt.Errorf("o: %w", err)
+			}
 		case "a":
 			if e.At, err = f.Int64(); err != nil {
 				err = fmt.Errorf("a: %w", err)

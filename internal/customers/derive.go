@@ -81,6 +81,9 @@ func (c *History) derive(now int64, h Horizon) Derived {
 		if first == nil || entryLess(e, first) {
 			first = e
 		}
+		if e.firstOnly() {
+			continue // no purchaser
+		}
 	scopes:
 		for _, sc := range e.Scopes {
 			for j := range latest {
@@ -208,6 +211,6 @@ func (c *History) compact(now int64, h Horizon) bool {
 // a carried spell.
 func (c *History) continues(sc string, lapse int64) bool {
 	return slices.ContainsFunc(c.Events, func(e Entry) bool {
-		return !e.Cancel && e.At < lapse && slices.Contains(e.Scopes, sc)
+		return !e.Cancel && !e.firstOnly() && e.At < lapse && slices.Contains(e.Scopes, sc)
 	})
 }

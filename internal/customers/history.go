@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // History is what is kept of one customer of a tenant: their completed
@@ -35,8 +36,8 @@ type History struct {
 }
 
 // SinceSuffix ends the id of the entry a purchase's customer_since makes:
-// a purchase at that instant in no scope, so that the customer's later
-// purchases are not first ones and it counts nowhere itself.
+// a first-only purchase at that instant, in the scopes of the purchase
+// that says it.
 const SinceSuffix = "#since"
 
 // Entry is one purchase or cancellation of a customer.
@@ -47,7 +48,17 @@ type Entry struct {
 	Scopes []string `json:"-"`
 	Refs   []int    `json:"s,omitempty"` // Scopes as positions in History.Names, when stored
 	Code   string   `json:"r,omitempty"` // referral code of a purchase
+	// FirstOnly marks a purchase that only says when the customer bought
+	// first: one older than the customer-state horizon, or a
+	// customer_since. It may be the customer's first purchase (counted
+	// new at its time, in its scopes) but is no purchaser and starts no
+	// activity spell.
+	FirstOnly bool `json:"o,omitempty"`
 }
+
+// firstOnly reports whether e only says when the customer bought first
+// (records stored before FirstOnly mark a customer_since by its id).
+func (e *Entry) firstOnly() bool { return e.FirstOnly || strings.HasSuffix(e.ID, SinceSuffix) }
 
 // Spell is an activity spell in one scope: since its activation, last the
 // latest purchase in it (both unix ms).
@@ -56,8 +67,17 @@ type Spell struct {
 	Last  int64 `json:"l"`
 }
 
+// entryLess orders entries by time; at one instant a real purchase comes
+// before a customer_since, so that a tie leaves the purchase first (with
+// its referral code), then by id.
 func entryLess(a, b *Entry) bool {
-	return a.At < b.At || (a.At == b.At && a.ID < b.ID)
+	if a.At != b.At {
+		return a.At < b.At
+	}
+	if as, bs := strings.HasSuffix(a.ID, SinceSuffix), strings.HasSuffix(b.ID, SinceSuffix); as != bs {
+		return bs
+	}
+	return a.ID < b.ID
 }
 
 func sortEntries(es []Entry) {
@@ -127,6 +147,9 @@ func (w *walker) expire(s *walkState, t int64) {
 }
 
 func (w *walker) step(e *Entry) {
+	if e.firstOnly() {
+		return
+	}
 	if e.Cancel {
 		for i := range w.states {
 			s := &w.states[i]

@@ -99,14 +99,17 @@ func refCommerce(final map[string]*events.Event, now time.Time, h time.Duration,
 			byCustomer[ev.CustomerID] = append(byCustomer[ev.CustomerID], ev)
 		}
 	}
-	for cust, evs := range byCustomer {
-		slices.SortFunc(evs, refOrder)
+	for cust, all := range byCustomer {
+		slices.SortFunc(all, refOrder)
 		var first *events.Event
-		for _, e := range evs {
+		for _, e := range all {
 			if e.Type == events.TypePurchaseCompleted && (first == nil || refOrder(e, first) < 0) {
 				first = e
 			}
 		}
+		// A purchase older than the customer-state horizon when it
+		// arrived may be the first one, and is no activity.
+		evs := slices.DeleteFunc(slices.Clone(all), func(e *events.Event) bool { return refPeriodsOnly[e] })
 		if first != nil {
 			each(first, first.OccurredAt, scopesOf(first), func(a *acc) {
 				a.newC++

@@ -246,8 +246,8 @@ func TestCommerceExact(t *testing.T) {
 // refAdvocates ranks referrers by the conversions of the first purchases
 // in window w at now: codes resolved through the referral.sent events,
 // "unknown" for codes never sent. As for customers_new, a purchase that
-// counted in calendar periods only never joined its customer's history,
-// so it is no first purchase.
+// counted in calendar periods only (older than the customer-state horizon
+// when it arrived) may still be the first purchase.
 func refAdvocates(final map[string]*events.Event, w refWindow, now time.Time) []api.Advocate {
 	referrer := map[string]string{}
 	first := map[string]*events.Event{}
@@ -256,9 +256,6 @@ func refAdvocates(final map[string]*events.Event, w refWindow, now time.Time) []
 		case events.TypeReferralSent:
 			referrer[ev.Referral.Code] = ev.Referral.ReferrerID
 		case events.TypePurchaseCompleted:
-			if refPeriodsOnly[ev] {
-				continue
-			}
 			if f := first[ev.CustomerID]; f == nil || refOrder(ev, f) < 0 {
 				first[ev.CustomerID] = ev
 			}

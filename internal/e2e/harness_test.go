@@ -283,7 +283,8 @@ func (w refWindow) in(t, now time.Time) bool {
 
 // refPeriodsOnly marks the purchases and cancellations that counted only
 // in calendar periods: older than the customer-state horizon when they
-// arrived, they never joined their customer's history.
+// arrived, they never joined their customer's activity (a purchase may
+// still be the customer's first: docs/metrics.md).
 var refPeriodsOnly = map[*events.Event]bool{}
 
 // refRetainedFrom is the start of the oldest calendar period kept at now
@@ -317,7 +318,7 @@ func expected(final map[string]*events.Event, now time.Time, scopesOf func(*even
 	}
 	histories := map[string]*events.Event{}
 	for id, ev := range final {
-		if !refPeriodsOnly[ev] {
+		if !refPeriodsOnly[ev] || ev.Type == events.TypePurchaseCompleted {
 			histories[id] = ev
 		}
 	}

@@ -27,10 +27,8 @@ func Erase(in *Input, customer string, index []*dedupe.Record, upTo time.Time) (
 		th.add(r.Scopes, r.OccurredAt, r.Terms, r.Detractor(), -1)
 		out.Applied++
 	}
-	inHistory := in.inHistory()
 	ch, err := customers.Erase(customer, in.Customers[customer], upTo.UnixMilli(), in.Now, in.Horizon, func(c customers.Count, n float64) {
-		at := time.UnixMilli(c.At)
-		pl.addCount(c.Scope, at, c.Counter, n, inHistory(at))
+		pl.addCount(c.Scope, time.UnixMilli(c.At), c.Counter, n)
 	})
 	if err != nil {
 		return nil, err

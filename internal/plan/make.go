@@ -9,6 +9,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/stats"
 	"github.com/cxpulse/cxpulse/internal/store"
+	"github.com/cxpulse/cxpulse/pkg/events"
 )
 
 // Make decides, for the items of one tenant slice in offset order,
@@ -189,18 +190,24 @@ func (m *maker) index(base *dedupe.Record, rec dedupe.Record) {
 }
 
 // history notes what an event adds to its customer's history: a purchase
-// or cancellation within the customer-state horizon, a first purchase
-// older than what is kept, a referral code.
+// or cancellation within the customer-state horizon; a purchase older than
+// that, or a customer_since, as a first-only entry (it may be the
+// customer's first purchase, never a purchaser or an activity); a referral
+// code.
 func (m *maker) history(chosen *Item) {
 	ev := &chosen.Event
 	if p := ev.Purchase; p != nil && p.CustomerSince != nil {
-		// The customer's first purchase, older than what is kept: an entry
-		// in no scope, so never counted as new.
-		m.note(ev.CustomerID, customers.Entry{ID: ev.ID + customers.SinceSuffix, At: p.CustomerSince.UnixMilli()})
+		// When the customer first bought, in the scopes of this purchase:
+		// new then, if no purchase seen is earlier.
+		m.note(ev.CustomerID, customers.Entry{ID: ev.ID + customers.SinceSuffix, At: p.CustomerSince.UnixMilli(), Scopes: chosen.Scopes, FirstOnly: true})
 	}
 	switch {
 	case stats.ShapesHistory(ev.Type) && m.inHistory(ev.OccurredAt):
 		m.note(ev.CustomerID, historyEntry(chosen))
+	case ev.Type == events.TypePurchaseCompleted:
+		e := historyEntry(chosen)
+		e.FirstOnly = true
+		m.note(ev.CustomerID, e)
 	case ev.Referral != nil:
 		if m.out.Slice.Codes == nil {
 			m.out.Slice.Codes = map[string]string{}
@@ -228,8 +235,7 @@ func (m *maker) deriveCustomers() error {
 	}
 	for _, id := range m.customerOrder {
 		ch, err := customers.Plan(id, m.in.Customers[id], m.histories[id], m.in.Now, m.in.Horizon, func(c customers.Count, n float64) {
-			at := time.UnixMilli(c.At)
-			m.pl.addCount(c.Scope, at, c.Counter, n, m.inHistory(at))
+			m.pl.addCount(c.Scope, time.UnixMilli(c.At), c.Counter, n)
 		})
 		if err != nil {
 			return err

@@ -154,11 +154,11 @@ func (p *planner) add(scopes []string, at time.Time, c *stats.Counters, sign flo
 	p.addPeriods(idx, at, c, nz, sign)
 }
 
-// addCount adds n to one counter of the buckets of at in one scope; a
-// calendar period takes it only when at is within the customer-state
-// horizon (inHistory), since older counts move only as histories are
-// forgotten.
-func (p *planner) addCount(scope string, at time.Time, k stats.Counter, n float64, inHistory bool) {
+// addCount adds n to one derived counter of the buckets of at in one
+// scope. The calendar periods keep only what a customer's first purchase
+// derives (stats.InPeriods), which forgetting never moves (the earliest
+// purchase is kept), so they take it at any instant.
+func (p *planner) addCount(scope string, at time.Time, k stats.Counter, n float64) {
 	si := p.scope(scope)
 	for wi, w := range p.windows {
 		b := w.Index(at)
@@ -167,12 +167,10 @@ func (p *planner) addCount(scope string, at time.Time, k stats.Counter, n float6
 		}
 		p.sum(deltaKey{si, int32(wi), b})[k] += n
 	}
-	if inHistory {
-		var c stats.Counters
-		c[k] = n
-		idx, nz := [1]int32{si}, [1]int8{int8(k)}
-		p.addPeriods(idx[:], at, &c, nz[:], 1)
-	}
+	var c stats.Counters
+	c[k] = n
+	idx, nz := [1]int32{si}, [1]int8{int8(k)}
+	p.addPeriods(idx[:], at, &c, nz[:], 1)
 }
 
 type termKey struct {
