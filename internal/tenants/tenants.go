@@ -15,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/cxpulse/cxpulse/internal/bizhours"
 	"github.com/cxpulse/cxpulse/pkg/events"
 	"github.com/cxpulse/cxpulse/pkg/period"
 	"github.com/cxpulse/cxpulse/pkg/window"
@@ -42,6 +43,10 @@ type Tenant struct {
 	// Digest is the tenant's digest cadence (daily, weekly, off); ""
 	// follows CXPULSE_DIGEST.
 	Digest string
+	// Hours are the tenant's business hours (nil: none set); SLA its
+	// ticket service targets (nil: none). See service.go.
+	Hours *bizhours.Schedule
+	SLA   *SLA
 	// pseudonyms is the secret customer ids are replaced under (see
 	// Pseudonym); nil keeps them as sent.
 	pseudonyms []byte
@@ -133,6 +138,11 @@ type fileTenant struct {
 	Digest                  string `yaml:"digest"`
 	PseudonymizeCustomerIDs bool   `yaml:"pseudonymize_customer_ids"`
 	PseudonymSecretFile     string `yaml:"pseudonym_secret_file"`
+	// Ticket service: business hours by day key, holidays (dates of the
+	// tenant's calendar), SLA targets.
+	BusinessHours map[string]string `yaml:"business_hours"`
+	Holidays      []string          `yaml:"holidays"`
+	SLA           *fileSLA          `yaml:"sla"`
 }
 
 // Parse reads the YAML of a tenants file:
@@ -186,6 +196,7 @@ func (f fileTenant) parse(name string) (Tenant, error) {
 	}
 	f.parsePeriods(&t, pr)
 	f.parseDurations(&t, pr)
+	f.parseService(&t, pr)
 	if f.PseudonymizeCustomerIDs {
 		secret, err := loadSecret(f.PseudonymSecretFile)
 		if err != nil {

@@ -116,3 +116,56 @@ func TestPseudonymSettings(t *testing.T) {
 	plain, _ := reg.Get("plain")
 	require.Equal(t, "c-1", plain.Pseudonym("c-1"))
 }
+
+// TestServiceSettings: business hours in the tenant's zone, holidays in its
+// calendar and SLA targets, and the errors that name their field.
+func TestServiceSettings(t *testing.T) {
+	r, err := tenants.Parse([]byte(`tenants:
+  ber:
+    timezone: Europe/Berlin
+    business_hours: {mon: "09:00-17:00", tue: "09:00-17:00", wed: "09:00-17:00", thu: "09:00-17:00", fri: "09:00-17:00"}
+    holidays: ["2026-12-25"]
+    sla:
+      hours: business
+      urgent: {first_reply: 1h, resolution: 8h}
+      normal: {first_reply: 8h, resolution: 48h}
+  teh:
+    timezone: Asia/Tehran
+    calendar: persian
+    business_hours: {sat: "08:00-16:00", thu: "08:00-12:00"}
+    holidays: ["1405-01-01"]
+    sla: {hours: calendar, high: {first_reply: 4h}}
+`))
+	require.NoError(t, err)
+	ber, _ := r.Get("ber")
+	require.True(t, ber.SLA.Business)
+	require.Equal(t, tenants.SLATarget{FirstReply: time.Hour, Resolution: 8 * time.Hour}, ber.SLA.Targets["urgent"])
+	_, has := ber.SLA.Targets["low"]
+	require.False(t, has, "no target for low")
+	// Opened Thursday 24 Dec 2026 at 16:00 Berlin: one business hour left
+	// that day, the 25th a holiday, the weekend off; 8 business hours
+	// later is Monday 28 Dec at 16:00.
+	opened := time.Date(2026, 12, 24, 15, 0, 0, 0, time.UTC)
+	require.Equal(t, time.Date(2026, 12, 28, 15, 0, 0, 0, time.UTC), ber.Deadline(opened, 8*time.Hour).UTC())
+	teh, _ := r.Get("teh")
+	require.False(t, teh.SLA.Business)
+	require.Equal(t, opened.Add(4*time.Hour), teh.Deadline(opened, 4*time.Hour), "calendar hours")
+	// Nowruz 1405 (Saturday 21 March 2026) is a holiday: none of its hours count.
+	nowruz := time.Date(2026, 3, 21, 4, 30, 0, 0, time.UTC) // 08:00 in Tehran
+	require.Zero(t, teh.Hours.Between(nowruz, nowruz.Add(8*time.Hour)))
+	require.Equal(t, 8*time.Hour, teh.Hours.Between(nowruz.Add(7*24*time.Hour), nowruz.Add(7*24*time.Hour+8*time.Hour)), "the next Saturday")
+
+	_, err = tenants.Parse([]byte(`tenants:
+  acme:
+    business_hours: {mon: "9-17"}
+    sla: {hours: weekly, low: {resolution: soon}}
+  globex:
+    holidays: ["2026-12-25"]
+    sla: {hours: business}
+`))
+	require.ErrorContains(t, err, `tenants.acme.business_hours.mon: "9-17": "9" is not a time of day`)
+	require.ErrorContains(t, err, `tenants.acme.sla.hours: "weekly" is not business or calendar`)
+	require.ErrorContains(t, err, `tenants.acme.sla.low.resolution: "soon" is not a positive duration`)
+	require.ErrorContains(t, err, "tenants.globex.holidays: set without business_hours")
+	require.ErrorContains(t, err, "tenants.globex.sla.hours: business needs business_hours")
+}
