@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/cxpulse/cxpulse/internal/customers"
 	"github.com/cxpulse/cxpulse/internal/dedupe"
 	"github.com/cxpulse/cxpulse/internal/mpack"
@@ -27,21 +29,18 @@ func (s *Store) Apply(ctx context.Context, sl *Slice) (Result, error) {
 	if err != nil || res.Outcome != Applied {
 		return res, err
 	}
+	// The sweep mark goes after the script and the views, so that a sweep
+	// that took the tenant before this mark reads what the slice wrote.
+	var mark func(redis.Pipeliner)
+	if due := s.sweepDueIn(sl); !due.IsZero() {
+		mark = func(pipe redis.Pipeliner) { s.markSweepDue(ctx, pipe, due, sl.Tenant) }
+	}
 	if len(res.Views) == 0 {
 		// No view to write (dead letters only): the publisher still has
 		// the tenant's outbox to publish.
-		if err := s.rdb.SAdd(ctx, keys.ChangedTenants, sl.Tenant).Err(); err != nil {
-			return res, fmt.Errorf("marking tenant %s changed: %w", sl.Tenant, err)
-		}
-	} else if err := s.Writer.Write(ctx, sl.Tenant, sl.Now, res.Views); err != nil {
-		return res, err
+		return res, views.MarkChanged(ctx, s.rdb, sl.Tenant, mark)
 	}
-	// After the write, so that a sweep that took the tenant before this
-	// mark reads what the slice wrote.
-	if due := s.sweepDueIn(sl); !due.IsZero() {
-		return res, s.MarkSweepDue(ctx, due, sl.Tenant)
-	}
-	return res, nil
+	return res, s.Writer.WriteAndMark(ctx, sl.Tenant, sl.Now, res.Views, mark)
 }
 
 // FlushPendingViews rewrites now every view of the tenant left pending

@@ -54,14 +54,21 @@ func (s *Store) MarkSweepDue(ctx context.Context, at time.Time, tenants ...strin
 	if len(tenants) == 0 {
 		return nil
 	}
+	pipe := s.rdb.Pipeline()
+	s.markSweepDue(ctx, pipe, at, tenants...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("marking %d tenants due a sweep: %w", len(tenants), err)
+	}
+	return nil
+}
+
+// markSweepDue queues MarkSweepDue's command on pipe.
+func (s *Store) markSweepDue(ctx context.Context, pipe redis.Pipeliner, at time.Time, tenants ...string) {
 	zs := make([]redis.Z, len(tenants))
 	for i, t := range tenants {
 		zs[i] = redis.Z{Score: float64(at.UnixMilli()), Member: t}
 	}
-	if err := s.rdb.ZAddLT(ctx, keys.SweepDue, zs...).Err(); err != nil {
-		return fmt.Errorf("marking %d tenants due a sweep: %w", len(tenants), err)
-	}
-	return nil
+	pipe.ZAddLT(ctx, keys.SweepDue, zs...)
 }
 
 // SweepDone records that a claimed tenant was swept and its next sweep is

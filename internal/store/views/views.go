@@ -187,6 +187,12 @@ func sectionStats(out []stats.Stat, sec section, t *stats.Counters, v *Totals) [
 // the view in Redis is still the one this instance last wrote, only the
 // fields that changed are sent.
 func (w *Writer) Write(ctx context.Context, tenant string, now time.Time, views []Totals) error {
+	return w.WriteAndMark(ctx, tenant, now, views, nil)
+}
+
+// WriteAndMark is Write, and then queues mark's commands with the
+// tenant's changed mark, in one round trip.
+func (w *Writer) WriteAndMark(ctx context.Context, tenant string, now time.Time, views []Totals, mark func(redis.Pipeliner)) error {
 	if len(views) == 0 {
 		return nil
 	}
@@ -295,7 +301,18 @@ func (w *Writer) Write(ctx context.Context, tenant string, now time.Time, views 
 		writes = again
 	}
 	// The publisher visits the tenants whose views changed.
-	if err := w.rdb.SAdd(ctx, keys.ChangedTenants, tenant).Err(); err != nil {
+	return MarkChanged(ctx, w.rdb, tenant, mark)
+}
+
+// MarkChanged adds the tenant to the changed tenants the publisher visits,
+// with mark's commands (nil for none) in the same round trip.
+func MarkChanged(ctx context.Context, rdb redis.UniversalClient, tenant string, mark func(redis.Pipeliner)) error {
+	pipe := rdb.Pipeline()
+	pipe.SAdd(ctx, keys.ChangedTenants, tenant)
+	if mark != nil {
+		mark(pipe)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("marking tenant %s changed: %w", tenant, err)
 	}
 	return nil
