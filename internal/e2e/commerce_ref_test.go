@@ -51,13 +51,6 @@ func refCommerce(final map[string]*events.Event, now time.Time, h time.Duration,
 		gross, refunded                                             float64
 		buyers                                                      map[string]bool
 	}
-	// until is when a purchase's activity lapses with no other event.
-	until := func(p *events.Event) time.Time {
-		if h == 0 {
-			return time.Unix(1<<40, 0)
-		}
-		return p.OccurredAt.Add(h)
-	}
 	accs := map[string]map[string]*acc{}
 	get := func(scope, w string) *acc {
 		if accs[scope] == nil {
@@ -118,79 +111,20 @@ func refCommerce(final map[string]*events.Event, now time.Time, h time.Duration,
 				}
 			})
 		}
-		// Activity per scope, from the definitions: a purchase activates
-		// unless the customer was active just before it; a cancellation is
-		// a loss where the customer was active; an inactivity loss falls at
-		// a purchase + H when neither a purchase nor a cancellation came
-		// before then.
-		scopes := map[string]bool{}
-		for _, e := range evs {
-			if e.Type == events.TypePurchaseCompleted {
-				for _, sc := range scopesOf(e) {
-					scopes[sc] = true
+		// Activity per scope (refSpells).
+		for sc, spell := range refSpells(evs, now, h, scopesOf, func(sc string, at time.Time, loss bool) {
+			each(nil, at, []string{sc}, func(a *acc) {
+				if loss {
+					a.losses++
+				} else {
+					a.activated++
 				}
+			})
+		}) {
+			if active[sc] == nil {
+				active[sc] = map[string]time.Time{}
 			}
-		}
-		for sc := range scopes {
-			in := func(e *events.Event) bool {
-				return e.Type == events.TypePurchaseCompleted && slices.Contains(scopesOf(e), sc)
-			}
-			// prev returns the latest purchase in sc ordered before evs[i].
-			prev := func(i int) *events.Event {
-				for j := i - 1; j >= 0; j-- {
-					if in(evs[j]) {
-						return evs[j]
-					}
-				}
-				return nil
-			}
-			cancelledBetween := func(q *events.Event, i int, before time.Time) bool {
-				for j := i - 1; j >= 0 && evs[j] != q; j-- {
-					if evs[j].Type == events.TypeSubscriptionCancelled && evs[j].OccurredAt.Before(before) {
-						return true
-					}
-				}
-				return false
-			}
-			one := func(at time.Time, f func(a *acc)) { each(nil, at, []string{sc}, f) }
-			var spell time.Time
-			on := false
-			for i, e := range evs {
-				q := prev(i)
-				activeBefore := q != nil && e.OccurredAt.Before(until(q)) && !cancelledBetween(q, i, until(q))
-				switch {
-				case in(e) && !activeBefore:
-					one(e.OccurredAt, func(a *acc) { a.activated++ })
-					spell, on = e.OccurredAt, true
-				case e.Type == events.TypeSubscriptionCancelled && activeBefore:
-					one(e.OccurredAt, func(a *acc) { a.losses++ })
-					on = false
-				}
-				if in(e) {
-					// Inactivity loss after e: no later purchase in sc and no
-					// cancellation before e + H.
-					end := until(e)
-					ended := h > 0
-					for _, f := range evs[i+1:] {
-						if f.OccurredAt.Before(end) && (in(f) || f.Type == events.TypeSubscriptionCancelled) {
-							ended = false
-							break
-						}
-					}
-					if ended && !end.After(now) {
-						one(end, func(a *acc) { a.losses++ })
-					}
-				}
-			}
-			// Active now: the latest purchase in sc is less than H ago and
-			// no cancellation followed it.
-			if q := prev(len(evs)); on && q != nil && now.Before(until(q)) &&
-				!cancelledBetween(q, len(evs), now.Add(time.Hour)) {
-				if active[sc] == nil {
-					active[sc] = map[string]time.Time{}
-				}
-				active[sc][cust] = spell
-			}
+			active[sc][cust] = spell
 		}
 	}
 	out := map[string]map[string]map[string]float64{}
@@ -216,25 +150,7 @@ func refCommerce(final map[string]*events.Event, now time.Time, h time.Duration,
 			if a.newC > 0 {
 				m["referral_new_customer_share"] = 100 * float64(a.referred) / float64(a.newC)
 			}
-			act, retained := 0, 0
-			for _, since := range active[sc] {
-				act++
-				if !w.in(since, now) {
-					retained++
-				}
-			}
-			atStart := act - a.activated + a.losses
-			lost := atStart - retained
-			m["customers_active"] = float64(act)
-			m["customers_activated"] = float64(a.activated)
-			m["losses"] = float64(a.losses)
-			m["customers_at_start"] = float64(atStart)
-			m["customers_retained"] = float64(retained)
-			m["customers_lost"] = float64(lost)
-			if atStart > 0 {
-				m["churn_rate"] = 100 * float64(lost) / float64(atStart)
-				m["retention_rate"] = 100 * float64(retained) / float64(atStart)
-			}
+			atStart, lost := refRetention(m, active[sc], a.activated, a.losses, w, now)
 			if a.purchases > 0 && buyers > 0 && lost > 0 {
 				m["clv"] = a.gross / float64(a.purchases) * (float64(a.purchases) / buyers) * (float64(atStart) / float64(lost))
 			}
@@ -242,4 +158,115 @@ func refCommerce(final map[string]*events.Event, now time.Time, h time.Duration,
 		}
 	}
 	return out
+}
+
+// refSpells works out one customer's activity per scope from the
+// definitions, over their events in order: a purchase activates unless the
+// customer was active just before it; a cancellation is a loss where the
+// customer was active; an inactivity loss falls at a purchase + h when
+// neither a purchase nor a cancellation came before then. It reports each
+// activation and loss (at its instant) through count, and returns the
+// start of the spell under way at now per scope the customer is active in.
+func refSpells(evs []*events.Event, now time.Time, h time.Duration, scopesOf func(*events.Event) []string, count func(scope string, at time.Time, loss bool)) map[string]time.Time {
+	// until is when a purchase's activity lapses with no other event.
+	until := func(p *events.Event) time.Time {
+		if h == 0 {
+			return time.Unix(1<<40, 0)
+		}
+		return p.OccurredAt.Add(h)
+	}
+	scopes := map[string]bool{}
+	for _, e := range evs {
+		if e.Type == events.TypePurchaseCompleted {
+			for _, sc := range scopesOf(e) {
+				scopes[sc] = true
+			}
+		}
+	}
+	active := map[string]time.Time{}
+	for sc := range scopes {
+		in := func(e *events.Event) bool {
+			return e.Type == events.TypePurchaseCompleted && slices.Contains(scopesOf(e), sc)
+		}
+		// prev returns the latest purchase in sc ordered before evs[i].
+		prev := func(i int) *events.Event {
+			for j := i - 1; j >= 0; j-- {
+				if in(evs[j]) {
+					return evs[j]
+				}
+			}
+			return nil
+		}
+		cancelledBetween := func(q *events.Event, i int, before time.Time) bool {
+			for j := i - 1; j >= 0 && evs[j] != q; j-- {
+				if evs[j].Type == events.TypeSubscriptionCancelled && evs[j].OccurredAt.Before(before) {
+					return true
+				}
+			}
+			return false
+		}
+		var spell time.Time
+		on := false
+		for i, e := range evs {
+			q := prev(i)
+			activeBefore := q != nil && e.OccurredAt.Before(until(q)) && !cancelledBetween(q, i, until(q))
+			switch {
+			case in(e) && !activeBefore:
+				count(sc, e.OccurredAt, false)
+				spell, on = e.OccurredAt, true
+			case e.Type == events.TypeSubscriptionCancelled && activeBefore:
+				count(sc, e.OccurredAt, true)
+				on = false
+			}
+			if in(e) {
+				// Inactivity loss after e: no later purchase in sc and no
+				// cancellation before e + H.
+				end := until(e)
+				ended := h > 0
+				for _, f := range evs[i+1:] {
+					if f.OccurredAt.Before(end) && (in(f) || f.Type == events.TypeSubscriptionCancelled) {
+						ended = false
+						break
+					}
+				}
+				if ended && !end.After(now) {
+					count(sc, end, true)
+				}
+			}
+		}
+		// Active now: the latest purchase in sc is less than H ago and no
+		// cancellation followed it.
+		if q := prev(len(evs)); on && q != nil && now.Before(until(q)) &&
+			!cancelledBetween(q, len(evs), now.Add(time.Hour)) {
+			active[sc] = spell
+		}
+	}
+	return active
+}
+
+// refRetention sets the activity stats of one scope and window in m, from
+// the spells under way at now (customer → start), the activations and
+// the losses in the window; it returns the customers at the window's
+// start and those lost.
+func refRetention(m map[string]float64, active map[string]time.Time, activated, losses int, w refWindow, now time.Time) (atStart, lost int) {
+	act, retained := 0, 0
+	for _, since := range active {
+		act++
+		if !w.in(since, now) {
+			retained++
+		}
+	}
+	atStart = act - activated + losses
+	lost = atStart - retained
+	m["customers_active"] = float64(act)
+	m["customers_activated"] = float64(activated)
+	m["losses"] = float64(losses)
+	m["customers_at_start"] = float64(atStart)
+	m["customers_retained"] = float64(retained)
+	m["customers_lost"] = float64(lost)
+	if atStart > 0 {
+		m["churn_rate"] = 100 * float64(lost) / float64(atStart)
+		m["retention_rate"] = 100 * float64(retained) / float64(atStart)
+	}
+	return atStart, lost
 }

@@ -114,70 +114,7 @@ func TestCommerceExact(t *testing.T) {
 
 	// acme keeps the default inactivity horizon of 90 days; initech has it
 	// off (customers leave only by cancelling).
-	var older, recent, revisions, last []msg
-	for _, tenant := range []string{"acme", "initech"} {
-		s := &shop{rng: rng, tenant: tenant, now: now}
-		evs := s.history(map[string]int{"acme": 300, "initech": 100}[tenant], 190*day)
-		// Customers whose first purchase is forgotten within the next 30
-		// days while they stay (initech) or come back (acme): neither may
-		// count as new again.
-		p1 := s.event(events.TypePurchaseCompleted, "old-1", now.Add(-170*day), 3)
-		p1.Purchase = &events.Purchase{OrderID: "o-old-1", Amount: 12, ReferralCode: "NEVER-SENT-old"}
-		evs = append(evs, p1)
-		// Purchases from before every calendar period kept: too late.
-		for k := range 3 {
-			p := s.event(events.TypePurchaseCompleted, fmt.Sprintf("gone-%d", k), now.AddDate(-2, 0, -k), 1)
-			p.Purchase = &events.Purchase{OrderID: fmt.Sprintf("o-gone-%d", k), Amount: 5}
-			evs = append(evs, p)
-		}
-		if tenant == "acme" {
-			p2 := s.event(events.TypePurchaseCompleted, "old-1", now.Add(-20*day), 3)
-			p2.Purchase = &events.Purchase{OrderID: "o-old-2", Amount: 8}
-			evs = append(evs, p2)
-		}
-		// The customer whose earliest purchase arrives last.
-		var held *events.Event
-		for i, ev := range evs {
-			if ev.CustomerID == "k000" && ev.Type == events.TypePurchaseCompleted {
-				held = &evs[i]
-				break
-			}
-		}
-		require.NotNil(t, held)
-		heldEv := *held
-		p := *heldEv.Purchase
-		p.ReferralCode = s.codes[0]
-		heldEv.Purchase = &p
-		last = append(last, eventMsg(heldEv))
-		for _, ev := range evs {
-			if ev.ID == heldEv.ID {
-				continue
-			}
-			m := eventMsg(ev)
-			if now.Sub(ev.OccurredAt) > 90*day {
-				older = append(older, m)
-			} else {
-				recent = append(recent, m)
-			}
-			if rng.IntN(20) == 0 {
-				recent = append(recent, m) // a repeat
-			}
-		}
-		// Revisions: purchases moved in time and to another store.
-		for range 30 {
-			ev := evs[rng.IntN(len(evs))]
-			if ev.Type != events.TypePurchaseCompleted || ev.ID == heldEv.ID {
-				continue
-			}
-			ev.Revision = 1
-			ev.OccurredAt = now.Add(-time.Duration(rng.Int64N(int64(60 * day)))).Truncate(time.Millisecond)
-			ev.Dims = s.dims(rng.IntN(12))
-			p := *ev.Purchase
-			p.Amount += 1.25
-			ev.Purchase = &p
-			revisions = append(revisions, eventMsg(ev))
-		}
-	}
+	older, recent, revisions, last := commerceStream(t, rng, now)
 	rng.Shuffle(len(recent), func(i, j int) { recent[i], recent[j] = recent[j], recent[i] })
 	all := append(append(append(older, recent...), revisions...), last...)
 	sources := produce(t, broker, older)
@@ -354,4 +291,77 @@ func TestCommerceWorkedExample(t *testing.T) {
 	var adv api.AdvocateList
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/advocates?window=30d", &adv))
 	require.Equal(t, []api.Advocate{{ReferrerID: "ann", Conversions: 1}, {ReferrerID: "unknown", Conversions: 1}}, adv.Advocates)
+}
+
+// commerceStream generates TestCommerceExact's purchase history of acme
+// and initech: the messages older than the largest window, the recent
+// ones (with repeats), revisions of purchases (moved in time and store),
+// and the earliest purchase of a customer, held back to arrive last.
+func commerceStream(t *testing.T, rng *rand.Rand, now time.Time) (older, recent, revisions, last []msg) {
+	t.Helper()
+	day := 24 * time.Hour
+	for _, tenant := range []string{"acme", "initech"} {
+		s := &shop{rng: rng, tenant: tenant, now: now}
+		evs := s.history(map[string]int{"acme": 300, "initech": 100}[tenant], 190*day)
+		// Customers whose first purchase is forgotten within the next 30
+		// days while they stay (initech) or come back (acme): neither may
+		// count as new again.
+		p1 := s.event(events.TypePurchaseCompleted, "old-1", now.Add(-170*day), 3)
+		p1.Purchase = &events.Purchase{OrderID: "o-old-1", Amount: 12, ReferralCode: "NEVER-SENT-old"}
+		evs = append(evs, p1)
+		// Purchases from before every calendar period kept: too late.
+		for k := range 3 {
+			p := s.event(events.TypePurchaseCompleted, fmt.Sprintf("gone-%d", k), now.AddDate(-2, 0, -k), 1)
+			p.Purchase = &events.Purchase{OrderID: fmt.Sprintf("o-gone-%d", k), Amount: 5}
+			evs = append(evs, p)
+		}
+		if tenant == "acme" {
+			p2 := s.event(events.TypePurchaseCompleted, "old-1", now.Add(-20*day), 3)
+			p2.Purchase = &events.Purchase{OrderID: "o-old-2", Amount: 8}
+			evs = append(evs, p2)
+		}
+		// The customer whose earliest purchase arrives last.
+		var held *events.Event
+		for i, ev := range evs {
+			if ev.CustomerID == "k000" && ev.Type == events.TypePurchaseCompleted {
+				held = &evs[i]
+				break
+			}
+		}
+		require.NotNil(t, held)
+		heldEv := *held
+		p := *heldEv.Purchase
+		p.ReferralCode = s.codes[0]
+		heldEv.Purchase = &p
+		last = append(last, eventMsg(heldEv))
+		for _, ev := range evs {
+			if ev.ID == heldEv.ID {
+				continue
+			}
+			m := eventMsg(ev)
+			if now.Sub(ev.OccurredAt) > 90*day {
+				older = append(older, m)
+			} else {
+				recent = append(recent, m)
+			}
+			if rng.IntN(20) == 0 {
+				recent = append(recent, m) // a repeat
+			}
+		}
+		// Revisions: purchases moved in time and to another store.
+		for range 30 {
+			ev := evs[rng.IntN(len(evs))]
+			if ev.Type != events.TypePurchaseCompleted || ev.ID == heldEv.ID {
+				continue
+			}
+			ev.Revision = 1
+			ev.OccurredAt = now.Add(-time.Duration(rng.Int64N(int64(60 * day)))).Truncate(time.Millisecond)
+			ev.Dims = s.dims(rng.IntN(12))
+			p := *ev.Purchase
+			p.Amount += 1.25
+			ev.Purchase = &p
+			revisions = append(revisions, eventMsg(ev))
+		}
+	}
+	return older, recent, revisions, last
 }

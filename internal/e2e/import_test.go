@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cxpulse/cxpulse/internal/importer"
@@ -95,29 +96,9 @@ func TestImportHistoryExactly(t *testing.T) {
 
 	export := filepath.Join(dir, "responses.csv")
 	writeExport(t, export, importRows)
-	reg, err := tenants.Load(tenantsFile)
-	require.NoError(t, err)
-	ws, err := window.Parse(window.DefaultSpec)
-	require.NoError(t, err)
-	kc := kafkaconn.Config{Brokers: []string{broker}}
 	importFile := func(path, rejects string) importer.Summary {
 		t.Helper()
-		f, err := os.Create(rejects)
-		require.NoError(t, err)
-		defer f.Close()
-		sink := importer.NewKafkaSink(kc.Writer(), "cx.")
-		cols, err := importer.ParseMaps([]string{"id=Response ID", "occurred_at=Submitted", "dims.store=Store",
-			"score=Likelihood to recommend", "comment=Comment", "customer_id=Customer"})
-		require.NoError(t, err)
-		sum, err := importer.Import(t.Context(), importer.Options{
-			Mapping: importer.Mapping{Tenant: "nyc", Type: events.TypeSurveyResponse, Metric: events.MetricNPS, Columns: cols,
-				TimeFormat: "%Y-%m-%d %H:%M:%S", Zone: ny, IDFormat: importer.IDInteger},
-			Sink: sink, Ledger: importer.NewLedger(rdb), Tenants: reg, Rule: timerule.New(reg, ws[len(ws)-1]),
-			Rejects: f, Now: func() time.Time { return now },
-		}, []string{path})
-		require.NoError(t, err)
-		require.NoError(t, sink.Close())
-		return sum
+		return importNYC(t, broker, rdb, tenantsFile, now, path, rejects)
 	}
 
 	// The reference: the accepted rows as events, worked out by hand.
@@ -222,4 +203,33 @@ func TestImportHistoryExactly(t *testing.T) {
 	require.Equal(t, int64(18), testenv.Count(t, broker, "cx.surveys"))
 	check()
 	require.Equal(t, int64(18), rdb.HLen(t.Context(), "cxpulse:{nyc}:imported:v2").Val())
+}
+
+// importNYC imports a responses export into tenant nyc (times in New
+// York, ids as integers), as cxpulse import does, and returns the summary.
+func importNYC(t *testing.T, broker string, rdb *redis.Client, tenantsFile string, now time.Time, path, rejects string) importer.Summary {
+	t.Helper()
+	ny, err := time.LoadLocation("America/New_York")
+	require.NoError(t, err)
+	reg, err := tenants.Load(tenantsFile)
+	require.NoError(t, err)
+	ws, err := window.Parse(window.DefaultSpec)
+	require.NoError(t, err)
+	kc := kafkaconn.Config{Brokers: []string{broker}}
+	f, err := os.Create(rejects)
+	require.NoError(t, err)
+	defer f.Close()
+	sink := importer.NewKafkaSink(kc.Writer(), "cx.")
+	cols, err := importer.ParseMaps([]string{"id=Response ID", "occurred_at=Submitted", "dims.store=Store",
+		"score=Likelihood to recommend", "comment=Comment", "customer_id=Customer"})
+	require.NoError(t, err)
+	sum, err := importer.Import(t.Context(), importer.Options{
+		Mapping: importer.Mapping{Tenant: "nyc", Type: events.TypeSurveyResponse, Metric: events.MetricNPS, Columns: cols,
+			TimeFormat: "%Y-%m-%d %H:%M:%S", Zone: ny, IDFormat: importer.IDInteger},
+		Sink: sink, Ledger: importer.NewLedger(rdb), Tenants: reg, Rule: timerule.New(reg, ws[len(ws)-1]),
+		Rejects: f, Now: func() time.Time { return now },
+	}, []string{path})
+	require.NoError(t, err)
+	require.NoError(t, sink.Close())
+	return sum
 }
