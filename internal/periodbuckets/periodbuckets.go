@@ -52,6 +52,20 @@ func KeptAt(sys period.System, now time.Time) *Kept {
 		hoursFrom: sys.Month(today) - HoursKeptMonths + 1}
 }
 
+// Holds reports whether b is kept: a day from the first kept to the last,
+// a month whose first day is kept, an hour of a day kept in a month whose
+// hours are kept.
+func (k *Kept) Holds(b Bucket) bool {
+	switch b.Unit {
+	case Day:
+		return b.Index >= k.from && b.Index <= k.to
+	case Month:
+		return k.sys.MonthStart(b.Index) >= k.from && k.sys.MonthStart(b.Index) <= k.to
+	}
+	day := floorDiv(b.Index, 24)
+	return day >= k.from && day <= k.to && k.sys.Month(day) >= k.hoursFrom
+}
+
 // Bucket is one bucket: its unit and its hour, day or month number.
 type Bucket struct {
 	Unit  Unit

@@ -6,6 +6,13 @@
 // pipeline.
 package stats
 
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
 // Counter names one raw counter kept per bucket. Ratios are derived from
 // them last, in the view.
 type Counter int
@@ -78,4 +85,46 @@ func (c *Counters) Zero() bool {
 		}
 	}
 	return true
+}
+
+// AppendBinary appends c as its non-zero counters: their number, then
+// each counter's position (uvarint) and value (8 bytes, IEEE 754, big
+// endian). The positions are those of LayoutVersion.
+func (c *Counters) AppendBinary(b []byte) []byte {
+	n := 0
+	for _, v := range c {
+		if v != 0 {
+			n++
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	for i, v := range c {
+		if v != 0 {
+			b = binary.AppendUvarint(b, uint64(i))
+			b = binary.BigEndian.AppendUint64(b, math.Float64bits(v))
+		}
+	}
+	return b
+}
+
+// ReadBinary reads what AppendBinary wrote into c and returns the bytes
+// after it.
+func (c *Counters) ReadBinary(b []byte) ([]byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return nil, errors.New("counters: truncated")
+	}
+	b = b[k:]
+	for range n {
+		i, k := binary.Uvarint(b)
+		if k <= 0 || len(b) < k+8 {
+			return nil, errors.New("counters: truncated")
+		}
+		if i >= uint64(len(c)) {
+			return nil, fmt.Errorf("counters: position %d is outside layout %d", i, LayoutVersion)
+		}
+		c[i] = math.Float64frombits(binary.BigEndian.Uint64(b[k:]))
+		b = b[k+8:]
+	}
+	return b, nil
 }

@@ -12,7 +12,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
@@ -106,8 +105,8 @@ const Layout = 1
 
 // Encode writes the state: Layout, stats.LayoutVersion, then per window
 // its name and its buckets in order, each as its number and its non-zero
-// counters (position and value). The totals are not stored: Decode sums
-// the buckets.
+// counters (stats.Counters.AppendBinary). The totals are not stored:
+// Decode sums the buckets.
 func (s *Scope) Encode() []byte {
 	b := []byte{Layout, stats.LayoutVersion}
 	b = binary.AppendUvarint(b, uint64(len(s.ws)))
@@ -123,20 +122,7 @@ func (s *Scope) Encode() []byte {
 		b = binary.AppendUvarint(b, uint64(len(keys)))
 		for _, k := range keys {
 			b = binary.AppendVarint(b, k)
-			c := r.buckets[k]
-			n := 0
-			for _, v := range c {
-				if v != 0 {
-					n++
-				}
-			}
-			b = binary.AppendUvarint(b, uint64(n))
-			for i, v := range c {
-				if v != 0 {
-					b = binary.AppendUvarint(b, uint64(i))
-					b = binary.BigEndian.AppendUint64(b, math.Float64bits(v))
-				}
-			}
+			b = r.buckets[k].AppendBinary(b)
 		}
 	}
 	return b
@@ -165,15 +151,8 @@ func Decode(ws []window.Window, data []byte) (*Scope, error) {
 		for range rd.count() {
 			k := rd.varint()
 			c := &stats.Counters{}
-			for range rd.count() {
-				i := rd.uvarint()
-				v := math.Float64frombits(binary.BigEndian.Uint64(rd.bytes(8)))
-				if rd.err == nil && i >= uint64(len(c)) {
-					return nil, fmt.Errorf("window state: counter %d out of the layout", i)
-				}
-				if rd.err == nil {
-					c[i] = v
-				}
+			if rd.err == nil {
+				rd.b, rd.err = c.ReadBinary(rd.b)
 			}
 			if rd.err != nil {
 				break
