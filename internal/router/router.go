@@ -107,13 +107,21 @@ func (r *Router) Once(ctx context.Context) (int, error) {
 	return len(in), nil
 }
 
-// forward is the internal topic's record of m.
+// forward is the internal topic's record of m: its headers (a replay's
+// mark among them) then the source position, in place of any the record
+// claimed itself.
 func (r *Router) forward(m kafka.Message) kafka.Message {
-	return kafka.Message{Topic: r.topic, Key: []byte(TenantOf(m.Value)), Value: m.Value, Headers: []kafka.Header{
-		{Key: HeaderTopic, Value: []byte(m.Topic)},
-		{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
-		{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)},
-	}}
+	hs := make([]kafka.Header, 0, len(m.Headers)+3)
+	for _, h := range m.Headers {
+		if h.Key != HeaderTopic && h.Key != HeaderPartition && h.Key != HeaderOffset {
+			hs = append(hs, h)
+		}
+	}
+	hs = append(hs,
+		kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
+		kafka.Header{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
+		kafka.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)})
+	return kafka.Message{Topic: r.topic, Key: []byte(TenantOf(m.Value)), Value: m.Value, Headers: hs}
 }
 
 // TenantOf reads the tenant of an event's JSON, "" when it has none

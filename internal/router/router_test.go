@@ -55,7 +55,9 @@ func TestForwardsEveryRecordByTenant(t *testing.T) {
 		value := fmt.Sprintf(`{"tenant":%q,"id":"e%d"}`, tenant, i)
 		msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte(fmt.Sprintf("%s/c%d", tenant, rng.IntN(50))), Value: []byte(value)})
 	}
-	msgs = append(msgs, kafka.Message{Topic: "cx.surveys", Key: []byte("x"), Value: []byte("not json")})
+	msgs = append(msgs, kafka.Message{Topic: "cx.surveys", Key: []byte("x"), Value: []byte("not json")},
+		kafka.Message{Topic: "cx.tickets", Key: []byte("t99/c1"), Value: []byte(`{"tenant":"t99","id":"replayed"}`),
+			Headers: []kafka.Header{{Key: "cxpulse-replay-of", Value: []byte("cx.tickets/0/7")}, {Key: router.HeaderOffset, Value: []byte("999999")}}})
 	require.NoError(t, w.WriteMessages(t.Context(), msgs...))
 
 	out := events.NewWriter([]string{broker})
@@ -97,6 +99,10 @@ func TestForwardsEveryRecordByTenant(t *testing.T) {
 		km := kafka.Message{Headers: make([]kafka.Header, len(r.Headers))}
 		for i, h := range r.Headers {
 			km.Headers[i] = kafka.Header{Key: h.Key, Value: h.Value}
+		}
+		if router.TenantOf(r.Value) == "t99" {
+			require.Equal(t, "cxpulse-replay-of", r.Headers[0].Key, "a replay's mark goes along")
+			require.Len(t, r.Headers, 4, "the record's own source claim is replaced")
 		}
 		topic, part, off, ok := router.SourceOf(km)
 		require.True(t, ok, "headers %v", r.Headers)
