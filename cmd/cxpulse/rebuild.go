@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cxpulse/cxpulse/internal/rebuild"
+	"github.com/cxpulse/cxpulse/internal/router"
 	"github.com/cxpulse/cxpulse/internal/store/keys"
 	"github.com/cxpulse/cxpulse/pkg/events"
 )
@@ -28,13 +29,14 @@ func runRebuild(ctx context.Context, e *env, args []string) int {
 	c := newFlags(e, "rebuild", rebuildUsage)
 	var sh shared
 	var tenants []string
-	var all, acceptGap, noWait bool
+	var all, acceptGap, noWait, routed bool
 	var group string
 	c.list(&tenants, "tenant", "a tenant to rebuild (repeat for several)")
 	c.boolean(&all, "all", "rebuild every tenant cxpulse has seen")
 	c.boolean(&acceptGap, "accept-gap", "rebuild from what the logs hold even where retention deleted what the periods keep")
 	c.boolean(&noWait, "no-wait", "ask for the rebuild and return, without watching its progress")
 	c.set.String(&group, "CXPULSE_GROUP_ID", "cxpulse-aggregator", "the aggregators' Kafka consumer group")
+	c.set.Bool(&routed, "CXPULSE_ROUTE_BY_TENANT", false, "the aggregators route by tenant: rewind their tenant-keyed topic, not the input topics")
 	sh.register(c)
 	rest, code, ok := c.parse(e, args)
 	if !ok {
@@ -79,6 +81,9 @@ func runRebuild(ctx context.Context, e *env, args []string) int {
 	}
 	opts := rebuild.Options{Group: group, TopicPrefix: sh.TopicPrefix, Tenants: tenants, AcceptGap: acceptGap,
 		Kafka: &sh.Kafka, Redis: rdb, Rule: rule, Now: now}
+	if routed {
+		opts.Topics = []string{router.Topic(sh.TopicPrefix)}
+	}
 	req, err := rebuild.Start(ctx, opts)
 	if err != nil {
 		return fail(err)

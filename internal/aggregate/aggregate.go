@@ -130,7 +130,8 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		Log: a.erasures, Alerts: ob.AlertStates, Queued: ob.SinkQueues, Now: o.now}
 
 	a.pipeline = pipeline.New(pipeline.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,
-		Dimensions: cfg.Dimensions, ScopeCombos: cfg.ScopeCombos, MaxScopesPerDim: cfg.MaxScopesPerDim, OnStateLoss: cfg.OnStateLoss},
+		Dimensions: cfg.Dimensions, ScopeCombos: cfg.ScopeCombos, MaxScopesPerDim: cfg.MaxScopesPerDim, OnStateLoss: cfg.OnStateLoss,
+		Topics: cfg.consumed()},
 		pipeline.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Store: st, Claims: cl, Tenants: reg, Letters: letters,
 			Erased: erased, Registry: metrics, Now: o.now}, logger)
 	a.publisher = publish.New(publish.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows,
@@ -140,7 +141,7 @@ func New(cfg Config, logger *zap.Logger, opts ...Option) (*Aggregator, error) {
 		publish.Parts{Store: st, Outbox: ob, Tenants: reg, Writer: a.outputs, Letters: letters,
 			ApplyDue: a.pipeline.ApplyDue, Registry: metrics, Now: o.now, Instance: a.id}, logger)
 	a.api = api.New(api.Config{GroupID: cfg.GroupID, TopicPrefix: cfg.TopicPrefix, Windows: cfg.Windows, DebugPprof: cfg.DebugPprof,
-		ProtectOps: cfg.ProtectOpsEndpoints, ScoreMetrics: cfg.ScoreMetrics},
+		ProtectOps: cfg.ProtectOpsEndpoints, ScoreMetrics: cfg.ScoreMetrics, Topics: cfg.consumed(), RouterGroup: cfg.routerGroup()},
 		api.Parts{Kafka: &cfg.Kafka, Admin: a.admin, Redis: a.rdb, Store: st.Reader, Outbox: ob, Claims: cl, Auth: authn, Tenants: reg,
 			Halted: a.pipeline.Halted, Erase: eraser.Erase, Registry: metrics, Now: o.now}, logger)
 	return a, nil
@@ -214,6 +215,10 @@ func (a *Aggregator) Run(ctx context.Context) error {
 		_ = a.Close()
 		return err
 	}
+	if err := a.ensureRouted(ctx); err != nil {
+		_ = a.Close()
+		return err
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	if a.clock != nil {
 		if err := a.clock.Sync(ctx); err != nil {
@@ -226,6 +231,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return serve.Run(gctx, ln, a.Handler(), a.cfg.ShutdownTimeout, a.log) })
 	g.Go(func() error { return a.pipeline.Run(gctx) })
+	if a.cfg.RouteByTenant {
+		g.Go(func() error { return a.runRouter(gctx) })
+	}
 	g.Go(func() error { return a.publisher.Run(gctx) })
 	g.Go(func() error { return a.api.Run(gctx) })
 	err = g.Wait()

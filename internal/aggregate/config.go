@@ -80,6 +80,10 @@ type Config struct {
 	// OnStateLoss is halt (default) or rebuild: what a partition does when
 	// Redis holds no state for it although the group applied it.
 	OnStateLoss string
+	// RouteByTenant runs the router (internal/router) and consumes its
+	// tenant-keyed topic instead of the input topics, so that one instance
+	// at a time applies each tenant's events. Default off.
+	RouteByTenant bool
 	// OnWindowsChange is refuse (default) or rebuild: what a start does
 	// when CXPULSE_WINDOWS has a window some tenant's state was not kept
 	// with (docs/operations.md).
@@ -121,6 +125,7 @@ func (c *Config) Register(s *config.Set) {
 	s.String(&c.Digest, "CXPULSE_DIGEST", "off", "each tenant's digest of the closed day or week, in its time zone: daily, weekly or off (a tenant's digest: in the tenants file overrides)")
 	s.String(&c.DigestSlackURL, "CXPULSE_DIGEST_SLACK_URL", "", "Slack incoming-webhook URL the digests are posted to as a Slack message (they go to CXPULSE_ALERT_WEBHOOK_URL too)")
 	s.String(&c.OnStateLoss, "CXPULSE_ON_STATE_LOSS", "halt", "when Redis lost its state: halt the partitions, or rebuild them from the log start when retention allows")
+	s.Bool(&c.RouteByTenant, "CXPULSE_ROUTE_BY_TENANT", false, "forward the input topics to <prefix>by-tenant keyed by tenant and apply from there, one instance per tenant at a time (docs/scaling.md)")
 	s.String(&c.OnWindowsChange, "CXPULSE_ON_WINDOWS_CHANGE", windowsRefuse, "when CXPULSE_WINDOWS has a window the tenants' state was not kept with: refuse to start, or rebuild those tenants from the input topics")
 	s.Int(&c.ScoreMetrics, "CXPULSE_SCORE_METRICS", 0, "export the scores of scope all as cxpulse_score{tenant,window,stat} for at most this many tenants (0: off; each adds windows × 8 series)")
 	s.Bool(&c.ProtectOpsEndpoints, "CXPULSE_PROTECT_OPS_ENDPOINTS", false, "ask for an API key with the read scope on /v1/status and /metrics")

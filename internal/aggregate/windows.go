@@ -83,7 +83,7 @@ func (a *Aggregator) checkWindows(ctx context.Context) error {
 				"what it never held. Start with CXPULSE_ON_WINDOWS_CHANGE=rebuild to rebuild them from the input topics as `cxpulse rebuild` does "+
 				"(docs/operations.md), or keep the windows they were kept with", strings.Join(added, ", "), len(stale), list(stale))
 		}
-		o := rebuild.Options{Group: a.cfg.GroupID, TopicPrefix: a.cfg.TopicPrefix, Tenants: stale, Kafka: &a.cfg.Kafka, Redis: a.rdb,
+		o := rebuild.Options{Group: a.cfg.GroupID, TopicPrefix: a.cfg.TopicPrefix, Topics: a.cfg.consumed(), Tenants: stale, Kafka: &a.cfg.Kafka, Redis: a.rdb,
 			Rule: timerule.New(a.tenants, a.cfg.Windows[len(a.cfg.Windows)-1]), Now: a.now}
 		req, err := rebuild.Start(ctx, o)
 		if err != nil {

@@ -54,6 +54,10 @@ type Config struct {
 	// ScoreMetrics exports cxpulse_score for the scope all of at most this
 	// many tenants; 0: none.
 	ScoreMetrics int
+	// Topics are the topics the group consumes (the input topics when
+	// empty); RouterGroup the routers' group when routing by tenant.
+	Topics      []string
+	RouterGroup string
 }
 
 // Parts are the connections and registries the read side works with.

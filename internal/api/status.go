@@ -32,6 +32,9 @@ type PartitionStatus struct {
 	// Problem says what is wrong with the partition as the group sees it,
 	// such as a log that ends below the applied offset.
 	Problem string `json:"problem,omitempty"`
+	// Forwarded marks an input partition under routing by tenant: its
+	// applied offset is the next the routers forward.
+	Forwarded bool `json:"forwarded,omitempty"`
 }
 
 // TenantProblem is a tenant whose outputs are not published, or whose
@@ -60,28 +63,26 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	serve.JSON(w, http.StatusOK, st)
 }
 
-// Status reports every partition of every input topic for the whole group:
+// Status reports every partition the group consumes (the input topics,
+// or with routing by tenant its tenant-keyed topic) for the whole group:
 // the next offset to apply (from Redis; the log start for an untouched
-// partition) and the high watermark, whichever instance answers.
+// partition) and the high watermark, whichever instance answers. With
+// routing, the input partitions are listed too, with the next offset the
+// routers forward (their group's commits): the lag counts both stages.
 func (s *Server) Status(ctx context.Context) (Status, error) {
-	meta, err := s.parts.Admin.Metadata(ctx, &kafka.MetadataRequest{Topics: inputTopics(s.cfg.TopicPrefix)})
-	if err != nil {
-		return Status{}, fmt.Errorf("reading topic metadata: %w", err)
+	topics := s.cfg.Topics
+	if len(topics) == 0 {
+		topics = inputTopics(s.cfg.TopicPrefix)
 	}
-	req := map[string][]kafka.OffsetRequest{}
+	offs, err := s.logOffsets(ctx, topics)
+	if err != nil {
+		return Status{}, err
+	}
 	var names []string
-	for _, t := range meta.Topics {
-		if t.Error != nil {
-			return Status{}, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+	for topic, parts := range offs {
+		for _, p := range parts {
+			names = append(names, fmt.Sprintf("%s/%d", topic, p.Partition))
 		}
-		for _, p := range t.Partitions {
-			req[t.Name] = append(req[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
-			names = append(names, fmt.Sprintf("%s/%d", t.Name, p.ID))
-		}
-	}
-	offs, err := s.parts.Admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
-	if err != nil {
-		return Status{}, fmt.Errorf("listing offsets: %w", err)
 	}
 	resume, err := s.parts.Claims.ResumeOffsets(ctx, s.cfg.GroupID, names)
 	if err != nil {
@@ -89,25 +90,30 @@ func (s *Server) Status(ctx context.Context) (Status, error) {
 	}
 	halted := s.parts.Halted()
 	var st Status
-	for topic, parts := range offs.Topics {
+	add := func(topic string, p kafka.PartitionOffsets, applied int64, ok, forwarded bool) {
+		name := fmt.Sprintf("%s/%d", topic, p.Partition)
+		if !ok {
+			applied = p.FirstOffset
+		}
+		ps := PartitionStatus{Topic: topic, Partition: p.Partition, AppliedOffset: applied, HighWatermark: p.LastOffset,
+			Halted: halted[name], Forwarded: forwarded}
+		if p.LastOffset < applied {
+			// Not a lag of 0: the log was replaced or truncated.
+			ps.Problem = fmt.Sprintf("the log ends at %d, below the applied offset %d: the topic was deleted and recreated, or truncated",
+				p.LastOffset, applied)
+		}
+		st.Partitions = append(st.Partitions, ps)
+		st.Lag += max(0, p.LastOffset-applied)
+	}
+	for topic, parts := range offs {
 		for _, p := range parts {
-			if p.Error != nil {
-				return Status{}, fmt.Errorf("offsets of %s/%d: %w", topic, p.Partition, p.Error)
-			}
-			name := fmt.Sprintf("%s/%d", topic, p.Partition)
-			applied, ok := resume[name]
-			if !ok {
-				applied = p.FirstOffset
-			}
-			ps := PartitionStatus{Topic: topic, Partition: p.Partition,
-				AppliedOffset: applied, HighWatermark: p.LastOffset, Halted: halted[name]}
-			if p.LastOffset < applied {
-				// Not a lag of 0: the log was replaced or truncated.
-				ps.Problem = fmt.Sprintf("the log ends at %d, below the applied offset %d: the topic was deleted and recreated, or truncated",
-					p.LastOffset, applied)
-			}
-			st.Partitions = append(st.Partitions, ps)
-			st.Lag += max(0, p.LastOffset-applied)
+			applied, ok := resume[fmt.Sprintf("%s/%d", topic, p.Partition)]
+			add(topic, p, applied, ok, false)
+		}
+	}
+	if s.cfg.RouterGroup != "" {
+		if err := s.forwarded(ctx, add); err != nil {
+			return Status{}, err
 		}
 	}
 	sort.Slice(st.Partitions, func(i, j int) bool {
@@ -130,4 +136,71 @@ func (s *Server) Status(ctx context.Context) (Status, error) {
 	})
 	s.lag.Set(float64(st.Lag))
 	return st, nil
+}
+
+// logOffsets lists the first and last offsets of every partition of
+// topics.
+func (s *Server) logOffsets(ctx context.Context, topics []string) (map[string][]kafka.PartitionOffsets, error) {
+	meta, err := s.parts.Admin.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, fmt.Errorf("reading topic metadata: %w", err)
+	}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return nil, fmt.Errorf("topic %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			req[t.Name] = append(req[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+		}
+	}
+	offs, err := s.parts.Admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return nil, fmt.Errorf("listing offsets: %w", err)
+	}
+	for topic, parts := range offs.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return nil, fmt.Errorf("offsets of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+		}
+	}
+	return offs.Topics, nil
+}
+
+// forwarded adds the input partitions with the routers' committed
+// offsets.
+func (s *Server) forwarded(ctx context.Context, add func(topic string, p kafka.PartitionOffsets, applied int64, ok, forwarded bool)) error {
+	offs, err := s.logOffsets(ctx, inputTopics(s.cfg.TopicPrefix))
+	if err != nil {
+		return err
+	}
+	req := map[string][]int{}
+	for topic, parts := range offs {
+		for _, p := range parts {
+			req[topic] = append(req[topic], p.Partition)
+		}
+	}
+	committed, err := s.parts.Admin.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: s.cfg.RouterGroup, Topics: req})
+	if err != nil {
+		return fmt.Errorf("reading the routers' offsets: %w", err)
+	}
+	if committed.Error != nil {
+		return fmt.Errorf("reading the routers' offsets: %w", committed.Error)
+	}
+	at := map[string]int64{}
+	for topic, parts := range committed.Topics {
+		for _, p := range parts {
+			if p.Error == nil && p.CommittedOffset >= 0 {
+				at[fmt.Sprintf("%s/%d", topic, p.Partition)] = p.CommittedOffset
+			}
+		}
+	}
+	for topic, parts := range offs {
+		for _, p := range parts {
+			off, ok := at[fmt.Sprintf("%s/%d", topic, p.Partition)]
+			add(topic, p, off, ok, true)
+		}
+	}
+	return nil
 }

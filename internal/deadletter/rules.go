@@ -9,10 +9,12 @@ package deadletter
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/cxpulse/cxpulse/internal/router"
 	"github.com/cxpulse/cxpulse/internal/store"
 	"github.com/cxpulse/cxpulse/internal/tenants"
 	"github.com/cxpulse/cxpulse/internal/timerule"
@@ -69,9 +71,22 @@ func Letter(m *kafka.Message, reason, detail string) store.Letter {
 const HeaderReplayOf = "cxpulse-replay-of"
 
 // Source names a message for the cxpulse-source header:
-// topic/partition/offset.
+// topic/partition/offset, of the input topic it was produced to (Origin).
 func Source(m *kafka.Message) string {
-	return fmt.Sprintf("%s/%d/%d", m.Topic, m.Partition, m.Offset)
+	topic, partition, offset := Origin(m)
+	return fmt.Sprintf("%s/%d/%d", topic, partition, offset)
+}
+
+// Origin is where a message was produced to: its own position, or for a
+// record the router forwarded to the tenant-keyed topic, the input
+// position its headers name (internal/router).
+func Origin(m *kafka.Message) (topic string, partition int, offset int64) {
+	if strings.HasSuffix(m.Topic, router.Topic("")) {
+		if t, p, o, ok := router.SourceOf(*m); ok {
+			return t, p, o
+		}
+	}
+	return m.Topic, m.Partition, m.Offset
 }
 
 // Check returns the dead letter of m, decoded as ev with decodeErr, when
@@ -91,8 +106,8 @@ func (r *Rules) Check(m *kafka.Message, ev *events.Event, decodeErr error) *stor
 	default:
 		return dead(ReasonInvalid, decodeErr.Error())
 	}
-	if want := r.topicOf[ev.Type]; want != m.Topic {
-		return dead(ReasonInvalid, fmt.Sprintf("type: %s belongs on %s, not %s", ev.Type, want, m.Topic))
+	if want, topic := r.topicOf[ev.Type], originTopic(m); want != topic {
+		return dead(ReasonInvalid, fmt.Sprintf("type: %s belongs on %s, not %s", ev.Type, want, topic))
 	}
 	t, known := r.tenants.Get(ev.Tenant)
 	if !known {
@@ -136,4 +151,9 @@ func Revision(id, typ, customer string, ev *events.Event, timeDetail string) str
 		return fmt.Sprintf("revision %d of %s: %s", ev.Revision, id, timeDetail)
 	}
 	return ""
+}
+
+func originTopic(m *kafka.Message) string {
+	topic, _, _ := Origin(m)
+	return topic
 }

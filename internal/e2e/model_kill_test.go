@@ -26,6 +26,23 @@ func TestModelKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills and restarts aggregators")
 	}
+	modelKilledRun(t, nil)
+}
+
+// TestModelKilledRouted is TestModelKilled with routing by tenant
+// (CXPULSE_ROUTE_BY_TENANT): a router killed between forwarding a batch
+// and committing it forwards it again, and the second stage counts each
+// event once.
+func TestModelKilledRouted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts aggregators")
+	}
+	modelKilledRun(t, []string{"CXPULSE_ROUTE_BY_TENANT=1"})
+}
+
+// modelKilledRun runs TestModelKilled's stream with the aggregators' extra
+// settings (NAME=value).
+func modelKilledRun(t *testing.T, extra []string) {
 	seed := testseed.New(t)
 	rng := rand.New(rand.NewPCG(seed, 41))
 	bin := buildAggregator(t)
@@ -33,6 +50,7 @@ func TestModelKilled(t *testing.T) {
 	_, redisAddr := testenv.Redis(t)
 	env := []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr,
 		"CXPULSE_INSECURE_NO_AUTH=1", "CXPULSE_GROUP_ID=model", "CXPULSE_LOG_FORMAT=json"}
+	env = append(env, extra...)
 	start := time.Now()
 	settled := func(at time.Time) bool {
 		for _, w := range refWindows {

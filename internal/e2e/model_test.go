@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/erasure"
+	"github.com/cxpulse/cxpulse/internal/router"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/internal/testseed"
 	"github.com/cxpulse/cxpulse/pkg/events"
@@ -42,8 +44,21 @@ func TestModel(t *testing.T) {
 	first := testseed.New(t)
 	for i := range runs {
 		seed := first + uint64(i)
-		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) { modelRun(t, seed) })
+		t.Run(fmt.Sprintf("seed %d", seed), func(t *testing.T) { modelRun(t, seed, nil) })
 	}
+}
+
+// TestModelRouted is TestModel's stream with routing by tenant
+// (CXPULSE_ROUTE_BY_TENANT): the routers forward the input topics to the
+// tenant-keyed topic and the pipelines apply from there, through the same
+// member leaving, joining and erasures; every figure and dead letter
+// (named by its input position) is the model's.
+func TestModelRouted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a full stream")
+	}
+	broker, sent := modelRun(t, testseed.New(t), map[string]string{"CXPULSE_ROUTE_BY_TENANT": "1"})
+	require.GreaterOrEqual(t, testenv.Count(t, broker, router.Topic("cx.")), int64(sent), "every input record went through the tenant-keyed topic")
 }
 
 // modelStream is a stream being built and sent, with what the model needs
@@ -122,14 +137,18 @@ func (s *modelStream) changes(n int, now time.Time) []msg {
 	return out
 }
 
-func modelRun(t *testing.T, seed uint64) {
+// modelRun runs one seed with the aggregators' extra settings and returns
+// the broker and how many messages were produced.
+func modelRun(t *testing.T, seed uint64, extra map[string]string) (broker string, produced int) {
 	rng := rand.New(rand.NewPCG(seed, 40))
 	now := time.Date(2026, 11, 22, 12, 0, 30, 0, time.UTC)
 	clk := newClock(now)
-	_, broker := testenv.Kafka(t, 4, allTopics...)
+	_, broker = testenv.Kafka(t, 4, allTopics...)
 	_, addr := testenv.Redis(t)
 	env := func() map[string]string {
-		return map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr, "CXPULSE_EMIT_INTERVAL": "200ms"}
+		vars := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr, "CXPULSE_EMIT_INTERVAL": "200ms"}
+		maps.Copy(vars, extra)
+		return vars
 	}
 	a, b := startAggregator(t, env(), clk), startAggregator(t, env(), clk)
 	s := &modelStream{t: t, rng: rng, broker: broker, clk: clk}
@@ -197,6 +216,12 @@ func modelRun(t *testing.T, seed uint64) {
 	cal := refCal{time.UTC, false, time.Monday}
 	checkModel(t, leader.base, broker, s, func(i int) time.Time { return s.nows[i] }, end,
 		[]refPeriod{cal.month(2026, 11), cal.month(2026, 10), cal.year(2026), cal.day(end), cal.week(end), cal.quarter(2026, 4)})
+	for _, src := range s.sources {
+		if src != "" {
+			produced++
+		}
+	}
+	return broker, produced
 }
 
 // checkModel compares what the service at base reports with the model of

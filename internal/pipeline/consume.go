@@ -42,7 +42,7 @@ func (e *haltError) Error() string { return e.reason }
 func (p *Pipeline) consume(ctx context.Context) error {
 	cg, err := p.kafka.ConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                     p.cfg.GroupID,
-		Topics:                 InputTopics(p.cfg.TopicPrefix),
+		Topics:                 p.cfg.Consumed(),
 		SessionTimeout:         SessionTimeout,
 		RebalanceTimeout:       SessionTimeout,
 		HeartbeatInterval:      time.Second,

@@ -74,6 +74,17 @@ type Config struct {
 	// OnStateLoss is what a partition does when Redis holds no state for
 	// it although the group applied it: StateLossHalt or StateLossRebuild.
 	OnStateLoss string
+	// Topics are the topics consumed: the input topics, or with routing by
+	// tenant the router's (internal/router); Consumed returns them.
+	Topics []string
+}
+
+// Consumed returns the topics the pipeline consumes.
+func (c *Config) Consumed() []string {
+	if len(c.Topics) > 0 {
+		return c.Topics
+	}
+	return InputTopics(c.TopicPrefix)
 }
 
 // What to do when Redis lost its state (CXPULSE_ON_STATE_LOSS).

@@ -37,6 +37,9 @@ import (
 // Options configure a rebuild.
 type Options struct {
 	Group, TopicPrefix string
+	// Topics are the topics the group consumes: the input topics when
+	// empty, the tenant-keyed topic when routing by tenant.
+	Topics []string
 	// Tenants are the tenants to rebuild.
 	Tenants []string
 	// AcceptGap rebuilds from what the logs hold even where retention
@@ -60,7 +63,11 @@ type Request struct {
 func Start(ctx context.Context, o Options) (Request, error) {
 	cl := claims.New(o.Redis)
 	admin := o.Kafka.Client(10 * time.Second)
-	parts, err := inputPartitions(ctx, admin, o.TopicPrefix)
+	topics := o.Topics
+	if len(topics) == 0 {
+		topics = pipeline.InputTopics(o.TopicPrefix)
+	}
+	parts, err := inputPartitions(ctx, admin, topics)
 	if err != nil {
 		return Request{}, err
 	}
@@ -159,8 +166,7 @@ type partition struct {
 	first, end int64
 }
 
-func inputPartitions(ctx context.Context, admin *kafka.Client, prefix string) ([]partition, error) {
-	topics := pipeline.InputTopics(prefix)
+func inputPartitions(ctx context.Context, admin *kafka.Client, topics []string) ([]partition, error) {
 	meta, err := admin.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return nil, fmt.Errorf("reading metadata of %s: %w", strings.Join(topics, ", "), err)

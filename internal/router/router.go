@@ -121,7 +121,9 @@ func (r *Router) forward(m kafka.Message) kafka.Message {
 		kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
 		kafka.Header{Key: HeaderPartition, Value: strconv.AppendInt(nil, int64(m.Partition), 10)},
 		kafka.Header{Key: HeaderOffset, Value: strconv.AppendInt(nil, m.Offset, 10)})
-	return kafka.Message{Topic: r.topic, Key: []byte(TenantOf(m.Value)), Value: m.Value, Headers: hs}
+	// The source's timestamp stays: how far back the tenant-keyed log
+	// reaches is read from its oldest record's time (a rebuild's check).
+	return kafka.Message{Topic: r.topic, Key: []byte(TenantOf(m.Value)), Value: m.Value, Headers: hs, Time: m.Time}
 }
 
 // TenantOf reads the tenant of an event's JSON, "" when it has none
