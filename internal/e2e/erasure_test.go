@@ -309,7 +309,7 @@ func TestEraseCustomerExactly(t *testing.T) {
 	waitApplied(t, in.base)
 	check(without)
 	require.Empty(t, redisHolds(t, rdb, victim))
-	rebuildTenant(t, rdb, broker, clk, "acme")
+	rebuildTenant(t, rdb, broker, clk, "acme", nil)
 	waitApplied(t, in.base)
 	check(without)
 	require.Empty(t, redisHolds(t, rdb, victim))

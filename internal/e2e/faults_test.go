@@ -333,7 +333,7 @@ func TestTenantRolledBack(t *testing.T) {
 	haltedLoudly(t, in.base, "cx.surveys/0", "tenant acme's state is behind what the group applied")
 
 	// The halted partition resumes once acme is rebuilt.
-	rebuildTenant(t, rdb, broker, clk, "acme")
+	rebuildTenant(t, rdb, broker, clk, "acme", nil)
 	waitApplied(t, in.base)
 	var got scores.Scores
 	require.Equal(t, http.StatusOK, getJSON(t, in.base+"/v1/tenants/acme/scores?scope=all", &got))

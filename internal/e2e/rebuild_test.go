@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/cxpulse/cxpulse/internal/api"
 	"github.com/cxpulse/cxpulse/internal/kafkaconn"
 	rebuilds "github.com/cxpulse/cxpulse/internal/rebuild"
+	"github.com/cxpulse/cxpulse/internal/router"
 	"github.com/cxpulse/cxpulse/internal/testenv"
 	"github.com/cxpulse/cxpulse/internal/timerule"
 	"github.com/cxpulse/cxpulse/pkg/events"
@@ -24,12 +26,21 @@ import (
 // TestRebuildOnStateLoss: with CXPULSE_ON_STATE_LOSS=rebuild, Redis
 // flushed under a running aggregator while two tenants stream is rebuilt
 // from the log start without a hand on it: every count exact again.
-func TestRebuildOnStateLoss(t *testing.T) {
+func TestRebuildOnStateLoss(t *testing.T) { rebuildOnStateLoss(t, nil) }
+
+// TestRebuildOnStateLossRouted is TestRebuildOnStateLoss with routing by
+// tenant: the tenant-keyed topic is read again from its start.
+func TestRebuildOnStateLossRouted(t *testing.T) {
+	rebuildOnStateLoss(t, map[string]string{"CXPULSE_ROUTE_BY_TENANT": "1"})
+}
+
+func rebuildOnStateLoss(t *testing.T, extra map[string]string) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	_, broker := testenv.Kafka(t, 3, allTopics...)
 	rdb, addr := testenv.Redis(t)
-	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr,
-		"CXPULSE_ON_STATE_LOSS": "rebuild"}, newClock(now))
+	vars := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr, "CXPULSE_ON_STATE_LOSS": "rebuild"}
+	maps.Copy(vars, extra)
+	in := startAggregator(t, vars, newClock(now))
 	msgs := twoTenants(now, 31, 3)
 	produce(t, broker, msgs[:2000])
 	waitApplied(t, in.base)
@@ -128,12 +139,25 @@ func TestRolledBackTenantRebuilt(t *testing.T) {
 // aggregator (CXPULSE_ON_STATE_LOSS left at halt) while both tenants keep
 // streaming: acme's state is dropped and read again from the logs, and
 // both tenants are exact afterwards; globex never stops.
-func TestRebuildOneTenant(t *testing.T) {
+func TestRebuildOneTenant(t *testing.T) { rebuildOneTenant(t, false) }
+
+// TestRebuildOneTenantRouted is TestRebuildOneTenant with routing by
+// tenant, the rebuild rewinding the tenant-keyed topic (`cxpulse rebuild`
+// with CXPULSE_ROUTE_BY_TENANT).
+func TestRebuildOneTenantRouted(t *testing.T) { rebuildOneTenant(t, true) }
+
+func rebuildOneTenant(t *testing.T, routed bool) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	clk := newClock(now)
 	_, broker := testenv.Kafka(t, 3, allTopics...)
 	rdb, addr := testenv.Redis(t)
-	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, clk)
+	vars := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}
+	var topics []string
+	if routed {
+		vars["CXPULSE_ROUTE_BY_TENANT"] = "1"
+		topics = []string{router.Topic("cx.")}
+	}
+	in := startAggregator(t, vars, clk)
 	msgs := twoTenants(now, 41, 2)
 	produce(t, broker, msgs[:2500])
 	waitApplied(t, in.base)
@@ -142,7 +166,7 @@ func TestRebuildOneTenant(t *testing.T) {
 
 	done := make(chan struct{})
 	go func() { defer close(done); produce(t, broker, msgs[2500:]) }() // both tenants go on
-	rebuildTenant(t, rdb, broker, clk, "acme")
+	rebuildTenant(t, rdb, broker, clk, "acme", topics)
 	<-done
 	waitApplied(t, in.base)
 	require.Zero(t, rdb.Exists(t.Context(), "cxpulse:{acme}:s:store=ghost").Val())
@@ -170,13 +194,14 @@ func twoTenants(now time.Time, seed uint64, every int) []msg {
 }
 
 // rebuildTenant rebuilds a tenant as `cxpulse rebuild --tenant` does, the
-// group's default, and waits until every partition caught up.
-func rebuildTenant(t *testing.T, rdb *redis.Client, broker string, clk *clock, tenant string) {
+// group's default, rewinding topics (nil: the input topics), and waits
+// until every partition caught up.
+func rebuildTenant(t *testing.T, rdb *redis.Client, broker string, clk *clock, tenant string, topics []string) {
 	t.Helper()
 	ws, err := window.Parse(window.DefaultSpec)
 	require.NoError(t, err)
 	kc := kafkaconn.Config{Brokers: []string{broker}}
-	opts := rebuilds.Options{Group: "cxpulse-aggregator", TopicPrefix: "cx.", Tenants: []string{tenant}, Kafka: &kc, Redis: rdb,
+	opts := rebuilds.Options{Group: "cxpulse-aggregator", TopicPrefix: "cx.", Topics: topics, Tenants: []string{tenant}, Kafka: &kc, Redis: rdb,
 		Rule: timerule.New(nil, ws[len(ws)-1]), Now: clk.now}
 	req, err := rebuilds.Start(t.Context(), opts)
 	require.NoError(t, err)
@@ -210,7 +235,7 @@ func TestRebuildUnderTwoAggregators(t *testing.T) {
 	run := runErasureHistory(t, now, 20, map[string]string{})
 	startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": run.broker, "CXPULSE_REDIS_URL": "redis://" + run.addr}, run.clk)
 	for range 3 {
-		rebuildTenant(t, run.rdb, run.broker, run.clk, "acme")
+		rebuildTenant(t, run.rdb, run.broker, run.clk, "acme", nil)
 		waitApplied(t, run.in.base)
 		checkScores(t, run.in.base, "acme", expected(run.final, now, erasureScopes))
 	}
