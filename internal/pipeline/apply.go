@@ -61,6 +61,7 @@ func (p *Pipeline) applyBatches(ctx context.Context, reqs []*batch) {
 	for n := 0; len(reqs) > 0; n++ {
 		fenced, err := p.processBatches(ctx, reqs)
 		if fenced != "" {
+			p.metrics.fenced.Inc()
 			kept := reqs[:0]
 			for _, r := range reqs {
 				if r.partition == fenced {

@@ -212,6 +212,7 @@ type metrics struct {
 	rereads       prometheus.Counter
 	rebuilds      prometheus.Counter
 	erased        prometheus.Counter
+	fenced        prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -269,12 +270,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.erased = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxpulse_events_erased_total", Help: "Events dropped because their customer was erased after they occurred (never dead-lettered: they would carry the customer's data).",
 	})
+	m.fenced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cxpulse_writes_fenced_total", Help: "Batches refused because a newer claim took their partition (its tenants' writes go to the new owner; this instance stops work on it).",
+	})
 	// Label sets known in advance are there at 0 from the start, so that
 	// a rate or a panel over them has data on a healthy system.
 	for _, r := range deadletter.Reasons {
 		m.deadLetters.WithLabelValues(r)
 	}
-	reg.MustRegister(m.erased, m.redisErrors, m.kafkaErrors, m.endToEnd, m.rereads, m.rebuilds, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
+	reg.MustRegister(m.fenced, m.erased, m.redisErrors, m.kafkaErrors, m.endToEnd, m.rereads, m.rebuilds, m.consumed, m.applied, m.duplicates, m.revisions, m.deadLetters, m.unknownFields,
 		m.batchSize, m.applySeconds, m.halted, m.outboxFull)
 	return m
 }
