@@ -141,47 +141,6 @@ func TestAdmitCapsValues(t *testing.T) {
 	require.Equal(t, []bool{true, true, false, true}, got)
 }
 
-// TestRepairViews: a crash between a slice's script and its view write
-// leaves the view pending; RepairViews rewrites it from the totals once it finds it
-// still pending at the same version as at its call before.
-func TestRepairViews(t *testing.T) {
-	s := newStore(t)
-	ctx := t.Context()
-	now := time.Date(2026, 11, 22, 10, 30, 0, 0, time.UTC)
-	w1h := s.Windows()[0]
-	c := nps(10)
-	res, err := s.ApplyScript(ctx, &store.Slice{Tenant: "acme", Ranges: []store.Range{{Partition: "cx.surveys/0", Epoch: 1, Start: 0, End: 1}}, Now: now,
-		Deltas: []store.Delta{{Scope: "store=9", Window: 0, Bucket: w1h.Index(now), Counters: c}}})
-	require.NoError(t, err)
-	require.Equal(t, store.Applied, res.Outcome)
-	v, err := s.View(ctx, "acme", "store=9")
-	require.NoError(t, err)
-	require.Empty(t, v, "a crash right after the script leaves the view unwritten")
-
-	left, err := s.RepairViews(ctx, "acme", period.UTC, now)
-	require.NoError(t, err)
-	require.Equal(t, 1, left, "the view is left for the next call")
-	v, err = s.View(ctx, "acme", "store=9")
-	require.NoError(t, err)
-	require.Empty(t, v, "pending for the first time: it may be being written")
-	left, err = s.RepairViews(ctx, "acme", period.UTC, now)
-	require.NoError(t, err)
-	require.Zero(t, left)
-	v, err = s.View(ctx, "acme", "store=9")
-	require.NoError(t, err)
-	require.Equal(t, "1", v["1h:nps_responses"])
-	require.Equal(t, "100", v["1h:nps"])
-	require.Equal(t, "0", v["24h:nps_responses"])
-	require.Equal(t, "1", v["seq"])
-	// Nothing is pending any more; writing an older version changes nothing.
-	left, err = s.RepairViews(ctx, "acme", period.UTC, now.Add(time.Minute))
-	require.NoError(t, err)
-	require.Zero(t, left)
-	v2, err := s.View(ctx, "acme", "store=9")
-	require.NoError(t, err)
-	require.Equal(t, v, v2)
-}
-
 // TestViewChangesMatchFullWrites: a store sends only the view fields that
 // changed since its own last write, and writes in full once another
 // instance wrote the view in between. After every write the view must be
