@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -85,9 +86,33 @@ func (a *Aggregator) runRouter(ctx context.Context) error {
 			StartOffset: kafka.FirstOffset, MaxWait: 250 * time.Millisecond, SessionTimeout: pipeline.SessionTimeout,
 			HeartbeatInterval: time.Second, JoinGroupBackoff: 500 * time.Millisecond})
 		w := a.cfg.Kafka.Writer()
-		err := router.New(r, w, a.cfg.TopicPrefix, routerBatch, routerLinger).Run(ctx)
+		guard := newRouterGuard(a.admin, a.cfg.routerGroup())
+		rctx, stop := context.WithCancel(ctx)
+		var watched *router.HaltError
+		var mu sync.Mutex
+		go guard.watch(rctx, pipeline.InputTopics(a.cfg.TopicPrefix), func(partition, reason string) {
+			mu.Lock()
+			watched = &router.HaltError{Partition: partition, Reason: reason}
+			mu.Unlock()
+			stop()
+		})
+		err := router.New(r, w, a.cfg.TopicPrefix, routerBatch, routerLinger).Guard(guard.check).Run(rctx)
+		stop()
 		closeErr := errors.Join(r.Close(), w.Close())
 		if ctx.Err() != nil {
+			return nil
+		}
+		mu.Lock()
+		if watched != nil {
+			err = watched
+		}
+		mu.Unlock()
+		var halt *router.HaltError
+		if errors.As(err, &halt) {
+			// Forwarding on would skip or replay messages silently: the
+			// partition halts, loudly, for an operator (docs/operations.md).
+			a.pipeline.HaltInput(halt.Partition, halt.Reason)
+			a.log.Error("partition halted", zap.String("partition", halt.Partition), zap.String("stage", "routing"), zap.String("reason", halt.Reason))
 			return nil
 		}
 		a.log.Warn("routing by tenant", zap.NamedError("error", err), zap.NamedError("closing", closeErr))

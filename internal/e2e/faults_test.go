@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"syscall"
@@ -172,13 +173,21 @@ func haltedLoudly(t *testing.T, base, partition, want string) api.PartitionStatu
 // the session timeout) while retention deletes offsets it has not read;
 // resumed, it halts the partition naming the deleted range instead of
 // skipping to the log start.
-func TestRetentionWhileRunning(t *testing.T) {
+func TestRetentionWhileRunning(t *testing.T) { retentionWhileRunning(t, nil) }
+
+// TestRetentionWhileRunningRouted is TestRetentionWhileRunning with
+// routing by tenant: the router halts the input partition.
+func TestRetentionWhileRunningRouted(t *testing.T) {
+	retentionWhileRunning(t, []string{"CXPULSE_ROUTE_BY_TENANT=1"})
+}
+
+func retentionWhileRunning(t *testing.T, extra []string) {
 	now := time.Now()
 	bin := buildAggregator(t)
 	_, broker := testenv.Kafka(t, 1, allTopics...)
 	_, redisAddr := testenv.Redis(t)
-	p := startProcess(t, bin, "a", []string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr,
-		"CXPULSE_INSECURE_NO_AUTH=1", "CXPULSE_GROUP_ID=ret", "CXPULSE_LOG_FORMAT=json"})
+	p := startProcess(t, bin, "a", append([]string{"CXPULSE_KAFKA_BROKERS=" + broker, "CXPULSE_REDIS_URL=redis://" + redisAddr,
+		"CXPULSE_INSECURE_NO_AUTH=1", "CXPULSE_GROUP_ID=ret", "CXPULSE_LOG_FORMAT=json"}, extra...))
 	batch := func(from, n int) []msg {
 		var out []msg
 		for i := from; i < from+n; i++ {
@@ -210,11 +219,21 @@ func TestRetentionWhileRunning(t *testing.T) {
 // TestTopicRecreated: an input topic deleted and recreated under a running
 // aggregator halts its partition, loudly, rather than skipping the new
 // log's messages below the old offset; /v1/status names the problem.
-func TestTopicRecreated(t *testing.T) {
+func TestTopicRecreated(t *testing.T) { topicRecreated(t, nil) }
+
+// TestTopicRecreatedRouted is TestTopicRecreated with routing by tenant:
+// the router halts the input partition.
+func TestTopicRecreatedRouted(t *testing.T) {
+	topicRecreated(t, map[string]string{"CXPULSE_ROUTE_BY_TENANT": "1"})
+}
+
+func topicRecreated(t *testing.T, extra map[string]string) {
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	_, broker := testenv.Kafka(t, 1, allTopics...)
 	_, addr := testenv.Redis(t)
-	in := startAggregator(t, map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}, newClock(now))
+	vars := map[string]string{"CXPULSE_KAFKA_BROKERS": broker, "CXPULSE_REDIS_URL": "redis://" + addr}
+	maps.Copy(vars, extra)
+	in := startAggregator(t, vars, newClock(now))
 	var old, fresh []msg
 	for i := range 100 {
 		old = append(old, eventMsg(survey(fmt.Sprintf("o%d", i), "acme", "s1", 9, now.Add(-time.Minute))))
@@ -228,8 +247,14 @@ func TestTopicRecreated(t *testing.T) {
 	produce(t, broker, fresh)
 
 	ps := haltedLoudly(t, in.base, "cx.surveys/0", "recreated")
-	require.EqualValues(t, 100, ps.AppliedOffset)
 	require.EqualValues(t, 20, ps.HighWatermark)
+	if extra["CXPULSE_ROUTE_BY_TENANT"] != "" {
+		// The routers' commits went with the deleted topic: the halt names
+		// the offset they had forwarded to.
+		require.Contains(t, ps.Halted, "below the next offset 100")
+		return
+	}
+	require.EqualValues(t, 100, ps.AppliedOffset)
 	require.Contains(t, ps.Problem, "below the applied offset 100")
 }
 

@@ -179,6 +179,11 @@ func (p *Pipeline) Halted() map[string]string {
 	return out
 }
 
+// HaltInput records an input partition the router halted on (routing by
+// tenant): /v1/status, /readyz and cxpulse_partition_halted show it as
+// they show the pipeline's own halts.
+func (p *Pipeline) HaltInput(partition, reason string) { p.halt(partition, reason) }
+
 func (p *Pipeline) halt(partition, reason string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

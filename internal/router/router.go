@@ -52,6 +52,22 @@ type Router struct {
 	topic  string
 	batch  int
 	linger time.Duration
+	// check, when set, judges each fetched batch before it is forwarded:
+	// a reason stops the router on that partition (HaltError).
+	check func(ctx context.Context, msgs []kafka.Message) (partition, reason string)
+}
+
+// HaltError stops the router: the input partition's log no longer holds
+// what is next (retention deleted it, or the topic was recreated), and
+// forwarding on would skip or replay messages silently.
+type HaltError struct{ Partition, Reason string }
+
+func (e *HaltError) Error() string { return e.Partition + ": " + e.Reason }
+
+// Guard sets the check each fetched batch passes before it is forwarded.
+func (r *Router) Guard(check func(ctx context.Context, msgs []kafka.Message) (partition, reason string)) *Router {
+	r.check = check
+	return r
 }
 
 // New returns a router forwarding to the internal topic of prefix, batch
@@ -67,7 +83,7 @@ func (r *Router) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return err
+			return err // a HaltError among them
 		}
 	}
 }
@@ -94,6 +110,11 @@ func (r *Router) Once(ctx context.Context) (int, error) {
 		in = append(in, m)
 	}
 	cancel()
+	if r.check != nil {
+		if part, reason := r.check(ctx, in); reason != "" {
+			return 0, &HaltError{Partition: part, Reason: reason}
+		}
+	}
 	out := make([]kafka.Message, len(in))
 	for i, m := range in {
 		out[i] = r.forward(m)
