@@ -21,32 +21,41 @@ type routerGuard struct {
 	admin *kafka.Client
 	group string
 	mu    sync.Mutex // guards parts: check and watch run apart
-	parts map[string]*logwatch.Partition
+	parts map[inputPartition]*logwatch.Partition
 }
 
+// inputPartition names one partition of an input topic.
+type inputPartition struct {
+	topic string
+	id    int
+}
+
+func (p inputPartition) String() string { return fmt.Sprintf("%s/%d", p.topic, p.id) }
+
 func newRouterGuard(admin *kafka.Client, group string) *routerGuard {
-	return &routerGuard{admin: admin, group: group, parts: map[string]*logwatch.Partition{}}
+	return &routerGuard{admin: admin, group: group, parts: map[inputPartition]*logwatch.Partition{}}
 }
 
 // check judges a fetched batch; it returns the partition and the reason to
-// halt, "" when the batch may be forwarded.
-func (g *routerGuard) check(ctx context.Context, msgs []kafka.Message) (string, string) {
+// halt, "" when the batch may be forwarded, or an error reading the
+// routers' commits (the router starts again, nothing halts).
+func (g *routerGuard) check(ctx context.Context, msgs []kafka.Message) (string, string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i := range msgs {
 		m := &msgs[i]
-		name := fmt.Sprintf("%s/%d", m.Topic, m.Partition)
-		p, ok := g.parts[name]
+		key := inputPartition{m.Topic, m.Partition}
+		p, ok := g.parts[key]
 		if !ok || m.Offset < p.Next.Load() {
 			// Only then is the group's commit needed (an admin request).
 			committed, hasCommit, err := g.committed(ctx, m.Topic, m.Partition)
 			if err != nil {
-				return name, fmt.Sprintf("reading the routers' committed offset: %v", err)
+				return "", "", fmt.Errorf("reading the routers' committed offset of %s: %w", key, err)
 			}
 			switch {
 			case !ok:
 				p = &logwatch.Partition{Admin: g.admin, Group: g.group, Topic: m.Topic, ID: m.Partition}
-				g.parts[name] = p
+				g.parts[key] = p
 				if hasCommit {
 					p.Next.Store(committed)
 				} else {
@@ -60,30 +69,41 @@ func (g *routerGuard) check(ctx context.Context, msgs []kafka.Message) (string, 
 			}
 		}
 		if reason := p.CheckFetched(ctx, msgs[i:i+1]); reason != "" {
-			return name, reason
+			return key.String(), reason, nil
 		}
 	}
-	return "", ""
+	return "", "", nil
 }
 
 // committed reads the routers' committed offset of a partition.
 func (g *routerGuard) committed(ctx context.Context, topic string, partition int) (int64, bool, error) {
-	res, err := g.admin.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: g.group, Topics: map[string][]int{topic: {partition}}})
+	at, err := g.commits(ctx, map[string][]int{topic: {partition}})
+	off, ok := at[fmt.Sprintf("%s/%d", topic, partition)]
+	return off, ok, err
+}
+
+// commits reads the routers' committed offsets of partitions (by topic),
+// by topic/partition; one with none is left out.
+func (g *routerGuard) commits(ctx context.Context, partitions map[string][]int) (map[string]int64, error) {
+	res, err := g.admin.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: g.group, Topics: partitions})
 	if err != nil {
-		return 0, false, err
+		return nil, err
 	}
 	if res.Error != nil {
-		return 0, false, res.Error
+		return nil, res.Error
 	}
-	for _, p := range res.Topics[topic] {
-		if p.Partition == partition {
+	at := map[string]int64{}
+	for topic, parts := range res.Topics {
+		for _, p := range parts {
 			if p.Error != nil {
-				return 0, false, p.Error
+				return nil, p.Error
 			}
-			return p.CommittedOffset, p.CommittedOffset >= 0, nil
+			if p.CommittedOffset >= 0 {
+				at[fmt.Sprintf("%s/%d", topic, p.Partition)] = p.CommittedOffset
+			}
 		}
 	}
-	return 0, false, nil
+	return at, nil
 }
 
 // watch looks, every logwatch.Interval until ctx ends, at every input
@@ -93,50 +113,69 @@ func (g *routerGuard) committed(ctx context.Context, topic string, partition int
 // truncated: the reader would wait there silently), or its start above it
 // at two looks in a row (retention deleted it before it was forwarded).
 func (g *routerGuard) watch(ctx context.Context, topics []string, halt func(partition, reason string)) {
-	suspect := map[string]int64{}
+	suspect := map[inputPartition]int64{}
 	pace.Every(ctx, logwatch.Interval, func() bool {
+		// One request each for the partitions, the routers' commits and
+		// the logs' offsets, whatever the number of partitions.
 		meta, err := g.admin.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 		if err != nil {
 			return true
 		}
+		parts := map[string][]int{}
+		offsets := map[string][]kafka.OffsetRequest{}
 		for _, t := range meta.Topics {
-			for _, part := range t.Partitions {
-				name := fmt.Sprintf("%s/%d", t.Name, part.ID)
-				committed, hasCommit, err := g.committed(ctx, t.Name, part.ID)
-				if err != nil {
+			for _, p := range t.Partitions {
+				parts[t.Name] = append(parts[t.Name], p.ID)
+				offsets[t.Name] = append(offsets[t.Name], kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
+			}
+		}
+		committed, err := g.commits(ctx, parts)
+		if err != nil {
+			return true
+		}
+		logs, err := g.admin.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: offsets})
+		if err != nil {
+			return true
+		}
+		for topic, ps := range logs.Topics {
+			for _, lp := range ps {
+				name := inputPartition{topic, lp.Partition}
+				if lp.Error != nil {
 					continue
 				}
-				// The next offset: this instance's, or the group's commit
-				// (a recreated topic's commits go with it), whichever is
-				// later; none when nothing was forwarded yet.
-				next, known := committed, hasCommit
-				g.mu.Lock()
-				if p, ok := g.parts[name]; ok {
-					next, known = max(next, p.Next.Load()), true
-				}
-				g.mu.Unlock()
-				if !known {
-					continue
-				}
-				lw := &logwatch.Partition{Admin: g.admin, Topic: t.Name, ID: part.ID}
-				first, end, err := lw.Offsets(ctx)
-				switch {
-				case err != nil:
-				case end < next:
-					halt(name, fmt.Sprintf("the log ends at %d, below the next offset %d to forward: the topic was deleted and recreated, or truncated, "+
-						"and the new messages below %d would be skipped; docs/operations.md says how to go on", end, next, next))
+				if reason := g.look(name, committed, lp.FirstOffset, lp.LastOffset, suspect); reason != "" {
+					halt(name.String(), reason)
 					return false
-				case first > next && suspect[name] == next:
-					halt(name, fmt.Sprintf("offsets %d to %d were deleted by retention before they were forwarded "+
-						"(the log starts at %d); docs/operations.md says how to go on", next, first-1, first))
-					return false
-				case first > next:
-					suspect[name] = next
-				default:
-					delete(suspect, name)
 				}
 			}
 		}
 		return true
 	})
+}
+
+// look judges one input partition's log [first, end) against the next
+// offset to forward: this instance's, or the routers' commit (a recreated
+// topic's commits go with it), whichever is later; nothing when nothing
+// was forwarded yet. It returns the reason to halt, "" for none.
+func (g *routerGuard) look(name inputPartition, committed map[string]int64, first, end int64, suspect map[inputPartition]int64) string {
+	next, known := committed[name.String()]
+	g.mu.Lock()
+	if p, ok := g.parts[name]; ok {
+		next, known = max(next, p.Next.Load()), true
+	}
+	g.mu.Unlock()
+	switch {
+	case !known:
+	case end < next:
+		return fmt.Sprintf("the log ends at %d, below the next offset %d to forward: the topic was deleted and recreated, or truncated, "+
+			"and the new messages below %d would be skipped; docs/operations.md says how to go on", end, next, next)
+	case first > next && suspect[name] == next:
+		return fmt.Sprintf("offsets %d to %d were deleted by retention before they were forwarded "+
+			"(the log starts at %d); docs/operations.md says how to go on", next, first-1, first)
+	case first > next:
+		suspect[name] = next
+	default:
+		delete(suspect, name)
+	}
+	return ""
 }

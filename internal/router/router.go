@@ -54,8 +54,13 @@ type Router struct {
 	linger time.Duration
 	// check, when set, judges each fetched batch before it is forwarded:
 	// a reason stops the router on that partition (HaltError).
-	check func(ctx context.Context, msgs []kafka.Message) (partition, reason string)
+	check Check
 }
+
+// Check judges a fetched batch before it is forwarded: a reason halts the
+// router on partition (HaltError); an error ends the batch, to be read
+// again.
+type Check func(ctx context.Context, msgs []kafka.Message) (partition, reason string, err error)
 
 // HaltError stops the router: the input partition's log no longer holds
 // what is next (retention deleted it, or the topic was recreated), and
@@ -65,7 +70,7 @@ type HaltError struct{ Partition, Reason string }
 func (e *HaltError) Error() string { return e.Partition + ": " + e.Reason }
 
 // Guard sets the check each fetched batch passes before it is forwarded.
-func (r *Router) Guard(check func(ctx context.Context, msgs []kafka.Message) (partition, reason string)) *Router {
+func (r *Router) Guard(check Check) *Router {
 	r.check = check
 	return r
 }
@@ -111,7 +116,11 @@ func (r *Router) Once(ctx context.Context) (int, error) {
 	}
 	cancel()
 	if r.check != nil {
-		if part, reason := r.check(ctx, in); reason != "" {
+		part, reason, err := r.check(ctx, in)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("checking the fetched offsets: %w", err)
+		case reason != "":
 			return 0, &HaltError{Partition: part, Reason: reason}
 		}
 	}
